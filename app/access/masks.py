@@ -1,0 +1,60 @@
+"""Mask rules compiled to SQL expressions: masking happens in PostgreSQL, before any value leaves it.
+
+Every function takes a text expression and returns a text expression (NULL stays NULL).
+"""
+
+from sqlalchemy import Text, case, cast, func, literal
+from sqlalchemy.sql.elements import ColumnElement
+
+from app.catalog.model import MaskRule
+
+FULL = "****"
+
+
+def _id_card(v: ColumnElement) -> ColumnElement:
+    # 500118********1234: keep the 6-digit region and the last 4 characters.
+    return func.left(v, 6) + func.repeat("*", func.greatest(func.length(v) - 10, 0)) + func.right(v, 4)
+
+
+def _phone(v: ColumnElement) -> ColumnElement:
+    # 138****5678; short numbers are masked whole rather than half-revealed.
+    return case((func.length(v) >= 7, func.left(v, 3) + "****" + func.right(v, 4)), else_=literal(FULL))
+
+
+def _name(v: ColumnElement) -> ColumnElement:
+    # 张** keeps the surname only.
+    return func.left(v, 1) + func.repeat("*", func.greatest(func.length(v) - 1, 1))
+
+
+def _address(v: ColumnElement) -> ColumnElement:
+    # Cut after the village / community segment: 重庆市永川区胜利路街道新民社区***.
+    pattern = "^(.*?(村|社区|居委会)).*$"
+    return case(
+        (v.op("~")("(村|社区|居委会)"), func.regexp_replace(v, pattern, "\\1") + "***"),
+        else_=func.left(v, 6) + "***",
+    )
+
+
+def _year(v: ColumnElement) -> ColumnElement:
+    # ISO dates and timestamps start with the year.
+    return func.left(v, 4)
+
+
+_RULES = {
+    MaskRule.id_card: _id_card,
+    MaskRule.phone: _phone,
+    MaskRule.name: _name,
+    MaskRule.address: _address,
+    MaskRule.year: _year,
+}
+
+
+def mask_text(rule: MaskRule, value: ColumnElement) -> ColumnElement:
+    """Mask a text expression; NULL in, NULL out (so 'unknown' is still distinguishable from a value)."""
+    fn = _RULES.get(rule)
+    masked = fn(value) if fn else literal(FULL)
+    return case((value.is_(None), None), else_=masked)
+
+
+def mask_column(rule: MaskRule, column: ColumnElement) -> ColumnElement:
+    return mask_text(rule, cast(column, Text))

@@ -1,0 +1,19 @@
+"""FastAPI dependency: the request's one session (from app.state.sessionmaker), committed once."""
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.db.engine import session_scope
+
+
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    async for session in session_scope(request.app.state.sessionmaker):
+        yield session
+
+
+# scope="function": commit runs when the endpoint returns, before the response is sent, so a failed
+# commit becomes an error response instead of a 200 for data that was never stored.
+Session = Annotated[AsyncSession, Depends(get_session, scope="function")]

@@ -1,0 +1,146 @@
+"""Physical ledger, relation and history tables generated from the catalogue.
+
+Every ledger row carries region_code (the village or grid it belongs to, 12/15-digit division code),
+version (optimistic concurrency), timestamps, soft-delete, per-field provenance and flags.
+There are no foreign keys between ledger rows: tables are meant to be distributed by township code.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    Identity,
+    Index,
+    Integer,
+    Numeric,
+    String,
+    Table,
+    Text,
+    func,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.types import TypeEngine
+
+from app.catalog.loader import get_catalog
+from app.catalog.model import Catalog, Field, FieldType
+from app.db.base import Base
+
+REGION_LEN = 15
+
+
+def column_type(f: Field) -> TypeEngine:
+    match f.type:
+        case FieldType.text:
+            return String(f.max_length) if f.max_length else Text()
+        case FieldType.integer:
+            return Integer()
+        case FieldType.decimal:
+            return Numeric(f.precision, f.scale)
+        case FieldType.date:
+            return Date()
+        case FieldType.datetime:
+            return DateTime(timezone=True)
+        case FieldType.boolean:
+            return Boolean()
+        case FieldType.code:
+            return String(20)
+        case FieldType.reference:
+            return BigInteger()
+    raise ValueError(f.type)
+
+
+def _base_columns() -> list[Column]:
+    return [
+        Column("id", BigInteger, Identity(), primary_key=True),
+        Column("region_code", String(REGION_LEN), nullable=False),
+        Column("version", Integer, nullable=False, server_default=text("1")),
+        Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+        Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+        Column("deleted_at", DateTime(timezone=True)),
+        # field code -> {"source": ..., "at": ..., "actor": ...}: who set the current value
+        Column("provenance", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
+        # warnings kept on the record, e.g. {"credit_code": "checksum"} for a pre-2016 USCC
+        Column("flags", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
+    ]
+
+
+def _region_index(name: str) -> Index:
+    # varchar_pattern_ops lets `region_code LIKE '500118101%'` use the index under any collation.
+    return Index(f"ix_{name}_region", "region_code", postgresql_ops={"region_code": "varchar_pattern_ops"})
+
+
+@dataclass(frozen=True)
+class LedgerTables:
+    ledgers: dict[str, Table]
+    relations: dict[str, Table]
+    history: Table
+
+
+def build_tables(catalog: Catalog, metadata) -> LedgerTables:
+    ledgers: dict[str, Table] = {}
+    for lg in catalog.ledgers.values():
+        cols = _base_columns()
+        extra: list = [_region_index(lg.table_name)]
+        if lg.kind == "extension":
+            cols.append(Column("parent_id", BigInteger, nullable=False))
+            if lg.cardinality == "one":
+                extra.append(Index(f"uq_{lg.table_name}_parent", "parent_id", unique=True,
+                                   postgresql_where=text("deleted_at IS NULL")))
+            else:
+                extra.append(Index(f"ix_{lg.table_name}_parent", "parent_id"))
+        for f in lg.fields:
+            cols.append(Column(f.code, column_type(f), comment=f.label))
+            if f.unique:
+                extra.append(Index(f"uq_{lg.table_name}_{f.code}", f.code, unique=True,
+                                   postgresql_where=text("deleted_at IS NULL")))
+        ledgers[lg.code] = Table(lg.table_name, metadata, *cols, *extra, comment=lg.label)
+    relations: dict[str, Table] = {}
+    for rel in catalog.relations.values():
+        cols = [
+            Column("id", BigInteger, Identity(), primary_key=True),
+            Column("region_code", String(REGION_LEN), nullable=False),
+            Column("from_id", BigInteger, nullable=False),
+            Column("to_id", BigInteger, nullable=False),
+            Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+            Column("deleted_at", DateTime(timezone=True)),
+        ]
+        cols += [Column(f.code, column_type(f), comment=f.label) for f in rel.attributes]
+        relations[rel.code] = Table(
+            rel.table_name, metadata, *cols,
+            _region_index(rel.table_name),
+            Index(f"uq_{rel.table_name}_pair", "from_id", "to_id", unique=True,
+                  postgresql_where=text("deleted_at IS NULL")),
+            Index(f"ix_{rel.table_name}_to", "to_id"),
+            comment=rel.label,
+        )
+    history = Table(
+        "ledger_history", metadata,
+        Column("id", BigInteger, Identity(), primary_key=True),
+        Column("ledger", String(41), nullable=False),
+        Column("record_id", BigInteger, nullable=False),
+        Column("region_code", String(REGION_LEN), nullable=False),
+        Column("op", String(10), nullable=False),  # create | update | delete | restore
+        Column("field", String(41)),
+        Column("before", JSONB),
+        Column("after", JSONB),
+        Column("source", String(80), nullable=False),
+        Column("actor", String(120), nullable=False),
+        Column("request_id", String(64)),
+        Column("at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+        Index("ix_ledger_history_record", "ledger", "record_id", "id"),
+        comment="台账变更历史",
+    )
+    return LedgerTables(ledgers, relations, history)
+
+
+@lru_cache
+def tables() -> LedgerTables:
+    return build_tables(get_catalog(), Base.metadata)

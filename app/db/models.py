@@ -1,0 +1,9 @@
+"""Import every module that defines tables so Base.metadata is complete (Alembic, tests, create_app)."""
+
+from app.access import models as _access  # noqa: F401
+from app.db.base import Base
+from app.db.ledger_tables import tables
+from app.org import models as _org  # noqa: F401
+
+tables()
+metadata = Base.metadata

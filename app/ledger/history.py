@@ -1,0 +1,90 @@
+"""Change history: one row per changed field (record, field, before, after, source, actor, time)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+
+from sqlalchemy import Text, and_, case, insert, literal_column, null, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.access.policy import LedgerPolicy
+from app.auth.principal import Principal
+from app.db.ledger_tables import tables
+from app.requests import request_id_var
+
+
+def jsonable(value: object) -> object:
+    """History keeps values as JSON scalars; dates and decimals as their canonical text."""
+    if isinstance(value, (date, datetime)):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    return value
+
+
+def source_of(principal: Principal) -> str:
+    """Where a value came from, in the catalogue's terms (township entry, a department's system …)."""
+    if principal.kind == "service_account":
+        return f"system:{principal.name}"
+    if principal.org_unit_kind == "department":
+        return f"department:{principal.department_code}"
+    if principal.org_unit_kind in ("township", "village"):
+        return f"township:{principal.region_code}"
+    return principal.org_unit_kind
+
+
+async def record_changes(
+    session: AsyncSession,
+    *,
+    ledger: str,
+    record_id: int,
+    region_code: str,
+    op: str,
+    changes: list[tuple[str | None, object, object]],
+    principal: Principal,
+    source: str,
+) -> None:
+    if not changes:
+        return
+    rid = request_id_var.get()
+    await session.execute(
+        insert(tables().history),
+        [
+            {
+                "ledger": ledger, "record_id": record_id, "region_code": region_code, "op": op,
+                "field": fld, "before": jsonable(before), "after": jsonable(after),
+                "source": source, "actor": principal.actor, "request_id": rid,
+            }
+            for fld, before, after in changes
+        ],
+    )
+
+
+def history_select(policy: LedgerPolicy, record_id: int, limit: int, before_id: int | None):
+    """History rows of one record, with before/after masked in SQL exactly as the field itself."""
+    h = tables().history
+    t = policy.table
+    visible = [fa.field.code for fa in policy.visible()] + ["region_code"]
+
+    def masked(col):
+        as_text = col.op("#>>")(literal_column("'{}'"))
+        whens = []
+        for code in visible:
+            expr = policy.mask_history_value(code, as_text) if code != "region_code" else as_text
+            whens.append((h.c.field == code, expr))
+        return case(*whens, else_=null().cast(Text))
+
+    stmt = (
+        select(h.c.id, h.c.op, h.c.field, masked(h.c.before).label("before"), masked(h.c.after).label("after"),
+               h.c.source, h.c.actor, h.c.at)
+        .join(t, and_(t.c.id == h.c.record_id))
+        .where(h.c.ledger == policy.ledger.code, h.c.record_id == record_id,
+               policy.scope_clause(include_deleted=True),
+               (h.c.field.in_(visible)) | h.c.field.is_(None))
+        .order_by(h.c.id.desc())
+        .limit(limit)
+    )
+    if before_id is not None:
+        stmt = stmt.where(h.c.id < before_id)
+    return stmt

@@ -1,0 +1,159 @@
+"""List requests: PostgREST-style filters (?field=op.value), order (?order=f.desc) and keyset cursors.
+
+Every field named here goes through the access policy first: hidden fields can't be filtered or
+sorted on, masked fields only looked up exactly where the grant allows it.
+"""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+from datetime import date, datetime
+
+import orjson
+from sqlalchemy import Column, and_, cast, false, or_, true
+from sqlalchemy.sql.elements import ColumnElement
+
+from app.access.policy import LedgerPolicy
+from app.catalog.coerce import coerce
+from app.catalog.loader import get_catalog
+from app.catalog.model import Field, FieldType
+from app.catalog.validators import ValueIssue
+from app.errors import FieldError, Problem
+
+OPS = {"eq", "ne", "in", "gt", "gte", "lt", "lte", "prefix", "is_null"}
+RESERVED_PARAMS = {"order", "limit", "cursor", "fields"}
+MAX_IN = 500
+
+
+def _bad(path: str, code: str, message: str) -> Problem:
+    return Problem(422, "query.invalid", "查询参数有误", errors=[FieldError(path, code, message)])
+
+
+_BASE_FIELDS = {
+    "id": Field("id", "记录编号", FieldType.integer),
+    "region_code": Field("region_code", "所属区划", FieldType.text),
+    "created_at": Field("created_at", "创建时间", FieldType.datetime),
+    "updated_at": Field("updated_at", "更新时间", FieldType.datetime),
+}
+
+
+def _field(policy: LedgerPolicy, code: str) -> Field | None:
+    return _BASE_FIELDS.get(code) or policy.ledger.field(code)
+
+
+def _value(f: Field, raw: str, path: str):
+    if f.code == "region_code":
+        if not raw.isdigit() or len(raw) > 15:
+            raise _bad(path, "region_code.format", "区划代码应为数字")
+        return raw
+    try:
+        return coerce(f, raw, get_catalog()).value
+    except ValueIssue as issue:
+        raise _bad(path, issue.code, issue.message) from None
+
+
+def parse_filters(policy: LedgerPolicy, params: list[tuple[str, str]]) -> list[ColumnElement]:
+    clauses: list[ColumnElement] = []
+    for name, raw in params:
+        if name in RESERVED_PARAMS:
+            continue
+        path = f"query.{name}"
+        op, sep, arg = raw.partition(".")
+        if not sep or op not in OPS:
+            raise _bad(path, "filter.op", "筛选条件应写作 运算符.值，如 eq.1、in.1,2、gte.2024-01-01、is_null.true")
+        f = _field(policy, name)
+        if f is None:
+            # Unknown and hidden answer alike, so hidden field names are not confirmed.
+            policy.check_filter(name, op, path)
+            raise AssertionError("unreachable")
+        col: Column = policy.check_filter(name, op, path)
+        if op == "is_null":
+            if arg not in ("true", "false"):
+                raise _bad(path, "filter.is_null", "is_null 的值应为 true 或 false")
+            clauses.append(col.is_(None) if arg == "true" else col.is_not(None))
+        elif op == "in":
+            items = [a for a in arg.split(",") if a != ""]
+            if not items or len(items) > MAX_IN:
+                raise _bad(path, "filter.in", f"in 需要 1 到 {MAX_IN} 个值")
+            clauses.append(col.in_([_value(f, a, path) for a in items]))
+        elif op == "prefix":
+            if f.type not in (FieldType.text, FieldType.code):
+                raise _bad(path, "filter.prefix", "prefix 只适用于文本和代码字段")
+            escaped = arg.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            clauses.append(col.like(escaped + "%", escape="\\"))
+        else:
+            value = _value(f, arg, path)
+            clauses.append({
+                "eq": col == value, "ne": col != value, "gt": col > value,
+                "gte": col >= value, "lt": col < value, "lte": col <= value,
+            }[op])
+    return clauses
+
+
+@dataclass(frozen=True)
+class SortKey:
+    code: str
+    column: Column
+    desc: bool
+    field: Field
+
+
+def parse_order(policy: LedgerPolicy, raw: str | None) -> list[SortKey]:
+    keys: list[SortKey] = []
+    seen: set[str] = set()
+    for part in (raw or "").split(","):
+        part = part.strip()
+        if not part:
+            continue
+        code, _, direction = part.partition(".")
+        if direction not in ("", "asc", "desc"):
+            raise _bad("query.order", "order.direction", "排序方向应为 asc 或 desc")
+        f = _field(policy, code)
+        col = policy.check_sort(code, "query.order")
+        if code in seen or f is None:
+            raise _bad("query.order", "order.duplicate", "排序字段重复")
+        seen.add(code)
+        keys.append(SortKey(code, col, direction == "desc", f))
+    if "id" not in seen:
+        keys.append(SortKey("id", policy.table.c.id, False, _BASE_FIELDS["id"]))
+    return keys
+
+
+def order_by(keys: list[SortKey]) -> list[ColumnElement]:
+    # NULLS LAST in both directions keeps the keyset predicate below simple and total.
+    return [(k.column.desc() if k.desc else k.column.asc()).nulls_last() for k in keys]
+
+
+def _json_default(o):
+    if isinstance(o, (date, datetime)):
+        return o.isoformat()
+    return str(o)  # Decimal
+
+
+def encode_cursor(keys: list[SortKey], row) -> str:
+    values = [getattr(row, "_sort_" + k.code) for k in keys]
+    return base64.urlsafe_b64encode(orjson.dumps(values, default=_json_default)).decode().rstrip("=")
+
+
+def keyset_clause(keys: list[SortKey], cursor: str) -> ColumnElement:
+    """Rows strictly after the cursor position in (keys..., NULLS LAST) order."""
+    try:
+        values = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        if not isinstance(values, list) or len(values) != len(keys):
+            raise ValueError
+    except ValueError:
+        raise _bad("query.cursor", "cursor.invalid", "分页游标无效，请从第一页重新开始") from None
+    alternatives = []
+    equal_so_far: list[ColumnElement] = []
+    for k, raw in zip(keys, values):
+        if raw is None:
+            after = false()  # nothing sorts after NULL (NULLS LAST)
+            equal = k.column.is_(None)
+        else:
+            value = cast(str(raw), k.column.type) if not isinstance(raw, (int, float)) else raw
+            after = or_(k.column < value if k.desc else k.column > value, k.column.is_(None))
+            equal = k.column == value
+        alternatives.append(and_(*equal_so_far, after) if equal_so_far else after)
+        equal_so_far.append(equal)
+    return or_(*alternatives) if alternatives else true()

@@ -1,0 +1,123 @@
+"""Related records through relations (person.residence -> house) and thematic extensions.
+
+The other side is read through its own ledger policy: its row scope and masks apply, so a relation
+never shows more of a record than reading that record directly would.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import and_, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.access.levels import DEFAULT_FOR_SENSITIVITY, Level
+from app.access.policy import policy_for
+from app.auth.principal import Principal
+from app.catalog.coerce import clean_record
+from app.catalog.loader import get_catalog
+from app.catalog.model import Catalog, Relation
+from app.db.ledger_tables import tables
+from app.errors import FieldError, Problem, invalid, not_found
+
+
+def resolve_name(catalog: Catalog, ledger: str, name: str) -> tuple[str, Relation | None, str]:
+    """(other ledger, relation or None for an extension link, direction: forward|backward|extension|parent)."""
+    for rel, direction in catalog.relations_of(ledger):
+        if direction == "forward" and rel.forward == name:
+            return rel.target, rel, "forward"
+        if direction == "backward" and rel.backward == name:
+            return rel.source, rel, "backward"
+    lg = catalog.ledger(ledger)
+    ext = catalog.ledger(name)
+    if ext is not None and ext.parent == ledger:
+        return name, None, "extension"
+    if lg is not None and lg.kind == "extension" and name == "parent":
+        return lg.parent, None, "parent"
+    raise Problem(404, "relation.not_found", "该台账没有此关联",
+                  errors=[FieldError("path.name", "relation.not_found", "关联名称不存在")])
+
+
+def _link_attributes(rel: Relation):
+    # Link attributes carry no grants of their own: only those a user would read by default show.
+    return [f for f in rel.attributes if DEFAULT_FOR_SENSITIVITY[f.sensitivity] >= Level.read]
+
+
+async def related_records(
+    session: AsyncSession, principal: Principal, ledger: str, record_id: int, name: str, *, limit: int
+) -> dict:
+    catalog = get_catalog()
+    this = await policy_for(session, principal, ledger)
+    other_code, rel, direction = resolve_name(catalog, ledger, name)
+    other = await policy_for(session, principal, other_code)
+    t, o = this.table, other.table
+    me = (await session.execute(
+        select(t.c.id, *([t.c.parent_id] if direction == "parent" else [])).where(
+            t.c.id == record_id, this.scope_clause()))).first()
+    if me is None:
+        raise not_found()
+    cols = other.select_columns()
+    if rel is not None:
+        link = tables().relations[rel.code]
+        near, far = (link.c.from_id, link.c.to_id) if direction == "forward" else (link.c.to_id, link.c.from_id)
+        attrs = [link.c[f.code].label(f"link_{f.code}") for f in _link_attributes(rel)]
+        stmt = (select(*cols, link.c.id.label("link_id"), *attrs)
+                .join(link, and_(far == o.c.id, link.c.deleted_at.is_(None)))
+                .where(near == record_id, other.scope_clause()))
+    elif direction == "extension":
+        stmt = select(*cols).where(o.c.parent_id == record_id, other.scope_clause())
+    else:
+        stmt = select(*cols).where(o.c.id == me.parent_id, other.scope_clause())
+    rows = (await session.execute(stmt.order_by(o.c.id).limit(limit))).all()
+    return {"ledger": other_code, "relation": name, "items": [dict(r._mapping) for r in rows]}
+
+
+async def create_link(session: AsyncSession, principal: Principal, code: str, body: dict) -> dict:
+    """Link two records. The link lives in the source record's area, so its writer must be able to
+    write that record; the target only needs to be visible."""
+    catalog = get_catalog()
+    rel = catalog.relations.get(code)
+    if rel is None:
+        raise Problem(404, "relation.not_found", "关系不存在")
+    src = await policy_for(session, principal, rel.source)
+    dst = await policy_for(session, principal, rel.target)
+    ids = {}
+    for key in ("from_id", "to_id"):
+        if not isinstance(body.get(key), int):
+            raise invalid([FieldError(f"body.{key}", "field.required", "需要记录编号")])
+        ids[key] = body[key]
+    a = (await session.execute(select(src.table.c.region_code).where(
+        src.table.c.id == ids["from_id"], src.scope_clause()))).first()
+    b = (await session.execute(select(dst.table.c.id).where(
+        dst.table.c.id == ids["to_id"], dst.scope_clause()))).first()
+    if a is None or b is None:
+        raise invalid([FieldError("body.from_id" if a is None else "body.to_id", "record.not_found",
+                                  "记录不存在或无权访问")])
+    if not src.can_write_any():
+        raise Problem(403, "access.record_readonly", "无权修改该记录的关联")
+    attrs = {k: v for k, v in body.items() if k not in ("from_id", "to_id")}
+    clean = clean_record(rel.attributes, attrs, catalog, partial=True)
+    if clean.errors:
+        raise invalid([FieldError(f"body.{f}", c, m) for f, c, m in clean.errors])
+    link = tables().relations[rel.code]
+    try:
+        async with session.begin_nested():
+            row = (await session.execute(insert(link).values(
+                region_code=a.region_code, **ids, **clean.values).returning(link.c.id))).first()
+    except IntegrityError:
+        raise Problem(409, "relation.duplicate", "这两条记录已经关联") from None
+    return {"id": row.id, "relation": code, **ids, **clean.values}
+
+
+async def delete_link(session: AsyncSession, principal: Principal, code: str, link_id: int) -> None:
+    rel = get_catalog().relations.get(code)
+    if rel is None:
+        raise Problem(404, "relation.not_found", "关系不存在")
+    src = await policy_for(session, principal, rel.source)
+    if not src.can_write_any():
+        raise Problem(403, "access.record_readonly", "无权修改该记录的关联")
+    link = tables().relations[rel.code]
+    res = await session.execute(
+        update(link).where(link.c.id == link_id, link.c.deleted_at.is_(None), src.scope_clause(link))
+        .values(deleted_at=func.now()).returning(link.c.id))
+    if res.first() is None:
+        raise not_found("关联")

@@ -1,0 +1,257 @@
+"""Record read/write for every ledger, always through the access policy. Services flush, never commit."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from sqlalchemy import cast, func, insert, select, update
+from sqlalchemy.dialects.postgresql import JSONB, array
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.access.policy import LedgerPolicy, policy_for
+from app.auth.principal import Principal
+from app.catalog.coerce import clean_record, fill_from_id_card
+from app.catalog.loader import get_catalog
+from app.catalog.validators import ValueIssue, check_division_code
+from app.errors import FieldError, Problem, invalid, not_found
+from app.ledger import listing
+from app.ledger.history import history_select, record_changes, source_of
+
+BODY_META = {"region_code", "version", "parent_id"}
+
+
+def _row_dict(policy: LedgerPolicy, row) -> dict:
+    m = row._mapping
+    keys = [c for c in m.keys() if not c.startswith("_sort_")]
+    return {k: m[k] for k in keys}
+
+
+def _issues(errors: list[tuple[str, str, str]]) -> Problem:
+    return invalid([FieldError(f"body.{f}", code, msg) for f, code, msg in errors])
+
+
+async def get_record(session: AsyncSession, principal: Principal, ledger: str, record_id: int) -> dict:
+    policy = await policy_for(session, principal, ledger)
+    return await _read(session, policy, record_id)
+
+
+async def _read(session: AsyncSession, policy: LedgerPolicy, record_id: int) -> dict:
+    t = policy.table
+    hidden = [c for c, fa in policy.fields.items() if fa.level == 0]
+    provenance = t.c.provenance if not hidden else t.c.provenance.op("-")(array(hidden))
+    stmt = select(*policy.select_columns(), provenance.label("provenance"), t.c.flags.label("flags")).where(
+        t.c.id == record_id, policy.scope_clause()
+    )
+    row = (await session.execute(stmt)).first()
+    if row is None:
+        raise not_found()
+    out = dict(row._mapping)
+    out["flags"] = {k: v for k, v in (out["flags"] or {}).items() if k not in hidden}
+    return out
+
+
+async def list_records(
+    session: AsyncSession, principal: Principal, ledger: str, params: list[tuple[str, str]],
+    *, order: str | None, limit: int, cursor: str | None,
+) -> dict:
+    policy = await policy_for(session, principal, ledger)
+    where = listing.parse_filters(policy, params)
+    keys = listing.parse_order(policy, order)
+    stmt = select(*policy.select_columns(), *[k.column.label("_sort_" + k.code) for k in keys]).where(
+        policy.scope_clause(), *where
+    )
+    if cursor:
+        stmt = stmt.where(listing.keyset_clause(keys, cursor))
+    stmt = stmt.order_by(*listing.order_by(keys)).limit(limit + 1)
+    rows = (await session.execute(stmt)).all()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return {
+        "items": [_row_dict(policy, r) for r in rows],
+        "next_cursor": listing.encode_cursor(keys, rows[-1]) if more and rows else None,
+        "limit": limit,
+    }
+
+
+def _check_region(raw: object) -> str:
+    try:
+        if not isinstance(raw, str):
+            raise ValueIssue("division_code.format", "区划代码应为 12 位数字")
+        return check_division_code(raw)
+    except ValueIssue as issue:
+        raise invalid([FieldError("body.region_code", issue.code, issue.message)]) from None
+
+
+def _provenance(codes, source: str, principal: Principal) -> dict:
+    at = datetime.now(timezone.utc).isoformat()
+    return {c: {"source": source, "at": at, "actor": principal.actor} for c in codes}
+
+
+async def _insert_or_conflict(session: AsyncSession, stmt, policy: LedgerPolicy):
+    """Run a write in a savepoint; a unique violation becomes a 409 naming the field, never the value."""
+    try:
+        async with session.begin_nested():
+            return (await session.execute(stmt)).first()
+    except IntegrityError as exc:
+        constraint = getattr(getattr(exc.orig, "diag", None), "constraint_name", None) or ""
+        prefix = f"uq_{policy.table.name}_"
+        fld = constraint[len(prefix):] if constraint.startswith(prefix) else None
+        if fld == "parent":
+            raise Problem(409, "record.duplicate", "该主体已有此专题台账记录",
+                          errors=[FieldError("body.parent_id", "record.duplicate", "已存在")]) from None
+        path = f"body.{fld}" if fld and policy.ledger.field(fld) else "body"
+        raise Problem(409, "record.duplicate", "已存在相同标识的记录",
+                      errors=[FieldError(path, "record.duplicate", "该值已被其他记录使用")]) from None
+
+
+async def create_record(session: AsyncSession, principal: Principal, ledger: str, body: dict) -> dict:
+    policy = await policy_for(session, principal, ledger)
+    lg = policy.ledger
+    data = {k: v for k, v in body.items() if k not in BODY_META}
+    policy.check_write(list(data.keys()))
+    values: dict = {}
+    if lg.kind == "extension":
+        parent_policy = await policy_for(session, principal, lg.parent)
+        pid = body.get("parent_id")
+        if not isinstance(pid, int):
+            raise invalid([FieldError("body.parent_id", "field.required", "需要所属主体记录编号")])
+        parent = (await session.execute(
+            select(parent_policy.table.c.region_code).where(
+                parent_policy.table.c.id == pid, parent_policy.scope_clause()))).first()
+        if parent is None:
+            raise invalid([FieldError("body.parent_id", "parent.not_found", "所属主体记录不存在或无权访问")])
+        region = parent.region_code  # an extension row lives where its subject lives
+        values["parent_id"] = pid
+    else:
+        region = _check_region(body.get("region_code"))
+    policy.check_region_writable(region, "body.region_code")
+    clean = clean_record(lg.fields, data, get_catalog(), partial=False)
+    fill_from_id_card(lg.fields, clean)
+    if clean.errors:
+        raise _issues(clean.errors)
+    policy.check_write([c for c in clean.values if c not in data])  # derived fields need write too
+    source = source_of(principal)
+    set_codes = [c for c, v in clean.values.items() if v is not None]
+    values.update(clean.values)
+    values.update(region_code=region, provenance=_provenance(set_codes, source, principal), flags=clean.flags)
+    row = await _insert_or_conflict(session, insert(policy.table).values(**values).returning(policy.table.c.id),
+                                     policy)
+    record_id = row.id
+    await record_changes(session, ledger=lg.code, record_id=record_id, region_code=region, op="create",
+                         changes=[(c, None, clean.values[c]) for c in set_codes], principal=principal,
+                         source=source)
+    return await _read(session, policy, record_id)
+
+
+def _expected_version(body: dict, if_match: str | None) -> int:
+    raw = if_match.removeprefix("W/").strip('"') if if_match else body.get("version")
+    try:
+        return int(raw)
+    except (TypeError, ValueError):
+        raise Problem(428, "record.version_required", "修改前需提供记录版本号（If-Match 或 version）",
+                      errors=[FieldError("header.If-Match", "record.version_required", "缺少版本号")]) from None
+
+
+async def _lock(session: AsyncSession, policy: LedgerPolicy, record_id: int):
+    t = policy.table
+    field_cols = [t.c[f.code] for f in policy.ledger.fields]
+    row = (await session.execute(
+        select(t.c.id, t.c.version, t.c.region_code, *field_cols)
+        .where(t.c.id == record_id, policy.scope_clause()).with_for_update()
+    )).first()
+    if row is None:
+        raise not_found()
+    return row
+
+
+def _conflict(current_version: int) -> Problem:
+    return Problem(409, "record.version_conflict", "记录已被他人修改，请刷新后再提交",
+                   extra={"current_version": current_version})
+
+
+async def update_record(
+    session: AsyncSession, principal: Principal, ledger: str, record_id: int, body: dict, if_match: str | None
+) -> dict:
+    policy = await policy_for(session, principal, ledger)
+    lg = policy.ledger
+    expected = _expected_version(body, if_match)
+    data = {k: v for k, v in body.items() if k not in BODY_META}
+    policy.check_write(list(data.keys()))
+    row = await _lock(session, policy, record_id)
+    if row.version != expected:
+        raise _conflict(row.version)
+    current = dict(row._mapping)
+    new_region = None
+    if "region_code" in body and lg.kind != "extension":
+        new_region = _check_region(body["region_code"])
+        if not policy.can_write_any():
+            policy.check_write(["region_code"])
+        # Row scope holds on both ends: nothing moves out of, or into, someone else's area.
+        policy.check_region_writable(new_region, "body.region_code")
+    clean = clean_record(lg.fields, data, get_catalog(), partial=True)
+    fill_from_id_card(lg.fields, clean, current)
+    if clean.errors:
+        raise _issues(clean.errors)
+    changed = {c: v for c, v in clean.values.items() if current.get(c) != v}
+    policy.check_write([c for c in changed if c not in data])
+    changes: list[tuple[str | None, object, object]] = [(c, current.get(c), v) for c, v in changed.items()]
+    if new_region and new_region != row.region_code:
+        changes.append(("region_code", row.region_code, new_region))
+    if not changes:
+        return await _read(session, policy, record_id)
+    source = source_of(principal)
+    t = policy.table
+    flags_expr = t.c.flags.op("-")(array(list(changed) or [""])).op("||")(
+        cast({c: clean.flags[c] for c in changed if c in clean.flags}, JSONB))
+    values = dict(changed)
+    values.update(
+        version=t.c.version + 1, updated_at=func.now(), flags=flags_expr,
+        provenance=t.c.provenance.op("||")(cast(_provenance(changed, source, principal), JSONB)),
+    )
+    if new_region:
+        values["region_code"] = new_region
+    stmt = (update(t).where(t.c.id == record_id, t.c.version == expected).values(**values)
+            .returning(t.c.id))
+    if await _insert_or_conflict(session, stmt, policy) is None:
+        raise _conflict(row.version)
+    await record_changes(session, ledger=lg.code, record_id=record_id, region_code=new_region or row.region_code,
+                         op="update", changes=changes, principal=principal, source=source)
+    return await _read(session, policy, record_id)
+
+
+async def delete_record(
+    session: AsyncSession, principal: Principal, ledger: str, record_id: int, if_match: str | None
+) -> None:
+    """Soft delete: the row stays (with its history) but leaves every read path."""
+    policy = await policy_for(session, principal, ledger)
+    row = await _lock(session, policy, record_id)
+    if not policy.can_write_any():
+        raise Problem(403, "access.record_readonly", "无权删除该记录")
+    if if_match is not None and _expected_version({}, if_match) != row.version:
+        raise _conflict(row.version)
+    t = policy.table
+    await session.execute(update(t).where(t.c.id == record_id)
+                          .values(deleted_at=func.now(), version=t.c.version + 1, updated_at=func.now()))
+    await record_changes(session, ledger=policy.ledger.code, record_id=record_id, region_code=row.region_code,
+                         op="delete", changes=[(None, None, None)], principal=principal,
+                         source=source_of(principal))
+
+
+async def record_history(
+    session: AsyncSession, principal: Principal, ledger: str, record_id: int, *, limit: int, before: int | None
+) -> dict:
+    policy = await policy_for(session, principal, ledger)
+    t = policy.table
+    exists = (await session.execute(
+        select(t.c.id).where(t.c.id == record_id, policy.scope_clause(include_deleted=True)))).first()
+    if exists is None:
+        raise not_found()
+    rows = (await session.execute(history_select(policy, record_id, limit + 1, before))).all()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return {"items": [dict(r._mapping) for r in rows],
+            "next_before": rows[-1].id if more and rows else None}
+
+
+__all__ = ["get_record", "list_records", "create_record", "update_record", "delete_record", "record_history"]

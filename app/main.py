@@ -1,0 +1,60 @@
+"""create_app(): routers, /graphql, problem handlers, lifespan (engine + embedded PostgreSQL)."""
+
+from __future__ import annotations
+
+import logging
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.responses import ORJSONResponse
+
+from app.config import Settings, get_settings
+from app.errors import install_problem_handlers
+from app.requests import RequestIdMiddleware
+
+
+def create_app(settings: Settings | None = None, *, manage_engine: bool = True) -> FastAPI:
+    """manage_engine=False lets tests put their own sessionmaker on app.state."""
+    settings = settings or get_settings()
+    logging.basicConfig(level=settings.log_level)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        if not manage_engine:
+            yield
+            return
+        from app.db.engine import make_engine, make_sessionmaker, resolve_database_url
+
+        engine = make_engine(resolve_database_url(settings), settings)
+        app.state.sessionmaker = make_sessionmaker(engine)
+        yield
+        await engine.dispose()
+
+    app = FastAPI(
+        title="一表通 Onetable",
+        version="0.1.0",
+        description="镇街一表通：标准化基础台账一次录入、按字段授权共享，报表由台账自动生成。",
+        default_response_class=ORJSONResponse,
+        lifespan=lifespan,
+        docs_url="/docs" if settings.expose_docs else None,
+        redoc_url=None,
+        openapi_url="/openapi.json",
+    )
+    app.state.settings = settings
+    app.add_middleware(RequestIdMiddleware)
+    install_problem_handlers(app)
+
+    from app.auth.endpoints import router as auth_router
+    from app.catalog.endpoints import router as catalog_router
+    from app.ledger.endpoints import relations_router
+    from app.ledger.endpoints import router as ledger_router
+    from app.org.endpoints import router as org_router
+
+    for r in (auth_router, org_router, catalog_router, ledger_router, relations_router):
+        app.include_router(r, prefix="/api/v1")
+
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app

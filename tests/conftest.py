@@ -1,0 +1,110 @@
+"""Test database: migrated once per session, every test inside a transaction that is rolled back.
+
+Default: an embedded PostgreSQL in var/test (database onetable_test, recreated per session).
+ONETABLE_TEST_DATABASE_URL points the suite at a real server instead (CI: PostgreSQL 15).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+from alembic import command
+from alembic.config import Config
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker, create_async_engine
+
+from app.config import Settings
+from app.db.engine import normalise_url
+
+ROOT = Path(__file__).resolve().parents[1]
+TEST_DB = "onetable_test"
+
+
+def _server_url() -> str:
+    url = os.environ.get("ONETABLE_TEST_DATABASE_URL")
+    if url:
+        return normalise_url(url)
+    from app.db.embedded import embedded_url, start_embedded
+
+    server = start_embedded(ROOT / "var" / "test")
+    pytest.embedded_server = server  # keep a reference for the session
+    return embedded_url(server, TEST_DB)
+
+
+def _recreate(url: str) -> None:
+    import psycopg
+    from psycopg import sql
+
+    from app.db.engine import libpq_conninfo
+
+    u = make_url(url)
+    admin = libpq_conninfo(u.set(database="postgres").render_as_string(hide_password=False))
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(u.database)))
+        conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE template0 ENCODING 'UTF8'").format(
+            sql.Identifier(u.database)))
+
+
+@pytest.fixture(scope="session")
+def database_url() -> str:
+    url = _server_url()
+    _recreate(url)
+    cfg = Config(str(ROOT / "alembic.ini"))
+    cfg.attributes["url"] = url
+    command.upgrade(cfg, "head")
+    return url
+
+
+@pytest.fixture(scope="session")
+def settings(database_url: str) -> Settings:
+    return Settings(database_url=database_url, secret_key="test-secret-key-at-least-32-bytes-long!!")
+
+
+@pytest.fixture(scope="session")
+async def engine(database_url: str):
+    eng = create_async_engine(database_url, pool_size=2, max_overflow=2)
+    yield eng
+    await eng.dispose()
+
+
+@pytest.fixture
+async def connection(engine) -> AsyncIterator[AsyncConnection]:
+    async with engine.connect() as conn:
+        trans = await conn.begin()
+        yield conn
+        await trans.rollback()
+
+
+@pytest.fixture
+def sessionmaker(connection: AsyncConnection) -> async_sessionmaker[AsyncSession]:
+    # Sessions join the test's outer transaction through savepoints: a request's commit stays
+    # inside it and the whole test is rolled back at the end.
+    return async_sessionmaker(
+        bind=connection, expire_on_commit=False, autoflush=False, join_transaction_mode="create_savepoint"
+    )
+
+
+@pytest.fixture
+async def session(sessionmaker) -> AsyncIterator[AsyncSession]:
+    async with sessionmaker() as s:
+        yield s
+
+
+@pytest.fixture
+def app(settings: Settings, sessionmaker):
+    from app.main import create_app
+
+    application = create_app(settings, manage_engine=False)
+    application.state.sessionmaker = sessionmaker
+    return application
+
+
+@pytest.fixture
+async def client(app) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
+        yield c
