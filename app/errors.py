@@ -11,8 +11,9 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import ORJSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from app.jsonresponse import ProblemJSON
 
 log = logging.getLogger(__name__)
 
@@ -70,13 +71,8 @@ def invalid(errors: list[FieldError], title: str = "提交的数据未通过校�
     return Problem(422, "validation.failed", title, errors=errors)
 
 
-def problem_response(p: Problem, request: Request | None = None) -> ORJSONResponse:
-    return ORJSONResponse(
-        p.body(str(request.url.path) if request else None),
-        status_code=p.status,
-        media_type="application/problem+json",
-        headers=p.headers,
-    )
+def problem_response(p: Problem, request: Request | None = None) -> ProblemJSON:
+    return ProblemJSON(p.body(str(request.url.path) if request else None), status_code=p.status, headers=p.headers)
 
 
 _STATUS_CODES = {

@@ -6,10 +6,10 @@ import logging
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from fastapi.responses import ORJSONResponse
 
 from app.config import Settings, get_settings
 from app.errors import install_problem_handlers
+from app.jsonresponse import JSON
 from app.requests import RequestIdMiddleware
 
 
@@ -34,7 +34,7 @@ def create_app(settings: Settings | None = None, *, manage_engine: bool = True) 
         title="一表通 Onetable",
         version="0.1.0",
         description="镇街一表通：标准化基础台账一次录入、按字段授权共享，报表由台账自动生成。",
-        default_response_class=ORJSONResponse,
+        default_response_class=JSON,
         lifespan=lifespan,
         docs_url="/docs" if settings.expose_docs else None,
         redoc_url=None,

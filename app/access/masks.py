@@ -13,25 +13,25 @@ FULL = "****"
 
 def _id_card(v: ColumnElement) -> ColumnElement:
     # 500118********1234: keep the 6-digit region and the last 4 characters.
-    return func.left(v, 6) + func.repeat("*", func.greatest(func.length(v) - 10, 0)) + func.right(v, 4)
+    return func.concat(func.left(v, 6), func.repeat("*", func.greatest(func.length(v) - 10, 0)), func.right(v, 4))
 
 
 def _phone(v: ColumnElement) -> ColumnElement:
     # 138****5678; short numbers are masked whole rather than half-revealed.
-    return case((func.length(v) >= 7, func.left(v, 3) + "****" + func.right(v, 4)), else_=literal(FULL))
+    return case((func.length(v) >= 7, func.concat(func.left(v, 3), "****", func.right(v, 4))), else_=literal(FULL))
 
 
 def _name(v: ColumnElement) -> ColumnElement:
     # 张** keeps the surname only.
-    return func.left(v, 1) + func.repeat("*", func.greatest(func.length(v) - 1, 1))
+    return func.concat(func.left(v, 1), func.repeat("*", func.greatest(func.length(v) - 1, 1)))
 
 
 def _address(v: ColumnElement) -> ColumnElement:
     # Cut after the village / community segment: 重庆市永川区胜利路街道新民社区***.
     pattern = "^(.*?(村|社区|居委会)).*$"
     return case(
-        (v.op("~")("(村|社区|居委会)"), func.regexp_replace(v, pattern, "\\1") + "***"),
-        else_=func.left(v, 6) + "***",
+        (v.op("~")("(村|社区|居委会)"), func.concat(func.regexp_replace(v, pattern, "\\1"), "***")),
+        else_=func.concat(func.left(v, 6), "***"),
     )
 
 

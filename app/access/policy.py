@@ -136,7 +136,8 @@ class LedgerPolicy:
         return self.table.c[code]
 
     def check_write(self, codes: list[str], path_prefix: str = "body") -> None:
-        denied = [c for c in codes if self.level(c) < Level.write]
+        # Unknown names are left to validation (422 field.unknown); field names are public catalogue.
+        denied = [c for c in codes if c in self.fields and self.level(c) < Level.write]
         if denied:
             raise Problem(403, "access.field_readonly", "无权修改以下字段",
                           errors=[FieldError(f"{path_prefix}.{c}", "access.field_readonly", "无修改权限")

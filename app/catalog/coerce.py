@@ -144,8 +144,10 @@ class CleanRecord:
     errors: list[tuple[str, str, str]] = field(default_factory=list)  # (field, code, message)
 
 
-def clean_record(ledger_fields: tuple[Field, ...], data: dict, catalog: Catalog, *, partial: bool) -> CleanRecord:
-    """Coerce every given field; check required ones (on create) and ID-number consistency."""
+def clean_record(
+    ledger_fields: tuple[Field, ...], data: dict, catalog: Catalog, *, partial: bool, current: dict | None = None
+) -> CleanRecord:
+    """Coerce every given field, derive what the ID number implies, then check required ones (on create)."""
     out = CleanRecord()
     by_code = {f.code: f for f in ledger_fields}
     for code, raw in data.items():
@@ -167,9 +169,10 @@ def clean_record(ledger_fields: tuple[Field, ...], data: dict, catalog: Catalog,
         out.values[code] = c.value
         if c.flag:
             out.flags[code] = c.flag
+    fill_from_id_card(ledger_fields, out, current)
     if not partial:
         for f in ledger_fields:
-            if f.required and f.code not in data:
+            if f.required and out.values.get(f.code) is None and not any(e[0] == f.code for e in out.errors):
                 out.errors.append((f.code, "field.required", f"“{f.label}”为必填项"))
     return out
 

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Header, Path, Query, Request, Response
 
 from app.auth.deps import CurrentPrincipal
+from app.jsonresponse import JSON
 from app.db.deps import Session
 from app.ledger import related, service
 from app.ledger.schemas import HistoryPage, RecordOut, RecordPage, RelatedPage
@@ -17,12 +18,12 @@ LedgerCode = Annotated[str, Path(description="台账代码，如 person、house�
 RecordId = Annotated[int, Path(description="记录编号", ge=1, le=2**63 - 1)]
 
 
-def _etag(response: Response, record: dict) -> dict:
-    response.headers["ETag"] = f'W/"{record["version"]}"'
-    return record
+def _record(record: dict, status_code: int = 200, headers: dict | None = None) -> JSON:
+    # Returned directly: records are open objects, so validating them through a model would only cost.
+    return JSON(record, status_code=status_code, headers={"ETag": f'W/"{record["version"]}"', **(headers or {})})
 
 
-@router.get("/{ledger}/records", response_model=RecordPage, summary="列出记录（筛选、排序、游标分页）")
+@router.get("/{ledger}/records", response_model=None, responses={200: {"model": RecordPage}}, summary="列出记录（筛选、排序、游标分页）")
 async def list_records(
     request: Request,
     session: Session,
@@ -31,40 +32,39 @@ async def list_records(
     order: Annotated[str | None, Query(description="排序，如 birth_date.desc,name；总以 id 收尾")] = None,
     limit: Annotated[int, Query(ge=1, le=1000, description="每页条数")] = 50,
     cursor: Annotated[str | None, Query(description="上一页返回的 next_cursor")] = None,
-) -> dict[str, Any]:
+) -> JSON:
     """Filters are query parameters named after fields: `?sex=eq.2&birth_date=gte.1950-01-01&region_code=prefix.500118101`.
     Operators: eq, ne, in (comma separated), gt, gte, lt, lte, prefix, is_null (true/false)."""
     params = list(request.query_params.multi_items())
-    return await service.list_records(session, principal, ledger, params, order=order, limit=limit, cursor=cursor)
+    return JSON(await service.list_records(session, principal, ledger, params, order=order, limit=limit,
+                                           cursor=cursor))
 
 
-@router.post("/{ledger}/records", response_model=RecordOut, status_code=201, summary="新增记录")
+@router.post("/{ledger}/records", response_model=None, responses={201: {"model": RecordOut}}, status_code=201, summary="新增记录")
 async def create_record(
-    session: Session, principal: CurrentPrincipal, ledger: LedgerCode, response: Response,
+    session: Session, principal: CurrentPrincipal, ledger: LedgerCode,
     body: Annotated[dict[str, Any], Body(description="region_code（扩展台账为 parent_id）及各字段值",
                                          examples=[{"region_code": "500118101001", "name": "张三",
                                                     "id_number": "500118199001011234"}])],
-) -> dict[str, Any]:
+) -> JSON:
     record = await service.create_record(session, principal, ledger, body)
-    response.headers["Location"] = f"/api/v1/ledgers/{ledger}/records/{record['id']}"
-    return _etag(response, record)
+    return _record(record, 201, {"Location": f"/api/v1/ledgers/{ledger}/records/{record['id']}"})
 
 
-@router.get("/{ledger}/records/{record_id}", response_model=RecordOut, summary="读取一条记录")
+@router.get("/{ledger}/records/{record_id}", response_model=None, responses={200: {"model": RecordOut}}, summary="读取一条记录")
 async def get_record(
-    session: Session, principal: CurrentPrincipal, ledger: LedgerCode, record_id: RecordId, response: Response
-) -> dict[str, Any]:
-    return _etag(response, await service.get_record(session, principal, ledger, record_id))
+    session: Session, principal: CurrentPrincipal, ledger: LedgerCode, record_id: RecordId
+) -> JSON:
+    return _record(await service.get_record(session, principal, ledger, record_id))
 
 
-@router.patch("/{ledger}/records/{record_id}", response_model=RecordOut, summary="修改记录（部分字段）")
+@router.patch("/{ledger}/records/{record_id}", response_model=None, responses={200: {"model": RecordOut}}, summary="修改记录（部分字段）")
 async def update_record(
-    session: Session, principal: CurrentPrincipal, ledger: LedgerCode, record_id: RecordId, response: Response,
+    session: Session, principal: CurrentPrincipal, ledger: LedgerCode, record_id: RecordId,
     body: Annotated[dict[str, Any], Body(description="要修改的字段；版本号放在 If-Match 头或 version 字段")],
     if_match: Annotated[str | None, Header(description='记录版本，如 W/"3"')] = None,
-) -> dict[str, Any]:
-    record = await service.update_record(session, principal, ledger, record_id, body, if_match)
-    return _etag(response, record)
+) -> JSON:
+    return _record(await service.update_record(session, principal, ledger, record_id, body, if_match))
 
 
 @router.delete("/{ledger}/records/{record_id}", status_code=204, summary="删除记录（保留历史）")
@@ -76,22 +76,22 @@ async def delete_record(
     return Response(status_code=204)
 
 
-@router.get("/{ledger}/records/{record_id}/history", response_model=HistoryPage, summary="记录变更历史")
+@router.get("/{ledger}/records/{record_id}/history", response_model=None, responses={200: {"model": HistoryPage}}, summary="记录变更历史")
 async def record_history(
     session: Session, principal: CurrentPrincipal, ledger: LedgerCode, record_id: RecordId,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     before: Annotated[int | None, Query(description="上一页返回的 next_before")] = None,
-) -> dict[str, Any]:
-    return await service.record_history(session, principal, ledger, record_id, limit=limit, before=before)
+) -> JSON:
+    return JSON(await service.record_history(session, principal, ledger, record_id, limit=limit, before=before))
 
 
-@router.get("/{ledger}/records/{record_id}/related/{name}", response_model=RelatedPage, summary="关联记录")
+@router.get("/{ledger}/records/{record_id}/related/{name}", response_model=None, responses={200: {"model": RelatedPage}}, summary="关联记录")
 async def related_records(
     session: Session, principal: CurrentPrincipal, ledger: LedgerCode, record_id: RecordId,
     name: Annotated[str, Path(description="关系名（如 residence、residents）或专题台账代码（如 disability）")],
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-) -> dict[str, Any]:
-    return await related.related_records(session, principal, ledger, record_id, name, limit=limit)
+) -> JSON:
+    return JSON(await related.related_records(session, principal, ledger, record_id, name, limit=limit))
 
 
 relations_router = APIRouter(prefix="/relations", tags=["台账记录"])

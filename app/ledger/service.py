@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.access.policy import LedgerPolicy, policy_for
 from app.auth.principal import Principal
-from app.catalog.coerce import clean_record, fill_from_id_card
+from app.catalog.coerce import clean_record
 from app.catalog.loader import get_catalog
 from app.catalog.validators import ValueIssue, check_division_code
 from app.errors import FieldError, Problem, invalid, not_found
@@ -127,7 +127,6 @@ async def create_record(session: AsyncSession, principal: Principal, ledger: str
         region = _check_region(body.get("region_code"))
     policy.check_region_writable(region, "body.region_code")
     clean = clean_record(lg.fields, data, get_catalog(), partial=False)
-    fill_from_id_card(lg.fields, clean)
     if clean.errors:
         raise _issues(clean.errors)
     policy.check_write([c for c in clean.values if c not in data])  # derived fields need write too
@@ -189,8 +188,7 @@ async def update_record(
             policy.check_write(["region_code"])
         # Row scope holds on both ends: nothing moves out of, or into, someone else's area.
         policy.check_region_writable(new_region, "body.region_code")
-    clean = clean_record(lg.fields, data, get_catalog(), partial=True)
-    fill_from_id_card(lg.fields, clean, current)
+    clean = clean_record(lg.fields, data, get_catalog(), partial=True, current=current)
     if clean.errors:
         raise _issues(clean.errors)
     changed = {c: v for c, v in clean.values.items() if current.get(c) != v}
