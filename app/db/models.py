@@ -1,5 +1,6 @@
 """Import every module that defines tables so Base.metadata is complete (Alembic, tests, create_app)."""
 
+from app.access import audit_models as _audit  # noqa: F401
 from app.access import models as _access  # noqa: F401
 from app.db.base import Base
 from app.db.ledger_tables import tables
