@@ -44,13 +44,14 @@ def create_app(settings: Settings | None = None, *, manage_engine: bool = True) 
     app.add_middleware(RequestIdMiddleware)
     install_problem_handlers(app)
 
+    from app.access.endpoints import router as access_router
     from app.auth.endpoints import router as auth_router
     from app.catalog.endpoints import router as catalog_router
     from app.ledger.endpoints import relations_router
     from app.ledger.endpoints import router as ledger_router
     from app.org.endpoints import router as org_router
 
-    for r in (auth_router, org_router, catalog_router, ledger_router, relations_router):
+    for r in (auth_router, org_router, access_router, catalog_router, ledger_router, relations_router):
         app.include_router(r, prefix="/api/v1")
 
     @app.get("/healthz", include_in_schema=False)

@@ -20,6 +20,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionm
 from app.config import Settings
 from app.db.engine import normalise_url
 
+pytest_plugins = ["tests.world"]
+
 ROOT = Path(__file__).resolve().parents[1]
 TEST_DB = "onetable_test"
 

@@ -7,6 +7,7 @@ sorted on, masked fields only looked up exactly where the grant allows it.
 from __future__ import annotations
 
 import base64
+import operator
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -21,7 +22,9 @@ from app.catalog.model import Field, FieldType
 from app.catalog.validators import ValueIssue
 from app.errors import FieldError, Problem
 
-OPS = {"eq", "ne", "in", "gt", "gte", "lt", "lte", "prefix", "is_null"}
+_COMPARE = {"eq": operator.eq, "ne": operator.ne, "gt": operator.gt, "gte": operator.ge,
+            "lt": operator.lt, "lte": operator.le}
+OPS = {*_COMPARE, "in", "prefix", "is_null"}
 RESERVED_PARAMS = {"order", "limit", "cursor", "fields"}
 MAX_IN = 500
 
@@ -83,11 +86,7 @@ def parse_filters(policy: LedgerPolicy, params: list[tuple[str, str]]) -> list[C
             escaped = arg.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
             clauses.append(col.like(escaped + "%", escape="\\"))
         else:
-            value = _value(f, arg, path)
-            clauses.append({
-                "eq": col == value, "ne": col != value, "gt": col > value,
-                "gte": col >= value, "lt": col < value, "lte": col <= value,
-            }[op])
+            clauses.append(_COMPARE[op](col, _value(f, arg, path)))
     return clauses
 
 

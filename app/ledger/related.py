@@ -10,6 +10,7 @@ from sqlalchemy import and_, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.access.audit import audit_read
 from app.access.levels import DEFAULT_FOR_SENSITIVITY, Level
 from app.access.policy import policy_for
 from app.auth.principal import Principal
@@ -68,6 +69,7 @@ async def related_records(
     else:
         stmt = select(*cols).where(o.c.id == me.parent_id, other.scope_clause())
     rows = (await session.execute(stmt.order_by(o.c.id).limit(limit))).all()
+    await audit_read(session, other, [r.id for r in rows], "rest")
     return {"ledger": other_code, "relation": name, "items": [dict(r._mapping) for r in rows]}
 
 

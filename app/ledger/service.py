@@ -9,6 +9,7 @@ from sqlalchemy.dialects.postgresql import JSONB, array
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.access.audit import audit_read, audit_write
 from app.access.policy import LedgerPolicy, policy_for
 from app.auth.principal import Principal
 from app.catalog.coerce import clean_record
@@ -33,7 +34,9 @@ def _issues(errors: list[tuple[str, str, str]]) -> Problem:
 
 async def get_record(session: AsyncSession, principal: Principal, ledger: str, record_id: int) -> dict:
     policy = await policy_for(session, principal, ledger)
-    return await _read(session, policy, record_id)
+    record = await _read(session, policy, record_id)
+    await audit_read(session, policy, [record_id], "rest")
+    return record
 
 
 async def _read(session: AsyncSession, policy: LedgerPolicy, record_id: int) -> dict:
@@ -67,6 +70,7 @@ async def list_records(
     rows = (await session.execute(stmt)).all()
     more = len(rows) > limit
     rows = rows[:limit]
+    await audit_read(session, policy, [r.id for r in rows], "rest")
     return {
         "items": [_row_dict(policy, r) for r in rows],
         "next_cursor": listing.encode_cursor(keys, rows[-1]) if more and rows else None,
@@ -140,6 +144,7 @@ async def create_record(session: AsyncSession, principal: Principal, ledger: str
     await record_changes(session, ledger=lg.code, record_id=record_id, region_code=region, op="create",
                          changes=[(c, None, clean.values[c]) for c in set_codes], principal=principal,
                          source=source)
+    await audit_write(session, principal, "create", lg.code, record_id, set_codes)
     return await _read(session, policy, record_id)
 
 
@@ -215,6 +220,7 @@ async def update_record(
         raise _conflict(row.version)
     await record_changes(session, ledger=lg.code, record_id=record_id, region_code=new_region or row.region_code,
                          op="update", changes=changes, principal=principal, source=source)
+    await audit_write(session, principal, "update", lg.code, record_id, [c for c, _, _ in changes])
     return await _read(session, policy, record_id)
 
 
@@ -234,6 +240,7 @@ async def delete_record(
     await record_changes(session, ledger=policy.ledger.code, record_id=record_id, region_code=row.region_code,
                          op="delete", changes=[(None, None, None)], principal=principal,
                          source=source_of(principal))
+    await audit_write(session, principal, "delete", policy.ledger.code, record_id, [])
 
 
 async def record_history(
@@ -248,6 +255,7 @@ async def record_history(
     rows = (await session.execute(history_select(policy, record_id, limit + 1, before))).all()
     more = len(rows) > limit
     rows = rows[:limit]
+    await audit_read(session, policy, [record_id] if rows else [], "rest", fields=[r.field for r in rows])
     return {"items": [dict(r._mapping) for r in rows],
             "next_before": rows[-1].id if more and rows else None}
 
