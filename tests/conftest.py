@@ -23,7 +23,8 @@ from app.db.engine import normalise_url
 pytest_plugins = ["tests.world"]
 
 ROOT = Path(__file__).resolve().parents[1]
-TEST_DB = "onetable_test"
+# Per process, so two test runs on one machine (or parallel helpers) never drop each other's database.
+TEST_DB = f"onetable_test_{os.getpid()}"
 
 
 def _server_url() -> str:
@@ -37,28 +38,41 @@ def _server_url() -> str:
     return embedded_url(server, TEST_DB)
 
 
+def _admin_conninfo(url: str) -> str:
+    from app.db.engine import libpq_conninfo
+
+    return libpq_conninfo(make_url(url).set(database="postgres").render_as_string(hide_password=False))
+
+
+def _drop(url: str) -> None:
+    import psycopg
+    from psycopg import sql
+
+    with psycopg.connect(_admin_conninfo(url), autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
+            sql.Identifier(make_url(url).database)))
+
+
 def _recreate(url: str) -> None:
     import psycopg
     from psycopg import sql
 
-    from app.db.engine import libpq_conninfo
-
-    u = make_url(url)
-    admin = libpq_conninfo(u.set(database="postgres").render_as_string(hide_password=False))
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(u.database)))
+    _drop(url)
+    with psycopg.connect(_admin_conninfo(url), autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE template0 ENCODING 'UTF8'").format(
-            sql.Identifier(u.database)))
+            sql.Identifier(make_url(url).database)))
 
 
 @pytest.fixture(scope="session")
-def database_url() -> str:
+def database_url():
     url = _server_url()
     _recreate(url)
     cfg = Config(str(ROOT / "alembic.ini"))
     cfg.attributes["url"] = url
     command.upgrade(cfg, "head")
-    return url
+    yield url
+    if make_url(url).database.startswith("onetable_test_"):
+        _drop(url)
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,119 @@
+"""POST /auth/token (OAuth2 password form or JSON) and GET /auth/me."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
+
+from app.auth import service
+from app.auth.deps import AppSettings, CurrentPrincipal
+from app.auth.schemas import LoginRequest, MeResponse, TokenResponse
+from app.auth.tokens import issue_token, token_ttl_seconds
+from app.db.deps import Session
+from app.errors import FieldError, Problem, invalid
+from app.org.models import OrgUnit
+from app.org.schemas import OrgUnitRef
+
+router = APIRouter(prefix="/auth", tags=["认证"])
+
+_PROBLEM = {"content": {"application/problem+json": {}}}
+_LOGIN_SCHEMA = LoginRequest.model_json_schema()
+_FORM_SCHEMA = {
+    **_LOGIN_SCHEMA,
+    "properties": {
+        **_LOGIN_SCHEMA["properties"],
+        "grant_type": {
+            "type": "string",
+            "enum": ["password"],
+            "description": "OAuth2 授权类型，可省略",
+        },
+        "scope": {"type": "string", "description": "忽略"},
+        "client_id": {"type": "string", "description": "忽略"},
+        "client_secret": {"type": "string", "description": "忽略"},
+    },
+}
+
+
+@router.post(
+    "/token",
+    response_model=TokenResponse,
+    summary="登录，获取访问令牌",
+    description=(
+        "接受 OAuth2 密码表单（application/x-www-form-urlencoded）"
+        "或 JSON {username, password}。用户名或密码错误时统一返回 401 auth.bad_credentials。"
+    ),
+    responses={401: {"description": "用户名或密码错误，或账号已停用", **_PROBLEM}},
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/x-www-form-urlencoded": {"schema": _FORM_SCHEMA},
+                "application/json": {"schema": _LOGIN_SCHEMA},
+            },
+        }
+    },
+)
+async def login(
+    request: Request, response: Response, session: Session, settings: AppSettings
+) -> TokenResponse:
+    creds = await _read_credentials(request)
+    user = await service.authenticate_user(session, creds.username, creds.password)
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Pragma"] = "no-cache"
+    return TokenResponse(
+        access_token=issue_token(settings, user), expires_in=token_ttl_seconds(settings)
+    )
+
+
+@router.get(
+    "/me",
+    response_model=MeResponse,
+    summary="当前调用者",
+    description="返回当前用户或服务账号、所属机构和角色。",
+    responses={401: {"description": "未登录或凭证无效", **_PROBLEM}},
+)
+async def me(principal: CurrentPrincipal, session: Session) -> MeResponse:
+    # Already in the session's identity map: current_principal loaded it in its joined query.
+    unit = await session.get(OrgUnit, principal.org_unit_id)
+    return MeResponse(
+        kind=principal.kind,  # type: ignore[arg-type]
+        id=principal.id,
+        name=principal.name,
+        org_unit=OrgUnitRef.model_validate(unit),
+        roles=sorted(principal.roles),
+        department_code=principal.department_code,
+    )
+
+
+async def _read_credentials(request: Request) -> LoginRequest:
+    media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    data: Any
+    if media_type == "application/json":
+        try:
+            data = await request.json()
+        except ValueError:
+            raise Problem(400, "request.bad", "请求格式错误") from None
+    elif media_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        form = await request.form()
+        grant_type = form.get("grant_type")
+        if grant_type not in (None, "", "password"):
+            raise invalid(
+                [
+                    FieldError(
+                        "body.grant_type", "auth.unsupported_grant_type", "只支持 password 授权类型"
+                    )
+                ]
+            )
+        data = {k: form.get(k) for k in ("username", "password") if form.get(k) is not None}
+        data = {k: v for k, v in data.items() if isinstance(v, str)}
+    else:
+        raise Problem(415, "request.unsupported_media_type", "不支持的内容类型")
+    try:
+        return LoginRequest.model_validate(data)
+    except ValidationError as exc:
+        raise RequestValidationError(
+            [{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_input=False)]
+        ) from None

@@ -1,0 +1,63 @@
+"""Access tokens for users: short-lived HS256 JWTs whose subject is "user:<id>".
+
+A token carries no roles or org unit: those are loaded from the database on every request, so a
+deactivated user or a changed role takes effect at once.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import UTC, datetime, timedelta
+
+import jwt
+
+from app.config import Settings
+from app.errors import Problem
+from app.org.models import User
+
+ALGORITHM = "HS256"
+_SUBJECT_PREFIX = "user:"
+
+
+def invalid_token() -> Problem:
+    return Problem(
+        401,
+        "auth.invalid_token",
+        "登录凭证无效或已过期，请重新登录",
+        headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
+    )
+
+
+def token_ttl_seconds(settings: Settings) -> int:
+    return settings.token_ttl_minutes * 60
+
+
+def issue_token(settings: Settings, user: User) -> str:
+    now = datetime.now(UTC)
+    claims = {
+        "sub": f"{_SUBJECT_PREFIX}{user.id}",
+        "iat": now,
+        "exp": now + timedelta(seconds=token_ttl_seconds(settings)),
+        "jti": secrets.token_urlsafe(16),
+    }
+    return jwt.encode(claims, settings.secret_key.get_secret_value(), algorithm=ALGORITHM)
+
+
+def decode_token(settings: Settings, token: str) -> int:
+    """The user id in a valid, unexpired token; Problem 401 auth.invalid_token otherwise."""
+    try:
+        claims = jwt.decode(
+            token,
+            settings.secret_key.get_secret_value(),
+            algorithms=[ALGORITHM],
+            options={"require": ["sub", "exp", "iat", "jti"]},
+        )
+    except jwt.PyJWTError:
+        raise invalid_token() from None
+    sub = claims.get("sub")
+    if not isinstance(sub, str) or not sub.startswith(_SUBJECT_PREFIX):
+        raise invalid_token()
+    digits = sub[len(_SUBJECT_PREFIX) :]
+    if not digits.isascii() or not digits.isdigit():
+        raise invalid_token()
+    return int(digits)
