@@ -244,6 +244,12 @@ def _semantic_issues(cat: Catalog, where) -> list[CatalogIssue]:
             at("ledger", lg.code, f"natural_key '{lg.natural_key}' is not a field of the ledger")
         if lg.owner and lg.owner not in cat.departments:
             at("ledger", lg.code, f"owner department '{lg.owner}' is not declared")
+    for lg in cat.ledgers.values():
+        # person.residence, house.residents, person.disability …: one name, one meaning per ledger.
+        names = [rel.forward if d == "forward" else rel.backward for rel, d in cat.relations_of(lg.code)]
+        names += [e.code for e in cat.extensions_of(lg.code)]
+        for dup in sorted({n for n in names if names.count(n) > 1}):
+            at("ledger", lg.code, f"relation name '{dup}' is used twice on ledger '{lg.code}'")
     for rel in cat.relations.values():
         for side in (rel.source, rel.target):
             if side not in cat.ledgers:
