@@ -50,9 +50,15 @@ def create_app(settings: Settings | None = None, *, manage_engine: bool = True) 
     from app.ledger.endpoints import relations_router
     from app.ledger.endpoints import router as ledger_router
     from app.org.endpoints import router as org_router
+    from app.report.endpoints import routers as report_routers
 
-    for r in (auth_router, org_router, access_router, catalog_router, ledger_router, relations_router):
+    for r in (auth_router, org_router, access_router, catalog_router, ledger_router, relations_router,
+              *report_routers):
         app.include_router(r, prefix="/api/v1")
+
+    from app.graphql.router import graphql_router
+
+    app.include_router(graphql_router, prefix="/graphql")
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:

@@ -194,9 +194,14 @@ async def grants_for(session: AsyncSession, principal: Principal) -> list[tuple[
         )
     )
     rows = (await session.scalars(stmt)).all()
-    out = [(r, g) for g in rows if (r := _grantee_rank(g, principal)) is not None]
+    # Cached as detached copies: ORM objects would expire on the session's next commit or rollback.
+    out = [(r, _snapshot(g)) for g in rows if (r := _grantee_rank(g, principal)) is not None]
     session.info[key] = out
     return out
+
+
+def _snapshot(g: Grant) -> Grant:
+    return Grant(**{c.key: getattr(g, c.key) for c in Grant.__table__.columns})
 
 
 def resolve(principal: Principal, ledger: Ledger, grants: list[tuple[int, Grant]]) -> LedgerPolicy:

@@ -34,6 +34,9 @@ from app.catalog.model import Catalog, Field, FieldType
 from app.db.base import Base
 
 REGION_LEN = 15
+# Byte-wise collation: division codes are digit strings, and with "C" a plain btree index serves both
+# `LIKE '500118101%'` (a subtree) and ORDER BY region_code, whatever the database's locale.
+RegionCode = String(REGION_LEN, collation="C")
 
 
 def column_type(f: Field) -> TypeEngine:
@@ -60,7 +63,7 @@ def column_type(f: Field) -> TypeEngine:
 def _base_columns() -> list[Column]:
     return [
         Column("id", BigInteger, Identity(), primary_key=True),
-        Column("region_code", String(REGION_LEN), nullable=False),
+        Column("region_code", RegionCode, nullable=False),
         Column("version", Integer, nullable=False, server_default=text("1")),
         Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
         Column("updated_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
@@ -73,8 +76,8 @@ def _base_columns() -> list[Column]:
 
 
 def _region_index(name: str) -> Index:
-    # varchar_pattern_ops lets `region_code LIKE '500118101%'` use the index under any collation.
-    return Index(f"ix_{name}_region", "region_code", postgresql_ops={"region_code": "varchar_pattern_ops"})
+    # (region_code, id): a subtree in keyset order is one index range scan; lists default to this order.
+    return Index(f"ix_{name}_region_id", "region_code", "id")
 
 
 @dataclass(frozen=True)
@@ -106,7 +109,7 @@ def build_tables(catalog: Catalog, metadata) -> LedgerTables:
     for rel in catalog.relations.values():
         cols = [
             Column("id", BigInteger, Identity(), primary_key=True),
-            Column("region_code", String(REGION_LEN), nullable=False),
+            Column("region_code", RegionCode, nullable=False),
             Column("from_id", BigInteger, nullable=False),
             Column("to_id", BigInteger, nullable=False),
             Column("created_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
@@ -126,7 +129,7 @@ def build_tables(catalog: Catalog, metadata) -> LedgerTables:
         Column("id", BigInteger, Identity(), primary_key=True),
         Column("ledger", String(41), nullable=False),
         Column("record_id", BigInteger, nullable=False),
-        Column("region_code", String(REGION_LEN), nullable=False),
+        Column("region_code", RegionCode, nullable=False),
         Column("op", String(10), nullable=False),  # create | update | delete | restore
         Column("field", String(41)),
         Column("before", JSONB),

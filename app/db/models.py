@@ -5,6 +5,7 @@ from app.access import models as _access  # noqa: F401
 from app.db.base import Base
 from app.db.ledger_tables import tables
 from app.org import models as _org  # noqa: F401
+from app.report import models as _report  # noqa: F401
 
 tables()
 metadata = Base.metadata

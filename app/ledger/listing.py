@@ -114,6 +114,9 @@ def parse_order(policy: LedgerPolicy, raw: str | None) -> list[SortKey]:
             raise _bad("query.order", "order.duplicate", "排序字段重复")
         seen.add(code)
         keys.append(SortKey(code, col, direction == "desc", f))
+    if not keys:
+        # Default: by area, then id — what a clerk expects, and one (region_code, id) index range scan.
+        keys.append(SortKey("region_code", policy.table.c.region_code, False, _BASE_FIELDS["region_code"]))
     if "id" not in seen:
         keys.append(SortKey("id", policy.table.c.id, False, _BASE_FIELDS["id"]))
     return keys

@@ -22,10 +22,12 @@ from app.ledger.history import history_select, record_changes, source_of
 BODY_META = {"region_code", "version", "parent_id"}
 
 
-def _row_dict(policy: LedgerPolicy, row) -> dict:
-    m = row._mapping
-    keys = [c for c in m.keys() if not c.startswith("_sort_")]
-    return {k: m[k] for k in keys}
+def _rows_to_dicts(rows) -> list[dict]:
+    if not rows:
+        return []
+    keys = [k for k in rows[0]._fields if not k.startswith("_sort_")]  # once per page, not per row
+    n = len(keys)
+    return [dict(zip(keys, r[:n])) for r in rows]
 
 
 def _issues(errors: list[tuple[str, str, str]]) -> Problem:
@@ -72,7 +74,7 @@ async def list_records(
     rows = rows[:limit]
     await audit_read(session, policy, [r.id for r in rows], "rest")
     return {
-        "items": [_row_dict(policy, r) for r in rows],
+        "items": _rows_to_dicts(rows),
         "next_cursor": listing.encode_cursor(keys, rows[-1]) if more and rows else None,
         "limit": limit,
     }
@@ -175,8 +177,11 @@ def _conflict(current_version: int) -> Problem:
 
 
 async def update_record(
-    session: AsyncSession, principal: Principal, ledger: str, record_id: int, body: dict, if_match: str | None
+    session: AsyncSession, principal: Principal, ledger: str, record_id: int, body: dict, if_match: str | None,
+    *, source: str | None = None,
 ) -> dict:
+    """source: provenance/history source instead of the principal's own (e.g. "report:task:12" for a
+    report's write-back), so the record shows which task set the value."""
     policy = await policy_for(session, principal, ledger)
     lg = policy.ledger
     expected = _expected_version(body, if_match)
@@ -203,7 +208,7 @@ async def update_record(
         changes.append(("region_code", row.region_code, new_region))
     if not changes:
         return await _read(session, policy, record_id)
-    source = source_of(principal)
+    source = source or source_of(principal)
     t = policy.table
     flags_expr = t.c.flags.op("-")(array(list(changed) or [""])).op("||")(
         cast({c: clean.flags[c] for c in changed if c in clean.flags}, JSONB))

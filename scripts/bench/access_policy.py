@@ -1,8 +1,10 @@
 """Overhead of the access policy on a list of 1,000 persons, measured in one run.
 
 Compares, on the loaded demo district (run `onetable demo --scale full` first):
-  plain      the same 1,000 rows and columns by one hand-written SELECT: no masks, no row scope;
-  policy     the statement the policy compiles for a department user (masks in SQL, row scope);
+  plain      the same columns by one hand-written SELECT: no masks, no row scope;
+  scoped     plain plus the user's area written by hand (region_code LIKE ...): the SQL a clerk's
+             report tool would run;
+  policy     the statement the policy compiles for the user (masks in SQL, row scope);
   service    the whole REST service call (grants lookup, policy, query, audit, rows -> dicts).
 Prints median and p95 per variant and the ratios to plain.
 
@@ -49,12 +51,18 @@ async def main() -> None:
         principal = await authenticate(s, settings, bearer=issue_token(settings, user), api_key=None)
         policy = await policy_for(s, principal, "person")
     t = policy.table
-    plain = select(*[t.c[c.name] for c in t.columns if c.name not in ("provenance", "flags", "deleted_at")]
-                   ).order_by(t.c.id).limit(PAGE)
-    compiled = select(*policy.select_columns()).where(policy.scope_clause()).order_by(t.c.id).limit(PAGE)
+    cols = [t.c[c.name] for c in t.columns if c.name not in ("provenance", "flags", "deleted_at")]
+    order = (t.c.region_code, t.c.id)  # the list endpoint's default order
+    plain = select(*cols).order_by(*order).limit(PAGE)
+    scoped = select(*cols).where(t.c.region_code.like(principal.region_prefix + "%"), t.c.deleted_at.is_(None)
+                                 ).order_by(*order).limit(PAGE)
+    compiled = select(*policy.select_columns()).where(policy.scope_clause()).order_by(*order).limit(PAGE)
 
     async def run_plain(s):
         return len((await s.execute(plain)).all())
+
+    async def run_scoped(s):
+        return len((await s.execute(scoped)).all())
 
     async def run_policy(s):
         return len((await s.execute(compiled)).all())
@@ -64,7 +72,7 @@ async def main() -> None:
         await s.rollback()  # don't keep audit rows the benchmark wrote
         return len(page["items"])
 
-    variants = {"plain": run_plain, "policy": run_policy, "service": run_service}
+    variants = {"plain": run_plain, "scoped": run_scoped, "policy": run_policy, "service": run_service}
     times: dict[str, list[float]] = {k: [] for k in variants}
     async with maker() as s:
         for fn in variants.values():  # warm-up: plans, caches, pages in memory

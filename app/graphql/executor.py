@@ -1,0 +1,147 @@
+"""graphql-core executor for our schema: root ledger fields are answered by one SQL statement each.
+
+graphql-core would otherwise call a resolver per field per object and complete every value in Python.
+Here a root ledger field is intercepted before resolution: its selection (fragments, directives and
+variables applied by graphql-core's own field collection) is compiled to one statement, PostgreSQL
+returns the field's JSON, and that JSON is placed in the response as is (orjson.Fragment). Everything
+else (introspection, `me`, code lists, __typename) runs the normal way.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import orjson
+from graphql import GraphQLError, GraphQLObjectType, get_named_type
+from graphql.execution.values import get_argument_values
+from graphql.pyutils import Path
+from sqlalchemy.exc import DBAPIError
+
+from app.access.audit import audit_read
+from app.errors import Problem
+from app.graphql.compiler import Compiler, Withheld
+from app.graphql.context import GraphQLContext
+from app.graphql.errors import GqlError, from_problem, internal
+from app.graphql.types import ROOT_KEY
+from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
+
+log = logging.getLogger(__name__)
+
+
+class _Selection:
+    """The compiler's view of the executor: collected sub-fields and coerced arguments."""
+
+    def __init__(self, ex: LedgerExecutor):
+        self.ex = ex
+
+    def fields(self, type_name: str, group: list) -> dict[str, list]:
+        t = self.ex.schema.get_type(type_name)
+        assert isinstance(t, GraphQLObjectType)
+        return self.ex.collect_subfields(t, group).grouped_field_set
+
+    def args(self, type_name: str, group: list) -> dict[str, Any]:
+        t = self.ex.schema.get_type(type_name)
+        assert isinstance(t, GraphQLObjectType)
+        d = group[0]
+        return get_argument_values(t.fields[d.node.name.value], d.node, self.ex.variable_values,
+                                   d.fragment_variable_values)
+
+
+class LedgerExecutor(StrawberryGraphQLCoreExecutionContext):
+    def execute_field(self, parent_type, source, field_details_list, path, position_context):  # type: ignore[override]
+        if path.prev is None and parent_type is self.schema.query_type:
+            field_def = parent_type.fields.get(field_details_list[0].node.name.value)
+            backref = field_def and field_def.extensions.get("strawberry-definition")
+            root = backref and backref.metadata.get(ROOT_KEY)
+            if root:
+                return self._ledger_root(root, field_def, field_details_list, path)
+        return super().execute_field(parent_type, source, field_details_list, path, position_context)
+
+    async def _ledger_root(self, root: tuple[str, str], field_def, group: list, path: Path) -> Any:
+        kind, ledger = root
+        ctx: GraphQLContext = self.context_value
+        try:
+            await ctx.load_grants()
+            d = group[0]
+            args = get_argument_values(field_def, d.node, self.variable_values, d.fragment_variable_values)
+            compiler = Compiler(ctx, _Selection(self))
+            stmt = compiler.root(kind, ledger, get_named_type(field_def.type).name, group, args, path.key)
+            async with ctx.lock:
+                text = (await ctx.session.execute(stmt)).scalar()
+            if text is None:
+                return None
+            if not compiler.withheld and not compiler.audits:
+                return orjson.Fragment(text)  # PostgreSQL's JSON goes out without a parse / re-encode
+            data = orjson.loads(text)
+            if compiler.audits:
+                await _audit(ctx, compiler.audits, _strip_audit_ids(data, {}))
+            for w in compiler.withheld:
+                self._report(w, data, path)
+            return data
+        except Exception as exc:  # noqa: BLE001 - every failure becomes a located field error
+            self.handle_field_error(_as_graphql_error(exc), field_def.type, group, path)
+            return None
+
+    def _report(self, w: Withheld, data: Any, root: Path) -> None:
+        """One error per withheld field, at its first occurrence (none if no object carried it)."""
+        at = _first(data, w.path[1:])
+        if at is None:
+            return
+        p = root
+        for key in at:
+            p = p.add_key(key)
+        err = GraphQLError(w.error.message, w.error.nodes, path=p.as_list(), extensions=w.error.extensions)
+        self.collected_errors.add(err, p)
+
+
+def _strip_audit_ids(value: Any, found: dict[str, set[int]]) -> dict[str, set[int]]:
+    """Remove the "~n" id keys the compiler added, collecting the ids per key."""
+    if isinstance(value, dict):
+        for k in [k for k in value if k.startswith("~")]:
+            found.setdefault(k, set()).add(value.pop(k))
+        for v in value.values():
+            _strip_audit_ids(v, found)
+    elif isinstance(value, list):
+        for v in value:
+            _strip_audit_ids(v, found)
+    return found
+
+
+async def _audit(ctx: GraphQLContext, tags: dict[str, tuple[str, tuple[str, ...]]], ids: dict[str, set[int]]) -> None:
+    """One audit entry per (ledger, fields) whose unmasked sensitive values this response carries."""
+    merged: dict[tuple[str, tuple[str, ...]], set[int]] = {}
+    for tag, key in tags.items():
+        merged.setdefault(key, set()).update(ids.get(tag, ()))
+    async with ctx.lock:
+        for (ledger, fields), record_ids in merged.items():
+            await audit_read(ctx.session, ctx.policy(ledger), sorted(record_ids), "graphql", fields=list(fields))
+
+
+def _first(value: Any, steps: list) -> list | None:
+    if not steps:
+        return []
+    if value is None:
+        return None
+    step, rest = steps[0], steps[1:]
+    if step == "*":
+        for i, item in enumerate(value):
+            found = _first(item, rest)
+            if found is not None:
+                return [i, *found]
+        return None
+    if not isinstance(value, dict) or step not in value:
+        return None
+    found = [] if not rest else _first(value[step], rest)
+    return None if found is None else [step, *found]
+
+
+def _as_graphql_error(exc: Exception) -> GraphQLError:
+    if isinstance(exc, GraphQLError):
+        return exc
+    if isinstance(exc, Problem):
+        return from_problem(exc)
+    if isinstance(exc, DBAPIError) and getattr(exc.orig, "sqlstate", None) == "57014":
+        return GqlError("STATEMENT_TIMEOUT", "查询超时：请缩小范围、减少嵌套或分页获取")
+    log.exception("GraphQL root field failed")
+    return internal()

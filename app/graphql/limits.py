@@ -1,0 +1,81 @@
+"""Request limits: depth and breadth are checked in validation (cached with it), page sizes and the
+row bound when a root field is compiled (they depend on variables)."""
+
+from __future__ import annotations
+
+from graphql import (
+    FieldNode, FragmentSpreadNode, GraphQLError, InlineFragmentNode, OperationDefinitionNode, SelectionSetNode,
+    ValidationRule,
+)
+
+from app.config import Settings
+from app.graphql.errors import GqlError
+
+MAX_DEPTH = 12  # nested selection sets, e.g. persons.nodes.residence.house.residents.nodes.person.name = 8
+# Also keeps json_build_object (key + value per field, one more for the audit id) under PostgreSQL's
+# 100-argument limit.
+MAX_FIELDS_PER_SELECTION = 48
+MAX_FIELDS = 500  # in the whole operation, fragments expanded
+MAX_ROOT_FIELDS = 10  # each root ledger field is one SQL statement
+MAX_ROWS = 250_000  # product of page sizes along a nesting path (50 x 50 x 50 passes, 1000 x 1000 not)
+
+
+class DepthAndBreadth(ValidationRule):
+    """Fragments are expanded where they are spread; introspection (__schema, __type) is not counted."""
+
+    def enter_operation_definition(self, node: OperationDefinitionNode, *_args) -> None:
+        total = [0]
+        reported: set[str] = set()
+
+        def report(code: str, message: str, at) -> None:
+            if code not in reported:
+                reported.add(code)
+                self.report_error(GraphQLError(message, at, extensions={"code": code}))
+
+        def fields_of(sel: SelectionSetNode, seen: frozenset[str]) -> list[FieldNode]:
+            out: list[FieldNode] = []
+            for s in sel.selections:
+                if isinstance(s, FieldNode):
+                    out.append(s)
+                elif isinstance(s, InlineFragmentNode):
+                    out += fields_of(s.selection_set, seen)
+                elif isinstance(s, FragmentSpreadNode) and s.name.value not in seen:
+                    frag = self.context.get_fragment(s.name.value)
+                    if frag is not None:
+                        out += fields_of(frag.selection_set, seen | {s.name.value})
+            return out
+
+        def walk(sel: SelectionSetNode, depth: int, root: bool) -> None:
+            fields = [f for f in fields_of(sel, frozenset()) if not f.name.value.startswith("__")]
+            keys = {(f.alias or f.name).value for f in fields}
+            total[0] += len(fields)
+            if root and len(keys) > MAX_ROOT_FIELDS:
+                report("QUERY_TOO_BROAD", f"一次查询最多 {MAX_ROOT_FIELDS} 个根字段，请拆分查询", sel)
+            if len(keys) > MAX_FIELDS_PER_SELECTION:
+                report("QUERY_TOO_BROAD", f"同一层最多选择 {MAX_FIELDS_PER_SELECTION} 个字段", sel)
+            if total[0] > MAX_FIELDS:
+                report("QUERY_TOO_BROAD", f"一次查询最多 {MAX_FIELDS} 个字段", sel)
+            if depth > MAX_DEPTH:
+                report("QUERY_TOO_DEEP", f"查询嵌套过深：最多 {MAX_DEPTH} 层", sel)
+                return
+            for f in fields:
+                if f.selection_set is not None:
+                    walk(f.selection_set, depth + 1, False)
+
+        walk(node.selection_set, 1, True)
+
+
+def page_size(first: int | None, settings: Settings, where: str) -> int:
+    if first is None:
+        return settings.default_page_size
+    if first < 1:
+        raise GqlError("BAD_USER_INPUT", "first 至少为 1", where=where)
+    if first > settings.max_page_size:
+        raise GqlError("PAGE_SIZE_TOO_LARGE", f"每页最多 {settings.max_page_size} 条（first）", where=where)
+    return first
+
+
+def check_rows(rows: int, where: str) -> None:
+    if rows > MAX_ROWS:
+        raise GqlError("QUERY_TOO_LARGE",
+                       f"嵌套分页的条数相乘超过 {MAX_ROWS}，请减小各层 first 或拆分查询", where=where)

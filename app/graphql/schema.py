@@ -1,0 +1,111 @@
+"""The GraphQL schema: generated ledger types plus a few plain strawberry fields (me, code lists).
+
+`schema` is what /graphql serves and what `onetable schemas export` writes to schemas/schema.graphql.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from typing import Optional
+
+import strawberry
+from strawberry.schema.config import StrawberryConfig
+from graphql import GraphQLError, NoSchemaIntrospectionCustomRule
+from strawberry.extensions import AddValidationRules, ParserCache, SchemaExtension, ValidationCache
+
+from app.catalog.loader import get_catalog
+from app.graphql.errors import GqlError
+from app.graphql.executor import LedgerExecutor
+from app.graphql.limits import DepthAndBreadth
+from app.graphql.reports import FIELDS as REPORT_FIELDS
+from app.graphql.spec import registry
+from app.graphql.types import SCALAR_MAP, Built, _cls
+
+log = logging.getLogger(__name__)
+CACHE_SIZE = 512  # distinct query texts kept parsed and validated
+
+
+@strawberry.type(description="当前调用者")
+class Me:
+    kind: str = strawberry.field(description="user（用户）或 service_account（服务账号）")
+    name: str = strawberry.field(description="登录名或服务账号名")
+    org_unit_id: strawberry.ID = strawberry.field(description="所属单位编号")
+    region_code: str = strawberry.field(description="所属单位的管辖区划代码")
+    roles: list[str] = strawberry.field(description="角色")
+
+
+@strawberry.type(description="代码表中的一个值")
+class CodeValue:
+    value: str = strawberry.field(description="代码")
+    label: str = strawberry.field(description="名称")
+
+
+@strawberry.type(description="代码表（数据标准的一部分）")
+class CodeList:
+    code: str = strawberry.field(description="代码表代码")
+    label: str = strawberry.field(description="名称")
+    standard: Optional[str] = strawberry.field(description="依据的标准，如 GB/T 2261.1-2003")
+    values: list[CodeValue] = strawberry.field(description="代码值")
+
+
+def resolve_me(info: strawberry.Info) -> Optional[Me]:
+    p = info.context.require_principal()
+    return Me(kind=p.kind, name=p.name, org_unit_id=strawberry.ID(str(p.org_unit_id)), region_code=p.region_code,
+              roles=sorted(p.roles))
+
+
+def resolve_code_lists(codes: Optional[list[str]] = strawberry.UNSET) -> list[CodeList]:
+    lists = get_catalog().codelists.values()
+    return [CodeList(code=c.code, label=c.label, standard=c.standard,
+                     values=[CodeValue(value=v, label=label) for v, label in c.values.items()])
+            for c in lists if not codes or c.code in codes]
+
+
+class IntrospectionGate(SchemaExtension):
+    """Introspection follows the app's settings.expose_docs (production turns it off).
+
+    The rule joins the validation rules, so the validation cache keeps both answers apart."""
+
+    def on_operation(self) -> Iterator[None]:
+        settings = getattr(self.execution_context.context, "settings", None)
+        if settings is not None and not settings.expose_docs:
+            self.execution_context.validation_rules = (
+                *self.execution_context.validation_rules, NoSchemaIntrospectionCustomRule)
+        yield
+
+
+class OnetableSchema(strawberry.Schema):
+    def process_errors(self, errors: list[GraphQLError], execution_context=None) -> None:
+        # Refusals and bad queries are the caller's business; only unexpected failures are logged
+        # (those are logged with their traceback where they are caught).
+        for e in errors:
+            if e.original_error is not None and not isinstance(e.original_error, GraphQLError):
+                log.warning("GraphQL error: %s", e.message)
+
+
+def build_schema() -> strawberry.Schema:
+    built = Built(registry())
+    query = _cls("Query", built.root_fields())
+    query.me = strawberry.field(resolver=resolve_me, description="当前调用者（用户或服务账号）")
+    query.code_lists = strawberry.field(resolver=resolve_code_lists, name="codeLists",
+                                        description="代码表：台账中代码字段的取值和名称")
+    for name, f in REPORT_FIELDS.items():
+        setattr(query, name, f)
+    query = strawberry.type(query, description="一表通：镇街基础台账，按字段授权共享")
+    return OnetableSchema(
+        query=query,
+        execution_context_class=LedgerExecutor,
+        config=StrawberryConfig(scalar_map=SCALAR_MAP),
+        extensions=[
+            IntrospectionGate,
+            lambda: AddValidationRules([DepthAndBreadth]),
+            lambda: ParserCache(maxsize=CACHE_SIZE),
+            lambda: ValidationCache(maxsize=CACHE_SIZE),
+        ],
+    )
+
+
+schema = build_schema()
+
+__all__ = ["schema", "build_schema", "GqlError"]

@@ -1,0 +1,147 @@
+"""The department's view across townships: list reports concatenated, aggregate reports merged by row key
+(counts and sums added, means recomputed from carried sums and counts, formulas and ratios recomputed),
+with a district total row. Pull-only templates are read live from the ledgers in one statement.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.auth.principal import Principal
+from app.errors import FieldError, Problem, invalid
+from app.org.regions import region_prefix
+from app.report import formula as fm
+from app.report.common import department_unit, latest_version, now, spec_of
+from app.report.compiler import OutColumn, compile_template, department_policies, department_principal
+from app.report.dispatch import check_period
+from app.report.dsl import FormulaColumn, RatioColumn, TemplateSpec
+from app.report.models import ReportTask, ReportTemplate
+from app.report.tasks import columns_for, rows_of
+
+STATES = {"dispatched", "in_progress", "submitted", "returned", "approved"}
+
+
+async def collect(session: AsyncSession, principal: Principal, template: ReportTemplate, *, period: str | None,
+                  states: set[str]) -> dict:
+    if not (principal.is_platform_admin or principal.department_code == template.department_code):
+        raise Problem(403, "report.not_owner", "只有模板所属部门可以汇总")
+    version = await latest_version(session, template, state="approved")
+    if version is None:
+        raise Problem(409, "report.not_approved", "报表模板尚未通过准入")
+    spec = spec_of(version)
+    head = {"template": {"id": template.id, "code": template.code, "name": template.name,
+                         "version": version.version, "department_code": template.department_code,
+                         "kind": spec.kind, "pull_only": version.pull_only},
+            "period": period, "generated_at": now()}
+    if version.pull_only:
+        dept = await department_unit(session, template)
+        policies = await department_policies(session, department_principal(dept))
+        compiled = compile_template(spec, policies, region_prefix(dept.region_code))
+        rows = (await session.execute(compiled.stmt.order_by("row_no"))).all()
+        cols = compiled.columns
+        items = [_item(r, cols, None) for r in rows]
+        tasks: list[dict] = []
+        head["source"] = "ledger_live"
+    else:
+        if period is None:
+            raise invalid([FieldError("query.period", "report.period_required", "需要报告期")])
+        check_period(spec, period, "query.period")
+        bad = states - STATES
+        if bad:
+            raise invalid([FieldError("query.states", "report.state_unknown", "未知的任务状态")])
+        task_rows = (await session.scalars(select(ReportTask).where(
+            ReportTask.version_id == version.id, ReportTask.period == period).order_by(ReportTask.township_code))).all()
+        cols = await columns_for(session, template, spec)
+        included = [t for t in task_rows if t.state in states]
+        names = {t.id: (t.township_code, t.township_name) for t in task_rows}
+        items = [_item(r, cols, names[r.task_id]) for r in await rows_of(session, [t.id for t in included])]
+        tasks = [{"id": t.id, "township_code": t.township_code, "township_name": t.township_name,
+                  "state": t.state, "included": t.state in states, "rows": t.row_count,
+                  "prefilled_at": t.prefilled_at, "submitted_at": t.submitted_at, "approved_at": t.approved_at}
+                 for t in task_rows]
+        head["source"] = "tasks"
+        head["complete"] = bool(task_rows) and all(t.state == "approved" for t in task_rows)
+    total = None
+    if spec.kind == "aggregate":
+        items = merge(items, cols, spec)
+        total = merge(items, cols, spec, total=True)[0] if items else None
+    return {**head, "columns": [c.public() for c in cols], "tasks": tasks, "items": strip_carry(items),
+            "total": total}
+
+
+def _item(r, cols: list[OutColumn], township: tuple[str, str] | None) -> dict:
+    gaps = getattr(r, "gaps", None) or {}
+    cells = {c.code: gaps.get(c.code) if c.kind == "gap" else r.data.get(c.code) for c in cols}
+    hidden = {k: v for k, v in r.data.items() if k.startswith("__")}
+    out = {"key": r.row_key, "label": r.label, "region_code": r.region_code, "cells": cells}
+    if r.record_id is not None:
+        out["record_id"] = r.record_id
+    if township:
+        out["township_code"], out["township_name"] = township
+    if hidden:
+        out["_carry"] = hidden
+    return out
+
+
+def _num(v) -> Decimal | None:
+    return None if v is None or isinstance(v, bool) else Decimal(str(v))
+
+
+def merge(items: list[dict], cols: list[OutColumn], spec: TemplateSpec, *, total: bool = False) -> list[dict]:
+    """Rows with the same key (code-value rows of several townships; or all rows for the total) become one."""
+    groups: dict[str, list[dict]] = {}
+    for it in items:
+        groups.setdefault("__total__" if total else it["key"], []).append(it)
+    if not total and all(len(g) == 1 for g in groups.values()):
+        return items
+    trees = {}
+    for c in spec.columns:
+        if isinstance(c, FormulaColumn):
+            trees[c.code] = (fm.parse(c.expr), c.scale)
+        elif isinstance(c, RatioColumn):
+            num = fm.BinOp("*", fm.Ref(c.numerator), fm.Num(Decimal(100))) if c.percent else fm.Ref(c.numerator)
+            trees[c.code] = (fm.BinOp("/", num, fm.Ref(c.denominator)), c.scale)
+    out = []
+    for key, group in groups.items():
+        cells: dict[str, object] = {}
+        carry: dict[str, object] = {}
+        for k in {k for it in group for k in it.get("_carry", {})}:
+            vals = [_num(it["_carry"].get(k)) for it in group]
+            carry[k] = sum((v for v in vals if v is not None), Decimal(0))
+        for c in cols:
+            vals = [_num(it["cells"].get(c.code)) if c.type in ("integer", "decimal") else it["cells"].get(c.code)
+                    for it in group]
+            present = [v for v in vals if v is not None]
+            if c.kind in ("formula", "ratio"):
+                continue
+            if c.fn == "avg":
+                s, n = carry.get(f"__s_{c.code}"), carry.get(f"__n_{c.code}")
+                cells[c.code] = round(s / n, 2) if s is not None and n else None
+            elif c.fn in ("min", "max"):
+                cells[c.code] = (min if c.fn == "min" else max)(present) if present else None
+            elif c.fn == "count_distinct":
+                # Distinct counts do not add up across rows: exact only when there is one part.
+                cells[c.code] = present[0] if len(group) == 1 else None
+            elif c.type in ("integer", "decimal"):
+                cells[c.code] = sum(present, Decimal(0)) if present else None
+            else:
+                cells[c.code] = present[0] if len(set(map(str, present))) == 1 else None
+        for _ in range(2):  # formulas over formulas: a second pass sees the first's results
+            for code, (tree, scale) in trees.items():
+                v = fm.evaluate(tree, cells)
+                cells[code] = None if v is None else round(v, scale)
+        cells = {k: (int(v) if isinstance(v, Decimal) and v == v.to_integral_value() and
+                     next(c for c in cols if c.code == k).type == "integer" else v) for k, v in cells.items()}
+        first = group[0]
+        out.append({"key": "total" if total else key, "label": "合计" if total else first.get("label"),
+                    "region_code": None if total else first.get("region_code"), "cells": cells,
+                    **({"_carry": carry} if carry and not total else {}),
+                    **({"townships": len({it.get('township_code') for it in group})} if not total else {})})
+    return out
+
+
+def strip_carry(items: list[dict]) -> list[dict]:
+    return [{k: v for k, v in it.items() if k != "_carry"} for it in items]

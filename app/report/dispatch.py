@@ -1,0 +1,160 @@
+"""Dispatch (一键下派): one task per township for a period, each pre-filled by one statement.
+
+Pre-fill is a single INSERT … SELECT: the compiled template (app/report/compiler.py) runs as a CTE,
+its rows land in report_row, and current ledger values of write-back gaps land in report_cell. Rows
+are a snapshot; `refresh` re-runs it until the task is submitted, keeping what the township typed.
+"""
+
+from __future__ import annotations
+
+import calendar
+import re
+from datetime import date, timedelta
+
+from sqlalchemy import String, delete, func, insert, literal, select, true
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.auth.principal import Principal
+from app.errors import FieldError, Problem, invalid
+from app.org.models import OrgUnit
+from app.org.regions import region_prefix
+from app.report.common import department_unit, latest_version, now, require_owner, spec_of, today, transition
+from app.report.compiler import Compiled, compile_template, department_policies, department_principal
+from app.report.dsl import TemplateSpec
+from app.report.models import ReportCell, ReportRow, ReportTask, ReportTemplate
+
+_PERIOD = {
+    "monthly": re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$"),
+    "quarterly": re.compile(r"^(\d{4})-Q([1-4])$"),
+    "yearly": re.compile(r"^(\d{4})$"),
+    "once": re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,19}$"),
+}
+_PERIOD_HINT = {"monthly": "YYYY-MM，如 2026-11", "quarterly": "YYYY-Qn，如 2026-Q4", "yearly": "YYYY",
+                "once": "字母数字和连字符，如 2026-census"}
+
+
+def period_end(kind: str, period: str) -> date | None:
+    """Last day of a period, or None when the period string does not fit the template's period type."""
+    m = _PERIOD[kind].match(period)
+    if m is None:
+        return None
+    if kind == "monthly":
+        y, mo = int(m[1]), int(m[2])
+        return date(y, mo, calendar.monthrange(y, mo)[1])
+    if kind == "quarterly":
+        y, q = int(m[1]), int(m[2])
+        return date(y, q * 3, calendar.monthrange(y, q * 3)[1])
+    if kind == "yearly":
+        return date(int(m[1]), 12, 31)
+    return today()
+
+
+def check_period(spec: TemplateSpec, period: str, path: str = "body.period") -> date:
+    end = period_end(spec.period, period)
+    if end is None:
+        raise invalid([FieldError(path, "report.period_format", f"报告期格式应为 {_PERIOD_HINT[spec.period]}")])
+    return end
+
+
+def deadline_for(spec: TemplateSpec, end: date) -> date:
+    d = spec.deadline
+    if d.days_after_dispatch is not None or spec.period == "once":
+        return today() + timedelta(days=d.days_after_dispatch or d.days_after_period_end or 0)
+    return end + timedelta(days=d.days_after_period_end)
+
+
+async def prefill(session: AsyncSession, task: ReportTask, compiled: Compiled, actor: str) -> int:
+    """(Re)fill a task's rows from the ledgers in one statement; returns the row count."""
+    rows, cells = ReportRow.__table__, ReportCell.__table__
+    await session.execute(delete(rows).where(rows.c.task_id == task.id))
+    await session.execute(delete(cells).where(cells.c.task_id == task.id, cells.c.origin == "prefill"))
+    s = compiled.stmt.cte("s")
+    tid = literal(task.id)
+    ins_rows = (
+        insert(rows)
+        .from_select(["task_id", "row_key", "row_no", "label", "record_id", "region_code", "data", "prov", "links"],
+                     select(tid, s.c.row_key, s.c.row_no, s.c.label, s.c.record_id, s.c.region_code,
+                            s.c.data, s.c.prov, s.c.links))
+        .returning(rows.c.row_key)
+        .cte("r")
+    )
+    kv = func.jsonb_each(s.c.prefill).table_valued("key", "value").alias("kv")
+    ins_cells = (
+        pg_insert(cells)
+        .from_select(["task_id", "row_key", "column", "value", "origin", "updated_by", "updated_at"],
+                     select(tid, s.c.row_key, kv.c.key, kv.c.value, literal("prefill", String),
+                            literal(actor, String), func.now())
+                     .select_from(s).join(kv, true())
+                     .where(kv.c.value.cast(JSONB) != literal("null").cast(JSONB)))
+        .on_conflict_do_nothing()  # a value the township typed wins over the ledger's
+        .returning(cells.c.row_key)
+        .cte("c")
+    )
+    stmt = select(select(func.count()).select_from(ins_rows).scalar_subquery(),
+                  select(func.count()).select_from(ins_cells).scalar_subquery())
+    n_rows, _ = (await session.execute(stmt)).one()
+    task.row_count = n_rows
+    task.column_count = len(compiled.columns)
+    task.gap_column_count = sum(1 for c in compiled.columns if c.kind == "gap")
+    task.prefilled_at = now()
+    return n_rows
+
+
+async def township_units(session: AsyncSession, dept: OrgUnit, codes: list[str] | None) -> list[OrgUnit]:
+    prefix = region_prefix(dept.region_code)
+    stmt = select(OrgUnit).where(OrgUnit.kind == "township", OrgUnit.region_code.like(prefix + "%"))
+    units = list((await session.scalars(stmt.order_by(OrgUnit.region_code))).all())
+    if codes is not None:
+        known = {u.region_code: u for u in units}
+        bad = [FieldError(f"body.townships.{i}", "report.township_unknown", "不是本部门辖区内的镇街")
+               for i, c in enumerate(codes) if c not in known]
+        if bad:
+            raise invalid(bad)
+        units = [known[c] for c in dict.fromkeys(codes)]
+    return units
+
+
+async def dispatch(session: AsyncSession, principal: Principal, template: ReportTemplate, *, period: str,
+                   townships: list[str] | None = None, deadline: date | None = None) -> dict:
+    require_owner(principal, template)
+    version = await latest_version(session, template, state="approved")
+    if version is None:
+        raise Problem(409, "report.not_approved", "报表模板尚未通过准入，不能下派")
+    if version.pull_only:
+        raise Problem(409, "report.pull_only", "该报表全部由台账生成，无需下派，部门可直接取数")
+    spec = spec_of(version)
+    end = check_period(spec, period)
+    due = deadline or deadline_for(spec, end)
+    dept = await department_unit(session, template)
+    units = await township_units(session, dept, townships)
+    existing = {t.township_code: t for t in (await session.scalars(
+        select(ReportTask).where(ReportTask.version_id == version.id, ReportTask.period == period))).all()}
+    policies = await department_policies(session, department_principal(dept))
+    created: list[ReportTask] = []
+    for unit in units:
+        if unit.region_code in existing:
+            continue  # idempotent per (version, period, township)
+        task = ReportTask(version_id=version.id, period=period, township_code=unit.region_code,
+                          township_name=unit.name, state="dispatched", deadline=due,
+                          dispatched_by=principal.actor, dispatched_at=now())
+        session.add(task)
+        await session.flush()
+        compiled = compile_template(spec, policies, region_prefix(unit.region_code))
+        await prefill(session, task, compiled, principal.actor)
+        transition(session, actor=principal.actor, frm=None, to="dispatched", task_id=task.id)
+        created.append(task)
+    await session.flush()
+    return {"template_id": template.id, "version": version.version, "period": period, "deadline": due,
+            "created": len(created), "existing": len(existing.keys() & {u.region_code for u in units}),
+            "tasks": [{"id": t.id, "township_code": t.township_code, "township_name": t.township_name,
+                       "rows": t.row_count} for t in created]}
+
+
+async def refresh(session: AsyncSession, principal: Principal, task: ReportTask, template: ReportTemplate,
+                  spec: TemplateSpec) -> int:
+    dept = await department_unit(session, template)
+    policies = await department_policies(session, department_principal(dept))
+    compiled = compile_template(spec, policies, region_prefix(task.township_code))
+    return await prefill(session, task, compiled, principal.actor)

@@ -1,0 +1,411 @@
+"""Filling a task: open it (pre-filled cells read-only with provenance), save gap cells one by one or in
+bulk, XLSX download / upload, submit (required gaps checked, write-back into the ledgers)."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+
+from sqlalchemy import String, and_, column, func, literal, or_, select, values
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.auth.principal import Principal
+from app.catalog.coerce import coerce, is_blank
+from app.catalog.loader import get_catalog
+from app.catalog.validators import ValueIssue
+from app.db.ledger_tables import tables
+from app.errors import FieldError, Problem, invalid
+from app.org.regions import region_prefix
+from app.report.common import (
+    EDITABLE,
+    bad_state,
+    can_fill,
+    department_unit,
+    load_task,
+    now,
+    overdue,
+    spec_of,
+    transition,
+)
+from app.report.compiler import OutColumn, compile_template, department_policies, department_principal
+from app.report.models import ReportCell, ReportComment, ReportRow, ReportTask, ReportTemplate, ReportTransition
+
+MAX_CELLS = 5000
+MAX_REPORTED = 200  # precise errors listed per request; the count says how many there were in all
+
+
+async def columns_for(session: AsyncSession, template: ReportTemplate, spec) -> list[OutColumn]:
+    """Column metadata (labels, types, gap validation), compiled like at dispatch."""
+    key = ("report_columns", template.id, spec.model_dump_json())
+    cached = session.info.get(key)
+    if cached is None:
+        dept = await department_unit(session, template)
+        policies = await department_policies(session, department_principal(dept))
+        cached = compile_template(spec, policies, region_prefix(dept.region_code), strict=False).columns
+        session.info[key] = cached
+    return cached
+
+
+def jsonable(v: object) -> object:
+    if isinstance(v, (date, datetime)):
+        return v.isoformat()
+    if isinstance(v, Decimal):
+        return int(v) if v == v.to_integral_value() else float(v)
+    return v
+
+
+def task_head(task: ReportTask, template: ReportTemplate, version) -> dict:
+    return {"id": task.id, "template": {"id": template.id, "code": template.code, "name": template.name,
+                                        "version": version.version, "department_code": template.department_code},
+            "period": task.period, "township_code": task.township_code, "township_name": task.township_name,
+            "state": task.state, "overdue": overdue(task), "deadline": task.deadline,
+            "dispatched_at": task.dispatched_at, "prefilled_at": task.prefilled_at,
+            "first_opened_at": task.first_opened_at, "submitted_at": task.submitted_at,
+            "approved_at": task.approved_at, "rows": task.row_count}
+
+
+async def rows_of(session: AsyncSession, task_ids: list[int], *, limit: int | None = None, offset: int = 0):
+    """Rows with their gap values (and origins) merged in SQL, in row order."""
+    r, c = ReportRow.__table__, ReportCell.__table__
+    gaps = (select(func.jsonb_object_agg(c.c.column, c.c.value)).where(c.c.task_id == r.c.task_id,
+                                                                          c.c.row_key == r.c.row_key)
+            .correlate(r).scalar_subquery())
+    origins = (select(func.jsonb_object_agg(c.c.column, c.c.origin)).where(c.c.task_id == r.c.task_id,
+                                                                              c.c.row_key == r.c.row_key)
+               .correlate(r).scalar_subquery())
+    stmt = (select(r.c.task_id, r.c.row_key, r.c.row_no, r.c.label, r.c.record_id, r.c.region_code, r.c.data,
+                   r.c.prov, gaps.label("gaps"), origins.label("origins"))
+            .where(r.c.task_id.in_(task_ids)).order_by(r.c.task_id, r.c.row_no).offset(offset))
+    if limit is not None:
+        stmt = stmt.limit(limit)
+    return (await session.execute(stmt)).all()
+
+
+async def open_task(session: AsyncSession, principal: Principal, task_id: int, *, limit: int, offset: int) -> dict:
+    task, version, template = await load_task(session, principal, task_id)
+    if can_fill(principal, task) and task.first_opened_at is None:
+        task.first_opened_at = now()  # burden metrics: time from first open to submit
+        if task.state == "dispatched":
+            transition(session, actor=principal.actor, frm="dispatched", to="in_progress", task_id=task.id)
+            task.state = "in_progress"
+        await session.flush()
+    spec = spec_of(version)
+    cols = await columns_for(session, template, spec)
+    ledger = spec.ledger if spec.kind == "list" else None
+    rows = [{
+        "key": r.row_key, "no": r.row_no, "label": r.label, "region_code": r.region_code,
+        "record": {"ledger": ledger, "id": r.record_id, "href": f"/api/v1/ledgers/{ledger}/records/{r.record_id}"}
+        if r.record_id else None,
+        "cells": {c.code: (r.gaps or {}).get(c.code) if c.kind == "gap" else r.data.get(c.code) for c in cols},
+        "provenance": r.prov, "gap_origin": r.origins or {},
+    } for r in await rows_of(session, [task.id], limit=limit, offset=offset)]
+    comments = (await session.scalars(select(ReportComment).where(ReportComment.task_id == task.id)
+                                      .order_by(ReportComment.id))).all()
+    trans = (await session.scalars(select(ReportTransition).where(ReportTransition.task_id == task.id)
+                                   .order_by(ReportTransition.id))).all()
+    return {
+        **task_head(task, template, version),
+        "kind": spec.kind, "ledger": spec.ledger, "instructions": spec.instructions,
+        "editable": can_fill(principal, task) and task.state in EDITABLE,
+        "columns": [c.public() for c in cols],
+        "items": rows, "limit": limit, "offset": offset,
+        "missing_required": await _missing_count(session, task, cols),
+        "comments": [{"id": c.id, "row": c.row_key, "column": c.column, "body": c.body, "author": c.author,
+                      "at": c.created_at} for c in comments],
+        "transitions": [{"from": t.from_state, "to": t.to_state, "actor": t.actor, "at": t.at, "note": t.note}
+                        for t in trans],
+    }
+
+
+def _editable(principal: Principal, task: ReportTask) -> None:
+    if not can_fill(principal, task):
+        raise Problem(403, "report.not_filler", "只有任务所属镇街可以填报")
+    if task.state not in EDITABLE:
+        raise bad_state(task.state, "修改")
+
+
+@dataclass
+class CellInput:
+    row: str
+    column: str
+    value: object
+    path: str  # where the value came from: body.cells.3.value, or xlsx.D7
+    where: dict  # row / column as the filler sees them (row number, column letter, label)
+
+
+@dataclass
+class CellProblem:
+    cell: CellInput
+    code: str
+    reason: str
+
+
+def _check_cells(cells: list[CellInput], cols: list[OutColumn], known_rows: set[str]) -> tuple[list, list]:
+    by_code = {c.code: c for c in cols}
+    ok, bad = [], []
+    catalog = get_catalog()
+    for cell in cells:
+        col = by_code.get(cell.column)
+        if cell.row not in known_rows:
+            bad.append(CellProblem(cell, "cell.row_unknown", "该行不存在"))
+        elif col is None:
+            bad.append(CellProblem(cell, "cell.column_unknown", "该列不存在"))
+        elif col.kind != "gap":
+            bad.append(CellProblem(cell, "cell.readonly",
+                                   "该列由台账自动生成，不能在报表中修改；请修改台账记录后刷新"))
+        elif is_blank(cell.value):
+            ok.append((cell, None))
+        else:
+            try:
+                ok.append((cell, jsonable(coerce(col.gap, cell.value, catalog).value)))
+            except ValueIssue as issue:
+                bad.append(CellProblem(cell, issue.code, f"{col.label}：{issue.message}"))
+    return ok, bad
+
+
+def cell_problem(bad: list[CellProblem], cols: list[OutColumn]) -> Problem:
+    labels = {c.code: c.label for c in cols}
+    shown = bad[:MAX_REPORTED]
+    return Problem(
+        422, "report.cells_invalid", "部分单元格未通过校验",
+        errors=[FieldError(b.cell.path, b.code, b.reason) for b in shown],
+        extra={"error_count": len(bad),
+               "cells": [{**b.cell.where, "row_key": b.cell.row, "column_code": b.cell.column,
+                          "column_label": labels.get(b.cell.column), "code": b.code, "reason": b.reason}
+                         for b in shown]},
+    )
+
+
+async def save_cells(session: AsyncSession, principal: Principal, task_id: int, items: list[dict], *,
+                     origin: str = "typed", path_prefix: str = "body.cells") -> dict:
+    task, version, template = await load_task(session, principal, task_id)
+    _editable(principal, task)
+    cols = await columns_for(session, template, spec_of(version))
+    if len(items) > MAX_CELLS:
+        raise invalid([FieldError(path_prefix, "report.too_many_cells", f"一次最多保存 {MAX_CELLS} 个单元格")])
+    cells = []
+    for i, it in enumerate(items):
+        if isinstance(it, CellInput):
+            cells.append(it)
+        else:
+            cells.append(CellInput(str(it.get("row")), str(it.get("column")), it.get("value"),
+                                   f"{path_prefix}.{i}.value", {"row": it.get("row"), "column": it.get("column")}))
+    return await _store(session, principal, task, cols, cells, origin)
+
+
+async def _store(session: AsyncSession, principal: Principal, task: ReportTask, cols: list[OutColumn],
+                 cells: list[CellInput], origin: str) -> dict:
+    r = ReportRow.__table__
+    asked = sorted({c.row for c in cells})
+    known = set((await session.scalars(select(r.c.row_key).where(r.c.task_id == task.id,
+                                                                  r.c.row_key.in_(asked)))).all()) if asked else set()
+    ok, bad = _check_cells(cells, cols, known)
+    if bad:
+        raise cell_problem(bad, [*cols])
+    latest = {(c.row, c.column): v for c, v in ok}  # the last write of a cell in one request wins
+    if origin == "upload" and latest:
+        # A sheet carries every gap cell back: only those that differ from what is stored count as typed.
+        c = ReportCell.__table__
+        stored = {(k, col): v for k, col, v in (await session.execute(
+            select(c.c.row_key, c.c.column, c.c.value).where(c.c.task_id == task.id))).all()}
+        latest = {k: v for k, v in latest.items() if stored.get(k) != v}
+    if latest:
+        at = now()
+        stmt = pg_insert(ReportCell.__table__).values([
+            {"task_id": task.id, "row_key": rk, "column": col, "value": v, "origin": origin,
+             "updated_by": principal.actor, "updated_at": at} for (rk, col), v in latest.items()])
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["task_id", "row_key", "column"],
+            set_={"value": stmt.excluded.value, "origin": stmt.excluded.origin,
+                  "updated_by": stmt.excluded.updated_by, "updated_at": stmt.excluded.updated_at})
+        await session.execute(stmt)  # a cleared cell is stored as JSON null: typed, but empty
+    if task.state == "dispatched":
+        transition(session, actor=principal.actor, frm="dispatched", to="in_progress", task_id=task.id)
+        task.state = "in_progress"
+    await session.flush()
+    return {"saved": len(latest), "state": task.state}
+
+
+async def _missing(session: AsyncSession, task: ReportTask, cols: list[OutColumn], limit: int | None):
+    required = [c.code for c in cols if c.kind == "gap" and c.required]
+    if not required:
+        return [], 0
+    r, c = ReportRow.__table__, ReportCell.__table__
+    req = values(column("code", String), name="req").data([(x,) for x in required])
+    cond = and_(c.c.task_id == r.c.task_id, c.c.row_key == r.c.row_key, c.c.column == req.c.code)
+    base = (select(r.c.row_key, r.c.row_no, req.c.code).select_from(r.join(req, literal(True)).outerjoin(c, cond))
+            .where(r.c.task_id == task.id,
+                   or_(c.c.value.is_(None), c.c.value == literal("null").cast(JSONB))))
+    total = (await session.execute(select(func.count()).select_from(base.subquery()))).scalar_one()
+    rows = (await session.execute(base.order_by(r.c.row_no, req.c.code).limit(limit))).all() if limit else []
+    return rows, total
+
+
+async def _missing_count(session: AsyncSession, task: ReportTask, cols: list[OutColumn]) -> int:
+    return (await _missing(session, task, cols, None))[1]
+
+
+async def submit(session: AsyncSession, principal: Principal, task_id: int) -> dict:
+    task, version, template = await load_task(session, principal, task_id)
+    _editable(principal, task)
+    spec = spec_of(version)
+    cols = await columns_for(session, template, spec)
+    missing, total = await _missing(session, task, cols, MAX_REPORTED)
+    if total:
+        labels = {c.code: c.label for c in cols}
+        raise Problem(422, "report.required_missing", "还有必填的空缺单元格未填写",
+                      errors=[FieldError(f"rows.{m.row_key}.{m.code}", "cell.required",
+                                         f"第 {m.row_no} 行“{labels[m.code]}”为必填项") for m in missing],
+                      extra={"missing_count": total,
+                             "cells": [{"row": m.row_no, "row_key": m.row_key, "column_code": m.code,
+                                        "column_label": labels[m.code]} for m in missing]})
+    written = await _write_back(session, principal, task, cols)
+    frm = task.state
+    task.state, task.submitted_at = "submitted", now()
+    transition(session, actor=principal.actor, frm=frm, to="submitted", task_id=task.id)
+    await session.flush()
+    return {**task_head(task, template, version), "written_back": written}
+
+
+async def _write_back(session: AsyncSession, principal: Principal, task: ReportTask, cols: list[OutColumn]) -> int:
+    """Typed values of write-back gaps go into their ledger fields, with provenance = this task.
+
+    Through the ledger service with the submitting township's own principal: its grants decide, and
+    history records the change like any other edit. Unchanged values are no-ops there.
+    """
+    from app.ledger.service import update_record
+
+    wb = {c.code: c.write_back for c in cols if c.write_back}
+    if not wb:
+        return 0
+    r, c = ReportRow.__table__, ReportCell.__table__
+    rows = (await session.execute(
+        select(r.c.row_key, r.c.row_no, r.c.links, c.c.column, c.c.value)
+        .join(c, and_(c.c.task_id == r.c.task_id, c.c.row_key == r.c.row_key))
+        .where(r.c.task_id == task.id, c.c.column.in_(list(wb)), c.c.origin != "prefill")
+        .order_by(r.c.row_no))).all()
+    per_record: dict[tuple[str, int], dict] = {}
+    for row in rows:
+        ledger, fld = wb[row.column]
+        rid = (row.links or {}).get(row.column)
+        if rid is None:
+            continue  # no linked record (e.g. no extension row yet): nothing to write into
+        per_record.setdefault((ledger, int(rid)), {})[fld] = row.value
+    source = f"report:task:{task.id}"
+    n = 0
+    for ledger in sorted({lg for lg, _ in per_record}):
+        t = tables().ledgers[ledger]
+        ids = [rid for lg, rid in per_record if lg == ledger]
+        versions = dict((await session.execute(select(t.c.id, t.c.version).where(t.c.id.in_(ids)))).all())
+        for rid in ids:
+            if rid not in versions:
+                continue
+            body = {**per_record[(ledger, rid)], "version": versions[rid]}
+            await update_record(session, principal, ledger, rid, body, None, source=source)
+            n += 1
+    return n
+
+
+# ---- XLSX -------------------------------------------------------------------------------------
+
+KEY_HEADER = "行键（勿改）"
+
+
+def _col_letter(i: int) -> str:
+    s = ""
+    i += 1
+    while i:
+        i, rem = divmod(i - 1, 26)
+        s = chr(65 + rem) + s
+    return s
+
+
+async def download_xlsx(session: AsyncSession, principal: Principal, task_id: int) -> tuple[bytes, str]:
+    from app.report.export import write_sheet
+
+    task, version, template = await load_task(session, principal, task_id)
+    cols = await columns_for(session, template, spec_of(version))
+    rows = await rows_of(session, [task.id])
+    import xlsxwriter
+
+    buf = io.BytesIO()
+    wb = xlsxwriter.Workbook(buf, {"in_memory": True, "remove_timezone": True})
+    write_sheet(wb, f"{task.township_name}", cols, rows, key_header=KEY_HEADER, for_filling=True)
+    wb.close()
+    name = f"{template.name}-{task.period}-{task.township_name}.xlsx"
+    return buf.getvalue(), name
+
+
+async def upload_xlsx(session: AsyncSession, principal: Principal, task_id: int, content: bytes) -> dict:
+    """Read back a downloaded sheet: gap columns only, matched by header label; every bad cell reported
+    with its sheet row and column letter."""
+    from python_calamine import CalamineWorkbook
+
+    task, version, template = await load_task(session, principal, task_id)
+    _editable(principal, task)
+    cols = await columns_for(session, template, spec_of(version))
+    try:
+        wb = CalamineWorkbook.from_filelike(io.BytesIO(content))
+        grid = wb.get_sheet_by_index(0).to_python(skip_empty_area=False)
+    except Exception:  # calamine raises several types for non-XLSX input
+        raise invalid([FieldError("file", "xlsx.unreadable", "无法读取该文件，请上传从本任务下载的 XLSX 表格")]) from None
+    if not grid:
+        raise invalid([FieldError("file", "xlsx.empty", "表格为空")])
+    header = [str(h).strip() if h is not None else "" for h in grid[0]]
+    if KEY_HEADER not in header:
+        raise invalid([FieldError("xlsx.A1", "xlsx.key_missing", f"缺少“{KEY_HEADER}”列，请使用从本任务下载的表格")])
+    key_idx = header.index(KEY_HEADER)
+    gap_at = {}
+    for c in cols:
+        if c.kind == "gap":
+            label = c.label + ("*" if c.required else "")
+            for cand in (label, c.label, c.code):
+                if cand in header:
+                    gap_at[c.code] = header.index(cand)
+                    break
+    cells: list[CellInput] = []
+    for rn, line in enumerate(grid[1:], start=2):
+        if key_idx >= len(line) or is_blank(line[key_idx]):
+            continue
+        key = line[key_idx]
+        key = str(int(key)) if isinstance(key, float) and key.is_integer() else str(key).strip()
+        for code, ci in gap_at.items():
+            raw = line[ci] if ci < len(line) else None
+            letter = _col_letter(ci)
+            cells.append(CellInput(key, code, raw, f"xlsx.{letter}{rn}",
+                                   {"row": rn, "column": letter}))
+    out = await _store(session, principal, task, cols, cells, "upload")
+    return {**out, "rows_read": len(grid) - 1, "columns_read": len(gap_at)}
+
+
+__all__ = ["open_task", "save_cells", "submit", "download_xlsx", "upload_xlsx", "rows_of", "columns_for"]
+
+
+async def list_tasks(session: AsyncSession, principal: Principal, *, period: str | None, state: str | None,
+                     template_id: int | None) -> list[dict]:
+    """Townships see their own tasks; departments the tasks of their templates; platform admins all."""
+    from app.report.common import is_township
+    from app.report.models import ReportTemplateVersion as V
+
+    stmt = (select(ReportTask, V, ReportTemplate).join(V, V.id == ReportTask.version_id)
+            .join(ReportTemplate, ReportTemplate.id == V.template_id))
+    if is_township(principal):
+        stmt = stmt.where(ReportTask.township_code.like(principal.region_code[:9] + "%"))
+    elif not principal.is_platform_admin:
+        stmt = stmt.where(ReportTemplate.department_code == (principal.department_code or ""))
+    if period:
+        stmt = stmt.where(ReportTask.period == period)
+    if template_id:
+        stmt = stmt.where(ReportTemplate.id == template_id)
+    if state == "overdue":
+        from app.report.common import today
+
+        stmt = stmt.where(ReportTask.state.not_in(["submitted", "approved"]), ReportTask.deadline < today())
+    elif state:
+        stmt = stmt.where(ReportTask.state == state)
+    rows = (await session.execute(stmt.order_by(ReportTask.deadline, ReportTask.id).limit(1000))).all()
+    return [task_head(t, tpl, v) for t, v, tpl in rows]
