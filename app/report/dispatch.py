@@ -16,6 +16,9 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.access import audit
+from app.access.audit import plain_sensitive_fields
+from app.access.policy import LedgerPolicy
 from app.auth.principal import Principal
 from app.errors import FieldError, Problem, invalid
 from app.org.models import OrgUnit
@@ -65,7 +68,22 @@ def deadline_for(spec: TemplateSpec, end: date) -> date:
     return end + timedelta(days=d.days_after_period_end)
 
 
-async def prefill(session: AsyncSession, task: ReportTask, compiled: Compiled, actor: str) -> int:
+async def _audit_prefill(session: AsyncSession, task: ReportTask, compiled: Compiled,
+                         policies: dict[str, LedgerPolicy], actor: str) -> None:
+    """Pre-fill is a ledger read like any other: unmasked sensitive fields it copied are audited."""
+    by_ledger: dict[str, list[str]] = {}
+    for item in sorted(compiled.fields_used):
+        ledger, _, fld = item.partition(".")
+        if ledger in policies and fld in plain_sensitive_fields(policies[ledger]):
+            by_ledger.setdefault(ledger, []).append(fld)
+    for ledger, fields in by_ledger.items():
+        await audit.append(session, actor=actor, action="read_sensitive", path="report", ledger=ledger,
+                           fields=fields, detail={"task_id": task.id, "township": task.township_code,
+                                                  "rows": task.row_count})
+
+
+async def prefill(session: AsyncSession, task: ReportTask, compiled: Compiled, actor: str,
+                  policies: dict[str, LedgerPolicy]) -> int:
     """(Re)fill a task's rows from the ledgers in one statement; returns the row count."""
     rows, cells = ReportRow.__table__, ReportCell.__table__
     await session.execute(delete(rows).where(rows.c.task_id == task.id))
@@ -99,6 +117,7 @@ async def prefill(session: AsyncSession, task: ReportTask, compiled: Compiled, a
     task.column_count = len(compiled.columns)
     task.gap_column_count = sum(1 for c in compiled.columns if c.kind == "gap")
     task.prefilled_at = now()
+    await _audit_prefill(session, task, compiled, policies, actor)
     return n_rows
 
 
@@ -142,7 +161,7 @@ async def dispatch(session: AsyncSession, principal: Principal, template: Report
         session.add(task)
         await session.flush()
         compiled = compile_template(spec, policies, region_prefix(unit.region_code))
-        await prefill(session, task, compiled, principal.actor)
+        await prefill(session, task, compiled, principal.actor, policies)
         transition(session, actor=principal.actor, frm=None, to="dispatched", task_id=task.id)
         created.append(task)
     await session.flush()
@@ -157,4 +176,4 @@ async def refresh(session: AsyncSession, principal: Principal, task: ReportTask,
     dept = await department_unit(session, template)
     policies = await department_policies(session, department_principal(dept))
     compiled = compile_template(spec, policies, region_prefix(task.township_code))
-    return await prefill(session, task, compiled, principal.actor)
+    return await prefill(session, task, compiled, principal.actor, policies)

@@ -7,7 +7,9 @@ import io
 
 import xlsxwriter
 from python_calamine import CalamineWorkbook
-from sqlalchemy import text
+from sqlalchemy import select, text
+
+from app.access.audit_models import AuditEntry
 
 from tests.world import A, B
 
@@ -95,6 +97,10 @@ async def test_full_workflow(client, world, people, session):
     assert d["created"] == 2 and {t["rows"] for t in d["tasks"]} == {3, 2}
     again = await ok(await client.post(f"{T}/{tid}/dispatch", json={"period": "2026-11"}, headers=world.dept))
     assert again["created"] == 0 and again["existing"] == 2
+    # Pre-fill read ID numbers unmasked (the department's grant): each task's read is audited.
+    audits = (await session.scalars(select(AuditEntry).where(AuditEntry.path == "report"))).all()
+    assert {a.detail["task_id"] for a in audits} == {t["id"] for t in d["tasks"]}
+    assert all("id_number" in a.fields for a in audits if a.ledger == "person")
     task_a = next(t["id"] for t in d["tasks"] if t["township_code"] == A + "000")
     task_b = next(t["id"] for t in d["tasks"] if t["township_code"] == B + "000")
 
