@@ -77,6 +77,28 @@ async def audit_write(session: AsyncSession, principal: Principal, action: str, 
                  record_ids=[record_id], fields=[f for f in fields if f])
 
 
+async def query_log(
+    session: AsyncSession, *, actor: str | None, action: str | None, ledger: str | None, record_id: int | None,
+    since: datetime | None, until: datetime | None, before_id: int | None, limit: int,
+) -> list[AuditEntry]:
+    stmt = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit)
+    if actor:
+        stmt = stmt.where(AuditEntry.actor == actor)
+    if action:
+        stmt = stmt.where(AuditEntry.action == action)
+    if ledger:
+        stmt = stmt.where(AuditEntry.ledger == ledger)
+    if record_id is not None:
+        stmt = stmt.where(AuditEntry.record_ids.any(record_id))
+    if since is not None:
+        stmt = stmt.where(AuditEntry.at >= since)
+    if until is not None:
+        stmt = stmt.where(AuditEntry.at < until)
+    if before_id is not None:
+        stmt = stmt.where(AuditEntry.id < before_id)
+    return list((await session.scalars(stmt)).all())
+
+
 @dataclass
 class ChainReport:
     checked: int

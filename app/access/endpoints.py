@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query
 from sqlalchemy import select
 
-from app.access import grants
-from app.access.audit_models import AuditEntry
+from app.access import audit, grants
 from app.access.policy import policy_for
 from app.access.schemas import EffectivePermissions, FieldPermission, GrantIn, GrantOut
-from app.auth.deps import CurrentPrincipal, PlatformAdmin, _principal
+from app.auth.deps import CurrentPrincipal, PlatformAdmin, principal_of
 from app.db.deps import Session
 from app.errors import FieldError, Problem, invalid
 from app.org import queries as org_queries
@@ -64,42 +64,25 @@ async def _subject(session, username: str | None, service_account: str | None):
         if user is None:
             raise invalid([FieldError("query.username", "user.not_found", "用户不存在")])
         unit = await session.get(OrgUnit, user.org_unit_id)
-        return _principal("user", user.id, user.username, unit, frozenset(user.roles or ()))
+        return principal_of("user", user.id, user.username, unit, frozenset(user.roles or ()))
     sa = await session.scalar(select(ServiceAccount).where(ServiceAccount.name == service_account))
     if sa is None:
         raise invalid([FieldError("query.service_account", "service_account.not_found", "服务账号不存在")])
     unit = await session.get(OrgUnit, sa.org_unit_id)
-    return _principal("service_account", sa.id, sa.name, unit, frozenset({"service"}))
+    return principal_of("service_account", sa.id, sa.name, unit, frozenset({"service"}))
 
 
 @router.get("/audit", summary="审计日志查询")
 async def audit_log(
     session: Session, _: PlatformAdmin,
     actor: str | None = None, action: str | None = None, ledger: str | None = None,
-    record_id: int | None = None, since: str | None = None, until: str | None = None,
+    record_id: int | None = None,
+    since: Annotated[datetime | None, Query(description="起始时间（含），ISO 8601")] = None,
+    until: Annotated[datetime | None, Query(description="截止时间（不含），ISO 8601")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100, before_id: int | None = None,
 ) -> dict:
-    from datetime import datetime
-
-    stmt = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit + 1)
-    if actor:
-        stmt = stmt.where(AuditEntry.actor == actor)
-    if action:
-        stmt = stmt.where(AuditEntry.action == action)
-    if ledger:
-        stmt = stmt.where(AuditEntry.ledger == ledger)
-    if record_id is not None:
-        stmt = stmt.where(AuditEntry.record_ids.any(record_id))
-    for name, raw, op in (("since", since, "ge"), ("until", until, "lt")):
-        if raw:
-            try:
-                at = datetime.fromisoformat(raw)
-            except ValueError:
-                raise invalid([FieldError(f"query.{name}", "datetime.format", "时间格式应为 ISO 8601")]) from None
-            stmt = stmt.where(AuditEntry.at >= at if op == "ge" else AuditEntry.at < at)
-    if before_id is not None:
-        stmt = stmt.where(AuditEntry.id < before_id)
-    rows = (await session.scalars(stmt)).all()
+    rows = await audit.query_log(session, actor=actor, action=action, ledger=ledger, record_id=record_id,
+                                 since=since, until=until, before_id=before_id, limit=limit + 1)
     more = len(rows) > limit
     rows = rows[:limit]
     return {

@@ -117,7 +117,7 @@ async def _user_principal(session: AsyncSession, user_id: int) -> Principal:
     user, unit = found
     if not user.active:
         raise account_disabled()
-    return _principal("user", user.id, user.username, unit, frozenset(user.roles or ()))
+    return principal_of("user", user.id, user.username, unit, frozenset(user.roles or ()))
 
 
 async def _service_principal(session: AsyncSession, api_key: str) -> Principal:
@@ -133,10 +133,11 @@ async def _service_principal(session: AsyncSession, api_key: str) -> Principal:
     account, unit = found
     if not account.active:
         raise account_disabled()
-    return _principal("service_account", account.id, account.name, unit, frozenset({"service"}))
+    return principal_of("service_account", account.id, account.name, unit, frozenset({"service"}))
 
 
-def _principal(kind: str, id_: int, name: str, unit: OrgUnit, roles: frozenset[str]) -> Principal:
+def principal_of(kind: str, id_: int, name: str, unit: OrgUnit, roles: frozenset[str]) -> Principal:
+    """The principal acting as a user or service account of `unit` (also: admins inspecting others)."""
     return Principal(
         kind=kind,
         id=id_,

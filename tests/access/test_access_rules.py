@@ -153,6 +153,11 @@ async def test_audit_chain_records_writes_sensitive_reads_and_grants_and_detects
     read = next(e for e in log if e["action"] == "read_sensitive")
     assert rec["id"] in read["record_ids"] and "id_number" in read["fields"]
     assert rec["id_number"] not in str(log)
+    only = (await client.get("/api/v1/audit", params={"action": "read_sensitive", "record_id": rec["id"]},
+                             headers=world.admin)).json()["items"]
+    assert only and all(e["action"] == "read_sensitive" and rec["id"] in e["record_ids"] for e in only)
+    assert_problem(await client.get("/api/v1/audit", params={"since": "yesterday"}, headers=world.admin),
+                   422, "validation.failed")
     report = await audit.verify(session)
     assert report.broken_at is None and report.checked >= 3
     # Tamper as a superuser would: bypass the append-only trigger and edit a row.
