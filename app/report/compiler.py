@@ -7,8 +7,8 @@ scope. The area (a township's prefix, or the department's whole jurisdiction for
 narrows every table. Values from the template are bound parameters; nothing from a caller is SQL.
 
 The statement yields: row_key, row_no, label, record_id, region_code, data (pulled values by column
-code), prov (per-cell provenance), links (record ids that write-back gaps update) and prefill (current
-ledger values of write-back gaps).
+code), prov (provenance of the pulled fields, once per record read: see `PROV_PREFIX`), links (record
+ids that write-back gaps update) and prefill (current ledger values of write-back gaps).
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from sqlalchemy import (
     true,
     values,
 )
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.sql.elements import ColumnElement
 
 from app.access.levels import Level
@@ -59,6 +59,11 @@ BASE = {
     "updated_at": CField("updated_at", "更新时间", FieldType.datetime),
 }
 JSON_PAIRS_PER_CALL = 45  # jsonb_build_object takes at most 100 arguments
+# report_row.prov holds, per record a list row reads ("$" + its path: "$" the row's own record,
+# "$residence" its house …), that record's provenance cut down to the fields the template pulls from it.
+# `cell_provenance` turns it into the per-column view ({column code: provenance or null}); rows stored
+# before this layout hold that view directly (column codes never start with "$").
+PROV_PREFIX = "$"
 
 
 @dataclass
@@ -76,6 +81,7 @@ class OutColumn:
     required: bool = False
     help: str | None = None
     write_back: tuple[str, str] | None = None  # (ledger, field)
+    prov_key: str | None = None  # key of the record's provenance in report_row.prov (pulled fields)
     prefilled: bool = False  # a write-back gap whose current ledger value is pre-filled
     fn: str | None = None
 
@@ -463,7 +469,8 @@ def compile_template(spec: TemplateSpec, policies: dict[str, LedgerPolicy], area
 def _list(b: _Builder, spec: TemplateSpec, base_where: list) -> tuple[Select, list[OutColumn]]:
     outs: dict[str, OutColumn] = {}
     env: dict[str, ColumnElement] = {}
-    prov, links, prefill = [], [], []
+    links, prefill = [], []
+    records: dict[str, tuple[object, str, list[str]]] = {}  # prov key -> (alias, ledger, pulled fields)
     for i, c in enumerate(spec.columns):
         where = f"body.columns.{i}"
         if isinstance(c, FieldColumn):
@@ -479,7 +486,11 @@ def _list(b: _Builder, spec: TemplateSpec, base_where: list) -> tuple[Select, li
                                      codelist=f.codelist)
             env[c.code] = expr
             if f.code not in BASE:
-                prov.append((c.code, alias.c.provenance.op("->", return_type=JSONB)(literal(f.code, String))))
+                key = PROV_PREFIX + c.path.rpartition(".")[0]
+                outs[c.code].prov_key = key
+                rec = records.setdefault(key, (alias, ledger, []))
+                if f.code not in rec[2]:
+                    rec[2].append(f.code)
         elif isinstance(c, GapColumn):
             out, target = b.gap(c, where)
             outs[c.code] = out
@@ -494,6 +505,13 @@ def _list(b: _Builder, spec: TemplateSpec, base_where: list) -> tuple[Select, li
             outs[c.code] = OutColumn(c.code, c.label, c.kind, "decimal")
     _derived(b, spec, outs, env)
     data = [(c.code, env[c.code]) for c in spec.columns if c.code in env and outs[c.code].kind != "gap"]
+    prov = []
+    for key, (alias, ledger, pulled) in records.items():
+        # Everything but the pulled fields' entries goes: one operator per record instead of one lookup
+        # per cell, and no provenance of fields the report does not show is copied.
+        # "*" stays: a bulk load's one provenance entry for every field (see cell_provenance).
+        drop = [f.code for f in b.catalog.ledgers[ledger].fields if f.code not in pulled]
+        prov.append((key, alias.c.provenance.op("-", return_type=JSONB)(literal(drop, ARRAY(Text)))))
     t0 = b.base
     stmt = (
         select(
@@ -628,4 +646,22 @@ def _agg(b: _Builder, c: AggregateColumn, where: str) -> tuple[ColumnElement, st
     return expr, typ
 
 
-__all__ = ["Compiled", "OutColumn", "compile_template", "department_principal", "department_policies"]
+def cell_provenance(prov: dict | None, columns: list[OutColumn]) -> dict:
+    """A stored row's provenance per pulled column: {column code: the field's provenance or null}.
+
+    Keys come in JSONB's order (shorter first, then bytewise), as when each cell's was stored apart.
+    """
+    prov = prov or {}
+    if not any(k.startswith(PROV_PREFIX) for k in prov):
+        return prov  # stored per column already
+    out = {}
+    for c in columns:
+        if c.prov_key is not None and c.ledger_field:
+            rec = prov.get(c.prov_key)
+            # A field's own entry, else the record's "*" entry (bulk loads stamp every field at once).
+            out[c.code] = (rec.get(c.ledger_field.partition(".")[2]) or rec.get("*")) if isinstance(rec, dict) else None
+    return {k: out[k] for k in sorted(out, key=lambda k: (len(k.encode()), k.encode()))}
+
+
+__all__ = ["Compiled", "OutColumn", "cell_provenance", "compile_template", "department_principal",
+           "department_policies"]

@@ -11,7 +11,7 @@ import calendar
 import re
 from datetime import date, timedelta
 
-from sqlalchemy import String, delete, func, insert, literal, select, true
+from sqlalchemy import BigInteger, String, delete, func, insert, literal, select, true, union_all
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -27,6 +27,8 @@ from app.report.common import department_unit, latest_version, now, require_owne
 from app.report.compiler import Compiled, compile_template, department_policies, department_principal
 from app.report.dsl import TemplateSpec
 from app.report.models import ReportCell, ReportRow, ReportTask, ReportTemplate
+
+PREFILL_BATCH = 25  # tasks per INSERT … SELECT: a district's townships in one statement
 
 _PERIOD = {
     "monthly": re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$"),
@@ -85,40 +87,76 @@ async def _audit_prefill(session: AsyncSession, task: ReportTask, compiled: Comp
 async def prefill(session: AsyncSession, task: ReportTask, compiled: Compiled, actor: str,
                   policies: dict[str, LedgerPolicy]) -> int:
     """(Re)fill a task's rows from the ledgers in one statement; returns the row count."""
+    return (await prefill_many(session, [(task, compiled)], actor, policies))[task.id]
+
+
+async def prefill_many(session: AsyncSession, items: list[tuple[ReportTask, Compiled]], actor: str,
+                       policies: dict[str, LedgerPolicy]) -> dict[int, int]:
+    """(Re)fill several tasks in one statement; returns {task id: row count}.
+
+    Each task's compiled statement (its township's area and the department's policy, bound parameters)
+    becomes one branch of a UNION ALL that feeds one INSERT … SELECT: one round trip and one plan for
+    a whole dispatch, each branch planned for its own township prefix. Batches of PREFILL_BATCH tasks
+    keep statements and their bound parameters within bounds for a city-wide dispatch (~1,000 townships).
+    """
+    counts: dict[int, int] = {}
+    for i in range(0, len(items), PREFILL_BATCH):
+        counts.update(await _prefill_batch(session, items[i:i + PREFILL_BATCH], actor))
+    at = now()
+    out = {}
+    for task, compiled in items:
+        task.row_count = out[task.id] = counts.get(task.id, 0)
+        task.column_count = len(compiled.columns)
+        task.gap_column_count = sum(1 for c in compiled.columns if c.kind == "gap")
+        task.prefilled_at = at
+        await _audit_prefill(session, task, compiled, policies, actor)
+    return out
+
+
+async def _prefill_batch(session: AsyncSession, items: list[tuple[ReportTask, Compiled]],
+                         actor: str) -> dict[int, int]:
     rows, cells = ReportRow.__table__, ReportCell.__table__
-    await session.execute(delete(rows).where(rows.c.task_id == task.id))
-    await session.execute(delete(cells).where(cells.c.task_id == task.id, cells.c.origin == "prefill"))
-    s = compiled.stmt.cte("s")
-    tid = literal(task.id)
+    ids = [t.id for t, _ in items]
+    await session.execute(delete(rows).where(rows.c.task_id.in_(ids)))
+    await session.execute(delete(cells).where(cells.c.task_id.in_(ids), cells.c.origin == "prefill"))
+    branches = [c.stmt.add_columns(literal(t.id, BigInteger).label("task_id")) for t, c in items]
+    s = (branches[0] if len(branches) == 1 else union_all(*branches)).cte("s")
     ins_rows = (
         insert(rows)
         .from_select(["task_id", "row_key", "row_no", "label", "record_id", "region_code", "data", "prov", "links"],
-                     select(tid, s.c.row_key, s.c.row_no, s.c.label, s.c.record_id, s.c.region_code,
+                     select(s.c.task_id, s.c.row_key, s.c.row_no, s.c.label, s.c.record_id, s.c.region_code,
                             s.c.data, s.c.prov, s.c.links))
-        .returning(rows.c.row_key)
+        .returning(rows.c.task_id)
         .cte("r")
     )
-    kv = func.jsonb_each(s.c.prefill).table_valued("key", "value").alias("kv")
-    ins_cells = (
-        pg_insert(cells)
-        .from_select(["task_id", "row_key", "column", "value", "origin", "updated_by", "updated_at"],
-                     select(tid, s.c.row_key, kv.c.key, kv.c.value, literal("prefill", String),
-                            literal(actor, String), func.now())
-                     .select_from(s).join(kv, true())
-                     .where(kv.c.value.cast(JSONB) != literal("null").cast(JSONB)))
-        .on_conflict_do_nothing()  # a value the township typed wins over the ledger's
-        .returning(cells.c.row_key)
-        .cte("c")
-    )
-    stmt = select(select(func.count()).select_from(ins_rows).scalar_subquery(),
-                  select(func.count()).select_from(ins_cells).scalar_subquery())
-    n_rows, _ = (await session.execute(stmt)).one()
-    task.row_count = n_rows
-    task.column_count = len(compiled.columns)
-    task.gap_column_count = sum(1 for c in compiled.columns if c.kind == "gap")
-    task.prefilled_at = now()
-    await _audit_prefill(session, task, compiled, policies, actor)
-    return n_rows
+    if any(col.prefilled for _, c in items for col in c.columns):
+        kv = func.jsonb_each(s.c.prefill).table_valued("key", "value").alias("kv")
+        ins_cells = (
+            pg_insert(cells)
+            .from_select(["task_id", "row_key", "column", "value", "origin", "updated_by", "updated_at"],
+                         select(s.c.task_id, s.c.row_key, kv.c.key, kv.c.value, literal("prefill", String),
+                                literal(actor, String), func.now())
+                         .select_from(s).join(kv, true())
+                         .where(kv.c.value.cast(JSONB) != literal("null").cast(JSONB)))
+            .on_conflict_do_nothing()  # a value the township typed wins over the ledger's
+            .returning(cells.c.row_key)
+            .cte("c")
+        )
+        # The cell count (unused) keeps the second insert in the statement.
+        extra = [select(func.count()).select_from(ins_cells).scalar_subquery().label("cells")]
+    else:
+        # No write-back gap is pre-filled: no cells to insert, and `s`, read once, is not materialised.
+        extra = []
+    stmt = select(ins_rows.c.task_id, func.count().label("n"), *extra).group_by(ins_rows.c.task_id)
+    # The same statement text recurs (every refresh of a template, every dispatch of it): once psycopg
+    # prepares it, a generic plan cannot turn the bound `region_code LIKE :prefix` into an index range.
+    # Custom plans for this statement only: the setting is put back right after it (a failed statement
+    # aborts the transaction or savepoint, whose rollback reverts the setting anyway).
+    prev = (await session.execute(select(func.current_setting("plan_cache_mode"),
+                                         func.set_config("plan_cache_mode", "force_custom_plan", True)))).one()[0]
+    counts = {row[0]: row[1] for row in (await session.execute(stmt)).all()}
+    await session.execute(select(func.set_config("plan_cache_mode", prev, True)))
+    return counts
 
 
 async def township_units(session: AsyncSession, dept: OrgUnit, codes: list[str] | None) -> list[OrgUnit]:
@@ -155,15 +193,15 @@ async def dispatch(session: AsyncSession, principal: Principal, template: Report
     for unit in units:
         if unit.region_code in existing:
             continue  # idempotent per (version, period, township)
-        task = ReportTask(version_id=version.id, period=period, township_code=unit.region_code,
-                          township_name=unit.name, state="dispatched", deadline=due,
-                          dispatched_by=principal.actor, dispatched_at=now())
-        session.add(task)
-        await session.flush()
-        compiled = compile_template(spec, policies, region_prefix(unit.region_code))
-        await prefill(session, task, compiled, principal.actor, policies)
+        created.append(ReportTask(version_id=version.id, period=period, township_code=unit.region_code,
+                                  township_name=unit.name, state="dispatched", deadline=due,
+                                  dispatched_by=principal.actor, dispatched_at=now()))
+    session.add_all(created)
+    await session.flush()  # one multi-row INSERT … RETURNING for all new tasks
+    await prefill_many(session, [(t, compile_template(spec, policies, region_prefix(t.township_code)))
+                                 for t in created], principal.actor, policies)
+    for task in created:
         transition(session, actor=principal.actor, frm=None, to="dispatched", task_id=task.id)
-        created.append(task)
     await session.flush()
     return {"template_id": template.id, "version": version.version, "period": period, "deadline": due,
             "created": len(created), "existing": len(existing.keys() & {u.region_code for u in units}),

@@ -31,7 +31,13 @@ from app.report.common import (
     spec_of,
     transition,
 )
-from app.report.compiler import OutColumn, compile_template, department_policies, department_principal
+from app.report.compiler import (
+    OutColumn,
+    cell_provenance,
+    compile_template,
+    department_policies,
+    department_principal,
+)
 from app.report.models import ReportCell, ReportComment, ReportRow, ReportTask, ReportTemplate, ReportTransition
 
 MAX_CELLS = 5000
@@ -101,7 +107,7 @@ async def open_task(session: AsyncSession, principal: Principal, task_id: int, *
         "record": {"ledger": ledger, "id": r.record_id, "href": f"/api/v1/ledgers/{ledger}/records/{r.record_id}"}
         if r.record_id else None,
         "cells": {c.code: (r.gaps or {}).get(c.code) if c.kind == "gap" else r.data.get(c.code) for c in cols},
-        "provenance": r.prov, "gap_origin": r.origins or {},
+        "provenance": cell_provenance(r.prov, cols), "gap_origin": r.origins or {},
     } for r in await rows_of(session, [task.id], limit=limit, offset=offset)]
     comments = (await session.scalars(select(ReportComment).where(ReportComment.task_id == task.id)
                                       .order_by(ReportComment.id))).all()
