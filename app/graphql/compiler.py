@@ -3,9 +3,9 @@
 Shape of what is generated, for `persons(first: 2) { nodes { name residence { house { houseCode } } } }`:
 
     SELECT json_build_object('nodes', coalesce(json_agg(r.n ORDER BY r.rn) FILTER (WHERE r.rn <= 2), '[]'))
-    FROM (SELECT json_build_object('name', p.name, 'residence', l1.v) AS n, row_number() OVER (...) AS rn
+    FROM (SELECT json_build_object('name', p.name, 'residence', l1._v) AS n, row_number() OVER (...) AS rn
           FROM (SELECT ... FROM lg_person t WHERE <scope> AND <filters> ORDER BY ... LIMIT 3) p
-          LEFT JOIN LATERAL (SELECT json_build_object(...) AS v FROM (<house page, its scope>) ...) l1 ON true) r
+          LEFT JOIN LATERAL (SELECT json_build_object(...) AS _v FROM (<house page, its scope>) ...) l1 ON true) r
 
 Every ledger reached (root, relation ends, extensions, parents) is read through its own access policy:
 its row scope is in the page's WHERE and its masks in the column expressions, so no raw value of a
@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from graphql import GraphQLError
-from sqlalchemy import Text, and_, cast, func, literal, literal_column, null, select, true, tuple_
+from sqlalchemy import Text, and_, cast, column, func, literal_column, null, select, true, tuple_
 from sqlalchemy.dialects.postgresql import JSON, aggregate_order_by
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.selectable import FromClause, Lateral, Select
@@ -28,10 +28,9 @@ from sqlalchemy.sql.selectable import FromClause, Lateral, Select
 from app.access.audit import plain_sensitive_fields
 from app.access.levels import DEFAULT_FOR_SENSITIVITY, Level
 from app.access.policy import LedgerPolicy
-from app.catalog.model import FieldType, Relation
+from app.catalog.model import FieldType, MaskRule, Relation
 from app.db.ledger_tables import tables
 from app.graphql import filters, limits
-from app.graphql.errors import GqlError
 from app.graphql.spec import (
     MASKABLE_SCALARS, Column, ExtensionField, LinkAttribute, LinkEnd, ParentField, RelationField, registry,
 )
@@ -101,6 +100,7 @@ class Compiler:
         self.withheld: list[Withheld] = []
         self.audits: dict[str, tuple[str, tuple[str, ...]]] = {}  # "~n" key -> (ledger, plain sensitive fields)
         self._n = 0
+        self._plain_cache: dict[str, frozenset[str]] = {}
 
     def _name(self, prefix: str) -> str:
         self._n += 1
@@ -113,24 +113,35 @@ class Compiler:
         elif kind == "list":
             stmt = self.connection(ledger, type_name, group, args, [key], 1)
         else:
-            rid = listing._value(listing._BASE_FIELDS["id"], args["id"], f"{key}.id")
+            rid = listing.parse_value(listing.BASE_FIELDS["id"], args["id"], f"{key}.id")
             stmt = self.single(ledger, type_name, group, [key], 1, lambda t: [t.c.id == rid])
         sq = stmt.subquery("root")
-        return select(cast(sq.c.v, Text)).select_from(sq)
+        return select(cast(sq.c._v, Text)).select_from(sq)
 
     # ---- one page of far rows ---------------------------------------------------------------------
-    def _columns(self, ledger: str, t: FromClause) -> list[ColumnElement]:
-        lg = self.reg.catalog.ledgers[ledger]
-        codes = ["id", "region_code", "version", "created_at", "updated_at"]
-        codes += ["parent_id"] if lg.kind == "extension" else []
-        return [t.c[c] for c in codes + [f.code for f in lg.fields]]
+    def _needs(self, type_name: str, groups: list[FieldGroup], link: Link | None) -> set[str]:
+        """The ledger columns the items of a page use: pages project only these (cheaper to build and
+        to run than every column)."""
+        spec = self.reg.types[type_name]
+        out = {"id"}
+        for group in groups:
+            for sub in self.sel.fields(type_name, group).values():
+                kind = spec.fields.get(sub[0].node.name.value)
+                if isinstance(kind, Column):
+                    out.add(kind.code)
+                elif isinstance(kind, ParentField):
+                    out.add("parent_id")
+                elif isinstance(kind, LinkEnd) and link is not None and kind.side == _far_side(link):
+                    out |= self._needs(self.reg.ledgers[kind.ledger].node, [sub], None)
+        return out
 
     def _page(self, ledger: str, t: FromClause, conds: list, keys: list[SortKey], limit: int,
-              link: Link | None, outer: FromClause | None) -> Lateral:
+              link: Link | None, outer: FromClause | None, needs: set[str]) -> Lateral:
         pol = self.ctx.policy(ledger)
-        cols, frm = self._columns(ledger, t), t
+        needs = needs | {k.code for k in keys}
+        cols, frm = [c for c in t.c if c.name in needs], t
         if link is not None:
-            lt = tables().relations[link.relation.code].alias(self._name("l"))
+            lt = tables().relations[link.relation.code]
             frm = t.join(lt, and_(lt.c[link.far] == t.c.id, lt.c.deleted_at.is_(None)))
             conds = [*conds, lt.c[link.near] == link.near_id]
             cols += [lt.c.from_id.label("_l_from_id"), lt.c.to_id.label("_l_to_id")]
@@ -147,11 +158,11 @@ class Compiler:
                conds: Callable[[FromClause], list], link: Link | None = None, outer: FromClause | None = None
                ) -> Select:
         """At most one row (a record by id, a single relation, an extension, a parent) as JSON `v`."""
-        t = tables().ledgers[ledger].alias(self._name("t"))
-        keys = [SortKey("id", t.c.id, False, listing._BASE_FIELDS["id"])]
-        page = self._page(ledger, t, conds(t), keys, 1, link, outer)
+        t = tables().ledgers[ledger]  # each page is its own query level: no alias needed
+        keys = [SortKey("id", t.c.id, False, listing.BASE_FIELDS["id"])]
+        page = self._page(ledger, t, conds(t), keys, 1, link, outer, self._needs(item_type, [group], link))
         expr, lats = self.item(item_type, group, page, path, rows, link)
-        return select(expr.label("v")).select_from(_joined(page, lats))
+        return select(expr.label("_v")).select_from(_joined(page, lats))
 
     def connection(self, ledger: str, conn_type: str, group: FieldGroup, args: dict, path: Path, rows: int,
                    conds: Callable[[FromClause], list] = lambda t: [], link: Link | None = None,
@@ -160,14 +171,21 @@ class Compiler:
         names, pol, where = self.reg.ledgers[ledger], self.ctx.policy(ledger), _where(path)
         first = limits.page_size(args.get("first"), self.ctx.settings, f"{where}.first")
         limits.check_rows(rows * first, where)
-        t = tables().ledgers[ledger].alias(self._name("t"))
+        t = tables().ledgers[ledger]
         cs = [*conds(t), *filters.where(pol, t, names, args.get("filter"), f"{where}.filter")]
         keys = filters.sort_keys(pol, t, args.get("orderBy"), f"{where}.orderBy")
         if args.get("after"):
             cs.append(filters.after(keys, args["after"], where))
-        page = self._page(ledger, t, cs, keys, first + 1, link, outer)
-        pkeys = filters.rebind(keys, page)
         item_type = conn_type.removesuffix("Connection")
+        items: list[FieldGroup] = []
+        for sub in self.sel.fields(conn_type, group).values():
+            if sub[0].node.name.value == "nodes":
+                items.append(sub)
+            elif sub[0].node.name.value == "edges":
+                items += [e for e in self.sel.fields(item_type + "Edge", sub).values()
+                          if e[0].node.name.value == "node"]
+        page = self._page(ledger, t, cs, keys, first + 1, link, outer, self._needs(item_type, items, link))
+        pkeys = filters.rebind(keys, page)
         row_cols: list[ColumnElement] = [func.row_number().over(order_by=listing.order_by(pkeys)).label("rn")]
         lats: list = []
         top: list[tuple[str, Callable[[Lateral], ColumnElement]]] = []
@@ -219,13 +237,13 @@ class Compiler:
         if need_cursor:
             row_cols += [_cursor(pkeys).label("c"), func.count().over().label("cnt")]
         r = select(*row_cols).select_from(_joined(page, lats)).lateral(self._name("r"))
-        return select(jobj([(k, f(r)) for k, f in top]).label("v")).select_from(r)
+        return select(jobj([(k, f(r)) for k, f in top]).label("_v")).select_from(r)
 
     # ---- objects -----------------------------------------------------------------------------------
     def item(self, type_name: str, group: FieldGroup, src: FromClause, path: Path, rows: int,
              link: Link | None = None) -> tuple[ColumnElement, list]:
         if link is not None and self.reg.types[type_name].kind == "link":
-            return self.link(type_name, group, src, path, rows, "target" if link.far == "to_id" else "source")
+            return self.link(type_name, group, src, path, rows, _far_side(link))
         return self.node(type_name, group, src, path, rows)
 
     def node(self, type_name: str, group: FieldGroup, src: FromClause, path: Path, rows: int
@@ -245,12 +263,12 @@ class Compiler:
                 pairs.append((key, _lit(type_name)))  # __typename
             elif isinstance(kind, Column):
                 pairs.append((key, self._column(pol, kind, src, here, sub)))
-                if kind.code in sensitive_plain(pol):
+                if kind.code in self._plain(ledger):
                     plain.append(kind.code)
             else:
                 lat = self._related(kind, type_name, sub, src, here, rows).lateral(self._name("x"))
                 lats.append(lat)
-                pairs.append((key, lat.c.v))
+                pairs.append((key, lat.c._v))
         if plain:
             # Unmasked sensitive values are audited with the ids of the rows that carried them. The id
             # rides along under a key no GraphQL name can have; the executor strips it.
@@ -269,8 +287,15 @@ class Compiler:
                 return self._withhold(path, sub, "FORBIDDEN_FIELD", "无权访问该字段")
             if fa.level == Level.masked and col.scalar not in MASKABLE_SCALARS:
                 return self._withhold(path, sub, "MASKED_FIELD", "该字段已脱敏，其类型无法表示脱敏值，返回 null")
-            expr = pol.column(col.code, src)
+            expr = _masked(pol, col.code, fa.mask) if fa.level == Level.masked else pol.column(col.code, src)
         return cast(expr, Text) if col.scalar == "ID" else expr
+
+    def _plain(self, ledger: str) -> frozenset[str]:
+        """Fields this caller reads unmasked although they are sensitive or secret (audited)."""
+        got = self._plain_cache.get(ledger)
+        if got is None:
+            got = self._plain_cache[ledger] = frozenset(plain_sensitive_fields(self.ctx.policy(ledger)))
+        return got
 
     def _withhold(self, path: Path, sub: FieldGroup, code: str, message: str) -> ColumnElement:
         nodes = [d.node for d in sub]
@@ -329,19 +354,19 @@ class Compiler:
                 lat = self.single(kind.ledger, self.reg.ledgers[kind.ledger].node, sub, here, rows,
                                   lambda t, id_col=id_col: [t.c.id == id_col], outer=src).lateral(self._name("x"))
                 lats.append(lat)
-                pairs.append((key, lat.c.v))
+                pairs.append((key, lat.c._v))
         return jobj(pairs), lats
 
     # ---- aggregates --------------------------------------------------------------------------------
     def aggregate(self, ledger: str, type_name: str, group: FieldGroup, args: dict, key: str) -> Select:
         names, pol = self.reg.ledgers[ledger], self.ctx.policy(ledger)
-        t = tables().ledgers[ledger].alias(self._name("t"))
+        t = tables().ledgers[ledger]
         conds = [pol.scope_clause(t), *filters.where(pol, t, names, args.get("filter"), f"{key}.filter")]
         by = [filters.enum_value(g) for g in args.get("groupBy") or []]
         key_exprs: list[ColumnElement] = []
         for i, code in enumerate(by):
             if code in by[:i]:
-                raise listing._bad(f"{key}.groupBy[{i}]", "group.duplicate", "分组字段重复")
+                raise listing.query_problem(f"{key}.groupBy[{i}]", "group.duplicate", "分组字段重复")
             if code == "township":
                 key_exprs.append(func.concat(func.left(t.c.region_code, literal_column("9")), _lit("000")))
             elif code == "village":
@@ -363,7 +388,7 @@ class Compiler:
                 top += self._metrics(ledger, type_name, [*sub], s, None, key, only=k)
         if group_json is None or not key_exprs:
             groups = func.json_build_array(group_json) if group_json is not None else None
-            return select(jobj([(k, groups if v is None else v) for k, v in top]).label("v")).select_from(s)
+            return select(jobj([(k, groups if v is None else v) for k, v in top]).label("_v")).select_from(s)
         kc = list(kcols.values())
         inner = (select(func.grouping(*kc).label("_g"), *kc, group_json.label("_grp"),
                         *[cast(func.to_json(v), Text).label(f"_t{i}") for i, (_, v) in enumerate(top) if v is not None])
@@ -377,7 +402,7 @@ class Compiler:
                                              literal_column("'[]'::json"))))
             else:
                 out.append((k, cast(func.max(inner.c[f"_t{i}"]).filter(inner.c._g != 0), JSON)))
-        return select(jobj(out).label("v")).select_from(inner)
+        return select(jobj(out).label("_v")).select_from(inner)
 
     def _metrics(self, ledger: str, type_name: str, group: FieldGroup, s: FromClause,
                  keys: dict[str, ColumnElement] | None, where: str, only: str | None = None
@@ -414,8 +439,31 @@ class Compiler:
         return out
 
 
-def sensitive_plain(pol: LedgerPolicy) -> frozenset[str]:
-    return frozenset(plain_sensitive_fields(pol))
+class _Bare:
+    """Stands in for a page: its columns render unqualified (`id_number`, not `p2.id_number`)."""
+
+    def __init__(self, table):
+        self.c = {c.name: column(c.name, c.type) for c in table.c}
+
+
+_MASKED: dict[tuple[str, str, MaskRule], ColumnElement] = {}
+
+
+def _masked(pol: LedgerPolicy, code: str, rule: MaskRule) -> ColumnElement:
+    """The policy's mask expression for a field, built once per (ledger, field, rule) and reused.
+
+    Building mask expressions was half the cost of compiling a request. Unqualified column names are
+    unambiguous where node JSON is evaluated: the page is the only FROM item there with ledger columns
+    (lateral joins beside it expose only `_v`)."""
+    key = (pol.ledger.code, code, rule)
+    expr = _MASKED.get(key)
+    if expr is None:
+        expr = _MASKED[key] = pol.column(code, _Bare(pol.table))  # type: ignore[arg-type]
+    return expr
+
+
+def _far_side(link: Link) -> str:
+    return "target" if link.far == "to_id" else "source"
 
 
 def _cursor(keys: list[SortKey]) -> ColumnElement:

@@ -11,6 +11,7 @@ import asyncio
 from typing import Annotated
 
 from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.fastapi import BaseContext
 
 from app.access.policy import LedgerPolicy, grants_for, resolve
@@ -20,7 +21,6 @@ from app.catalog.loader import get_catalog
 from app.config import Settings
 from app.db.deps import Session
 from app.graphql.errors import unauthenticated
-from sqlalchemy.ext.asyncio import AsyncSession
 
 
 class GraphQLContext(BaseContext):
@@ -32,6 +32,7 @@ class GraphQLContext(BaseContext):
         # One AsyncSession must not run two statements at once; root fields resolve concurrently.
         self.lock = asyncio.Lock()
         self._grants: list | None = None
+        self._policies: dict[str, LedgerPolicy] = {}
 
     def require_principal(self) -> Principal:
         if self.principal is None:
@@ -48,7 +49,11 @@ class GraphQLContext(BaseContext):
     def policy(self, ledger: str) -> LedgerPolicy:
         """Pure resolution from the loaded grants: nested ledgers cost no extra statement."""
         assert self._grants is not None, "load_grants() first"
-        return resolve(self.require_principal(), get_catalog().ledgers[ledger], self._grants)
+        pol = self._policies.get(ledger)
+        if pol is None:
+            pol = self._policies[ledger] = resolve(self.require_principal(), get_catalog().ledgers[ledger],
+                                                   self._grants)
+        return pol
 
 
 async def get_context(

@@ -17,6 +17,7 @@ from graphql import GraphQLError, GraphQLObjectType, get_named_type
 from graphql.execution.values import get_argument_values
 from graphql.pyutils import Path
 from sqlalchemy.exc import DBAPIError
+from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 from app.access.audit import audit_read
 from app.errors import Problem
@@ -24,7 +25,6 @@ from app.graphql.compiler import Compiler, Withheld
 from app.graphql.context import GraphQLContext
 from app.graphql.errors import GqlError, from_problem, internal
 from app.graphql.types import ROOT_KEY
-from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 log = logging.getLogger(__name__)
 

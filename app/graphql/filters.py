@@ -17,7 +17,6 @@ from sqlalchemy.sql.selectable import FromClause
 
 from app.access.policy import LedgerPolicy
 from app.catalog.model import FieldType
-from app.errors import Problem
 from app.graphql.spec import LedgerNames
 from app.ledger import listing
 from app.ledger.listing import SortKey
@@ -53,7 +52,7 @@ def where(policy: LedgerPolicy, t: FromClause, names: LedgerNames, raw: dict | N
 
 
 def _field_ops(policy: LedgerPolicy, t: FromClause, code: str, ops: dict, path: str) -> list[ColumnElement]:
-    f = listing._field(policy, code)
+    f = listing.field_of(policy, code)
     out: list[ColumnElement] = []
     for gql_op, arg in ops.items():
         if arg is None:
@@ -66,15 +65,15 @@ def _field_ops(policy: LedgerPolicy, t: FromClause, code: str, ops: dict, path: 
             out.append(col.is_(None) if arg else col.is_not(None))
         elif op == "in":
             if not arg or len(arg) > listing.MAX_IN:
-                raise listing._bad(path, "filter.in", f"in 需要 1 到 {listing.MAX_IN} 个值")
-            out.append(col.in_([listing._value(f, a, path) for a in arg]))
+                raise listing.query_problem(path, "filter.in", f"in 需要 1 到 {listing.MAX_IN} 个值")
+            out.append(col.in_([listing.parse_value(f, a, path) for a in arg]))
         elif op == "prefix":
             if f.type not in (FieldType.text, FieldType.code):
-                raise listing._bad(path, "filter.prefix", "prefix 只适用于文本和代码字段")
+                raise listing.query_problem(path, "filter.prefix", "prefix 只适用于文本和代码字段")
             escaped = arg.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
             out.append(col.like(escaped + "%", escape="\\"))
         else:
-            value = listing._value(f, arg, path)
+            value = listing.parse_value(f, arg, path)
             out.append({"eq": col == value, "ne": col != value, "gt": col > value, "gte": col >= value,
                         "lt": col < value, "lte": col <= value}[op])
     return out
@@ -87,12 +86,12 @@ def sort_keys(policy: LedgerPolicy, t: FromClause, order: list[dict] | None, pat
         p = f"{path}[{i}].field"
         policy.check_sort(code, p)
         if any(k.code == code for k in keys):
-            raise listing._bad(p, "order.duplicate", "排序字段重复")
-        f = listing._field(policy, code)
+            raise listing.query_problem(p, "order.duplicate", "排序字段重复")
+        f = listing.field_of(policy, code)
         assert f is not None
         keys.append(SortKey(code, t.c[code], enum_value(item.get("direction")) == "desc", f))
     if not any(k.code == "id" for k in keys):
-        keys.append(SortKey("id", t.c.id, False, listing._BASE_FIELDS["id"]))
+        keys.append(SortKey("id", t.c.id, False, listing.BASE_FIELDS["id"]))
     return keys
 
 
@@ -102,7 +101,5 @@ def rebind(keys: list[SortKey], t: FromClause) -> list[SortKey]:
 
 
 def after(keys: list[SortKey], cursor: str, path: str) -> ColumnElement:
-    try:
-        return listing.keyset_clause(keys, cursor)
-    except Problem:
-        raise listing._bad(f"{path}.after", "cursor.invalid", "分页游标无效，请从第一页重新开始") from None
+    """Rows strictly after the cursor: REST's keyset rule and cursor format, shared."""
+    return listing.keyset_clause(keys, cursor, f"{path}.after")

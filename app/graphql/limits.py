@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from graphql import (
     FieldNode, FragmentSpreadNode, GraphQLError, InlineFragmentNode, OperationDefinitionNode, SelectionSetNode,
-    ValidationRule,
+    ValidationRule, get_named_type, is_introspection_type,
 )
 
 from app.config import Settings
@@ -63,6 +63,17 @@ class DepthAndBreadth(ValidationRule):
                     walk(f.selection_set, depth + 1, False)
 
         walk(node.selection_set, 1, True)
+
+
+class NoIntrospection(ValidationRule):
+    """Introspection refused (settings.expose_docs off), with a message for people."""
+
+    def enter_field(self, node: FieldNode, *_args) -> None:
+        t = self.context.get_type()
+        if t is not None and is_introspection_type(get_named_type(t)):
+            self.report_error(GraphQLError(
+                f"本服务已关闭 GraphQL 内省（introspection），不能查询 {node.name.value}；"
+                "接口定义见 schemas/schema.graphql", node, extensions={"code": "INTROSPECTION_DISABLED"}))
 
 
 def page_size(first: int | None, settings: Settings, where: str) -> int:

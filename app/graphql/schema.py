@@ -10,14 +10,13 @@ from collections.abc import Iterator
 from typing import Optional
 
 import strawberry
-from strawberry.schema.config import StrawberryConfig
-from graphql import GraphQLError, NoSchemaIntrospectionCustomRule
+from graphql import GraphQLError
 from strawberry.extensions import AddValidationRules, ParserCache, SchemaExtension, ValidationCache
+from strawberry.schema.config import StrawberryConfig
 
 from app.catalog.loader import get_catalog
-from app.graphql.errors import GqlError
 from app.graphql.executor import LedgerExecutor
-from app.graphql.limits import DepthAndBreadth
+from app.graphql.limits import DepthAndBreadth, NoIntrospection
 from app.graphql.reports import FIELDS as REPORT_FIELDS
 from app.graphql.spec import registry
 from app.graphql.types import SCALAR_MAP, Built, _cls
@@ -71,7 +70,7 @@ class IntrospectionGate(SchemaExtension):
         settings = getattr(self.execution_context.context, "settings", None)
         if settings is not None and not settings.expose_docs:
             self.execution_context.validation_rules = (
-                *self.execution_context.validation_rules, NoSchemaIntrospectionCustomRule)
+                *self.execution_context.validation_rules, NoIntrospection)
         yield
 
 
@@ -108,4 +107,4 @@ def build_schema() -> strawberry.Schema:
 
 schema = build_schema()
 
-__all__ = ["schema", "build_schema", "GqlError"]
+__all__ = ["schema", "build_schema"]

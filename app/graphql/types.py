@@ -76,7 +76,7 @@ def describe(f: Field, catalog) -> str:
     if f.type == FieldType.code and f.codelist in catalog.codelists:
         cl = catalog.codelists[f.codelist]
         return f"{f.label}（代码表 {cl.code}：{cl.label}）"
-    return f.description and f"{f.label}：{f.description}" or f.label
+    return f"{f.label}：{f.description}" if f.description else f.label
 
 
 _OPS = {

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 import orjson
-from sqlalchemy import Column, and_, cast, false, or_, true
+from sqlalchemy import Column, and_, cast, false, or_, true, tuple_
 from sqlalchemy.sql.elements import ColumnElement
 
 from app.access.policy import LedgerPolicy
@@ -29,11 +29,11 @@ RESERVED_PARAMS = {"order", "limit", "cursor", "fields"}
 MAX_IN = 500
 
 
-def _bad(path: str, code: str, message: str) -> Problem:
+def query_problem(path: str, code: str, message: str) -> Problem:
     return Problem(422, "query.invalid", "查询参数有误", errors=[FieldError(path, code, message)])
 
 
-_BASE_FIELDS = {
+BASE_FIELDS = {
     "id": Field("id", "记录编号", FieldType.integer),
     "region_code": Field("region_code", "所属区划", FieldType.text),
     "created_at": Field("created_at", "创建时间", FieldType.datetime),
@@ -41,19 +41,19 @@ _BASE_FIELDS = {
 }
 
 
-def _field(policy: LedgerPolicy, code: str) -> Field | None:
-    return _BASE_FIELDS.get(code) or policy.ledger.field(code)
+def field_of(policy: LedgerPolicy, code: str) -> Field | None:
+    return BASE_FIELDS.get(code) or policy.ledger.field(code)
 
 
-def _value(f: Field, raw: str, path: str):
+def parse_value(f: Field, raw: str, path: str):
     if f.code == "region_code":
         if not raw.isdigit() or len(raw) > 15:
-            raise _bad(path, "region_code.format", "区划代码应为数字")
+            raise query_problem(path, "region_code.format", "区划代码应为数字")
         return raw
     try:
         return coerce(f, raw, get_catalog()).value
     except ValueIssue as issue:
-        raise _bad(path, issue.code, issue.message) from None
+        raise query_problem(path, issue.code, issue.message) from None
 
 
 def parse_filters(policy: LedgerPolicy, params: list[tuple[str, str]]) -> list[ColumnElement]:
@@ -64,8 +64,8 @@ def parse_filters(policy: LedgerPolicy, params: list[tuple[str, str]]) -> list[C
         path = f"query.{name}"
         op, sep, arg = raw.partition(".")
         if not sep or op not in OPS:
-            raise _bad(path, "filter.op", "筛选条件应写作 运算符.值，如 eq.1、in.1,2、gte.2024-01-01、is_null.true")
-        f = _field(policy, name)
+            raise query_problem(path, "filter.op", "筛选条件应写作 运算符.值，如 eq.1、in.1,2、gte.2024-01-01、is_null.true")
+        f = field_of(policy, name)
         if f is None:
             # Unknown and hidden answer alike, so hidden field names are not confirmed.
             policy.check_filter(name, op, path)
@@ -73,20 +73,20 @@ def parse_filters(policy: LedgerPolicy, params: list[tuple[str, str]]) -> list[C
         col: Column = policy.check_filter(name, op, path)
         if op == "is_null":
             if arg not in ("true", "false"):
-                raise _bad(path, "filter.is_null", "is_null 的值应为 true 或 false")
+                raise query_problem(path, "filter.is_null", "is_null 的值应为 true 或 false")
             clauses.append(col.is_(None) if arg == "true" else col.is_not(None))
         elif op == "in":
             items = [a for a in arg.split(",") if a != ""]
             if not items or len(items) > MAX_IN:
-                raise _bad(path, "filter.in", f"in 需要 1 到 {MAX_IN} 个值")
-            clauses.append(col.in_([_value(f, a, path) for a in items]))
+                raise query_problem(path, "filter.in", f"in 需要 1 到 {MAX_IN} 个值")
+            clauses.append(col.in_([parse_value(f, a, path) for a in items]))
         elif op == "prefix":
             if f.type not in (FieldType.text, FieldType.code):
-                raise _bad(path, "filter.prefix", "prefix 只适用于文本和代码字段")
+                raise query_problem(path, "filter.prefix", "prefix 只适用于文本和代码字段")
             escaped = arg.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
             clauses.append(col.like(escaped + "%", escape="\\"))
         else:
-            clauses.append(_COMPARE[op](col, _value(f, arg, path)))
+            clauses.append(_COMPARE[op](col, parse_value(f, arg, path)))
     return clauses
 
 
@@ -107,18 +107,18 @@ def parse_order(policy: LedgerPolicy, raw: str | None) -> list[SortKey]:
             continue
         code, _, direction = part.partition(".")
         if direction not in ("", "asc", "desc"):
-            raise _bad("query.order", "order.direction", "排序方向应为 asc 或 desc")
-        f = _field(policy, code)
+            raise query_problem("query.order", "order.direction", "排序方向应为 asc 或 desc")
+        f = field_of(policy, code)
         col = policy.check_sort(code, "query.order")
         if code in seen or f is None:
-            raise _bad("query.order", "order.duplicate", "排序字段重复")
+            raise query_problem("query.order", "order.duplicate", "排序字段重复")
         seen.add(code)
         keys.append(SortKey(code, col, direction == "desc", f))
     if not keys:
         # Default: by area, then id — what a clerk expects, and one (region_code, id) index range scan.
-        keys.append(SortKey("region_code", policy.table.c.region_code, False, _BASE_FIELDS["region_code"]))
+        keys.append(SortKey("region_code", policy.table.c.region_code, False, BASE_FIELDS["region_code"]))
     if "id" not in seen:
-        keys.append(SortKey("id", policy.table.c.id, False, _BASE_FIELDS["id"]))
+        keys.append(SortKey("id", policy.table.c.id, False, BASE_FIELDS["id"]))
     return keys
 
 
@@ -138,23 +138,35 @@ def encode_cursor(keys: list[SortKey], row) -> str:
     return base64.urlsafe_b64encode(orjson.dumps(values, default=_json_default)).decode().rstrip("=")
 
 
-def keyset_clause(keys: list[SortKey], cursor: str) -> ColumnElement:
-    """Rows strictly after the cursor position in (keys..., NULLS LAST) order."""
+def keyset_clause(keys: list[SortKey], cursor: str, path: str = "query.cursor") -> ColumnElement:
+    """Rows strictly after the cursor position in (keys..., NULLS LAST) order.
+
+    All keys NOT NULL and one direction (the default region_code, id order): a row comparison, which
+    PostgreSQL turns into an index range. Otherwise the expanded OR form; NOT NULL columns get no
+    `OR col IS NULL` branch, which would make PostgreSQL filter the whole index up to the cursor.
+    """
     try:
         values = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
         if not isinstance(values, list) or len(values) != len(keys):
             raise ValueError
     except ValueError:
-        raise _bad("query.cursor", "cursor.invalid", "分页游标无效，请从第一页重新开始") from None
+        raise query_problem(path, "cursor.invalid", "分页游标无效，请从第一页重新开始") from None
+    bound = [None if raw is None else raw if isinstance(raw, (int, float)) else cast(str(raw), k.column.type)
+             for k, raw in zip(keys, values)]
+    nullable = [getattr(k.column, "nullable", True) for k in keys]
+    if not any(nullable) and None not in values and len({k.desc for k in keys}) == 1:
+        row, at = tuple_(*(k.column for k in keys)), tuple_(*bound)
+        return row < at if keys[0].desc else row > at
     alternatives = []
     equal_so_far: list[ColumnElement] = []
-    for k, raw in zip(keys, values):
-        if raw is None:
+    for k, value, can_be_null in zip(keys, bound, nullable):
+        if value is None:
             after = false()  # nothing sorts after NULL (NULLS LAST)
             equal = k.column.is_(None)
         else:
-            value = cast(str(raw), k.column.type) if not isinstance(raw, (int, float)) else raw
-            after = or_(k.column < value if k.desc else k.column > value, k.column.is_(None))
+            after = k.column < value if k.desc else k.column > value
+            if can_be_null:
+                after = or_(after, k.column.is_(None))
             equal = k.column == value
         alternatives.append(and_(*equal_so_far, after) if equal_so_far else after)
         equal_so_far.append(equal)

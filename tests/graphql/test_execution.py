@@ -116,3 +116,15 @@ def test_exported_sdl_is_current():
     path = SCHEMAS_DIR / GRAPHQL_FILE
     assert path.exists() and path.read_text(encoding="utf-8") == fresh, (
         "schemas/schema.graphql is out of date: run `onetable schemas export` and commit it")
+
+
+def test_statement_timeout_and_unexpected_errors_map_to_codes(caplog):
+    import psycopg
+    from sqlalchemy.exc import OperationalError
+
+    from app.graphql.executor import _as_graphql_error
+
+    timeout = OperationalError("SELECT 1", {}, psycopg.errors.QueryCanceled("canceling statement"))
+    assert _as_graphql_error(timeout).extensions["code"] == "STATEMENT_TIMEOUT"
+    other = _as_graphql_error(RuntimeError("secret detail 500118199001011234"))
+    assert other.extensions["code"] == "INTERNAL" and "500118" not in other.message
