@@ -13,11 +13,11 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.access.policy import policy_for
 from app.auth.principal import Principal
 from app.catalog.coerce import coerce, is_blank
 from app.catalog.loader import get_catalog
 from app.catalog.validators import ValueIssue
-from app.db.ledger_tables import tables
 from app.errors import FieldError, Problem, invalid
 from app.org.regions import region_prefix
 from app.report.common import (
@@ -304,9 +304,11 @@ async def _write_back(session: AsyncSession, principal: Principal, task: ReportT
     source = f"report:task:{task.id}"
     n = 0
     for ledger in sorted({lg for lg, _ in per_record}):
-        t = tables().ledgers[ledger]
+        policy = await policy_for(session, principal, ledger)  # even ids and versions are read in scope
+        t = policy.table
         ids = [rid for lg, rid in per_record if lg == ledger]
-        versions = dict((await session.execute(select(t.c.id, t.c.version).where(t.c.id.in_(ids)))).all())
+        versions = dict((await session.execute(
+            select(t.c.id, t.c.version).where(t.c.id.in_(ids), policy.scope_clause()))).all())
         for rid in ids:
             if rid not in versions:
                 continue
