@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from graphql import GraphQLError
-from sqlalchemy import Text, and_, cast, column, func, literal_column, null, select, true, tuple_
+from sqlalchemy import Text, and_, bindparam, cast, column, func, literal_column, null, select, true, tuple_
 from sqlalchemy.dialects.postgresql import JSON, aggregate_order_by
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.selectable import FromClause, Lateral, Select
@@ -31,6 +31,7 @@ from app.access.policy import LedgerPolicy
 from app.catalog.model import FieldType, MaskRule, Relation
 from app.db.ledger_tables import tables
 from app.graphql import filters, limits
+from app.graphql.cache import Bind, Var, shape_of
 from app.graphql.spec import (
     MASKABLE_SCALARS, Column, ExtensionField, LinkAttribute, LinkEnd, ParentField, RelationField, registry,
 )
@@ -101,6 +102,21 @@ class Compiler:
         self.audits: dict[str, tuple[str, tuple[str, ...]]] = {}  # "~n" key -> (ledger, plain sensitive fields)
         self._n = 0
         self._plain_cache: dict[str, frozenset[str]] = {}
+        # Variables bound as parameters (cache.py): how each bound value derives from its variable.
+        self.binds: list[Bind] = []
+
+    def bind(self, raw: Any, convert: Callable[[Any], tuple], types: list | None = None) -> tuple:
+        """Values converted from an argument; bind parameters where it is a parametric variable (a
+        `Var`), so the statement can be run again with that variable's next value. A null stays a
+        null (`IS NULL`, no parameter): part of the shape a later value must match (cache.Bind)."""
+        if not isinstance(raw, Var):
+            return convert(raw)
+        values = convert(raw.value)
+        n = len(self.binds)
+        names = tuple(f"gqlv{n}_{i}" for i in range(len(values)))
+        self.binds.append(Bind(raw.name, names, convert, shape_of(values)))
+        return tuple(v if v is None else bindparam(name, v, type_=(types[i] if types else None))
+                     for i, (name, v) in enumerate(zip(names, values)))
 
     def _name(self, prefix: str) -> str:
         self._n += 1
@@ -113,7 +129,9 @@ class Compiler:
         elif kind == "list":
             stmt = self.connection(ledger, type_name, group, args, [key], 1)
         else:
-            rid = listing.parse_value(listing.BASE_FIELDS["id"], args["id"], f"{key}.id")
+            t = tables().ledgers[ledger]
+            (rid,) = self.bind(args["id"], lambda v: (listing.parse_value(listing.BASE_FIELDS["id"], v, f"{key}.id"),),
+                               [t.c.id.type])
             stmt = self.single(ledger, type_name, group, [key], 1, lambda t: [t.c.id == rid])
         sq = stmt.subquery("root")
         return select(cast(sq.c._v, Text)).select_from(sq)
@@ -172,10 +190,10 @@ class Compiler:
         first = limits.page_size(args.get("first"), self.ctx.settings, f"{where}.first")
         limits.check_rows(rows * first, where)
         t = tables().ledgers[ledger]
-        cs = [*conds(t), *filters.where(pol, t, names, args.get("filter"), f"{where}.filter")]
+        cs = [*conds(t), *filters.where(pol, t, names, args.get("filter"), f"{where}.filter", self.bind)]
         keys = filters.sort_keys(pol, t, args.get("orderBy"), f"{where}.orderBy")
         if args.get("after"):
-            cs.append(filters.after(keys, args["after"], where))
+            cs.append(filters.after(keys, args["after"], where, self.bind))
         item_type = conn_type.removesuffix("Connection")
         items: list[FieldGroup] = []
         for sub in self.sel.fields(conn_type, group).values():
@@ -361,7 +379,7 @@ class Compiler:
     def aggregate(self, ledger: str, type_name: str, group: FieldGroup, args: dict, key: str) -> Select:
         names, pol = self.reg.ledgers[ledger], self.ctx.policy(ledger)
         t = tables().ledgers[ledger]
-        conds = [pol.scope_clause(t), *filters.where(pol, t, names, args.get("filter"), f"{key}.filter")]
+        conds = [pol.scope_clause(t), *filters.where(pol, t, names, args.get("filter"), f"{key}.filter", self.bind)]
         by = [filters.enum_value(g) for g in args.get("groupBy") or []]
         key_exprs: list[ColumnElement] = []
         for i, code in enumerate(by):

@@ -20,6 +20,7 @@ from app.auth.principal import Principal
 from app.catalog.loader import get_catalog
 from app.config import Settings
 from app.db.deps import Session
+from app.graphql import cache
 from app.graphql.errors import unauthenticated
 
 
@@ -33,6 +34,7 @@ class GraphQLContext(BaseContext):
         self.lock = asyncio.Lock()
         self._grants: list | None = None
         self._policies: dict[str, LedgerPolicy] = {}
+        self._fingerprint: tuple | None = None
 
     def require_principal(self) -> Principal:
         if self.principal is None:
@@ -45,6 +47,27 @@ class GraphQLContext(BaseContext):
             principal = self.require_principal()
             async with self.lock:
                 self._grants = await grants_for(self.session, principal)
+
+    def policy_fingerprint(self) -> tuple:
+        """Everything of the caller's access that can change a statement: per ledger of the catalogue,
+        the row scope and each field's level, mask and lookup right (cache.py keys statements on it).
+
+        Resolved from the grants (which were just read, so a grant change shows at once) and memoised
+        per distinct grant set and principal kind and region, the only inputs of `resolve`."""
+        assert self._grants is not None, "load_grants() first"
+        if self._fingerprint is None:
+            p = self.require_principal()
+            inputs = (p.kind, p.region_prefix, id(get_catalog()), tuple(sorted(
+                (rank, g.id or 0, g.ledger, g.field, g.level, bool(g.allow_lookup), g.row_scope,
+                 tuple(g.regions or ())) for rank, g in self._grants)))
+            fp = cache.policies.get(inputs)
+            if fp is None:
+                fp = tuple(
+                    (code, pol.scope, tuple((c, fa.level, fa.mask, fa.allow_lookup) for c, fa in pol.fields.items()))
+                    for code in sorted(get_catalog().ledgers) for pol in [self.policy(code)])
+                cache.policies.put(inputs, fp)
+            self._fingerprint = fp
+        return self._fingerprint
 
     def policy(self, ledger: str) -> LedgerPolicy:
         """Pure resolution from the loaded grants: nested ledgers cost no extra statement."""

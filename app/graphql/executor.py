@@ -20,7 +20,10 @@ from sqlalchemy.exc import DBAPIError
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 from app.access.audit import audit_read
+from app.catalog.loader import get_catalog
 from app.errors import Problem
+from app.graphql import cache
+from app.graphql.cache import Entry, Var
 from app.graphql.compiler import Compiler, Withheld
 from app.graphql.context import GraphQLContext
 from app.graphql.errors import GqlError, from_problem, internal
@@ -32,8 +35,8 @@ log = logging.getLogger(__name__)
 class _Selection:
     """The compiler's view of the executor: collected sub-fields and coerced arguments."""
 
-    def __init__(self, ex: LedgerExecutor):
-        self.ex = ex
+    def __init__(self, ex: LedgerExecutor, variables: Any):
+        self.ex, self.variables = ex, variables
 
     def fields(self, type_name: str, group: list) -> dict[str, list]:
         t = self.ex.schema.get_type(type_name)
@@ -44,8 +47,7 @@ class _Selection:
         t = self.ex.schema.get_type(type_name)
         assert isinstance(t, GraphQLObjectType)
         d = group[0]
-        return get_argument_values(t.fields[d.node.name.value], d.node, self.ex.variable_values,
-                                   d.fragment_variable_values)
+        return get_argument_values(t.fields[d.node.name.value], d.node, self.variables, d.fragment_variable_values)
 
 
 class LedgerExecutor(StrawberryGraphQLCoreExecutionContext):
@@ -63,25 +65,71 @@ class LedgerExecutor(StrawberryGraphQLCoreExecutionContext):
         ctx: GraphQLContext = self.context_value
         try:
             await ctx.load_grants()
-            d = group[0]
-            args = get_argument_values(field_def, d.node, self.variable_values, d.fragment_variable_values)
-            compiler = Compiler(ctx, _Selection(self))
-            stmt = compiler.root(kind, ledger, get_named_type(field_def.type).name, group, args, path.key)
+            key, parametric = self._statement_key(ctx, path.key, group)
+            entry = cache.statements.get(key) if key is not None else None
+            params = entry.params_for(self._variables()) if entry is not None else None
+            if entry is None or params is None:
+                entry = await self._compile(ctx, kind, ledger, field_def, group, path, parametric)
+                params = entry.params
+                if key is not None:
+                    cache.statements.put(key, entry)
             async with ctx.lock:
-                text = (await ctx.session.execute(stmt)).scalar()
+                conn = await ctx.session.connection()
+                # The compiled text as SQLAlchemy would send it, run without rebuilding or re-keying
+                # the statement (events such as before_cursor_execute still fire).
+                text = (await conn.exec_driver_sql(entry.sql, params)).scalar()
             if text is None:
                 return None
-            if not compiler.withheld and not compiler.audits:
+            if not entry.withheld and not entry.audits:
                 return orjson.Fragment(text)  # PostgreSQL's JSON goes out without a parse / re-encode
             data = orjson.loads(text)
-            if compiler.audits:
-                await _audit(ctx, compiler.audits, _strip_audit_ids(data, {}))
-            for w in compiler.withheld:
+            if entry.audits:
+                await _audit(ctx, entry.audits, _strip_audit_ids(data, {}))
+            for w in entry.withheld:
                 self._report(w, data, path)
             return data
         except Exception as exc:  # noqa: BLE001 - every failure becomes a located field error
             self.handle_field_error(_as_graphql_error(exc), field_def.type, group, path)
             return None
+
+    def _variables(self) -> dict[str, Any]:
+        return self.variable_values.coerced if self.variable_values is not None else {}
+
+    def _statement_key(self, ctx: GraphQLContext, response_key: str, group: list
+                       ) -> tuple[tuple | None, frozenset[str]]:
+        """The cache key of this root field's statement (cache.py), None if it is not cacheable, and
+        the parametric variables."""
+        parametric = cache.parametric_variables(self.operation, self.fragments)
+        if any(d.fragment_variable_values for d in group):
+            return None, frozenset()
+        shape = tuple(sorted(
+            (name, ("$", type(v).__name__) if name in parametric and cache.markable(v) else cache.freeze(v))
+            for name, v in self._variables().items()))
+        s = ctx.settings
+        key = (id(self.operation), response_key, ctx.policy_fingerprint(), s.default_page_size, s.max_page_size,
+               id(get_catalog()), shape)
+        try:
+            hash(key)
+        except TypeError:  # a variable value we can not key on: compile every time
+            return None, parametric
+        return key, parametric
+
+    async def _compile(self, ctx: GraphQLContext, kind: str, ledger: str, field_def, group: list, path: Path,
+                       parametric: frozenset[str]) -> Entry:
+        marked = {name: Var(name, v) if name in parametric and cache.markable(v) else v
+                  for name, v in self._variables().items()}
+        variables = self.variable_values._replace(coerced=marked) if self.variable_values is not None else None
+        d = group[0]
+        args = get_argument_values(field_def, d.node, variables, d.fragment_variable_values)
+        compiler = Compiler(ctx, _Selection(self, variables))
+        stmt = compiler.root(kind, ledger, get_named_type(field_def.type).name, group, args, path.key)
+        async with ctx.lock:
+            dialect = (await ctx.session.connection()).dialect
+        compiled = stmt.compile(dialect=dialect, compile_kwargs={"render_postcompile": True})
+        if compiled._bind_processors:  # none for the types used here (psycopg adapts them); be safe
+            raise AssertionError(f"bind processors for {sorted(compiled._bind_processors)}")
+        return Entry(self.operation, compiled.string, compiled.construct_params(), compiler.binds,
+                     compiler.withheld, compiler.audits)
 
     def _report(self, w: Withheld, data: Any, root: Path) -> None:
         """One error per withheld field, at its first occurrence (none if no object carried it)."""

@@ -138,36 +138,51 @@ def encode_cursor(keys: list[SortKey], row) -> str:
     return base64.urlsafe_b64encode(orjson.dumps(values, default=_json_default)).decode().rstrip("=")
 
 
-def keyset_clause(keys: list[SortKey], cursor: str, path: str = "query.cursor") -> ColumnElement:
-    """Rows strictly after the cursor position in (keys..., NULLS LAST) order.
-
-    All keys NOT NULL and one direction (the default region_code, id order): a row comparison, which
-    PostgreSQL turns into an index range. Otherwise the expanded OR form; NOT NULL columns get no
-    `OR col IS NULL` branch, which would make PostgreSQL filter the whole index up to the cursor.
-    """
+def decode_cursor(keys: list[SortKey], cursor: str, path: str) -> list:
+    """The sort values a cursor carries (JSON scalars), or a problem naming the cursor's path."""
     try:
         values = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
         if not isinstance(values, list) or len(values) != len(keys):
             raise ValueError
     except ValueError:
         raise query_problem(path, "cursor.invalid", "分页游标无效，请从第一页重新开始") from None
-    bound = [None if raw is None else raw if isinstance(raw, (int, float)) else cast(str(raw), k.column.type)
-             for k, raw in zip(keys, values)]
-    nullable = [getattr(k.column, "nullable", True) for k in keys]
-    if not any(nullable) and None not in values and len({k.desc for k in keys}) == 1:
+    return values
+
+
+def is_row_form(keys: list[SortKey], raw: list) -> bool:
+    """All keys NOT NULL, no null value, one direction: `(a, b) > (x, y)`, an index range."""
+    return (not any(getattr(k.column, "nullable", True) for k in keys) and None not in raw
+            and len({k.desc for k in keys}) == 1)
+
+
+def keyset_after(keys: list[SortKey], raw: list, bound: list) -> ColumnElement:
+    """Rows strictly after (raw values, as SQL expressions in `bound`) in (keys..., NULLS LAST) order.
+
+    Not the row form: the expanded OR form, where NOT NULL columns get no `OR col IS NULL` branch
+    (that branch would make PostgreSQL filter the whole index up to the cursor).
+    """
+    if is_row_form(keys, raw):
         row, at = tuple_(*(k.column for k in keys)), tuple_(*bound)
         return row < at if keys[0].desc else row > at
     alternatives = []
     equal_so_far: list[ColumnElement] = []
-    for k, value, can_be_null in zip(keys, bound, nullable):
+    for k, value in zip(keys, bound):
         if value is None:
             after = false()  # nothing sorts after NULL (NULLS LAST)
             equal = k.column.is_(None)
         else:
             after = k.column < value if k.desc else k.column > value
-            if can_be_null:
+            if getattr(k.column, "nullable", True):
                 after = or_(after, k.column.is_(None))
             equal = k.column == value
         alternatives.append(and_(*equal_so_far, after) if equal_so_far else after)
         equal_so_far.append(equal)
     return or_(*alternatives) if alternatives else true()
+
+
+def keyset_clause(keys: list[SortKey], cursor: str, path: str = "query.cursor") -> ColumnElement:
+    raw = decode_cursor(keys, cursor, path)
+    # Numbers compare as they are; text (dates, codes, decimals as text) is cast to the column's type.
+    bound = [v if v is None or isinstance(v, (int, float)) else cast(str(v), k.column.type)
+             for k, v in zip(keys, raw)]
+    return keyset_after(keys, raw, bound)
