@@ -158,3 +158,20 @@ class ReportTransition(Base):
     actor: Mapped[str] = mapped_column(String(120))
     note: Mapped[str | None] = mapped_column(String(500))
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class ReportReject(Base):
+    """An uploaded cell that failed validation: kept with what was typed, where, and why, until the
+    township fixes that cell (any later valid save of it removes the reject). Submit waits for none."""
+
+    __tablename__ = "report_reject"
+
+    task_id: Mapped[int] = mapped_column(ForeignKey("report_task.id", ondelete="CASCADE"), primary_key=True)
+    row_key: Mapped[str] = mapped_column(String(40), primary_key=True)
+    column: Mapped[str] = mapped_column(String(41), primary_key=True)
+    raw: Mapped[str | None] = mapped_column(String(500))  # as typed in the sheet (the filler's own value)
+    sheet_cell: Mapped[str] = mapped_column(String(12))  # e.g. "D7"
+    code: Mapped[str] = mapped_column(String(60))
+    reason: Mapped[str] = mapped_column(String(200))
+    created_by: Mapped[str] = mapped_column(String(120))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import String, and_, column, func, literal, or_, select, values
+from sqlalchemy import String, and_, column, delete, func, literal, or_, select, tuple_, values
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -38,7 +38,15 @@ from app.report.compiler import (
     department_policies,
     department_principal,
 )
-from app.report.models import ReportCell, ReportComment, ReportRow, ReportTask, ReportTemplate, ReportTransition
+from app.report.models import (
+    ReportCell,
+    ReportComment,
+    ReportReject,
+    ReportRow,
+    ReportTask,
+    ReportTemplate,
+    ReportTransition,
+)
 
 MAX_CELLS = 5000
 MAX_REPORTED = 200  # precise errors listed per request; the count says how many there were in all
@@ -120,6 +128,7 @@ async def open_task(session: AsyncSession, principal: Principal, task_id: int, *
         "columns": [c.public() for c in cols],
         "items": rows, "limit": limit, "offset": offset,
         "missing_required": await _missing_count(session, task, cols),
+        "rejects": await rejects_of(session, task),  # uploaded cells that failed, kept until fixed
         "comments": [{"id": c.id, "row": c.row_key, "column": c.column, "body": c.body, "author": c.author,
                       "at": c.created_at} for c in comments],
         "transitions": [{"from": t.from_state, "to": t.to_state, "actor": t.actor, "at": t.at, "note": t.note}
@@ -210,9 +219,10 @@ async def _store(session: AsyncSession, principal: Principal, task: ReportTask, 
     known = set((await session.scalars(select(r.c.row_key).where(r.c.task_id == task.id,
                                                                   r.c.row_key.in_(asked)))).all()) if asked else set()
     ok, bad = _check_cells(cells, cols, known)
-    if bad:
-        raise cell_problem(bad, [*cols])
+    if bad and origin != "upload":
+        raise cell_problem(bad, [*cols])  # typed cells: the client still holds them, nothing is saved
     latest = {(c.row, c.column): v for c, v in ok}  # the last write of a cell in one request wins
+    fixed = set(latest)  # valid now: any reject kept for these cells is resolved
     if origin == "upload" and latest:
         # A sheet carries every gap cell back: only those that differ from what is stored count as typed.
         c = ReportCell.__table__
@@ -229,11 +239,47 @@ async def _store(session: AsyncSession, principal: Principal, task: ReportTask, 
             set_={"value": stmt.excluded.value, "origin": stmt.excluded.origin,
                   "updated_by": stmt.excluded.updated_by, "updated_at": stmt.excluded.updated_at})
         await session.execute(stmt)  # a cleared cell is stored as JSON null: typed, but empty
+    await _keep_rejects(session, principal, task, fixed, bad)
     if task.state == "dispatched":
         transition(session, actor=principal.actor, frm="dispatched", to="in_progress", task_id=task.id)
         task.state = "in_progress"
     await session.flush()
-    return {"saved": len(latest), "state": task.state}
+    out = {"saved": len(latest), "state": task.state}
+    if origin == "upload":
+        labels = {c.code: c.label for c in cols}
+        out |= {"rejected": len(bad), "rejects": [_reject_view(b, labels) for b in bad[:MAX_REPORTED]]}
+    return out
+
+
+def _reject_view(b: CellProblem, labels: dict[str, str]) -> dict:
+    return {**b.cell.where, "row_key": b.cell.row, "column_code": b.cell.column,
+            "column_label": labels.get(b.cell.column), "code": b.code, "reason": b.reason}
+
+
+async def _keep_rejects(session: AsyncSession, principal: Principal, task: ReportTask,
+                        fixed: set[tuple[str, str]], bad: list[CellProblem]) -> None:
+    """An upload keeps the good cells and the bad ones too: each rejected cell is stored with its raw
+    value, sheet position and reason until a valid value for that cell is saved."""
+    rj = ReportReject.__table__
+    done = fixed | {(b.cell.row, b.cell.column) for b in bad}
+    if done:
+        await session.execute(delete(rj).where(
+            rj.c.task_id == task.id, tuple_(rj.c.row_key, rj.c.column).in_(sorted(done))))
+    if bad:
+        latest = {(b.cell.row, b.cell.column): b for b in bad}
+        await session.execute(pg_insert(rj).values([
+            {"task_id": task.id, "row_key": rk, "column": col,
+             "raw": None if b.cell.value is None else str(b.cell.value)[:500],
+             "sheet_cell": f"{b.cell.where.get('column', '')}{b.cell.where.get('row', '')}"[:12],
+             "code": b.code[:60], "reason": b.reason[:200], "created_by": principal.actor}
+            for (rk, col), b in latest.items()]))
+
+
+async def rejects_of(session: AsyncSession, task: ReportTask) -> list[dict]:
+    rows = (await session.scalars(select(ReportReject).where(ReportReject.task_id == task.id)
+                                  .order_by(ReportReject.created_at, ReportReject.row_key))).all()
+    return [{"row_key": r.row_key, "column_code": r.column, "sheet_cell": r.sheet_cell, "raw": r.raw,
+             "code": r.code, "reason": r.reason, "at": r.created_at} for r in rows]
 
 
 async def _missing(session: AsyncSession, task: ReportTask, cols: list[OutColumn], limit: int | None):
@@ -260,6 +306,12 @@ async def submit(session: AsyncSession, principal: Principal, task_id: int) -> d
     _editable(principal, task)
     spec = spec_of(version)
     cols = await columns_for(session, template, spec)
+    pending = await rejects_of(session, task)
+    if pending:
+        raise Problem(422, "report.rejects_pending", "导入时有单元格未通过校验，请先更正后再提交",
+                      errors=[FieldError(f"rows.{r['row_key']}.{r['column_code']}", r["code"],
+                                         f"表格 {r['sheet_cell']}：{r['reason']}") for r in pending[:MAX_REPORTED]],
+                      extra={"reject_count": len(pending)})
     missing, total = await _missing(session, task, cols, MAX_REPORTED)
     if total:
         labels = {c.code: c.label for c in cols}

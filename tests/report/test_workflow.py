@@ -159,17 +159,24 @@ async def test_full_workflow(client, world, people, session):
     head = grid[0]
     assert head[0] == "行键（勿改）" and "本月是否走访*" in head and "姓名" in head
     b_keys = [str(r[0]) for r in grid[1:]]
-    wrong = fill_sheet(sheet.content, {b_keys[0]: {"本月是否走访*": "maybe"}})
-    r = await client.post(f"{TASKS}/{task_b}/xlsx", headers=world.b,
-                          files={"file": ("t.xlsx", wrong, "application/octet-stream")})
-    body = problem(r, 422, "report.cells_invalid")
+    # A sheet with one bad cell: the good cells are saved, the bad one is kept with its sheet position.
+    wrong = fill_sheet(sheet.content, {b_keys[0]: {"本月是否走访*": "maybe", "走访次数": 5},
+                                       b_keys[1]: {"走访次数": 1}})
+    partial = await ok(await client.post(f"{TASKS}/{task_b}/xlsx", headers=world.b,
+                                         files={"file": ("t.xlsx", wrong, "application/octet-stream")}))
     col = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"[head.index("本月是否走访*")]
-    assert body["errors"][0]["path"] == f"xlsx.{col}2" and body["cells"][0]["row"] == 2
+    assert partial["saved"] == 2 and partial["rejected"] == 1
+    assert partial["rejects"][0] | {"row": 2, "column": col, "code": "boolean.format"} == partial["rejects"][0]
+    vb0 = await ok(await client.get(f"{TASKS}/{task_b}", headers=world.b))
+    assert [(r["sheet_cell"], r["raw"], r["column_code"]) for r in vb0["rejects"]] == [(f"{col}2", "maybe", "visited")]
+    assert {i["key"]: i["cells"]["visits"] for i in vb0["items"]}[b_keys[0]] == 5
+    problem(await client.post(f"{TASKS}/{task_b}/submit", headers=world.b), 422, "report.rejects_pending")
     good = fill_sheet(sheet.content, {k: {"本月是否走访*": "是", "是否完成无障碍改造*": "否", "走访次数": 2}
                                       for k in b_keys})
     up = await ok(await client.post(f"{TASKS}/{task_b}/xlsx", headers=world.b,
                                     files={"file": ("t.xlsx", good, "application/octet-stream")}))
-    assert up["saved"] == 6
+    assert up["saved"] == 6 and up["rejected"] == 0
+    assert (await ok(await client.get(f"{TASKS}/{task_b}", headers=world.b)))["rejects"] == []
     await ok(await client.post(f"{TASKS}/{task_b}/submit", headers=world.b))
 
     # 8. The department returns B with a task comment and a cell comment; B fixes and resubmits.
