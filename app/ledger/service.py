@@ -18,6 +18,7 @@ from app.catalog.validators import ValueIssue, check_division_code
 from app.errors import FieldError, Problem, invalid, not_found
 from app.ledger import listing
 from app.ledger.history import history_select, record_changes, source_of
+from app.ledger.moves import check_move, move_dependents
 
 BODY_META = {"region_code", "version", "parent_id"}
 
@@ -194,10 +195,8 @@ async def update_record(
     new_region = None
     if "region_code" in body and lg.kind != "extension":
         new_region = _check_region(body["region_code"])
-        if not policy.can_write_any():
-            policy.check_write(["region_code"])
-        # Row scope holds on both ends: nothing moves out of, or into, someone else's area.
-        policy.check_region_writable(new_region, "body.region_code")
+        # Row scope holds on both ends: nothing moves out of, or into, an area the caller can't write.
+        check_move(policy, new_region)
     clean = clean_record(lg.fields, data, get_catalog(), partial=True, current=current)
     if clean.errors:
         raise _issues(clean.errors)
@@ -217,12 +216,15 @@ async def update_record(
         version=t.c.version + 1, updated_at=func.now(), flags=flags_expr,
         provenance=t.c.provenance.op("||")(cast(_provenance(changed, source, principal), JSONB)),
     )
-    if new_region:
+    moving = new_region is not None and new_region != row.region_code
+    if moving:
         values["region_code"] = new_region
     stmt = (update(t).where(t.c.id == record_id, t.c.version == expected).values(**values)
             .returning(t.c.id))
     if await _insert_or_conflict(session, stmt, policy) is None:
         raise _conflict(row.version)
+    if moving:
+        await move_dependents(session, principal, lg.code, record_id, row.region_code, new_region, source=source)
     await record_changes(session, ledger=lg.code, record_id=record_id, region_code=new_region or row.region_code,
                          op="update", changes=changes, principal=principal, source=source)
     await audit_write(session, principal, "update", lg.code, record_id, [c for c, _, _ in changes])
