@@ -116,12 +116,18 @@ def build_tables(catalog: Catalog, metadata) -> LedgerTables:
             Column("deleted_at", DateTime(timezone=True)),
         ]
         cols += [Column(f.code, column_type(f), comment=f.label) for f in rel.attributes]
+        live = text("deleted_at IS NULL")
+        # A "one" side holds at most one live link per record (one residence per person); removed
+        # (soft-deleted) links don't count. Names matter: the API maps uq_<table>_from/_to to 409s.
+        ends = [Index(f"uq_{rel.table_name}_from", "from_id", unique=True, postgresql_where=live)
+                ] if not rel.forward_many else []
+        ends.append(Index(f"uq_{rel.table_name}_to", "to_id", unique=True, postgresql_where=live)
+                    if not rel.backward_many else Index(f"ix_{rel.table_name}_to", "to_id"))
         relations[rel.code] = Table(
             rel.table_name, metadata, *cols,
             _region_index(rel.table_name),
-            Index(f"uq_{rel.table_name}_pair", "from_id", "to_id", unique=True,
-                  postgresql_where=text("deleted_at IS NULL")),
-            Index(f"ix_{rel.table_name}_to", "to_id"),
+            Index(f"uq_{rel.table_name}_pair", "from_id", "to_id", unique=True, postgresql_where=live),
+            *ends,
             comment=rel.label,
         )
     history = Table(

@@ -5,7 +5,20 @@ from __future__ import annotations
 from datetime import date, datetime
 from decimal import Decimal
 
-from sqlalchemy import Text, and_, case, insert, literal_column, null, select
+from sqlalchemy import (
+    BigInteger,
+    Text,
+    and_,
+    case,
+    cast,
+    exists,
+    false,
+    insert,
+    literal_column,
+    null,
+    or_,
+    select,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.access.policy import LedgerPolicy
@@ -61,27 +74,43 @@ async def record_changes(
     )
 
 
-def history_select(policy: LedgerPolicy, record_id: int, limit: int, before_id: int | None):
-    """History rows of one record, with before/after masked in SQL exactly as the field itself."""
+LINK_OPS = ("link", "unlink")
+
+
+def history_select(policy: LedgerPolicy, record_id: int, limit: int, before_id: int | None,
+                   links: dict[str, LedgerPolicy] | None = None):
+    """History rows of one record, with before/after masked in SQL exactly as the field itself.
+
+    links: relation name (person.residence) -> the policy of the ledger at its other end. A link
+    change shows only when that other record is visible to the reader, as in related records."""
     h = tables().history
     t = policy.table
     visible = [fa.field.code for fa in policy.visible()] + ["region_code"]
+    is_link = h.c.op.in_(LINK_OPS)
 
     def masked(col):
         as_text = col.op("#>>")(literal_column("'{}'"))
-        whens = []
+        whens = [(is_link, as_text)]  # the other record's id
         for code in visible:
             expr = policy.mask_history_value(code, as_text) if code != "region_code" else as_text
             whens.append((h.c.field == code, expr))
         return case(*whens, else_=null().cast(Text))
 
+    def far_visible(far: LedgerPolicy):
+        value = case((h.c.op == "link", h.c.after), else_=h.c.before)  # JSON null is not SQL NULL
+        other = cast(value.op("#>>")(literal_column("'{}'")), BigInteger)
+        return exists().where(far.table.c.id == other, far.scope_clause(include_deleted=True))
+
+    # CASE, not AND: the id cast must only run on link rows.
+    link_ok = case(*[(h.c.field == name, far_visible(far)) for name, far in (links or {}).items()],
+                   else_=false()) if links else false()
     stmt = (
         select(h.c.id, h.c.op, h.c.field, masked(h.c.before).label("before"), masked(h.c.after).label("after"),
                h.c.source, h.c.actor, h.c.at)
         .join(t, and_(t.c.id == h.c.record_id))
         .where(h.c.ledger == policy.ledger.code, h.c.record_id == record_id,
                policy.scope_clause(include_deleted=True),
-               (h.c.field.in_(visible)) | h.c.field.is_(None))
+               or_(~is_link & (h.c.field.in_(visible) | h.c.field.is_(None)), is_link & link_ok))
         .order_by(h.c.id.desc())
         .limit(limit)
     )

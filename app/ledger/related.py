@@ -10,6 +10,7 @@ from sqlalchemy import and_, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.access import audit
 from app.access.audit import audit_read
 from app.access.levels import DEFAULT_FOR_SENSITIVITY, Level
 from app.access.policy import policy_for
@@ -19,6 +20,7 @@ from app.catalog.loader import get_catalog
 from app.catalog.model import Catalog, Relation
 from app.db.ledger_tables import tables
 from app.errors import FieldError, Problem, invalid, not_found
+from app.ledger.history import record_changes, source_of
 
 
 def resolve_name(catalog: Catalog, ledger: str, name: str) -> tuple[str, Relation | None, str]:
@@ -89,7 +91,7 @@ async def create_link(session: AsyncSession, principal: Principal, code: str, bo
         ids[key] = body[key]
     a = (await session.execute(select(src.table.c.region_code).where(
         src.table.c.id == ids["from_id"], src.scope_clause()))).first()
-    b = (await session.execute(select(dst.table.c.id).where(
+    b = (await session.execute(select(dst.table.c.region_code).where(
         dst.table.c.id == ids["to_id"], dst.scope_clause()))).first()
     if a is None or b is None:
         raise invalid([FieldError("body.from_id" if a is None else "body.to_id", "record.not_found",
@@ -105,9 +107,41 @@ async def create_link(session: AsyncSession, principal: Principal, code: str, bo
         async with session.begin_nested():
             row = (await session.execute(insert(link).values(
                 region_code=a.region_code, **ids, **clean.values).returning(link.c.id))).first()
-    except IntegrityError:
-        raise Problem(409, "relation.duplicate", "这两条记录已经关联") from None
+    except IntegrityError as exc:
+        raise _link_conflict(rel, exc) from None
+    await _log_link(session, principal, rel, "link", row.id, ids["from_id"], ids["to_id"],
+                    a.region_code, b.region_code)
     return {"id": row.id, "relation": code, **ids, **clean.values}
+
+
+def _link_conflict(rel: Relation, exc: IntegrityError) -> Problem:
+    """A unique index of the link table said no: same pair twice, or a second link on a "one" side."""
+    constraint = getattr(getattr(exc.orig, "diag", None), "constraint_name", None) or ""
+    side = {f"uq_{rel.table_name}_from": "from_id", f"uq_{rel.table_name}_to": "to_id"}.get(constraint)
+    if side is None:
+        return Problem(409, "relation.duplicate", "这两条记录已经关联")
+    whose = "该记录" if side == "from_id" else "对方记录"
+    return Problem(409, "relation.cardinality", f"一条记录只能有一个“{rel.label}”关联",
+                   errors=[FieldError(f"body.{side}", "relation.cardinality",
+                                      f"{whose}已有“{rel.label}”关联，须先解除原关联")])
+
+
+async def _log_link(session: AsyncSession, principal: Principal, rel: Relation, op: str, link_id: int,
+                    from_id: int, to_id: int, from_region: str, to_region: str | None) -> None:
+    """A link change is a change of both records: it shows in the history of each end (as the id of
+    the other end) and in the audit log."""
+    source = source_of(principal)
+    ends = [(rel.source, from_id, from_region, rel.forward, to_id),
+            (rel.target, to_id, to_region, rel.backward, from_id)]
+    for ledger, record_id, region, name, other in ends:
+        if region is None:
+            continue  # the other end's row is gone: nothing to show the change on
+        before, after = (None, other) if op == "link" else (other, None)
+        await record_changes(session, ledger=ledger, record_id=record_id, region_code=region, op=op,
+                             changes=[(name, before, after)], principal=principal, source=source)
+    await audit.append(session, actor=principal.actor, action=op, path="rest", ledger=rel.source,
+                       record_ids=[from_id],
+                       detail={"relation": rel.code, "link_id": link_id, "from_id": from_id, "to_id": to_id})
 
 
 async def delete_link(session: AsyncSession, principal: Principal, code: str, link_id: int) -> None:
@@ -118,8 +152,11 @@ async def delete_link(session: AsyncSession, principal: Principal, code: str, li
     if not src.can_write_any():
         raise Problem(403, "access.record_readonly", "无权修改该记录的关联")
     link = tables().relations[rel.code]
-    res = await session.execute(
+    row = (await session.execute(
         update(link).where(link.c.id == link_id, link.c.deleted_at.is_(None), src.scope_clause(link))
-        .values(deleted_at=func.now()).returning(link.c.id))
-    if res.first() is None:
+        .values(deleted_at=func.now()).returning(link.c.from_id, link.c.to_id, link.c.region_code))).first()
+    if row is None:
         raise not_found("关联")
+    far = tables().ledgers[rel.target]
+    to_region = (await session.execute(select(far.c.region_code).where(far.c.id == row.to_id))).scalar()
+    await _log_link(session, principal, rel, "unlink", link_id, row.from_id, row.to_id, row.region_code, to_region)

@@ -259,7 +259,11 @@ async def record_history(
         select(t.c.id).where(t.c.id == record_id, policy.scope_clause(include_deleted=True)))).first()
     if exists is None:
         raise not_found()
-    rows = (await session.execute(history_select(policy, record_id, limit + 1, before))).all()
+    links = {}
+    for rel, direction in get_catalog().relations_of(ledger):
+        name, other = (rel.forward, rel.target) if direction == "forward" else (rel.backward, rel.source)
+        links[name] = await policy_for(session, principal, other)
+    rows = (await session.execute(history_select(policy, record_id, limit + 1, before, links))).all()
     more = len(rows) > limit
     rows = rows[:limit]
     await audit_read(session, policy, [record_id] if rows else [], "rest", fields=[r.field for r in rows])
