@@ -25,12 +25,26 @@ class Coerced:
     flag: str | None = None  # a warning kept on the record, e.g. "checksum" for an old USCC
 
 
-def _text(raw: object) -> str:
+def _raw_text(raw: object) -> str:
     if isinstance(raw, bool) or not isinstance(raw, (str, int, float, Decimal)):
         raise ValueIssue("text.type", "应为文本")
     if isinstance(raw, float) and raw.is_integer():
         raw = int(raw)  # Excel hands "123" typed as a number back as 123.0
-    return v.normalize_text(str(raw))
+    s = str(raw)
+    if "\x00" in s:  # PostgreSQL text cannot hold NUL: refuse it here rather than fail the statement
+        raise ValueIssue("text.control", "不能包含控制字符")
+    return s
+
+
+def _text(raw: object) -> str:
+    """Text that is a typed value (codes, identifiers, numbers): NFKC, trimmed, spaces collapsed."""
+    return v.normalize_text(_raw_text(raw))
+
+
+def is_free_text(f: Field) -> bool:
+    """Free text (names, addresses, remarks) is stored as typed; a validator or a unique key makes a
+    text field an identifier, normalised so that full-width and half-width forms are one value."""
+    return f.type == FieldType.text and f.validator is None and not f.unique
 
 
 def _number(raw: object) -> Decimal:
@@ -54,7 +68,7 @@ def coerce(f: Field, raw: object, catalog: Catalog) -> Coerced:
     """Raise ValueIssue for a bad value; None / "" mean "no value" and are handled by the caller."""
     match f.type:
         case FieldType.text:
-            s = _text(raw)
+            s = v.trim_text(_raw_text(raw)) if is_free_text(f) else _text(raw)
             flag = None
             kind = f.validator.kind if f.validator else None
             if kind == "id_card":

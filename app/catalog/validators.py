@@ -16,7 +16,7 @@ from datetime import date, datetime, timedelta
 from functools import lru_cache
 
 __all__ = [
-    "ValueIssue", "normalize_text", "normalize_code",
+    "ValueIssue", "normalize_text", "normalize_code", "trim_text",
     "IdCardInfo", "check_id_card", "id_card_check_char", "check_id_card_consistent", "make_id_card",
     "UsccResult", "check_uscc", "uscc_check_char", "make_uscc",
     "check_division_code", "check_phone", "check_parcel_code",
@@ -43,7 +43,9 @@ class ValueIssue(Exception):
 # --- normalisation -------------------------------------------------------------------------------
 
 # Zero-width chars survive NFKC and str.split(); pasting from web pages and WeChat adds them.
-_ZERO_WIDTH = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad"))
+_ZERO_WIDTH_CHARS = "\u200b\u200c\u200d\u2060\ufeff\u00ad"
+_ZERO_WIDTH = dict.fromkeys(map(ord, _ZERO_WIDTH_CHARS))
+_ENDS = re.compile(rf"\A[\s{_ZERO_WIDTH_CHARS}]+|[\s{_ZERO_WIDTH_CHARS}]+\Z")
 
 
 def normalize_text(s: str) -> str:
@@ -51,6 +53,12 @@ def normalize_text(s: str) -> str:
     # Drop zero-width chars before NFKC so that composition sees the final neighbours (idempotent).
     s = unicodedata.normalize("NFKC", s.translate(_ZERO_WIDTH))
     return " ".join(s.split())
+
+
+def trim_text(s: str) -> str:
+    """Free text: only whitespace and zero-width chars at the ends go. Inside, the text stays as typed
+    (full-width punctuation, line breaks, spacing): NFKC would turn （） into () and join lines."""
+    return _ENDS.sub("", s)
 
 
 def normalize_code(s: str) -> str:
