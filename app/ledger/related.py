@@ -89,8 +89,9 @@ async def create_link(session: AsyncSession, principal: Principal, code: str, bo
         if not isinstance(body.get(key), int):
             raise invalid([FieldError(f"body.{key}", "field.required", "需要记录编号")])
         ids[key] = body[key]
+    # KEY SHARE on the source: the link takes its region, so a concurrent move must not slip between.
     a = (await session.execute(select(src.table.c.region_code).where(
-        src.table.c.id == ids["from_id"], src.scope_clause()))).first()
+        src.table.c.id == ids["from_id"], src.scope_clause()).with_for_update(read=True, key_share=True))).first()
     b = (await session.execute(select(dst.table.c.region_code).where(
         dst.table.c.id == ids["to_id"], dst.scope_clause()))).first()
     if a is None or b is None:

@@ -123,9 +123,12 @@ async def create_record(session: AsyncSession, principal: Principal, ledger: str
         pid = body.get("parent_id")
         if not isinstance(pid, int):
             raise invalid([FieldError("body.parent_id", "field.required", "需要所属主体记录编号")])
+        # KEY SHARE: a concurrent move of the subject (which locks it FOR UPDATE) waits for this row,
+        # or this waits for the move and then sees the new region; never a row left in the old area.
         parent = (await session.execute(
             select(parent_policy.table.c.region_code).where(
-                parent_policy.table.c.id == pid, parent_policy.scope_clause()))).first()
+                parent_policy.table.c.id == pid, parent_policy.scope_clause())
+            .with_for_update(read=True, key_share=True))).first()
         if parent is None:
             raise invalid([FieldError("body.parent_id", "parent.not_found", "所属主体记录不存在或无权访问")])
         region = parent.region_code  # an extension row lives where its subject lives
