@@ -484,6 +484,31 @@ def user_add(
     _say(f"已创建用户 {user.username}（id {user.id}，机构 {org_unit}，角色 {roles}）", style="green")
 
 
+@user_app.command("unlock")
+def user_unlock(username: Annotated[str, typer.Argument(help="Login name.")]) -> None:
+    """Unlock a user locked by repeated failed logins (also when no administrator can log in)."""
+    from app.errors import Problem
+    from app.org import queries
+    from app.org.service import unlock_user
+
+    settings = _settings()
+    url = _resolve_url(settings)
+    _require_schema(url)
+
+    async def work(session):
+        user = await queries.user_by_username(session, username)
+        if user is None:
+            raise Problem(404, "record.not_found", "用户不存在")
+        return await unlock_user(session, user.id)
+
+    try:
+        with _db_errors(url):
+            asyncio.run(_in_session(url, settings, work))
+    except Problem as p:
+        raise _fail(_problem_text(p)) from None
+    _say(f"已解锁用户 {username}", style="green")
+
+
 @sa_app.command("add")
 def service_account_add(
     name: Annotated[str, typer.Argument(help="Name of the service account (the calling system).")],

@@ -201,3 +201,72 @@ async def test_item18_user_admin_edge_cases(client, session, settings, platform,
     problem(await client.post(f"/api/v1/users/{me.id}/deactivate", headers=mine), 409,
             "user.cannot_deactivate_self")
     problem(await client.post("/api/v1/users/999999999/deactivate", headers=admin), 404, "record.not_found")
+
+
+def test_item18_cli_unlocks_when_no_administrator_can_log_in(database_url, monkeypatch):
+    """The last platform administrator locked out is unlocked from the server's shell."""
+    import asyncio
+    import os
+
+    import psycopg
+    from alembic import command
+    from alembic.config import Config
+    from psycopg import sql
+    from sqlalchemy import func, select
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
+    from typer.testing import CliRunner
+
+    from app.cli import main
+    from app.config import get_settings
+    from app.db.engine import libpq_conninfo
+    from app.org.models import User
+    from tests.conftest import ROOT
+
+    name = f"onetable_unlock_{os.getpid()}"
+    url = make_url(database_url).set(database=name).render_as_string(hide_password=False)
+    server = libpq_conninfo(make_url(database_url).set(database="postgres")
+                            .render_as_string(hide_password=False))
+    drop = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+    with psycopg.connect(server, autocommit=True) as conn:
+        conn.execute(drop)
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    try:
+        cfg = Config(str(ROOT / "alembic.ini"))
+        cfg.attributes["url"] = url
+        command.upgrade(cfg, "head")
+
+        async def db(work):
+            engine = create_async_engine(url)
+            try:
+                async with async_sessionmaker(engine)() as s:
+                    result = await work(s)
+                    await s.commit()
+                    return result
+            finally:
+                await engine.dispose()
+
+        async def seed(s):
+            unit = await make_org_unit(s, code="platform", name="平台", kind="platform",
+                                       region_code="500118000000")
+            user = await make_user(s, username="root", org_unit=unit, roles=["platform_admin"])
+            user.locked_at, user.failed_logins = func.now(), 10
+
+        asyncio.run(db(seed))
+        monkeypatch.setenv("ONETABLE_DATABASE_URL", url)
+        get_settings.cache_clear()
+        try:
+            run = CliRunner().invoke(main, ["user", "unlock", "root"], env={"NO_COLOR": "1"})
+            missing = CliRunner().invoke(main, ["user", "unlock", "nobody"], env={"NO_COLOR": "1"})
+        finally:
+            get_settings.cache_clear()
+        assert run.exit_code == 0, run.output
+        assert missing.exit_code == 1
+
+        async def state(s):
+            return (await s.execute(select(User.locked_at, User.failed_logins))).one()
+
+        assert tuple(asyncio.run(db(state))) == (None, 0)
+    finally:
+        with psycopg.connect(server, autocommit=True) as conn:
+            conn.execute(drop)
