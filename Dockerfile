@@ -1,9 +1,12 @@
 # syntax=docker/dockerfile:1
 # Onetable (一表通) service image.
 #   docker build -t onetable .
-#   docker run -p 8000:8000 -v onetable-data:/data onetable                       # embedded PostgreSQL in /data/pg
+#   docker run -p 8000:8000 -v onetable-data:/data -e ONETABLE_SECRET_KEY=... onetable   # embedded PostgreSQL in /data/pg
 #   docker run -p 8000:8000 -e ONETABLE_DATABASE_URL=postgresql://u:p@db/onetable \
 #              -e ONETABLE_SECRET_KEY=... onetable                                 # a real server
+# ONETABLE_SECRET_KEY (32+ random bytes, e.g. `python -c 'import secrets; print(secrets.token_urlsafe(48))'`)
+# is required: the image has no built-in key and the container stops at once without one. Keep it
+# the same across restarts and workers, or every login token becomes invalid.
 
 # --- builder: dependencies from the lock, then the project (for the `onetable` command) ----------
 FROM python:3.11-slim AS builder
@@ -59,4 +62,5 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 \
 # SIGINT lets uvicorn shut down gracefully and Python run its exit handlers, which stop the embedded
 # PostgreSQL cleanly (with ONETABLE_DATABASE_URL set there is none).
 STOPSIGNAL SIGINT
-CMD ["sh", "-c", "onetable db upgrade && exec uvicorn app.main:create_app --factory --host 0.0.0.0 --port 8000"]
+# No key, no start (before touching the database); the app itself also refuses a short or known key.
+CMD ["sh", "-c", ": \"${ONETABLE_SECRET_KEY:?ONETABLE_SECRET_KEY is required: 32+ random bytes, see the Dockerfile header}\" && onetable db upgrade && exec uvicorn app.main:create_app --factory --host 0.0.0.0 --port 8000"]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import signal
 import time
 from enum import Enum
@@ -72,6 +73,12 @@ def _settings() -> Settings:
     from app.config import get_settings
 
     return get_settings()
+
+
+def _settings_cache_clear() -> None:
+    from app.config import get_settings
+
+    get_settings.cache_clear()
 
 
 def _say(text: str, **kwargs: Any) -> None:
@@ -305,7 +312,18 @@ def serve(
 ) -> None:
     """Migrate the database, optionally load the demo district, and run the service."""
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    if demo:
+        # The app factory (in this process, or a --reload child) reads its settings from the
+        # environment: demo mode there means docs on and a per-data-dir key when none is set.
+        os.environ["ONETABLE_DEMO"] = "true"
+        _settings_cache_clear()
     settings = _settings()
+    from app.config import InsecureSettings
+
+    try:
+        settings.check_secret_key()
+    except InsecureSettings as exc:
+        raise _fail(str(exc)) from None
     url = _resolve_url(settings)
     revision = _upgrade(url)
     _say(f"数据库结构：已迁移到最新版本 {revision}")
@@ -329,11 +347,16 @@ def serve(
     console.print()
     _say("一表通 Onetable", style="bold green")
     _say(f"  服务地址   {base}")
-    _say(f"  API 文档   {base}/docs" if settings.expose_docs else "  API 文档   已关闭（ONETABLE_EXPOSE_DOCS=false）")
+    _say(f"  API 文档   {base}/docs" if settings.expose_docs
+         else "  API 文档   已关闭（设置 ONETABLE_EXPOSE_DOCS=true 可开启文档、GraphiQL 和内省）")
     _say(f"  OpenAPI    {base}/openapi.json")
     _say(f"  GraphQL    {base}/graphql" + ("" if _graphql_mounted() else "（尚未提供）"))
     _say(f"  健康检查   {base}/healthz")
     if demo:
+        if "ONETABLE_SECRET_KEY" not in os.environ:
+            from app.config import DEMO_SECRET_FILE
+
+            _say(f"  令牌密钥   演示模式随机生成，保存在 {Path(settings.data_dir) / DEMO_SECRET_FILE}", style="dim")
         console.print()
         _print_logins(url)
         if demo_key:
@@ -459,6 +482,31 @@ def user_add(
         raise _fail("创建失败：与现有数据冲突") from None
     roles = "、".join(ROLE_LABELS.get(r, r) for r in user.roles)
     _say(f"已创建用户 {user.username}（id {user.id}，机构 {org_unit}，角色 {roles}）", style="green")
+
+
+@user_app.command("unlock")
+def user_unlock(username: Annotated[str, typer.Argument(help="Login name.")]) -> None:
+    """Unlock a user locked by repeated failed logins (also when no administrator can log in)."""
+    from app.errors import Problem
+    from app.org import queries
+    from app.org.service import unlock_user
+
+    settings = _settings()
+    url = _resolve_url(settings)
+    _require_schema(url)
+
+    async def work(session):
+        user = await queries.user_by_username(session, username)
+        if user is None:
+            raise Problem(404, "record.not_found", "用户不存在")
+        return await unlock_user(session, user.id)
+
+    try:
+        with _db_errors(url):
+            asyncio.run(_in_session(url, settings, work))
+    except Problem as p:
+        raise _fail(_problem_text(p)) from None
+    _say(f"已解锁用户 {username}", style="green")
 
 
 @sa_app.command("add")

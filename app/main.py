@@ -16,6 +16,9 @@ from app.requests import RequestIdMiddleware
 def create_app(settings: Settings | None = None, *, manage_engine: bool = True) -> FastAPI:
     """manage_engine=False lets tests put their own sessionmaker on app.state."""
     settings = settings or get_settings()
+    # Refuse to start with a missing, built-in or short JWT secret (demo mode excepted): a token
+    # signed with a known key is a platform administrator's.
+    settings.check_secret_key()
     logging.basicConfig(level=settings.log_level)
 
     @asynccontextmanager
@@ -36,13 +39,18 @@ def create_app(settings: Settings | None = None, *, manage_engine: bool = True) 
         description="镇街一表通：标准化基础台账一次录入、按字段授权共享，报表由台账自动生成。",
         default_response_class=JSON,
         lifespan=lifespan,
-        docs_url="/docs" if settings.expose_docs else None,
+        # /docs is app/docs.py's, with its assets served from here (no CDN).
+        docs_url=None,
         redoc_url=None,
         openapi_url="/openapi.json",
     )
     app.state.settings = settings
     app.add_middleware(RequestIdMiddleware)
     install_problem_handlers(app)
+    if settings.expose_docs:
+        from app.docs import install_docs
+
+        install_docs(app)
 
     from app.access.endpoints import router as access_router
     from app.auth.endpoints import router as auth_router

@@ -24,8 +24,9 @@ def render_openapi() -> str:
     from app.config import Settings
     from app.main import create_app
 
-    # model_construct: the declared defaults only, no ONETABLE_* variables or .env file.
-    app = create_app(Settings.model_construct(), manage_engine=False)
+    # model_construct: the declared defaults only, no ONETABLE_* variables or .env file. demo=True
+    # only lets create_app start without a secret key; it does not change the document.
+    app = create_app(Settings.model_construct(demo=True), manage_engine=False)
     return json.dumps(app.openapi(), sort_keys=True, indent=2, ensure_ascii=False) + "\n"
 
 

@@ -77,7 +77,9 @@ def database_url():
 
 @pytest.fixture(scope="session")
 def settings(database_url: str) -> Settings:
-    return Settings(database_url=database_url, secret_key="test-secret-key-at-least-32-bytes-long!!")
+    # expose_docs: the suite checks introspection and the docs pages (off by default outside demo).
+    return Settings(database_url=database_url, secret_key="test-secret-key-at-least-32-bytes-long!!",
+                    expose_docs=True)
 
 
 @pytest.fixture(scope="session")

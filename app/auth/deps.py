@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.passwords import hash_api_key
 from app.auth.principal import Principal
-from app.auth.tokens import decode_token, invalid_token
+from app.auth.tokens import TokenClaims, decode_claims, invalid_token
 from app.config import Settings
 from app.db.deps import Session
 from app.errors import Problem
@@ -72,7 +72,7 @@ async def authenticate(
 ) -> Principal:
     """Resolve credentials to a principal (also usable outside FastAPI DI, e.g. GraphQL context)."""
     if bearer:
-        return await _user_principal(session, decode_token(settings, bearer))
+        return await _user_principal(session, decode_claims(settings, bearer))
     if api_key:
         return await _service_principal(session, api_key)
     raise auth_required()
@@ -110,13 +110,17 @@ def require_role(*roles: str):
 PlatformAdmin = Annotated[Principal, Depends(require_role("platform_admin"))]
 
 
-async def _user_principal(session: AsyncSession, user_id: int) -> Principal:
-    found = await queries.user_with_org_unit(session, user_id)
+async def _user_principal(session: AsyncSession, claims: TokenClaims) -> Principal:
+    found = await queries.user_for_token(session, claims.user_id, claims.jti)
     if found is None:
         raise invalid_token()
-    user, unit = found
+    user, unit, revoked = found
+    if revoked:  # logged out
+        raise invalid_token()
     if not user.active:
         raise account_disabled()
+    if claims.version != user.token_version:  # issued before a password change or deactivation
+        raise invalid_token()
     return principal_of("user", user.id, user.username, unit, frozenset(user.roles or ()))
 
 

@@ -16,6 +16,13 @@ class LoginRequest(BaseModel):
     password: str = Field(min_length=1, max_length=128, description="密码")
 
 
+class PasswordChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    current_password: str = Field(min_length=1, max_length=128, description="当前密码")
+    new_password: str = Field(min_length=8, max_length=128, description="新密码，至少8位")
+
+
 class TokenResponse(BaseModel):
     access_token: str = Field(description="访问令牌：请求时放在 Authorization: Bearer <令牌> 头中")
     token_type: Literal["bearer"] = Field(default="bearer", description="令牌类型，固定为 bearer")

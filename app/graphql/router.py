@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from fastapi import Request
 from fastapi.routing import APIWebSocketRoute
-from starlette.responses import Response
+from starlette.responses import HTMLResponse, Response
 from strawberry.fastapi import GraphQLRouter
 
+from app.docs import graphiql_html
 from app.errors import Problem
 from app.jsonresponse import dumps
 from app.graphql.context import get_context
@@ -22,7 +23,8 @@ class OnetableGraphQLRouter(GraphQLRouter):
     async def render_graphql_ide(self, request: Request) -> Response:  # type: ignore[override]
         if not request.app.state.settings.expose_docs:
             raise Problem(404, "route.not_found", "请求的地址不存在")
-        return await super().render_graphql_ide(request)
+        # Our own page with local assets: strawberry's loads React and GraphiQL from a public CDN.
+        return HTMLResponse(graphiql_html(request))
 
 
 # Not in OpenAPI (GraphQL has its own contract, schemas/schema.graphql); no subscriptions.

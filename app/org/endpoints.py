@@ -142,6 +142,49 @@ async def create_user(body: UserCreate, _: PlatformAdmin, session: Session) -> U
     return _user_out(user, unit)
 
 
+UserId = Annotated[int, Path(ge=1, le=2**63 - 1, description="用户编号")]
+_USER_ACTION = {**_AUTH, 404: {"description": "用户不存在", **_PROBLEM}}
+
+
+@router.post(
+    "/users/{user_id}/deactivate",
+    response_model=UserOut,
+    summary="停用用户",
+    description="停用后该用户不能登录，已签发的令牌立即失效（重新启用后也不恢复）。",
+    responses={**_USER_ACTION, 409: {"description": "不能停用自己的账号", **_PROBLEM}},
+)
+async def deactivate_user(user_id: UserId, admin: PlatformAdmin, session: Session) -> UserOut:
+    user = await service.set_user_active(session, user_id, False, by_user_id=_own_user_id(admin))
+    return _user_out(user, await session.get(OrgUnit, user.org_unit_id))
+
+
+@router.post(
+    "/users/{user_id}/activate",
+    response_model=UserOut,
+    summary="重新启用用户",
+    responses=_USER_ACTION,
+)
+async def activate_user(user_id: UserId, admin: PlatformAdmin, session: Session) -> UserOut:
+    user = await service.set_user_active(session, user_id, True, by_user_id=_own_user_id(admin))
+    return _user_out(user, await session.get(OrgUnit, user.org_unit_id))
+
+
+@router.post(
+    "/users/{user_id}/unlock",
+    response_model=UserOut,
+    summary="解锁用户",
+    description="解除因多次登录失败造成的锁定，并清零该账号的失败计数。",
+    responses=_USER_ACTION,
+)
+async def unlock_user(user_id: UserId, _: PlatformAdmin, session: Session) -> UserOut:
+    user = await service.unlock_user(session, user_id)
+    return _user_out(user, await session.get(OrgUnit, user.org_unit_id))
+
+
+def _own_user_id(principal) -> int | None:
+    return principal.id if principal.kind == "user" else None
+
+
 # --- service accounts ---------------------------------------------------------------------------
 
 
@@ -209,6 +252,7 @@ def _user_out(user: User, unit: OrgUnit | None) -> UserOut:
         org_unit=OrgUnitRef.model_validate(unit),
         roles=list(user.roles or []),
         active=user.active,
+        locked=user.locked_at is not None,
         created_at=user.created_at,
     )
 

@@ -2,7 +2,19 @@
 
 from datetime import datetime
 
-from sqlalchemy import ARRAY, BigInteger, Boolean, DateTime, ForeignKey, Identity, Index, SmallInteger, String, func
+from sqlalchemy import (
+    ARRAY,
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Identity,
+    Index,
+    Integer,
+    SmallInteger,
+    String,
+    func,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db.base import Base
@@ -52,6 +64,13 @@ class User(Base):
     roles: Mapped[list[str]] = mapped_column(ARRAY(String(32)), default=list)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    # Carried in every token ("ver") and bumped on password change and deactivation: tokens with an
+    # older value are refused, so both revoke every session of the user at once.
+    token_version: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Failed logins since the last success; at settings.login_lock_after the account is locked
+    # (locked_at set) until an administrator unlocks it.
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    locked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class ServiceAccount(Base):

@@ -78,6 +78,7 @@ class UserOut(_Out):
     org_unit: OrgUnitRef = Field(description="所属机构")
     roles: list[str] = Field(description="角色")
     active: bool = Field(description="是否启用")
+    locked: bool = Field(description="是否因多次登录失败被锁定（须管理员解锁）")
     created_at: datetime = Field(description="创建时间")
 
 

@@ -200,6 +200,38 @@ async def create_user(
     return user
 
 
+async def set_user_active(
+    session: AsyncSession, user_id: int, active: bool, *, by_user_id: int | None
+) -> User:
+    """Deactivate (ending every token of the user at once) or reactivate a user. Tokens issued
+    before a deactivation stay invalid after reactivation: token_version was bumped."""
+    user = await session.get(User, user_id, with_for_update=True)
+    if user is None:
+        raise not_found("用户")
+    if not active and user_id == by_user_id:
+        raise Problem(409, "user.cannot_deactivate_self", "不能停用自己的账号")
+    if user.active != active:
+        user.active = active
+        if not active:
+            user.token_version = (user.token_version or 0) + 1
+        await session.flush()
+    return user
+
+
+async def unlock_user(session: AsyncSession, user_id: int) -> User:
+    """Lift a lock from repeated failed logins, and the account's login throttle with it."""
+    from app.auth.throttle import forget_account
+
+    user = await session.get(User, user_id, with_for_update=True)
+    if user is None:
+        raise not_found("用户")
+    user.locked_at = None
+    user.failed_logins = 0
+    await forget_account(session, user.username)
+    await session.flush()
+    return user
+
+
 # --- service accounts ---------------------------------------------------------------------------
 
 
