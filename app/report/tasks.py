@@ -393,7 +393,9 @@ async def download_xlsx(session: AsyncSession, principal: Principal, task_id: in
     import xlsxwriter
 
     buf = io.BytesIO()
-    wb = xlsxwriter.Workbook(buf, {"in_memory": True, "remove_timezone": True})
+    from app.report.export import WORKBOOK_OPTIONS
+
+    wb = xlsxwriter.Workbook(buf, WORKBOOK_OPTIONS | {"remove_timezone": True})
     write_sheet(wb, f"{task.township_name}", cols, rows, key_header=KEY_HEADER, for_filling=True)
     wb.close()
     name = f"{template.name}-{task.period}-{task.township_name}.xlsx"
