@@ -3,11 +3,14 @@ bulk, XLSX download / upload, submit (required gaps checked, write-back into the
 
 from __future__ import annotations
 
+import asyncio
 import io
+import weakref
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 
+import anyio
 from sqlalchemy import String, and_, column, delete, func, literal, or_, select, tuple_, values
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -49,6 +52,16 @@ from app.report.models import (
 )
 
 MAX_CELLS = 5000
+_VALIDATION_THREADS = 4
+_slots: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _validation_slots() -> anyio.CapacityLimiter:
+    """At most a few validation threads per event loop (a limiter belongs to the loop it was made in)."""
+    loop = asyncio.get_running_loop()
+    if loop not in _slots:
+        _slots[loop] = anyio.CapacityLimiter(_VALIDATION_THREADS)
+    return _slots[loop]
 MAX_REPORTED = 200  # precise errors listed per request; the count says how many there were in all
 
 
@@ -218,7 +231,9 @@ async def _store(session: AsyncSession, principal: Principal, task: ReportTask, 
     asked = sorted({c.row for c in cells})
     known = set((await session.scalars(select(r.c.row_key).where(r.c.task_id == task.id,
                                                                   r.c.row_key.in_(asked)))).all()) if asked else set()
-    ok, bad = _check_cells(cells, cols, known)
+    # Off the event loop: thousands of cells (typed or uploaded) coerce and match their patterns in a
+    # worker thread, a few at a time, so one big batch never stalls other requests.
+    ok, bad = await anyio.to_thread.run_sync(_check_cells, cells, cols, known, limiter=_validation_slots())
     if bad and origin != "upload":
         raise cell_problem(bad, [*cols])  # typed cells: the client still holds them, nothing is saved
     latest = {(c.row, c.column): v for c, v in ok}  # the last write of a cell in one request wins
