@@ -139,7 +139,7 @@ async def test_item16_upload_of_another_tasks_workbook_is_refused(client, world,
     view = await ok(await client.get(f"{TASKS}/{nov}", headers=world.a))
     filled = fill_sheet(sheet, {r["key"]: {"是否走访": "是"} for r in view["items"]})
     # fill_sheet rebuilds the workbook: carry the marker like Excel / WPS keep custom properties.
-    wrong = _with_marker(filled, nov)
+    wrong = _rebuilt(filled, nov)
     r = await client.post(f"{TASKS}/{dec}/xlsx", headers=world.a,
                           files={"file": ("t.xlsx", wrong, "application/octet-stream")})
     body = problem(r, 422, "task.workbook_mismatch")
@@ -147,23 +147,31 @@ async def test_item16_upload_of_another_tasks_workbook_is_refused(client, world,
     assert body["errors"][0]["path"] == "file"
     dec_view = await ok(await client.get(f"{TASKS}/{dec}", headers=world.a))
     assert all(i["cells"]["visited"] is None for i in dec_view["items"])  # nothing was saved
+    # A rebuilt sheet without the marker whose row keys are none of this task's is refused the same way.
+    r = await client.post(f"{TASKS}/{dec}/xlsx", headers=world.a, files={"file": (
+        "t.xlsx", _rebuilt(filled, None, key_offset=900000), "application/octet-stream")})
+    problem(r, 422, "task.workbook_mismatch")
     # The right task takes it.
     up = await ok(await client.post(f"{TASKS}/{nov}/xlsx", headers=world.a,
                                     files={"file": ("t.xlsx", wrong, "application/octet-stream")}))
     assert up["saved"] == len(view["items"])
 
 
-def _with_marker(content: bytes, task_id: int) -> bytes:
+def _rebuilt(content: bytes, task_id: int | None, key_offset: int = 0) -> bytes:
+    """The sheet written anew, with the task marker (or none) and row keys shifted by key_offset."""
     import xlsxwriter
     from python_calamine import CalamineWorkbook
 
     grid = CalamineWorkbook.from_filelike(io.BytesIO(content)).get_sheet_by_index(0).to_python()
     buf = io.BytesIO()
     wb = xlsxwriter.Workbook(buf, {"in_memory": True})
-    wb.set_custom_property("onetable_task", f"report-task:{task_id}")
+    if task_id is not None:
+        wb.set_custom_property("onetable_task", f"report-task:{task_id}")
     ws = wb.add_worksheet()
     for i, line in enumerate(grid):
         for j, v in enumerate(line):
+            if i and j == 0 and key_offset:
+                v = str(int(float(v)) + key_offset)
             if v not in (None, ""):
                 ws.write(i, j, v)
     wb.close()
