@@ -60,7 +60,9 @@ def unreadable() -> SheetRefused:
     return SheetRefused(422, "xlsx.unreadable", "无法读取该文件，请上传 XLSX 格式的表格")
 
 
-_REF = re.compile(r"\$?([A-Z]{1,3})\$?([0-9]{1,7})")
+# Wide enough to see any reference past Excel's own limits (then refused by _within), narrow enough
+# that no reference costs more than a few operations; anything else is not a cell reference.
+_REF = re.compile(r"\$?([A-Z]{1,4})\$?([0-9]{1,8})")
 
 
 def _col_number(letters: str) -> int:
@@ -68,10 +70,6 @@ def _col_number(letters: str) -> int:
     for ch in letters:
         n = n * 26 + ord(ch) - 64
     return n
-
-
-def _local(tag: str) -> str:
-    return tag.rsplit("}", 1)[-1]
 
 
 def check_zip(z: zipfile.ZipFile, limits: Limits) -> None:
@@ -120,7 +118,10 @@ def sheet_extent(z: zipfile.ZipFile, name: str, limits: Limits) -> tuple[int, in
             at["max_row"] = max(at["max_row"], at["row"])
             _within(at["max_row"], max(at["max_col"], 1), limits)
         elif tag == "c":
-            m = _REF.fullmatch(attrs.get("r", "").upper())
+            ref = attrs.get("r")
+            m = _REF.fullmatch(ref.upper()) if ref is not None else None
+            if ref is not None and m is None:
+                raise unreadable()
             if m:
                 at["col"] = _col_number(m[1])
                 at["max_row"] = max(at["max_row"], int(m[2]))
@@ -160,7 +161,10 @@ def custom_properties(z: zipfile.ZipFile) -> dict[str, str]:
         return {}
     if info.file_size > 256 << 10:
         return {}
-    data = z.read(info)
+    try:
+        data = z.read(info)
+    except (zipfile.BadZipFile, zlib.error, EOFError):
+        return {}
     if b"<!DOCTYPE" in data.upper():
         return {}
     try:
