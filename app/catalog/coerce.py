@@ -84,6 +84,8 @@ def coerce(f: Field, raw: object, catalog: Catalog) -> Coerced:
                 s = v.check_parcel_code(s)
             elif kind == "regex":
                 s = v.check_regex(s, f.validator.pattern or "")
+            elif kind == "pattern":  # user-supplied (report gap column): RE2
+                s = v.check_pattern(s, f.validator.pattern or "")
             if f.max_length and len(s) > f.max_length:
                 raise ValueIssue("text.too_long", f"长度不得超过 {f.max_length} 个字符")
             return Coerced(s, flag)

@@ -40,7 +40,7 @@ class MaskRule(StrEnum):
 
 @dataclass(frozen=True)
 class Validator:
-    kind: str  # id_card | uscc | division_code | phone | regex | range | parcel_code
+    kind: str  # id_card | uscc | division_code | phone | regex | range | parcel_code | pattern (RE2)
     pattern: str | None = None
     min: float | None = None
     max: float | None = None

@@ -124,7 +124,11 @@ async def decide(session: AsyncSession, principal: Principal, template: ReportTe
         raise bad_state(v.state, "审批")
     if not approve and not (reason or "").strip():
         raise invalid([FieldError("body.reason", "report.reason_required", "不予准入须说明理由")])
-    if approve and v.analysis and v.analysis.get("ungranted"):
+    if approve:
+        # Grants may have been given since submission: decide on the ledgers and grants of now, and keep
+        # that analysis (the frozen one would block approval forever).
+        v.analysis = await analyse(session, template, spec_of(v))
+    if approve and v.analysis["ungranted"]:
         raise Problem(409, "report.ungranted_fields", "模板所属部门无权读取部分字段，不能准入",
                       errors=[FieldError(**e) for e in v.analysis["ungranted"]])
     to = "approved" if approve else "refused"

@@ -43,7 +43,7 @@ from app.auth.principal import Principal
 from app.catalog.coerce import coerce
 from app.catalog.loader import get_catalog
 from app.catalog.model import Catalog, Field as CField, FieldType, Validator
-from app.catalog.validators import ValueIssue
+from app.catalog.validators import PatternRefused, ValueIssue, compile_pattern
 from app.db.ledger_tables import tables
 from app.errors import FieldError, Problem, invalid
 from app.org.models import Region
@@ -332,13 +332,12 @@ class _Builder:
                 self.errors.append(FieldError(f"{where}.pattern", "template.gap_validator",
                                               "正则或格式校验只用于文本，且不能与 min/max 同用"))
             elif c.pattern is not None:
-                import re
-
                 try:
-                    re.compile(c.pattern)
-                    validator = Validator("regex", pattern=c.pattern)
-                except re.error:
-                    self.errors.append(FieldError(f"{where}.pattern", "template.gap_pattern", "正则表达式无效"))
+                    compile_pattern(c.pattern)  # refused here, at definition, not when a cell comes
+                    validator = Validator("pattern", pattern=c.pattern)
+                except PatternRefused:
+                    self.errors.append(FieldError(f"{where}.pattern", "template.gap_pattern",
+                                                  "正则表达式无效或不受支持（不支持反向引用、环视，长度不超过 200）"))
             else:
                 validator = Validator(c.validator)
         if ftype == FieldType.code:

@@ -11,10 +11,11 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from app.auth.deps import CurrentPrincipal
 from app.db.deps import Session
-from app.errors import FieldError, Problem, invalid
+from app.errors import Problem
 from app.jsonresponse import JSON
 from app.report import admission, aggregate, dispatch, export, metrics, review, tasks, templates
 from app.report.common import load_template
+from app.sheets.reader import refused
 
 templates_router = APIRouter(prefix="/report-templates", tags=["报表模板"])
 tasks_router = APIRouter(prefix="/report-tasks", tags=["报表任务"])
@@ -208,7 +209,7 @@ async def upload(session: Session, principal: CurrentPrincipal, task_id: Id,
                  file: Annotated[UploadFile, File(description="从本任务下载并填写的 XLSX")]) -> JSON:
     content = await file.read(MAX_UPLOAD + 1)
     if len(content) > MAX_UPLOAD:
-        raise invalid([FieldError("file", "xlsx.too_large", "文件不能超过 20 MB")])
+        raise refused(413, "xlsx.file_too_large", "文件不能超过 20 MB")
     return JSON(await tasks.upload_xlsx(session, principal, task_id, content))
 
 

@@ -37,6 +37,18 @@ def display(col: OutColumn, v: object) -> object:
     return v
 
 
+# A cell starting with one of these is run as a formula by spreadsheet programs opening a CSV (OWASP
+# "CSV injection"); tab and CR too, since some programs strip them first.
+FORMULA_LEAD = ("=", "+", "-", "@", "\t", "\r")
+# Workbooks never turn text into formulas, whatever a label or a typed value starts with.
+WORKBOOK_OPTIONS = {"in_memory": True, "strings_to_formulas": False, "strings_to_urls": False}
+
+
+def csv_safe(v: object) -> object:
+    """Text a spreadsheet would run as a formula is quoted with a leading apostrophe; numbers pass."""
+    return "'" + v if isinstance(v, str) and v.startswith(FORMULA_LEAD) else v
+
+
 def header(col: OutColumn, for_filling: bool = False) -> str:
     return col.label + ("*" if for_filling and col.kind == "gap" and col.required else "")
 
@@ -78,9 +90,9 @@ def write_sheet(wb, name: str, cols: list[OutColumn], rows, *, key_header: str |
         heads.append("行名称")
     lead = len(heads)
     for i, h in enumerate(heads):
-        ws.write(0, i, h, bold)
-    for j, c in enumerate(cols):
-        ws.write(0, lead + j, header(c, for_filling), gap_head if c.kind == "gap" else bold)
+        ws.write_string(0, i, h, bold)
+    for j, c in enumerate(cols):  # labels come from the department: text, never a formula
+        ws.write_string(0, lead + j, header(c, for_filling), gap_head if c.kind == "gap" else bold)
         ws.set_column(lead + j, lead + j, max(10, min(30, len(c.label) * 2 + 2)))
         if c.help and for_filling:
             ws.write_comment(0, lead + j, c.help)
@@ -92,10 +104,10 @@ def write_sheet(wb, name: str, cols: list[OutColumn], rows, *, key_header: str |
             ws.write_string(i, k, str(_key(r)))
             k += 1
         if township:
-            ws.write(i, k, (r.get("township_name") if isinstance(r, dict) else None) or "")
+            ws.write_string(i, k, (r.get("township_name") if isinstance(r, dict) else None) or "")
             k += 1
         if has_label:
-            ws.write(i, k, _label(r) or "")
+            ws.write_string(i, k, str(_label(r) or ""))
             k += 1
         for j, c in enumerate(cols):
             v = display(c, cells.get(c.code))
@@ -147,20 +159,21 @@ def to_csv(result: dict) -> bytes:
     w = csv.writer(buf)
     per_township = bool(result["tasks"]) and result["template"]["kind"] == "list" or any(
         "township_name" in it for it in result["items"])
-    w.writerow([*(["镇街"] if per_township else []), "行名称", *[c.label for c in cols]])
+    w.writerow([*(["镇街"] if per_township else []), "行名称", *[csv_safe(c.label) for c in cols]])
     for it in [*result["items"], *([result["total"]] if result.get("total") else [])]:
         vals = []
         for c in cols:
             v = display(c, it["cells"].get(c.code))
-            vals.append("" if v is None else v.isoformat() if isinstance(v, date) else v)
-        w.writerow([*([it.get("township_name", "")] if per_township else []), it.get("label") or "", *vals])
+            vals.append("" if v is None else v.isoformat() if isinstance(v, date) else csv_safe(v))
+        w.writerow([*([it.get("township_name", "")] if per_township else []), csv_safe(it.get("label") or ""),
+                    *vals])
     return ("\ufeff" + buf.getvalue()).encode("utf-8")  # BOM: Excel opens UTF-8 CSV with Chinese intact
 
 
 def to_xlsx(result: dict) -> bytes:
     cols = _outcols(result)
     buf = io.BytesIO()
-    wb = xlsxwriter.Workbook(buf, {"in_memory": True})
+    wb = xlsxwriter.Workbook(buf, WORKBOOK_OPTIONS)
     name = result["template"]["name"]
     per_township = any("township_name" in it for it in result["items"])
     write_sheet(wb, name, cols, result["items"], township=per_township, total=result.get("total"))
@@ -179,8 +192,8 @@ def _provenance_sheet(wb, result: dict, cols: list[OutColumn]) -> None:
             ("生成时间", str(result["generated_at"])[:19]),
             ("数据方式", "台账直取（无需镇街填报）" if t["pull_only"] else "镇街任务汇总")]
     for i, (k, v) in enumerate(meta):
-        ws.write(i, 0, k, bold)
-        ws.write(i, 1, v)
+        ws.write_string(i, 0, k, bold)
+        ws.write(i, 1, v)  # template name and code: text (the workbook never makes formulas of text)
     r = len(meta) + 1
     for j, h in enumerate(["列代码", "列名", "类型", "台账字段", "数据来源"]):
         ws.write(r, j, h, bold)

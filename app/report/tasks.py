@@ -3,11 +3,14 @@ bulk, XLSX download / upload, submit (required gaps checked, write-back into the
 
 from __future__ import annotations
 
+import asyncio
 import io
+import weakref
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 
+import anyio
 from sqlalchemy import String, and_, column, delete, func, literal, or_, select, tuple_, values
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -47,8 +50,20 @@ from app.report.models import (
     ReportTemplate,
     ReportTransition,
 )
+from app.sheets.guard import Limits
+from app.sheets.reader import read_first_sheet
 
 MAX_CELLS = 5000
+_VALIDATION_THREADS = 4
+_slots: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _validation_slots() -> anyio.CapacityLimiter:
+    """At most a few validation threads per event loop (a limiter belongs to the loop it was made in)."""
+    loop = asyncio.get_running_loop()
+    if loop not in _slots:
+        _slots[loop] = anyio.CapacityLimiter(_VALIDATION_THREADS)
+    return _slots[loop]
 MAX_REPORTED = 200  # precise errors listed per request; the count says how many there were in all
 
 
@@ -218,7 +233,9 @@ async def _store(session: AsyncSession, principal: Principal, task: ReportTask, 
     asked = sorted({c.row for c in cells})
     known = set((await session.scalars(select(r.c.row_key).where(r.c.task_id == task.id,
                                                                   r.c.row_key.in_(asked)))).all()) if asked else set()
-    ok, bad = _check_cells(cells, cols, known)
+    # Off the event loop: thousands of cells (typed or uploaded) coerce and match their patterns in a
+    # worker thread, a few at a time, so one big batch never stalls other requests.
+    ok, bad = await anyio.to_thread.run_sync(_check_cells, cells, cols, known, limiter=_validation_slots())
     if bad and origin != "upload":
         raise cell_problem(bad, [*cols])  # typed cells: the client still holds them, nothing is saved
     latest = {(c.row, c.column): v for c, v in ok}  # the last write of a cell in one request wins
@@ -373,6 +390,26 @@ async def _write_back(session: AsyncSession, principal: Principal, task: ReportT
 # ---- XLSX -------------------------------------------------------------------------------------
 
 KEY_HEADER = "行键（勿改）"
+TASK_PROPERTY = "onetable_task"  # custom document property of a downloaded sheet: "report-task:<id>"
+UPLOAD_SLACK_ROWS, UPLOAD_SLACK_COLS = 1000, 50
+
+
+def _task_mark(task: ReportTask) -> str:
+    return f"report-task:{task.id}"
+
+
+def _mismatch(task: ReportTask, template: ReportTemplate) -> Problem:
+    msg = (f"该表格不是本任务的表格，未导入任何内容；请上传从“{template.name}”{task.period}"
+           f"（{task.township_name}）任务下载并填写的表格")
+    return Problem(422, "task.workbook_mismatch", "表格不属于本任务",
+                   errors=[FieldError("file", "task.workbook_mismatch", msg)],
+                   extra={"expected_task_id": task.id})
+
+
+def _same_task(properties: dict[str, str], task: ReportTask, template: ReportTemplate) -> None:
+    mark = properties.get(TASK_PROPERTY)
+    if mark is not None and mark != _task_mark(task):
+        raise _mismatch(task, template)
 
 
 def _col_letter(i: int) -> str:
@@ -393,7 +430,10 @@ async def download_xlsx(session: AsyncSession, principal: Principal, task_id: in
     import xlsxwriter
 
     buf = io.BytesIO()
-    wb = xlsxwriter.Workbook(buf, {"in_memory": True, "remove_timezone": True})
+    from app.report.export import WORKBOOK_OPTIONS
+
+    wb = xlsxwriter.Workbook(buf, WORKBOOK_OPTIONS | {"remove_timezone": True})
+    wb.set_custom_property(TASK_PROPERTY, _task_mark(task))  # upload checks it: no other task's sheet
     write_sheet(wb, f"{task.township_name}", cols, rows, key_header=KEY_HEADER, for_filling=True)
     wb.close()
     name = f"{template.name}-{task.period}-{task.township_name}.xlsx"
@@ -403,16 +443,15 @@ async def download_xlsx(session: AsyncSession, principal: Principal, task_id: in
 async def upload_xlsx(session: AsyncSession, principal: Principal, task_id: int, content: bytes) -> dict:
     """Read back a downloaded sheet: gap columns only, matched by header label; every bad cell reported
     with its sheet row and column letter."""
-    from python_calamine import CalamineWorkbook
-
     task, version, template = await load_task(session, principal, task_id)
     _editable(principal, task)
     cols = await columns_for(session, template, spec_of(version))
-    try:
-        wb = CalamineWorkbook.from_filelike(io.BytesIO(content))
-        grid = wb.get_sheet_by_index(0).to_python(skip_empty_area=False)
-    except Exception:  # calamine raises several types for non-XLSX input
-        raise invalid([FieldError("file", "xlsx.unreadable", "无法读取该文件，请上传从本任务下载的 XLSX 表格")]) from None
+    # A sheet of this task holds its rows, a header and the lead columns; a little slack for notes a
+    # filler adds below or beside. Anything bigger is refused before a reader expands it.
+    limits = Limits(max_rows=task.row_count + 1 + UPLOAD_SLACK_ROWS, max_cols=len(cols) + 3 + UPLOAD_SLACK_COLS)
+    sheet = await read_first_sheet(content, limits)
+    _same_task(sheet.properties, task, template)
+    grid = sheet.rows
     if not grid:
         raise invalid([FieldError("file", "xlsx.empty", "表格为空")])
     header = [str(h).strip() if h is not None else "" for h in grid[0]]
@@ -438,6 +477,12 @@ async def upload_xlsx(session: AsyncSession, principal: Principal, task_id: int,
             letter = _col_letter(ci)
             cells.append(CellInput(key, code, raw, f"xlsx.{letter}{rn}",
                                    {"row": rn, "column": letter}))
+    if cells and TASK_PROPERTY not in sheet.properties:
+        # A sheet that doesn't say its task (rebuilt by another program): its row keys must be ours.
+        r = ReportRow.__table__
+        keys = sorted({c.row for c in cells})
+        if not (await session.scalar(select(func.count()).where(r.c.task_id == task.id, r.c.row_key.in_(keys)))):
+            raise _mismatch(task, template)
     out = await _store(session, principal, task, cols, cells, "upload")
     return {**out, "rows_read": len(grid) - 1, "columns_read": len(gap_at)}
 
