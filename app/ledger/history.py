@@ -65,7 +65,9 @@ def history_select(policy: LedgerPolicy, record_id: int, limit: int, before_id: 
     """History rows of one record, with before/after masked in SQL exactly as the field itself."""
     h = tables().history
     t = policy.table
-    visible = [fa.field.code for fa in policy.visible()] + ["region_code"]
+    # A `full`-masked field's rows would tell when it got a value (who became disabled): not shown.
+    visible = [fa.field.code for fa in policy.visible() if policy.discloses_presence(fa.field.code)]
+    visible.append("region_code")
 
     def masked(col):
         as_text = col.op("#>>")(literal_column("'{}'"))
