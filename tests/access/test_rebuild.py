@@ -262,3 +262,4 @@ def test_item3_resolve_ignores_unit_and_role_grants_for_service_accounts():
     pol = resolve(svc, get_catalog().ledger("person"), [(4, own)])
     assert pol.fields["name"].level == Level.read and pol.fields["phone"].level == Level.hidden
     assert not pol.can_write_any()
+
