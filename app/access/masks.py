@@ -1,6 +1,9 @@
 """Mask rules compiled to SQL expressions: masking happens in PostgreSQL, before any value leaves it.
 
-Every function takes a text expression and returns a text expression (NULL stays NULL).
+Every function takes a text expression and returns a text expression. A masked value must not tell
+whether there is one: where a rule shows nothing of the value (`full`), NULL masks to the same text
+as a value. Partial rules show a part of the value, so a value shows as present by nature; NULL stays
+NULL there (docs/access.md).
 """
 
 from sqlalchemy import Text, case, cast, func, literal
@@ -34,6 +37,12 @@ def _address(v: ColumnElement) -> ColumnElement:
     return case((cut.is_not(None), func.concat(func.left(v, cut), "***")), else_=func.concat(func.left(v, 6), "***"))
 
 
+def _certificate(v: ColumnElement) -> ColumnElement:
+    # 500118********1234****: the embedded ID masked as the ID itself is, then a fixed tail so neither
+    # the type and level digits nor the certificate's length show.
+    return func.concat(func.left(v, 6), "********", func.substr(v, 15, 4), "****")
+
+
 def _year(v: ColumnElement) -> ColumnElement:
     # ISO dates and timestamps start with the year.
     return func.left(v, 4)
@@ -45,14 +54,17 @@ _RULES = {
     MaskRule.name: _name,
     MaskRule.address: _address,
     MaskRule.year: _year,
+    MaskRule.certificate: _certificate,
 }
 
 
 def mask_text(rule: MaskRule, value: ColumnElement) -> ColumnElement:
-    """Mask a text expression; NULL in, NULL out (so 'unknown' is still distinguishable from a value)."""
+    """Mask a text expression. `full` is **** whether or not there is a value (a NULL shown as NULL
+    would tell who is disabled); partial rules keep NULL as NULL, as their output shows presence anyway."""
     fn = _RULES.get(rule)
-    masked = fn(value) if fn else literal(FULL)
-    return case((value.is_(None), None), else_=masked)
+    if fn is None:
+        return literal(FULL, Text)
+    return case((value.is_(None), None), else_=fn(value))
 
 
 def mask_column(rule: MaskRule, column: ColumnElement) -> ColumnElement:

@@ -6,12 +6,17 @@ asks `policy_for` and uses the returned LedgerPolicy to build its statement. Not
 Resolution (docs/access.md): among grants matching the principal, the most specific grantee wins
 (user / service account > role within org unit > org unit > role anywhere), then a grant naming the
 field beats a "*" grant, then a grant naming the ledger beats a "*" ledger; ties go to the newest grant.
-No matching grant: users get the field's sensitivity default, service accounts get nothing.
+No matching grant: users get the field's sensitivity default, service accounts get nothing. Service
+accounts match only grants naming them: never their org unit's or a role's.
+
+Then derived fields (catalogue `derived_from`: the birth date inside the ID number, a certificate
+embedding it, a house owner's ID number) are capped at the level of every field they reveal, resolved
+from the same grants, so no combination of readable values rebuilds a masked or hidden one.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlalchemy import Column, Table, false, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -22,7 +27,7 @@ from app.access.masks import mask_column, mask_text
 from app.access.models import Grant
 from app.auth.principal import Principal
 from app.catalog.loader import get_catalog
-from app.catalog.model import Field, Ledger, MaskRule
+from app.catalog.model import Catalog, Field, Ledger, MaskRule
 from app.db.ledger_tables import tables
 from app.errors import FieldError, Problem, not_found
 from app.org.regions import region_prefix
@@ -101,6 +106,15 @@ class LedgerPolicy:
         cols += [self.column(fa.field.code, t).label(fa.field.code) for fa in self.visible()]
         return cols
 
+    def discloses_presence(self, code: str) -> bool:
+        """May the reader learn whether the field holds a value? Yes if it reads it or a partial mask
+        shows part of it; not if hidden or masked `full`, whose provenance, flags and history rows
+        would otherwise tell what the mask hides (who is disabled)."""
+        fa = self.fields.get(code)
+        if fa is None or fa.level == Level.hidden:
+            return False
+        return fa.level >= Level.read or fa.mask != MaskRule.full
+
     def mask_history_value(self, code: str, value_text: ColumnElement) -> ColumnElement | None:
         """History before/after text for a field, masked like the field itself; None if hidden."""
         fa = self.fields.get(code)
@@ -168,9 +182,10 @@ def _grantee_rank(g: Grant, p: Principal) -> int | None:
             ok = p.kind == "service_account" and g.service_account_id == p.id
             return _RANK["service_account"] if ok else None
         case "org_unit":
-            return _RANK["org_unit"] if g.org_unit_id == p.org_unit_id else None
+            # Service accounts get what is granted to them by name, nothing of their unit's (docs/access.md).
+            return _RANK["org_unit"] if p.kind == "user" and g.org_unit_id == p.org_unit_id else None
         case "role":
-            if g.role not in p.roles:
+            if p.kind != "user" or g.role not in p.roles:
                 return None
             if g.org_unit_id is None:
                 return _RANK["role"]
@@ -184,13 +199,14 @@ async def grants_for(session: AsyncSession, principal: Principal) -> list[tuple[
     cached = session.info.get(key)
     if cached is not None:
         return cached
+    user = principal.kind == "user"
     stmt = select(Grant).where(
         or_(
-            (Grant.grantee_type == "user") & (Grant.user_id == principal.id) if principal.kind == "user" else false(),
+            (Grant.grantee_type == "user") & (Grant.user_id == principal.id) if user else false(),
             (Grant.grantee_type == "service_account") & (Grant.service_account_id == principal.id)
             if principal.kind == "service_account" else false(),
-            (Grant.grantee_type == "org_unit") & (Grant.org_unit_id == principal.org_unit_id),
-            (Grant.grantee_type == "role") & Grant.role.in_(sorted(principal.roles or {"-"})),
+            (Grant.grantee_type == "org_unit") & (Grant.org_unit_id == principal.org_unit_id) if user else false(),
+            (Grant.grantee_type == "role") & Grant.role.in_(sorted(principal.roles or {"-"})) if user else false(),
         )
     )
     rows = (await session.scalars(stmt)).all()
@@ -204,17 +220,17 @@ def _snapshot(g: Grant) -> Grant:
     return Grant(**{c.key: getattr(g, c.key) for c in Grant.__table__.columns})
 
 
-def resolve(principal: Principal, ledger: Ledger, grants: list[tuple[int, Grant]]) -> LedgerPolicy:
-    """Pure resolution (no I/O), so it can be property-tested directly."""
+def _best(candidates):
+    return max(candidates, key=lambda rg: (rg[0], rg[1].field != "*", rg[1].ledger != "*", rg[1].id or 0),
+               default=None)
+
+
+def _granted(principal: Principal, ledger: Ledger, grants: list[tuple[int, Grant]]) -> dict[str, FieldAccess]:
+    """Each field's level from the grants and defaults alone, before derived fields are capped."""
     relevant = [(r, g) for r, g in grants if g.ledger in (ledger.code, "*")]
-
-    def best(candidates):
-        return max(candidates, key=lambda rg: (rg[0], rg[1].field != "*", rg[1].ledger != "*", rg[1].id or 0),
-                   default=None)
-
     fields: dict[str, FieldAccess] = {}
     for f in ledger.fields:
-        hit = best([(r, g) for r, g in relevant if g.field in (f.code, "*")])
+        hit = _best([(r, g) for r, g in relevant if g.field in (f.code, "*")])
         if hit is not None:
             r, g = hit
             fields[f.code] = FieldAccess(f, Level.parse(g.level), g.allow_lookup,
@@ -224,8 +240,54 @@ def resolve(principal: Principal, ledger: Ledger, grants: list[tuple[int, Grant]
                                          f"default: {f.sensitivity.value}")
         else:
             fields[f.code] = FieldAccess(f, Level.hidden, False, "default: service accounts need a grant")
+    return fields
 
-    scope_hit = best([(r, g) for r, g in relevant if g.level != "hidden"])
+
+class _Derivations:
+    """Caps derived fields at the level of every field they reveal, across ledgers, from one grant set.
+
+    A capped field keeps its own mask rule (the birth date shows its year, a certificate its ID part)
+    and loses `allow_lookup`: an exact lookup on it would probe the value the cap protects. The
+    catalogue loader refuses unknown references and cycles, so following the links ends."""
+
+    def __init__(self, principal: Principal, grants: list[tuple[int, Grant]], catalog: Catalog):
+        self.principal, self.grants, self.catalog = principal, grants, catalog
+        self.granted: dict[str, dict[str, FieldAccess]] = {}
+        self.done: dict[str, FieldAccess] = {}
+
+    def own(self, ledger_code: str) -> dict[str, FieldAccess]:
+        got = self.granted.get(ledger_code)
+        if got is None:
+            ledger = self.catalog.ledgers[ledger_code]
+            got = self.granted[ledger_code] = _granted(self.principal, ledger, self.grants)
+        return got
+
+    def effective(self, ref: str) -> FieldAccess:
+        got = self.done.get(ref)
+        if got is not None:
+            return got
+        lg_code, _, code = ref.partition(".")
+        fa = self.own(lg_code)[code]
+        if fa.field.derived_from:
+            capped_by = [(self.effective(src).level, src) for src in fa.field.derived_from]
+            cap = min(level for level, _ in capped_by)
+            if cap < fa.level:
+                by = ", ".join(src for level, src in capped_by if level == cap)
+                fa = replace(fa, level=cap, allow_lookup=False, reason=f"{fa.reason}; capped by {by}")
+        self.done[ref] = fa
+        return fa
+
+
+def resolve(principal: Principal, ledger: Ledger, grants: list[tuple[int, Grant]],
+            catalog: Catalog | None = None) -> LedgerPolicy:
+    """Pure resolution (no I/O), so it can be property-tested directly."""
+    cat = catalog or get_catalog()
+    derivations = _Derivations(principal, grants, cat)
+    derivations.granted[ledger.code] = _granted(principal, ledger, grants)
+    fields = {f.code: derivations.effective(f"{ledger.code}.{f.code}") for f in ledger.fields}
+
+    relevant = [(r, g) for r, g in grants if g.ledger in (ledger.code, "*")]
+    scope_hit = _best([(r, g) for r, g in relevant if g.level != "hidden"])
     if scope_hit is not None:
         g = scope_hit[1]
         scope, reason, gid = _scope_of(g, principal), f"grant {g.id}", g.id

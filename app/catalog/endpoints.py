@@ -18,6 +18,7 @@ def _field(f: Field) -> dict[str, Any]:
         "sensitivity": f.sensitivity.value, "mask": f.mask.value,
         "validator": f.validator.kind if f.validator else None, "codelist": f.codelist, "ref": f.ref,
         "source": f.source, "frequency": f.frequency, "owner": f.owner,
+        "derived_from": list(f.derived_from),  # never more readable than these (docs/access.md)
     }
 
 

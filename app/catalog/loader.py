@@ -99,7 +99,14 @@ def _field(raw: dict) -> Field:
         frequency=raw.get("frequency", "on_change"),
         owner=raw.get("owner"),
         description=raw.get("description"),
+        derived_from=_refs(raw.get("derived_from")),
     )
+
+
+def _refs(v: str | list[str] | None) -> tuple[str, ...]:
+    if v is None:
+        return ()
+    return (v,) if isinstance(v, str) else tuple(v)
 
 
 def load_catalog(directory: Path | str = DEFAULT_DIR) -> Catalog:
@@ -225,6 +232,17 @@ def _semantic_issues(cat: Catalog, where) -> list[CatalogIssue]:
                 at("field", key, f"{v.kind} validator needs a text field")
         if fld.sensitivity in (Sensitivity.sensitive,) and fld.mask == MaskRule.none:
             at("field", key, "a sensitive field needs a mask rule")
+        if fld.derived_from and key.startswith("rel:"):
+            at("field", key, "derived_from is only allowed on ledger fields")
+        for ref in fld.derived_from:
+            lg_code, _, f_code = ref.partition(".")
+            src = cat.ledgers.get(lg_code)
+            if src is None:
+                at("field", key, f"derived_from '{ref}': unknown ledger '{lg_code}'")
+            elif src.field(f_code) is None:
+                at("field", key, f"derived_from '{ref}': ledger '{lg_code}' has no field '{f_code}'")
+            elif ref == key:
+                at("field", key, "derived_from names the field itself")
 
     for lg in cat.ledgers.values():
         seen: set[str] = set()
@@ -244,6 +262,8 @@ def _semantic_issues(cat: Catalog, where) -> list[CatalogIssue]:
             at("ledger", lg.code, f"natural_key '{lg.natural_key}' is not a field of the ledger")
         if lg.owner and lg.owner not in cat.departments:
             at("ledger", lg.code, f"owner department '{lg.owner}' is not declared")
+    for key in _derivation_cycles(cat):
+        at("field", key, f"derived_from forms a cycle through '{key}'")
     for lg in cat.ledgers.values():
         # person.residence, house.residents, person.disability …: one name, one meaning per ledger.
         names = [rel.forward if d == "forward" else rel.backward for rel, d in cat.relations_of(lg.code)]
@@ -257,6 +277,29 @@ def _semantic_issues(cat: Catalog, where) -> list[CatalogIssue]:
         for fld in rel.attributes:
             check_field(f"rel:{rel.code}.{fld.code}", fld)
     return out
+
+
+def _derivation_cycles(cat: Catalog) -> list[str]:
+    """Fields on a derived_from cycle (one per cycle): resolution follows the links and must end."""
+    graph = {f"{lg.code}.{f.code}": f.derived_from for lg in cat.ledgers.values() for f in lg.fields}
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+    found: list[str] = []
+
+    def visit(key: str) -> None:
+        state[key] = 1
+        for ref in graph.get(key, ()):
+            if ref not in graph or ref == key:
+                continue  # reported as unknown or self reference
+            if state.get(ref) == 1:
+                found.append(ref)
+            elif ref not in state:
+                visit(ref)
+        state[key] = 2
+
+    for key in graph:
+        if key not in state:
+            visit(key)
+    return found
 
 
 @lru_cache

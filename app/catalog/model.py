@@ -36,6 +36,9 @@ class MaskRule(StrEnum):
     address = "address"  # cut after the village / community segment
     full = "full"  # ****
     year = "year"  # a date reduced to its year
+    # Disability certificate (ID number + type and level digits): 500118********1234****, the
+    # embedded ID masked like an ID and nothing after it shown, so type, level and length stay unseen.
+    certificate = "certificate"
 
 
 @dataclass(frozen=True)
@@ -73,6 +76,9 @@ class Field:
     frequency: str = "on_change"
     owner: str | None = None
     description: str | None = None
+    # "ledger.field" of every field whose value this one reveals in whole or part (birth date from the
+    # ID number, a certificate embedding the ID): resolved so this field is never more readable than any.
+    derived_from: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,7 @@ DEMO_GRANTS: list[dict] = [
     # 区农业农村委: land parcels and transfers.
     {"grantee": ("org_unit", "dept:nyncw"), "ledger": "land", "field": "*", "level": "write", "row_scope": "all"},
     # Another system (the demo service account): public person fields and masked IDs, district-wide.
+    # Its birth_date grant is capped to the year by the masked ID (derived_from), as /access/effective shows.
     *[{"grantee": ("service_account", "demo-system"), "ledger": "person", "field": f, "level": "read",
        "row_scope": "all"} for f in ("name", "sex", "birth_date", "ethnicity", "household_type")],
     {"grantee": ("service_account", "demo-system"), "ledger": "person", "field": "id_number", "level": "masked",

@@ -85,7 +85,9 @@ def history_select(policy: LedgerPolicy, record_id: int, limit: int, before_id: 
     change shows only when that other record is visible to the reader, as in related records."""
     h = tables().history
     t = policy.table
-    visible = [fa.field.code for fa in policy.visible()] + ["region_code"]
+    # A `full`-masked field's rows would tell when it got a value (who became disabled): not shown.
+    visible = [fa.field.code for fa in policy.visible() if policy.discloses_presence(fa.field.code)]
+    visible.append("region_code")
     is_link = h.c.op.in_(LINK_OPS)
 
     def masked(col):

@@ -44,7 +44,7 @@ async def get_record(session: AsyncSession, principal: Principal, ledger: str, r
 
 async def _read(session: AsyncSession, policy: LedgerPolicy, record_id: int) -> dict:
     t = policy.table
-    hidden = [c for c, fa in policy.fields.items() if fa.level == 0]
+    hidden = [c for c in policy.fields if not policy.discloses_presence(c)]  # hidden, or masked `full`
     provenance = t.c.provenance if not hidden else t.c.provenance.op("-")(array(hidden))
     stmt = select(*policy.select_columns(), provenance.label("provenance"), t.c.flags.label("flags")).where(
         t.c.id == record_id, policy.scope_clause()

@@ -62,3 +62,26 @@ def test_yaml_syntax_error_has_a_line(tmp_path):
     d = _copy(tmp_path)
     (d / "broken.yaml").write_text("ledgers:\n  - code: [unclosed\n", encoding="utf-8")
     assert any(i.startswith("broken.yaml:") for i in _issues(d))
+
+
+def test_item1_derived_from_is_declared_and_checked(tmp_path):
+    cat = load_catalog()
+    assert cat.ledger("person").field("birth_date").derived_from == ("person.id_number",)
+    assert "person.id_number" in cat.ledger("disability").field("certificate_number").derived_from
+    assert cat.ledger("house").field("owner_id_number").derived_from == ("person.id_number",)
+    d = _copy(tmp_path)
+    (d / "extra.yaml").write_text(
+        "ledgers:\n"
+        "  - code: pet\n    label: 宠物\n    kind: core\n    fields:\n"
+        "      - {code: tag, label: 牌号, type: text, derived_from: person.no_such_field}\n"
+        "      - {code: chip, label: 芯片, type: text, derived_from: [nowhere.id_number]}\n"
+        "      - {code: a, label: 甲, type: text, derived_from: pet.b}\n"
+        "      - {code: b, label: 乙, type: text, derived_from: pet.a}\n", encoding="utf-8")
+    (d / "shape.yaml").write_text(
+        "ledgers:\n  - code: cat\n    label: 猫\n    kind: core\n    fields:\n"
+        "      - {code: c, label: 丙, type: text, derived_from: pet}\n", encoding="utf-8")
+    issues = _issues(d)
+    assert any(i.startswith("extra.yaml:6:") and "no field 'no_such_field'" in i for i in issues), issues
+    assert any(i.startswith("extra.yaml:7:") and "unknown ledger 'nowhere'" in i for i in issues), issues
+    assert any(i.startswith("extra.yaml:") and "cycle" in i for i in issues), issues
+    assert any(i.startswith("shape.yaml:6:") and "derived_from" in i for i in issues), issues
