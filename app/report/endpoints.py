@@ -14,8 +14,9 @@ from app.db.deps import Session
 from app.errors import FieldError, Problem, invalid
 from app.jsonresponse import JSON
 from app.report import admission, aggregate, dispatch, export, metrics, review, tasks, templates
+from app.report import reader
 from app.report import schemas as S
-from app.report.common import load_template
+from app.report.common import latest_version, load_template
 
 templates_router = APIRouter(prefix="/report-templates", tags=["报表模板"])
 tasks_router = APIRouter(prefix="/report-tasks", tags=["报表任务"])
@@ -76,12 +77,18 @@ def _file(content: bytes, name: str, media: str) -> Response:
                     headers={"Content-Disposition": f"attachment; filename*=UTF-8''{quote(name)}"})
 
 
+async def _cut(session, principal, view: dict) -> dict:
+    """A template as this reader may see it: the frozen analysis's counts cut to its scope."""
+    return {**view, "analysis": await reader.cut_analysis(session, principal, view["spec"], view["analysis"])}
+
+
 # ---- templates --------------------------------------------------------------------------------
 
 @templates_router.post("", status_code=201, response_model=None,
     responses={201: {"model": S.TemplateOut}, **S.problems(403, 409, 422)}, summary="定义报表模板（草稿）")
 async def create_template(session: Session, principal: CurrentPrincipal, body: TemplateBody) -> JSON:
-    return JSON(await templates.create_template(session, principal, body), status_code=201)
+    return JSON(await _cut(session, principal, await templates.create_template(session, principal, body)),
+                status_code=201)
 
 
 @templates_router.get("", response_model=None,
@@ -94,28 +101,30 @@ async def list_templates(session: Session, principal: CurrentPrincipal) -> JSON:
     responses={200: {"model": S.TemplateOut}, **S.problems(403, 404, 422)}, summary="读取报表模板（含版本与准入记录）")
 async def get_template(session: Session, principal: CurrentPrincipal, template_id: Id) -> JSON:
     t = await load_template(session, principal, template_id)
-    return JSON(await templates.template_view(session, t))
+    return JSON(await _cut(session, principal, await templates.template_view(session, t)))
 
 
 @templates_router.put("/{template_id}", response_model=None,
     responses={200: {"model": S.TemplateOut}, **S.problems(400, 403, 404, 422)}, summary="修改模板：草稿就地修改，否则新建版本")
 async def put_template(session: Session, principal: CurrentPrincipal, template_id: Id, body: TemplateBody) -> JSON:
     t = await load_template(session, principal, template_id, write=True)
-    return JSON(await templates.new_version(session, principal, t, body))
+    return JSON(await _cut(session, principal, await templates.new_version(session, principal, t, body)))
 
 
 @templates_router.get("/{template_id}/analysis", response_model=None,
     responses={200: {"model": S.AnalysisOut}, **S.problems(403, 404, 422)}, summary="准入分析（按当前台账实时计算）")
 async def analysis(session: Session, principal: CurrentPrincipal, template_id: Id) -> JSON:
     t = await load_template(session, principal, template_id)
-    return JSON(await admission.live_analysis(session, principal, t))
+    out = await admission.live_analysis(session, principal, t)
+    spec = (await latest_version(session, t)).spec
+    return JSON(await reader.cut_analysis(session, principal, spec, out))
 
 
 @templates_router.post("/{template_id}/submit", response_model=None,
     responses={200: {"model": S.TemplateOut}, **S.problems(403, 404, 409, 422)}, summary="提交准入")
 async def submit_template(session: Session, principal: CurrentPrincipal, template_id: Id) -> JSON:
     t = await load_template(session, principal, template_id, write=True)
-    return JSON(await admission.submit(session, principal, t))
+    return JSON(await _cut(session, principal, await admission.submit(session, principal, t)))
 
 
 @templates_router.post("/{template_id}/approve", response_model=None,
@@ -123,14 +132,16 @@ async def submit_template(session: Session, principal: CurrentPrincipal, templat
 async def approve_template(session: Session, principal: CurrentPrincipal, template_id: Id,
                            body: DecisionIn | None = None) -> JSON:
     t = await load_template(session, principal, template_id)
-    return JSON(await admission.decide(session, principal, t, approve=True, reason=body.reason if body else None))
+    return JSON(await _cut(session, principal, await admission.decide(
+        session, principal, t, approve=True, reason=body.reason if body else None)))
 
 
 @templates_router.post("/{template_id}/refuse", response_model=None,
     responses={200: {"model": S.TemplateOut}, **S.problems(400, 403, 404, 409, 422)}, summary="不予准入（平台管理员，须说明理由）")
 async def refuse_template(session: Session, principal: CurrentPrincipal, template_id: Id, body: DecisionIn) -> JSON:
     t = await load_template(session, principal, template_id)
-    return JSON(await admission.decide(session, principal, t, approve=False, reason=body.reason))
+    return JSON(await _cut(session, principal, await admission.decide(
+        session, principal, t, approve=False, reason=body.reason)))
 
 
 @templates_router.post("/{template_id}/dispatch", response_model=None,

@@ -273,3 +273,24 @@ async def audit_rows(session, cut: ReaderCut, cols: list[OutColumn], record_ids:
     if paths and ids:
         await append(session, actor=cut.principal.actor, action="read_sensitive", path=path, ledger=cut.root,
                      record_ids=ids, fields=paths, detail=detail)
+
+
+# ---- admission analysis -------------------------------------------------------------------------
+
+async def cut_analysis(session, principal: Principal, spec: dict, analysis: dict | None) -> dict | None:
+    """An admission analysis as the reader may see it: its per-township row counts (records matching the
+    template's filter, counted with the department's rights) only for townships wholly in the reader's
+    scope of the template's ledger, and none when the reader may not use the template's filter."""
+    if not analysis or not analysis.get("townships"):
+        return analysis
+    parsed = TemplateSpec.model_validate(spec)
+    policies = await department_policies(session, principal)
+    try:
+        build_cut(principal, parsed, [], policies)
+        scope = policies[parsed.ledger].scope
+    except Problem:
+        scope = ()
+    towns = [t for t in analysis["townships"] if any(t["township_code"][:9].startswith(p) for p in scope)]
+    total = sum(t["typed_cells"] for t in towns)
+    return {**analysis, "townships": towns, "typed_cells_total": total,
+            "typed_cells_per_township": round(total / len(towns), 1) if towns else 0}

@@ -268,3 +268,14 @@ async def test_item6_masked_reads_are_not_logged(client, world, people, visit, s
     assert "id_number" in e.fields and "disability.disability_type" not in e.fields
     assert set(e.record_ids) == set(people.persons[A][:2])
 
+
+
+async def test_item5_template_analysis_counts_are_cut_to_the_reader(client, world, people, visit, service):
+    tid, _, _ = visit
+    full = await ok(await client.get(f"{T}/{tid}", headers=world.dept))
+    assert {t["township_code"]: t["rows"] for t in full["analysis"]["townships"]} == {A + "000": 3, "500118102000": 2}
+    mine = await ok(await client.get(f"{T}/{tid}", headers=service))
+    assert [(t["township_code"], t["rows"]) for t in mine["analysis"]["townships"]] == [(A + "000", 3)]
+    assert mine["analysis"]["typed_cells_total"] == 9
+    live = await ok(await client.get(f"{T}/{tid}/analysis", headers=service))
+    assert [(t["township_code"], t["rows"]) for t in live["townships"]] == [(A + "000", 3)]
