@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from sqlalchemy import func, select
+from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.principal import Principal
@@ -46,10 +46,13 @@ async def collect(session: AsyncSession, principal: Principal, template: ReportT
         cut = await reader_cut(session, principal, spec, cols)
         # Computed live: with both policies at once, so rows and aggregates are the reader's share only.
         live = compile_template(spec, narrowed(policies, cut.policies), area, strict=False).stmt.subquery("s")
-        data, _ = cut.cells(cols, live.c.data, live.c.data, func.coalesce(live.c.region_code, dept.region_code))
+        data, _ = cut.cells(cols, live.c.data, live.c.data, None)  # scopes already in the statement
+        # Region rows (villages, townships) outside the reader's scope are left out; code-value rows
+        # were counted over the reader's share only.
         rows = (await session.execute(
             select(live.c.row_key, live.c.label, live.c.record_id, live.c.region_code, data.label("data"))
-            .where(cut.rows(func.coalesce(live.c.region_code, dept.region_code))).order_by(live.c.row_no))).all()
+            .where(or_(live.c.region_code.is_(None), cut.rows(live.c.region_code)))
+            .order_by(live.c.row_no))).all()
         shown = cut.out_columns(cols)
         items = [_item(r, shown, None) for r in rows]
         tasks: list[dict] = []

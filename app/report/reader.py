@@ -81,8 +81,11 @@ class ReaderCut:
         return self._covers(self.root, region)
 
     def cells(self, cols: list[OutColumn], data: ColumnElement, gaps: ColumnElement,
-              region: ColumnElement) -> tuple[ColumnElement, ColumnElement]:
-        """(data, gaps) JSONB as the reader sees them: hidden and denied cells absent, masked ones masked."""
+              region: ColumnElement | None) -> tuple[ColumnElement, ColumnElement]:
+        """(data, gaps) JSONB as the reader sees them: hidden and denied cells absent, masked ones masked.
+
+        region None: the rows were computed with the reader's scopes already (live reads), no per-ledger
+        check is left to do."""
         root_scope = self.policies[self.root].scope
         out: dict[str, list] = {"data": [], "gaps": []}
         for c in cols:
@@ -93,7 +96,8 @@ class ReaderCut:
             value = src.op("->")(literal(c.code, String))
             if cut.level == MASKED and not c.masked:  # stored plain (the department's right): mask it
                 value = func.to_jsonb(mask_text(cut.mask, src.op("->>")(literal(c.code, String))))
-            others = [lg for lg in sorted(cut.ledgers) if self.policies[lg].scope != root_scope]
+            others = [lg for lg in sorted(cut.ledgers) if self.policies[lg].scope != root_scope
+                      and region is not None]
             if others:
                 value = case((and_(*[self._covers(lg, region) for lg in others]), value), else_=null())
             out["gaps" if c.kind == "gap" else "data"].append((c.code, value))

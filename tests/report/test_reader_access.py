@@ -279,3 +279,15 @@ async def test_item5_template_analysis_counts_are_cut_to_the_reader(client, worl
     assert mine["analysis"]["typed_cells_total"] == 9
     live = await ok(await client.get(f"{T}/{tid}/analysis", headers=service))
     assert [(t["township_code"], t["rows"]) for t in live["townships"]] == [(A + "000", 3)]
+
+
+async def test_item5_live_aggregate_counts_only_the_readers_rows(client, world, people, service):
+    tid = await _approved(client, world, {
+        "code": "by_sex", "name": "分性别人数", "kind": "aggregate", "ledger": "person",
+        "rows": {"by": "code", "path": "sex"},
+        "columns": [{"kind": "aggregate", "code": "n", "label": "人数", "fn": "count"}]})
+    full = await ok(await client.get(f"{T}/{tid}/aggregate", headers=world.dept))
+    assert {it["key"]: it["cells"]["n"] for it in full["items"] if it["key"] in "12"} == {"1": 3, "2": 3}
+    mine = await ok(await client.get(f"{T}/{tid}/aggregate", headers=service))  # township A only
+    assert {it["key"]: it["cells"]["n"] for it in mine["items"] if it["key"] in "12"} == {"1": 2, "2": 2}
+    assert mine["total"]["cells"]["n"] == 4
