@@ -19,7 +19,7 @@ from app.report.compiler import OutColumn, compile_template, department_policies
 from app.report.dispatch import check_period
 from app.report.dsl import FormulaColumn, RatioColumn, TemplateSpec
 from app.report.models import ReportTask, ReportTemplate
-from app.report.reader import DENIED, audit_rows, narrowed, reader_cut
+from app.report.reader import DENIED, audit_rows, holds_township, narrowed, reader_cut
 from app.report.tasks import columns_for, rows_of
 
 STATES = {"dispatched", "in_progress", "submitted", "returned", "approved"}
@@ -76,7 +76,7 @@ async def collect(session: AsyncSession, principal: Principal, template: ReportT
         tasks = [{"id": t.id, "township_code": t.township_code, "township_name": t.township_name,
                   "state": t.state, "included": t.state in states, "rows": t.row_count,
                   "prefilled_at": t.prefilled_at, "submitted_at": t.submitted_at, "approved_at": t.approved_at}
-                 for t in task_rows]
+                 for t in task_rows if holds_township(cut.policies[spec.ledger].scope, t.township_code)]
         head["source"] = "tasks"
         head["complete"] = bool(task_rows) and all(t.state == "approved" for t in task_rows)
     await audit_rows(session, cut, shown, [r.record_id for r in rows], path,

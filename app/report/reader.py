@@ -279,6 +279,11 @@ async def audit_rows(session, cut: ReaderCut, cols: list[OutColumn], record_ids:
                      record_ids=ids, fields=paths, detail=detail)
 
 
+def holds_township(scope: tuple[str, ...], township_code: str) -> bool:
+    """Whether a row scope holds a whole township (its counts are then the reader's to see)."""
+    return any(township_code[:9].startswith(p) for p in scope)
+
+
 # ---- admission analysis -------------------------------------------------------------------------
 
 async def cut_analysis(session, principal: Principal, spec: dict, analysis: dict | None) -> dict | None:
@@ -294,7 +299,7 @@ async def cut_analysis(session, principal: Principal, spec: dict, analysis: dict
         scope = policies[parsed.ledger].scope
     except Problem:
         scope = ()
-    towns = [t for t in analysis["townships"] if any(t["township_code"][:9].startswith(p) for p in scope)]
+    towns = [t for t in analysis["townships"] if holds_township(scope, t["township_code"])]
     total = sum(t["typed_cells"] for t in towns)
     return {**analysis, "townships": towns, "typed_cells_total": total,
             "typed_cells_per_township": round(total / len(towns), 1) if towns else 0}

@@ -48,7 +48,7 @@ from app.report.models import (
     ReportTemplate,
     ReportTransition,
 )
-from app.report.reader import DENIED, HIDDEN, ReaderCut, audit_rows, reader_cut
+from app.report.reader import DENIED, HIDDEN, ReaderCut, audit_rows, holds_township, reader_cut
 
 MAX_CELLS = 5000
 MAX_REPORTED = 200  # precise errors listed per request; the count says how many there were in all
@@ -517,4 +517,10 @@ async def list_tasks(session: AsyncSession, principal: Principal, *, period: str
     elif state:
         stmt = stmt.where(ReportTask.state == state)
     rows = (await session.execute(stmt.order_by(ReportTask.deadline, ReportTask.id).limit(1000))).all()
+    if not is_township(principal):
+        # A task's row count is a count of the township's records: listed only to readers whose scope
+        # of the template's ledger holds the whole township (townships list their own tasks).
+        policies = await department_policies(session, principal)
+        rows = [(t, v, tpl) for t, v, tpl in rows
+                if holds_township(policies[v.spec["ledger"]].scope, t.township_code)]
     return [task_head(t, tpl, v) for t, v, tpl in rows]

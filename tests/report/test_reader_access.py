@@ -179,6 +179,11 @@ async def test_item5_service_account_reads_only_its_granted_rows_and_fields(clie
     q = {"period": "2026-11", "states": ALL_STATES}
     agg = await ok(await client.get(f"{T}/{tid}/aggregate", params=q, headers=service))
     assert {it["township_code"] for it in agg["items"]} == {A + "000"} and len(agg["items"]) == 3
+    # Row counts of other townships' tasks are counts of records it may not see.
+    assert [t["township_code"] for t in agg["tasks"]] == [A + "000"]
+    listed = await ok(await client.get(TASKS, headers=service))
+    assert [t["id"] for t in listed["items"]] == [task_a]
+    assert len((await ok(await client.get(TASKS, headers=world.dept)))["items"]) == 2
     assert all("dtype" not in it["cells"] for it in agg["items"])
     csv = (await client.get(f"{T}/{tid}/aggregate", params={**q, "format": "csv"},
                             headers=service)).content.decode("utf-8-sig")
