@@ -98,12 +98,14 @@ class ReaderCut:
                 value = func.to_jsonb(mask_text(cut.mask, src.op("->>")(literal(c.code, String))))
             others = [lg for lg in sorted(cut.ledgers) if self.policies[lg].scope != root_scope
                       and region is not None]
-            if others:
-                value = case((and_(*[self._covers(lg, region) for lg in others]), value), else_=null())
+            held = and_(*[self._covers(lg, region) for lg in others]) if others else None
+            if held is not None:
+                value = case((held, value), else_=null())
             out["gaps" if c.kind == "gap" else "data"].append((c.code, value))
             if c.kind == "aggregate" and c.fn == "avg":  # carried sum and count: merged means need them
                 for k in (f"__s_{c.code}", f"__n_{c.code}"):
-                    out["data"].append((k, data.op("->")(literal(k, String))))
+                    carry = data.op("->")(literal(k, String))
+                    out["data"].append((k, carry if held is None else case((held, carry), else_=null())))
         return _jsonb(out["data"]), _jsonb(out["gaps"])
 
     # ---- columns ------------------------------------------------------------------------------
