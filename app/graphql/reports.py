@@ -52,7 +52,8 @@ async def report_aggregate(info: strawberry.Info, template_id: strawberry.ID, pe
 
     async def run(session, principal):
         t = await load_template(session, principal, int(template_id))
-        return await collect(session, principal, t, period=period, states=set(states or ["approved"]))
+        return await collect(session, principal, t, period=period, states=set(states or ["approved"]),
+                             path="graphql:report")
 
     return await _run(info, run)
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.principal import Principal
@@ -19,13 +19,15 @@ from app.report.compiler import OutColumn, compile_template, department_policies
 from app.report.dispatch import check_period
 from app.report.dsl import FormulaColumn, RatioColumn, TemplateSpec
 from app.report.models import ReportTask, ReportTemplate
+from app.report.reader import DENIED, audit_rows, holds_township, narrowed, reader_cut
 from app.report.tasks import columns_for, rows_of
 
 STATES = {"dispatched", "in_progress", "submitted", "returned", "approved"}
 
 
 async def collect(session: AsyncSession, principal: Principal, template: ReportTemplate, *, period: str | None,
-                  states: set[str]) -> dict:
+                  states: set[str], path: str = "report:aggregate") -> dict:
+    """The aggregate as this reader sees it: its rows, its field levels (app/report/reader.py)."""
     if not (principal.is_platform_admin or principal.department_code == template.department_code):
         raise Problem(403, "report.not_owner", "只有模板所属部门可以汇总")
     version = await latest_version(session, template, state="approved")
@@ -38,11 +40,21 @@ async def collect(session: AsyncSession, principal: Principal, template: ReportT
             "period": period, "generated_at": now()}
     if version.pull_only:
         dept = await department_unit(session, template)
+        area = region_prefix(dept.region_code)
         policies = await department_policies(session, department_principal(dept))
-        compiled = compile_template(spec, policies, region_prefix(dept.region_code))
-        rows = (await session.execute(compiled.stmt.order_by("row_no"))).all()
-        cols = compiled.columns
-        items = [_item(r, cols, None) for r in rows]
+        cols = compile_template(spec, policies, area).columns  # 403 if the department lost a grant
+        cut = await reader_cut(session, principal, spec, cols)
+        # Computed live: with both policies at once, so rows and aggregates are the reader's share only.
+        live = compile_template(spec, narrowed(policies, cut.policies), area, strict=False).stmt.subquery("s")
+        data, _ = cut.cells(cols, live.c.data, live.c.data, None)  # scopes already in the statement
+        # Region rows (villages, townships) outside the reader's scope are left out; code-value rows
+        # were counted over the reader's share only.
+        rows = (await session.execute(
+            select(live.c.row_key, live.c.label, live.c.record_id, live.c.region_code, data.label("data"))
+            .where(or_(live.c.region_code.is_(None), cut.rows(live.c.region_code)))
+            .order_by(live.c.row_no))).all()
+        shown = cut.out_columns(cols)
+        items = [_item(r, shown, None) for r in rows]
         tasks: list[dict] = []
         head["source"] = "ledger_live"
     else:
@@ -55,20 +67,28 @@ async def collect(session: AsyncSession, principal: Principal, template: ReportT
         task_rows = (await session.scalars(select(ReportTask).where(
             ReportTask.version_id == version.id, ReportTask.period == period).order_by(ReportTask.township_code))).all()
         cols = await columns_for(session, template, spec)
+        cut = await reader_cut(session, principal, spec, cols)
+        shown = cut.out_columns(cols)
         included = [t for t in task_rows if t.state in states]
         names = {t.id: (t.township_code, t.township_name) for t in task_rows}
-        items = [_item(r, cols, names[r.task_id]) for r in await rows_of(session, [t.id for t in included])]
+        rows = await rows_of(session, [t.id for t in included], cut=cut, cols=cols)
+        items = [_item(r, shown, names[r.task_id]) for r in rows]
         tasks = [{"id": t.id, "township_code": t.township_code, "township_name": t.township_name,
                   "state": t.state, "included": t.state in states, "rows": t.row_count,
                   "prefilled_at": t.prefilled_at, "submitted_at": t.submitted_at, "approved_at": t.approved_at}
-                 for t in task_rows]
+                 for t in task_rows if holds_township(cut.policies[spec.ledger].scope, t.township_code)]
         head["source"] = "tasks"
         head["complete"] = bool(task_rows) and all(t.state == "approved" for t in task_rows)
+    await audit_rows(session, cut, shown, [r.record_id for r in rows], path,
+                     {"template_id": template.id, "period": period})
     total = None
     if spec.kind == "aggregate":
-        items = merge(items, cols, spec)
-        total = merge(items, cols, spec, total=True)[0] if items else None
-    return {**head, "columns": [c.public() for c in cols], "tasks": tasks, "items": strip_carry(items),
+        withheld = [c.code for c in shown if cut.columns[c.code].level == DENIED]
+        items = merge(items, shown, spec)
+        total = merge(items, shown, spec, total=True)[0] if items else None
+        for it in [*items, *([total] if total else [])]:
+            it["cells"].update(dict.fromkeys(withheld))  # never recomputed from what the reader can't see
+    return {**head, "columns": cut.public(cols), "tasks": tasks, "items": strip_carry(items),
             "total": total}
 
 

@@ -80,7 +80,7 @@ def spec_of(version: ReportTemplateVersion) -> TemplateSpec:
 
 async def load_task(session: AsyncSession, principal: Principal, task_id: int) -> tuple[
         ReportTask, ReportTemplateVersion, ReportTemplate]:
-    """A task the caller may see: its township, the owning department, platform admins."""
+    """A task the caller may see: its township (and villages), the owning department, platform admins."""
     row = (await session.execute(
         select(ReportTask, ReportTemplateVersion, ReportTemplate)
         .join(ReportTemplateVersion, ReportTemplateVersion.id == ReportTask.version_id)
@@ -89,14 +89,20 @@ async def load_task(session: AsyncSession, principal: Principal, task_id: int) -
     if row is None:
         raise not_found("报表任务")
     task, version, template = row
-    if not (can_fill(principal, task) or principal.is_platform_admin
+    if not (in_township(principal, task) or principal.is_platform_admin
             or principal.department_code == template.department_code):
         raise not_found("报表任务")
     return task, version, template
 
 
-def can_fill(principal: Principal, task: ReportTask) -> bool:
+def in_township(principal: Principal, task: ReportTask) -> bool:
+    """The task's township or one of its villages: may open the task (what it sees is cut to its grants)."""
     return is_township(principal) and principal.region_code[:9] == township_prefix(task.township_code)
+
+
+def can_fill(principal: Principal, task: ReportTask) -> bool:
+    """Filling (cells, upload, refresh, submit) is the township office's: its villages only read their rows."""
+    return principal.org_unit_kind == "township" and in_township(principal, task)
 
 
 def require_owner(principal: Principal, template: ReportTemplate) -> None:

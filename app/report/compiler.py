@@ -239,7 +239,8 @@ class _Builder:
         if f.code in BASE:  # base columns: filterable / groupable by anyone who sees the row
             check = lambda: None  # noqa: E731
         _, err = self._access(check, where)
-        return (null() if err else alias.c[f.code]), f
+        # Typed NULL: an aggregate over a denied field (a live read narrowed to its reader) still plans.
+        return (cast(null(), alias.c[f.code].type) if err else alias.c[f.code]), f
 
     # ---- conditions ------------------------------------------------------------------------
     def condition(self, c: Condition, where: str) -> ColumnElement | None:

@@ -13,8 +13,9 @@ from app.auth.deps import CurrentPrincipal
 from app.db.deps import Session
 from app.errors import Problem
 from app.jsonresponse import JSON
-from app.report import admission, aggregate, dispatch, export, metrics, review, tasks, templates
-from app.report.common import load_template
+from app.report import admission, aggregate, dispatch, export, metrics, reader, review, tasks, templates
+from app.report import schemas as S
+from app.report.common import latest_version, load_template
 from app.sheets.reader import refused
 
 templates_router = APIRouter(prefix="/report-templates", tags=["报表模板"])
@@ -76,63 +77,85 @@ def _file(content: bytes, name: str, media: str) -> Response:
                     headers={"Content-Disposition": f"attachment; filename*=UTF-8''{quote(name)}"})
 
 
+async def _cut(session, principal, view: dict) -> dict:
+    """A template as this reader may see it: the frozen analysis's counts cut to its scope."""
+    return {**view, "analysis": await reader.cut_analysis(session, principal, view["spec"], view["analysis"])}
+
+
 # ---- templates --------------------------------------------------------------------------------
 
-@templates_router.post("", status_code=201, response_model=None, summary="定义报表模板（草稿）")
+@templates_router.post("", status_code=201, response_model=None,
+    responses={201: {"model": S.TemplateOut}, **S.problems(403, 409, 422)}, summary="定义报表模板（草稿）")
 async def create_template(session: Session, principal: CurrentPrincipal, body: TemplateBody) -> JSON:
-    return JSON(await templates.create_template(session, principal, body), status_code=201)
+    return JSON(await _cut(session, principal, await templates.create_template(session, principal, body)),
+                status_code=201)
 
 
-@templates_router.get("", response_model=None, summary="列出报表模板")
+@templates_router.get("", response_model=None,
+    responses={200: {"model": S.TemplateList}, **S.problems()}, summary="列出报表模板")
 async def list_templates(session: Session, principal: CurrentPrincipal) -> JSON:
     return JSON({"items": await templates.list_templates(session, principal)})
 
 
-@templates_router.get("/{template_id}", response_model=None, summary="读取报表模板（含版本与准入记录）")
+@templates_router.get("/{template_id}", response_model=None,
+    responses={200: {"model": S.TemplateOut}, **S.problems(403, 404, 422)}, summary="读取报表模板（含版本与准入记录）")
 async def get_template(session: Session, principal: CurrentPrincipal, template_id: Id) -> JSON:
     t = await load_template(session, principal, template_id)
-    return JSON(await templates.template_view(session, t))
+    return JSON(await _cut(session, principal, await templates.template_view(session, t)))
 
 
-@templates_router.put("/{template_id}", response_model=None, summary="修改模板：草稿就地修改，否则新建版本")
+@templates_router.put("/{template_id}", response_model=None,
+    responses={200: {"model": S.TemplateOut}, **S.problems(400, 403, 404, 422)}, summary="修改模板：草稿就地修改，否则新建版本")
 async def put_template(session: Session, principal: CurrentPrincipal, template_id: Id, body: TemplateBody) -> JSON:
     t = await load_template(session, principal, template_id, write=True)
-    return JSON(await templates.new_version(session, principal, t, body))
+    return JSON(await _cut(session, principal, await templates.new_version(session, principal, t, body)))
 
 
-@templates_router.get("/{template_id}/analysis", response_model=None, summary="准入分析（按当前台账实时计算）")
+@templates_router.get("/{template_id}/analysis", response_model=None,
+    responses={200: {"model": S.AnalysisOut}, **S.problems(403, 404, 422)}, summary="准入分析（按当前台账实时计算）")
 async def analysis(session: Session, principal: CurrentPrincipal, template_id: Id) -> JSON:
     t = await load_template(session, principal, template_id)
-    return JSON(await admission.live_analysis(session, principal, t))
+    out = await admission.live_analysis(session, principal, t)
+    spec = (await latest_version(session, t)).spec
+    return JSON(await reader.cut_analysis(session, principal, spec, out))
 
 
-@templates_router.post("/{template_id}/submit", response_model=None, summary="提交准入")
+@templates_router.post("/{template_id}/submit", response_model=None,
+    responses={200: {"model": S.TemplateOut}, **S.problems(403, 404, 409, 422)}, summary="提交准入")
 async def submit_template(session: Session, principal: CurrentPrincipal, template_id: Id) -> JSON:
     t = await load_template(session, principal, template_id, write=True)
-    return JSON(await admission.submit(session, principal, t))
+    return JSON(await _cut(session, principal, await admission.submit(session, principal, t)))
 
 
-@templates_router.post("/{template_id}/approve", response_model=None, summary="准入通过（平台管理员）")
+@templates_router.post("/{template_id}/approve", response_model=None,
+    responses={200: {"model": S.TemplateOut}, **S.problems(400, 403, 404, 409, 422)}, summary="准入通过（平台管理员）")
 async def approve_template(session: Session, principal: CurrentPrincipal, template_id: Id,
                            body: DecisionIn | None = None) -> JSON:
     t = await load_template(session, principal, template_id)
-    return JSON(await admission.decide(session, principal, t, approve=True, reason=body.reason if body else None))
+    return JSON(await _cut(session, principal, await admission.decide(
+        session, principal, t, approve=True, reason=body.reason if body else None)))
 
 
-@templates_router.post("/{template_id}/refuse", response_model=None, summary="不予准入（平台管理员，须说明理由）")
+@templates_router.post("/{template_id}/refuse", response_model=None,
+    responses={200: {"model": S.TemplateOut}, **S.problems(400, 403, 404, 409, 422)}, summary="不予准入（平台管理员，须说明理由）")
 async def refuse_template(session: Session, principal: CurrentPrincipal, template_id: Id, body: DecisionIn) -> JSON:
     t = await load_template(session, principal, template_id)
-    return JSON(await admission.decide(session, principal, t, approve=False, reason=body.reason))
+    return JSON(await _cut(session, principal, await admission.decide(
+        session, principal, t, approve=False, reason=body.reason)))
 
 
-@templates_router.post("/{template_id}/dispatch", response_model=None, summary="一键下派到各镇街")
+@templates_router.post("/{template_id}/dispatch", response_model=None,
+    responses={200: {"model": S.DispatchOut}, **S.problems(400, 403, 404, 409, 422)}, summary="一键下派到各镇街")
 async def dispatch_template(session: Session, principal: CurrentPrincipal, template_id: Id, body: DispatchIn) -> JSON:
     t = await load_template(session, principal, template_id, write=True)
     return JSON(await dispatch.dispatch(session, principal, t, period=body.period, townships=body.townships,
                                         deadline=body.deadline))
 
 
-@templates_router.get("/{template_id}/aggregate", response_model=None, summary="汇总（JSON / CSV / XLSX）")
+@templates_router.get("/{template_id}/aggregate", response_model=None,
+    responses={200: {"model": S.AggregateOut, "content": {
+        "text/csv": S.file_response("text/csv", "")["content"]["text/csv"],
+        XLSX: S.file_response(XLSX, "")["content"][XLSX]}}, **S.problems(403, 404, 409, 422)}, summary="汇总（JSON / CSV / XLSX）")
 async def aggregate_template(
     session: Session, principal: CurrentPrincipal, template_id: Id,
     period: Annotated[str | None, Query(max_length=20, description="报告期；台账直取模板可省略")] = None,
@@ -152,7 +175,8 @@ async def aggregate_template(
 
 # ---- tasks ------------------------------------------------------------------------------------
 
-@tasks_router.get("", response_model=None, summary="列出报表任务（镇街：本镇街；部门：本部门模板）")
+@tasks_router.get("", response_model=None,
+    responses={200: {"model": S.TaskList}, **S.problems(422)}, summary="列出报表任务（镇街：本镇街；部门：本部门模板）")
 async def list_tasks(
     session: Session, principal: CurrentPrincipal,
     period: Annotated[str | None, Query(max_length=20)] = None,
@@ -163,7 +187,8 @@ async def list_tasks(
                                                  template_id=template_id)})
 
 
-@tasks_router.get("/{task_id}", response_model=None, summary="打开任务：预填数据、空缺单元格、意见与流转记录")
+@tasks_router.get("/{task_id}", response_model=None,
+    responses={200: {"model": S.TaskView}, **S.problems(403, 404, 422)}, summary="打开任务：预填数据、空缺单元格、意见与流转记录")
 async def get_task(
     session: Session, principal: CurrentPrincipal, task_id: Id,
     limit: Annotated[int, Query(ge=1, le=5000)] = 500, offset: Annotated[int, Query(ge=0)] = 0,
@@ -171,13 +196,15 @@ async def get_task(
     return JSON(await tasks.open_task(session, principal, task_id, limit=limit, offset=offset))
 
 
-@tasks_router.put("/{task_id}/cells", response_model=None, summary="批量保存空缺单元格")
+@tasks_router.put("/{task_id}/cells", response_model=None,
+    responses={200: {"model": S.SavedOut}, **S.problems(400, 403, 404, 409, 422)}, summary="批量保存空缺单元格")
 async def put_cells(session: Session, principal: CurrentPrincipal, task_id: Id, body: CellsIn) -> JSON:
     items = [c.model_dump() for c in body.cells]
     return JSON(await tasks.save_cells(session, principal, task_id, items))
 
 
-@tasks_router.put("/{task_id}/cells/{row}/{column}", response_model=None, summary="保存一个空缺单元格")
+@tasks_router.put("/{task_id}/cells/{row}/{column}", response_model=None,
+    responses={200: {"model": S.SavedOut}, **S.problems(400, 403, 404, 409, 422)}, summary="保存一个空缺单元格")
 async def put_cell(session: Session, principal: CurrentPrincipal, task_id: Id,
                    row: Annotated[str, Path(max_length=40)], column: Annotated[str, Path(max_length=41)],
                    body: CellValueIn) -> JSON:
@@ -185,7 +212,8 @@ async def put_cell(session: Session, principal: CurrentPrincipal, task_id: Id,
                                        [{"row": row, "column": column, "value": body.value}], path_prefix="body"))
 
 
-@tasks_router.post("/{task_id}/refresh", response_model=None, summary="按台账最新数据重新预填（提交前）")
+@tasks_router.post("/{task_id}/refresh", response_model=None,
+    responses={200: {"model": S.RefreshOut}, **S.problems(403, 404, 409, 422)}, summary="按台账最新数据重新预填（提交前）")
 async def refresh_task(session: Session, principal: CurrentPrincipal, task_id: Id) -> JSON:
     from app.report.common import EDITABLE, bad_state, can_fill, load_task, spec_of
 
@@ -198,13 +226,15 @@ async def refresh_task(session: Session, principal: CurrentPrincipal, task_id: I
     return JSON({"id": task.id, "rows": rows, "prefilled_at": task.prefilled_at})
 
 
-@tasks_router.get("/{task_id}/xlsx", response_model=None, summary="下载任务表格（XLSX，黄色为待填列）")
+@tasks_router.get("/{task_id}/xlsx", response_model=None, response_class=Response,
+    responses={200: S.file_response(XLSX, "任务表格（XLSX）"), **S.problems(403, 404, 422)}, summary="下载任务表格（XLSX，黄色为待填列）")
 async def download(session: Session, principal: CurrentPrincipal, task_id: Id) -> Response:
     content, name = await tasks.download_xlsx(session, principal, task_id)
     return _file(content, name, XLSX)
 
 
-@tasks_router.post("/{task_id}/xlsx", response_model=None, summary="上传填好的任务表格")
+@tasks_router.post("/{task_id}/xlsx", response_model=None,
+    responses={200: {"model": S.UploadOut}, **S.problems(400, 403, 404, 409, 413, 422)}, summary="上传填好的任务表格")
 async def upload(session: Session, principal: CurrentPrincipal, task_id: Id,
                  file: Annotated[UploadFile, File(description="从本任务下载并填写的 XLSX")]) -> JSON:
     content = await file.read(MAX_UPLOAD + 1)
@@ -213,18 +243,21 @@ async def upload(session: Session, principal: CurrentPrincipal, task_id: Id,
     return JSON(await tasks.upload_xlsx(session, principal, task_id, content))
 
 
-@tasks_router.post("/{task_id}/submit", response_model=None, summary="提交（必填空缺须已填写）")
+@tasks_router.post("/{task_id}/submit", response_model=None,
+    responses={200: {"model": S.SubmitOut}, **S.problems(403, 404, 409, 422)}, summary="提交（必填空缺须已填写）")
 async def submit_task(session: Session, principal: CurrentPrincipal, task_id: Id) -> JSON:
     return JSON(await tasks.submit(session, principal, task_id))
 
 
-@tasks_router.post("/{task_id}/return", response_model=None, summary="退回修改（部门，附意见）")
+@tasks_router.post("/{task_id}/return", response_model=None,
+    responses={200: {"model": S.TaskHead}, **S.problems(400, 403, 404, 409, 422)}, summary="退回修改（部门，附意见）")
 async def return_task(session: Session, principal: CurrentPrincipal, task_id: Id, body: ReturnIn) -> JSON:
     return JSON(await review.return_task(session, principal, task_id, comment=body.comment,
                                          cells=[c.model_dump() for c in body.cells]))
 
 
-@tasks_router.post("/{task_id}/approve", response_model=None, summary="审核通过（部门）")
+@tasks_router.post("/{task_id}/approve", response_model=None,
+    responses={200: {"model": S.TaskHead}, **S.problems(400, 403, 404, 409, 422)}, summary="审核通过（部门）")
 async def approve_task(session: Session, principal: CurrentPrincipal, task_id: Id,
                        body: ApproveIn | None = None) -> JSON:
     return JSON(await review.approve_task(session, principal, task_id, comment=body.comment if body else None))
@@ -232,7 +265,8 @@ async def approve_task(session: Session, principal: CurrentPrincipal, task_id: I
 
 # ---- metrics ----------------------------------------------------------------------------------
 
-@metrics_router.get("/burden", response_model=None, summary="减负指标：各镇街每月任务、单元格、自动填充率、填报用时")
+@metrics_router.get("/burden", response_model=None,
+    responses={200: {"model": S.BurdenOut}, **S.problems(422)}, summary="减负指标：各镇街每月任务、单元格、自动填充率、填报用时")
 async def burden(
     session: Session, principal: CurrentPrincipal,
     month: Annotated[str | None, Query(max_length=7, description="YYYY-MM（按下派时间）")] = None,

@@ -15,6 +15,7 @@ from sqlalchemy import String, and_, column, delete, func, literal, or_, select,
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import ColumnElement
 
 from app.access.policy import policy_for
 from app.auth.principal import Principal
@@ -52,6 +53,7 @@ from app.report.models import (
 )
 from app.sheets.guard import Limits
 from app.sheets.reader import read_first_sheet
+from app.report.reader import DENIED, HIDDEN, ReaderCut, audit_rows, holds_township, reader_cut
 
 MAX_CELLS = 5000
 _VALIDATION_THREADS = 4
@@ -97,8 +99,12 @@ def task_head(task: ReportTask, template: ReportTemplate, version) -> dict:
             "approved_at": task.approved_at, "rows": task.row_count}
 
 
-async def rows_of(session: AsyncSession, task_ids: list[int], *, limit: int | None = None, offset: int = 0):
-    """Rows with their gap values (and origins) merged in SQL, in row order."""
+async def rows_of(session: AsyncSession, task_ids: list[int], *, limit: int | None = None, offset: int = 0,
+                  cut: ReaderCut | None = None, cols: list[OutColumn] | None = None):
+    """Rows with their gap values (and origins) merged in SQL, in row order.
+
+    With a reader's cut (and the columns): only the rows in its scope, cells cut to its levels in SQL.
+    """
     r, c = ReportRow.__table__, ReportCell.__table__
     gaps = (select(func.jsonb_object_agg(c.c.column, c.c.value)).where(c.c.task_id == r.c.task_id,
                                                                           c.c.row_key == r.c.row_key)
@@ -109,9 +115,35 @@ async def rows_of(session: AsyncSession, task_ids: list[int], *, limit: int | No
     stmt = (select(r.c.task_id, r.c.row_key, r.c.row_no, r.c.label, r.c.record_id, r.c.region_code, r.c.data,
                    r.c.prov, gaps.label("gaps"), origins.label("origins"))
             .where(r.c.task_id.in_(task_ids)).order_by(r.c.task_id, r.c.row_no).offset(offset))
+    if cut is not None:
+        region = row_region(r)
+        stmt = stmt.add_columns(region.label("reg")).where(cut.rows(region))
     if limit is not None:
         stmt = stmt.limit(limit)
+    if cut is not None:
+        page = stmt.subquery("p")
+        data, gap_cells = cut.cells(cols or [], page.c.data, page.c.gaps, page.c.reg)
+        stmt = select(page.c.task_id, page.c.row_key, page.c.row_no, page.c.label, page.c.record_id,
+                      page.c.region_code, data.label("data"), page.c.prov, gap_cells.label("gaps"),
+                      page.c.origins).order_by(page.c.task_id, page.c.row_no)
     return (await session.execute(stmt)).all()
+
+
+def row_region(r) -> ColumnElement:
+    """Where a stored row lies: its record's region, its village / township, or (code-value rows of an
+    aggregate) the task's township."""
+    t = ReportTask.__table__
+    return func.coalesce(r.c.region_code,
+                         select(t.c.township_code).where(t.c.id == r.c.task_id).correlate(r).scalar_subquery())
+
+
+async def visible_keys(session: AsyncSession, task: ReportTask, cut: ReaderCut, keys: set[str]) -> set[str]:
+    """Which of these row keys of a task the reader may see."""
+    if not keys:
+        return set()
+    r = ReportRow.__table__
+    return set((await session.scalars(select(r.c.row_key).where(
+        r.c.task_id == task.id, r.c.row_key.in_(sorted(keys)), cut.rows(row_region(r))))).all())
 
 
 async def open_task(session: AsyncSession, principal: Principal, task_id: int, *, limit: int, offset: int) -> dict:
@@ -124,28 +156,36 @@ async def open_task(session: AsyncSession, principal: Principal, task_id: int, *
         await session.flush()
     spec = spec_of(version)
     cols = await columns_for(session, template, spec)
+    cut = await reader_cut(session, principal, spec, cols)  # what this reader sees: its rows, its levels
+    shown = cut.out_columns(cols)
+    codes = {c.code for c in shown}
     ledger = spec.ledger if spec.kind == "list" else None
+    page = await rows_of(session, [task.id], limit=limit, offset=offset, cut=cut, cols=cols)
     rows = [{
         "key": r.row_key, "no": r.row_no, "label": r.label, "region_code": r.region_code,
         "record": {"ledger": ledger, "id": r.record_id, "href": f"/api/v1/ledgers/{ledger}/records/{r.record_id}"}
         if r.record_id else None,
-        "cells": {c.code: (r.gaps or {}).get(c.code) if c.kind == "gap" else r.data.get(c.code) for c in cols},
-        "provenance": cell_provenance(r.prov, cols), "gap_origin": r.origins or {},
-    } for r in await rows_of(session, [task.id], limit=limit, offset=offset)]
+        "cells": {c.code: (r.gaps or {}).get(c.code) if c.kind == "gap" else r.data.get(c.code) for c in shown},
+        "provenance": {k: v for k, v in cell_provenance(r.prov, cols).items() if k in codes},
+        "gap_origin": {k: v for k, v in (r.origins or {}).items() if k in codes},
+    } for r in page]
+    await audit_rows(session, cut, shown, [r.record_id for r in page], "report:task",
+                     {"task_id": task.id, "template_id": template.id})
     comments = (await session.scalars(select(ReportComment).where(ReportComment.task_id == task.id)
                                       .order_by(ReportComment.id))).all()
+    seen = await visible_keys(session, task, cut, {c.row_key for c in comments if c.row_key})
     trans = (await session.scalars(select(ReportTransition).where(ReportTransition.task_id == task.id)
                                    .order_by(ReportTransition.id))).all()
     return {
         **task_head(task, template, version),
         "kind": spec.kind, "ledger": spec.ledger, "instructions": spec.instructions,
         "editable": can_fill(principal, task) and task.state in EDITABLE,
-        "columns": [c.public() for c in cols],
+        "columns": cut.public(cols),
         "items": rows, "limit": limit, "offset": offset,
         "missing_required": await _missing_count(session, task, cols),
-        "rejects": await rejects_of(session, task),  # uploaded cells that failed, kept until fixed
+        "rejects": await rejects_of(session, task, cut),  # uploaded cells that failed, kept until fixed
         "comments": [{"id": c.id, "row": c.row_key, "column": c.column, "body": c.body, "author": c.author,
-                      "at": c.created_at} for c in comments],
+                      "at": c.created_at} for c in comments if c.row_key is None or c.row_key in seen],
         "transitions": [{"from": t.from_state, "to": t.to_state, "actor": t.actor, "at": t.at, "note": t.note}
                         for t in trans],
     }
@@ -292,9 +332,13 @@ async def _keep_rejects(session: AsyncSession, principal: Principal, task: Repor
             for (rk, col), b in latest.items()]))
 
 
-async def rejects_of(session: AsyncSession, task: ReportTask) -> list[dict]:
+async def rejects_of(session: AsyncSession, task: ReportTask, cut: ReaderCut | None = None) -> list[dict]:
     rows = (await session.scalars(select(ReportReject).where(ReportReject.task_id == task.id)
                                   .order_by(ReportReject.created_at, ReportReject.row_key))).all()
+    if cut is not None:  # a reader sees the rejects of its own rows and columns only
+        seen = await visible_keys(session, task, cut, {r.row_key for r in rows})
+        rows = [r for r in rows if r.row_key in seen and r.column in cut.columns
+                and cut.columns[r.column].level not in (HIDDEN, DENIED)]
     return [{"row_key": r.row_key, "column_code": r.column, "sheet_cell": r.sheet_cell, "raw": r.raw,
              "code": r.code, "reason": r.reason, "at": r.created_at} for r in rows]
 
@@ -425,8 +469,13 @@ async def download_xlsx(session: AsyncSession, principal: Principal, task_id: in
     from app.report.export import write_sheet
 
     task, version, template = await load_task(session, principal, task_id)
-    cols = await columns_for(session, template, spec_of(version))
-    rows = await rows_of(session, [task.id])
+    spec = spec_of(version)
+    cols = await columns_for(session, template, spec)
+    cut = await reader_cut(session, principal, spec, cols)
+    rows = await rows_of(session, [task.id], cut=cut, cols=cols)
+    await audit_rows(session, cut, cut.out_columns(cols), [r.record_id for r in rows], "report:task_xlsx",
+                     {"task_id": task.id, "template_id": template.id})
+    cols = cut.out_columns(cols)
     import xlsxwriter
 
     buf = io.BytesIO()
@@ -513,4 +562,10 @@ async def list_tasks(session: AsyncSession, principal: Principal, *, period: str
     elif state:
         stmt = stmt.where(ReportTask.state == state)
     rows = (await session.execute(stmt.order_by(ReportTask.deadline, ReportTask.id).limit(1000))).all()
+    if not is_township(principal):
+        # A task's row count is a count of the township's records: listed only to readers whose scope
+        # of the template's ledger holds the whole township (townships list their own tasks).
+        policies = await department_policies(session, principal)
+        rows = [(t, v, tpl) for t, v, tpl in rows
+                if holds_township(policies[v.spec["ledger"]].scope, t.township_code)]
     return [task_head(t, tpl, v) for t, v, tpl in rows]
