@@ -24,7 +24,7 @@ from app.catalog.validators import make_id_card
 from app.org.models import OrgUnit
 from tests.factories import api_key_headers, make_service_account
 from tests.leak_oracle import G, Caller, at_least_read, expected, in_scope, level_of
-from tests.profile import examples
+from tests.profile import examples, tally
 from tests.world import VILLAGE_A, VILLAGE_B
 
 pytestmark = pytest.mark.property
@@ -116,12 +116,13 @@ def list_status(caller: Caller, filt: str | None, order: str | None) -> int:
     return 200 if all(at_least_read(level_of(caller, "person", f)) for f in asked) else 403
 
 
-@settings(max_examples=examples(300, 5000), deadline=None, derandomize=True,
+@settings(max_examples=examples(300, 5500), deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(kind=st.sampled_from(["user", "service_account"]), named=grant_sets, scope=scopes,
        unit_grants=grant_sets, unit_scope=scopes, reqs=requests)
 async def test_no_unreadable_value_ever_leaves_the_service(client, world, session, connection, kind, named, scope,
                                                            unit_grants, unit_scope, reqs):
+    tally("rest")
     # Fixtures live for the whole test (all examples): seed once, give each example its own savepoint.
     if not hasattr(world, "seeded"):
         world.seeded = await _seed(client, world, session)

@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 from app.access.models import Grant
 from app.graphql.spec import camel
 from tests.leak_oracle import G, Caller, at_least_read, expected, in_scope, level_of
-from tests.profile import examples
+from tests.profile import examples, tally
 
 pytestmark = pytest.mark.property
 
@@ -167,11 +167,12 @@ def check_root(caller: Caller, sel: dict, body: dict, seed) -> None:
         check_node(caller, ledger, by_id[str(seed.ids[lb])], seed.rows[lb], fields)
 
 
-@settings(max_examples=examples(150, 3000), deadline=None, derandomize=True,
+@settings(max_examples=examples(150, 3500), deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(pg=person_grants, hg=house_grants, scope=st.sampled_from(["own", "all", "a", "b"]),
        sels=st.lists(selection, min_size=1, max_size=3))
 async def test_no_unreadable_value_leaves_through_graphql(client, world, seed, connection, pg, hg, scope, sels):
+    tally("graphql")
     async with connection.begin_nested() as sp:
         user = world.users["cl"]
         row_scope, regions = {"own": ("own", []), "all": ("all", []), "a": ("regions", ["500118101000"]),

@@ -26,7 +26,7 @@ from python_calamine import CalamineWorkbook
 from app.access.models import Grant
 from tests.factories import api_key_headers, auth_headers, make_org_unit, make_service_account, make_user
 from tests.leak_oracle import G, Caller, at_least_read, expected, in_scope, level_of
-from tests.profile import examples
+from tests.profile import examples, tally
 from tests.report.conftest import post
 from tests.world import A, B, VILLAGE_A
 
@@ -216,6 +216,7 @@ named_grants = st.fixed_dictionaries({
        admin=st.booleans(), named=named_grants, scope=st.sampled_from(list(SCOPES)), reads=reads)
 async def test_report_readers_get_no_more_and_no_less_than_rest(client, world, people, session, settings,
                                                                   connection, kind, admin, named, scope, reads):
+    tally("reports")
     if not hasattr(world, "report_probe"):
         world.dept_unit = await _unit(session, "dept:cl")
         world.report_probe = await _setup(client, world, people, session, settings)
