@@ -23,7 +23,7 @@ from app.access.models import Grant
 from app.catalog.validators import make_id_card
 from app.org.models import OrgUnit
 from tests.factories import api_key_headers, make_service_account
-from tests.leak_oracle import G, Caller, at_least_read, expected, in_scope, level_of
+from tests.leak_oracle import Caller, G, at_least_read, expected, in_scope, level_of
 from tests.profile import examples, tally
 from tests.world import VILLAGE_A, VILLAGE_B
 

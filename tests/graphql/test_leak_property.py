@@ -17,13 +17,12 @@ from datetime import date
 from decimal import Decimal
 
 import pytest
-
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from app.access.models import Grant
 from app.graphql.spec import camel
-from tests.leak_oracle import G, Caller, at_least_read, expected, in_scope, level_of
+from tests.leak_oracle import Caller, G, at_least_read, expected, in_scope, level_of
 from tests.profile import examples, tally
 
 pytestmark = pytest.mark.property

@@ -24,11 +24,17 @@ from hypothesis import strategies as st
 from python_calamine import CalamineWorkbook
 
 from app.access.models import Grant
-from tests.factories import api_key_headers, auth_headers, make_org_unit, make_service_account, make_user
-from tests.leak_oracle import G, Caller, at_least_read, expected, in_scope, level_of
+from tests.factories import (
+    api_key_headers,
+    auth_headers,
+    make_org_unit,
+    make_service_account,
+    make_user,
+)
+from tests.leak_oracle import Caller, G, at_least_read, expected, in_scope, level_of
 from tests.profile import examples, tally
 from tests.report.conftest import post
-from tests.world import A, B, VILLAGE_A
+from tests.world import VILLAGE_A, A, B
 
 pytestmark = pytest.mark.property
 
@@ -147,7 +153,6 @@ def forbidden_of(caller: Caller, rows: dict) -> list[str]:
     allowed, denied = [], []
     for row in rows.values():
         for code in SEARCHABLE:
-            ledger, f = COLUMNS[code]
             value = str(row["values"][code])
             (allowed if readable_cell(caller, row, code) else denied).append(value)
     return [v for v in denied if not any(v in a for a in allowed)]
