@@ -26,11 +26,12 @@ ORACLE_RULES: dict[str, bool] = {
 }
 ORACLE_RULES.update({r: True for r in os.environ.get("ONETABLE_ORACLE_RULES", "").split(",") if r})
 
-# derived (ledger, field) -> its source (ledger, field)
+# derived (ledger, field) -> the (ledger, field)s it reveals; used where the catalogue declares none
+# (a catalogue field's `derived_from: ledger.field`, once there is one, is the declaration).
 DERIVED = {
-    ("person", "birth_date"): ("person", "id_number"),
-    ("disability", "certificate_number"): ("person", "id_number"),
-    ("house", "owner_id_number"): ("person", "id_number"),
+    ("person", "birth_date"): (("person", "id_number"),),
+    ("disability", "certificate_number"): (("person", "id_number"),),
+    ("house", "owner_id_number"): (("person", "id_number"),),
 }
 
 LEVELS = ("hidden", "masked", "read", "write")
@@ -62,7 +63,13 @@ def _year(v: str) -> str:
     return v[:4]
 
 
-_MASKS = {"id_card": _id_card, "phone": _phone, "name": _name, "address": _address, "year": _year}
+def _certificate(v: str) -> str:
+    # 500118********1234****: the embedded ID masked like an ID, then a fixed tail.
+    return v[:6] + "********" + v[14:18] + "****"
+
+
+_MASKS = {"id_card": _id_card, "phone": _phone, "name": _name, "address": _address, "year": _year,
+          "certificate": _certificate}
 
 
 def as_text(value: object) -> str:
@@ -71,16 +78,17 @@ def as_text(value: object) -> str:
     return value.isoformat() if hasattr(value, "isoformat") else str(value)
 
 
-def masked_null() -> str | None:
-    """What a masked field shows for NULL."""
-    return FULL if ORACLE_RULES["masked_null_masked"] else None
+def masked_null(rule: str) -> str | None:
+    """What a masked field shows for NULL. A `full` mask shows nothing of a value, so with item 7 it
+    shows **** for NULL too; partial masks show part of a value (so its presence) and keep NULL."""
+    return FULL if ORACLE_RULES["masked_null_masked"] and rule not in _MASKS else None
 
 
 def masked(ledger: str, code: str, value: object) -> str | None:
     """The masked form of a value, by the field's catalogue mask rule (none -> full)."""
-    if value is None:
-        return masked_null()
     rule = get_catalog().ledger(ledger).field(code).mask.value
+    if value is None:
+        return masked_null(rule)
     fn = _MASKS.get(rule)
     return fn(as_text(value)) if fn else FULL
 
@@ -127,12 +135,18 @@ def raw_level(caller: Caller, ledger: str, code: str) -> str:
     return "hidden"
 
 
+def sources_of(ledger: str, code: str) -> tuple[tuple[str, str], ...]:
+    declared = getattr(get_catalog().ledger(ledger).field(code), "derived_from", ())
+    if declared:
+        return tuple(tuple(ref.split(".", 1)) for ref in declared)
+    return DERIVED.get((ledger, code), ())
+
+
 def capped_by_source(caller: Caller, ledger: str, code: str, level: str) -> str:
-    """A derived field is never more readable than its source (item 1)."""
-    source = DERIVED.get((ledger, code))
-    if source is None or not ORACLE_RULES["derived_capped"]:
+    """A derived field is never more readable than any field it reveals (item 1)."""
+    if not ORACLE_RULES["derived_capped"]:
         return level
-    return min(level, level_of(caller, *source), key=LEVELS.index)
+    return min([level, *(level_of(caller, *src) for src in sources_of(ledger, code))], key=LEVELS.index)
 
 
 def level_of(caller: Caller, ledger: str, code: str) -> str:

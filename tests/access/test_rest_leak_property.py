@@ -48,8 +48,9 @@ def seeded(i: int, region: str) -> dict:
         "birth_date": date(1961 + i, 2, 3 + i).isoformat(),
         "low_income_status": "3",
     }
-    if i == 3:
-        rec["residence_address"] = None  # a masked NULL must not tell "no value" from "a value"
+    if i == 3:  # a masked NULL must not tell "no value" from "a value" where the mask shows nothing
+        rec["residence_address"] = None
+        rec["low_income_status"] = None
     return rec
 
 
