@@ -61,9 +61,17 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/pytest $(PYTEST_ARGS)
 
-# The leak property tests (marker `property`) at their long profile; prints the examples run.
+# The leak property tests (marker `property`) at their long profile, one process per suite in
+# parallel (each its own database); then the examples run in all. Logs stay in var/test-long/.
+LONG_SUITES := tests/access tests/graphql tests/report
 test-long: $(STAMP)
-	ONETABLE_TEST_PROFILE=long $(BIN)/pytest -m property -p no:cacheprovider $(PYTEST_ARGS)
+	@mkdir -p var/test-long; rm -f var/test-long/*.log; \
+	for suite in $(LONG_SUITES); do \
+	  ( ONETABLE_TEST_PROFILE=long $(BIN)/pytest -m property -p no:cacheprovider $(PYTEST_ARGS) $$suite \
+	    > var/test-long/$${suite##*/}.log 2>&1; echo $$? > var/test-long/$${suite##*/}.rc ) & \
+	done; wait; \
+	cat var/test-long/*.log; \
+	$(BIN)/python -m tests.property_total var/test-long
 
 schemas: $(STAMP)
 	$(BIN)/onetable schemas export
