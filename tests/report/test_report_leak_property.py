@@ -222,7 +222,7 @@ named_grants = st.fixed_dictionaries({
 })
 
 
-@settings(max_examples=examples(60, 2500), deadline=None, derandomize=True,
+@settings(max_examples=examples(150, 4000), deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(kind=st.sampled_from(["dept_user", "dept_service", "township_user", "village_user"]),
        admin=st.booleans(), named=named_grants, scope=st.sampled_from(list(SCOPES)), reads=reads)
