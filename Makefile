@@ -15,11 +15,12 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.onetable-installed
 
 .DEFAULT_GOAL := help
-.PHONY: help run test lock schemas bench venv clean distclean
+.PHONY: help run test test-long lock schemas bench venv clean distclean
 
 help:
 	@echo "make run      start the service with the demo district (PORT=$(PORT) HOST=$(HOST) SCALE=$(SCALE))"
 	@echo "make test     run the test suite (PYTEST_ARGS='-k name' to select)"
+	@echo "make test-long  the leak property tests at >= 10,000 examples (REST, GraphQL, reports)"
 	@echo "make schemas  regenerate schemas/openapi.json (and schema.graphql)"
 	@echo "make bench    run the benchmarks in scripts/bench/"
 	@echo "make lock     regenerate requirements.lock from pyproject.toml (LOCK_ARGS=--upgrade)"
@@ -59,6 +60,18 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+# The leak property tests (marker `property`) at their long profile, one process per suite in
+# parallel (each its own database); then the examples run in all. Logs stay in var/test-long/.
+LONG_SUITES := tests/access tests/graphql tests/report
+test-long: $(STAMP)
+	@mkdir -p var/test-long; rm -f var/test-long/*.log; \
+	for suite in $(LONG_SUITES); do \
+	  ( ONETABLE_TEST_PROFILE=long $(BIN)/pytest -m property -p no:cacheprovider $(PYTEST_ARGS) $$suite \
+	    > var/test-long/$${suite##*/}.log 2>&1; echo $$? > var/test-long/$${suite##*/}.rc ) & \
+	done; wait; \
+	cat var/test-long/*.log; \
+	$(BIN)/python -m tests.property_total var/test-long
 
 schemas: $(STAMP)
 	$(BIN)/onetable schemas export

@@ -126,3 +126,12 @@ async def client(app) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
     async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
         yield c
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    from tests.profile import LONG, TALLY
+
+    if TALLY:
+        parts = ", ".join(f"{k}={v}" for k, v in sorted(TALLY.items()))
+        profile = "long" if LONG else "quick"
+        terminalreporter.write_line(f"property examples: {sum(TALLY.values())} ({parts}; profile {profile})")
