@@ -4,9 +4,8 @@
 Masks are re-implemented here from their documented shapes (500118********1234, 138****5678, 张**,
 address cut after the village segment, year, ****), not imported from app/access/masks.py.
 
-Three rules are changing (issue 8, items 1, 3 and 7). Each is one function below, switched by
-`ORACLE_RULES`; the defaults describe today's behaviour. Switch one on when its fix is merged, or for a
-single run: `ONETABLE_ORACLE_RULES=derived_capped,masked_null_masked,service_accounts_named_only`.
+Three rules came with issue 8 (items 1, 3 and 7). Each is one function below, named in
+`ORACLE_RULES`; all are on. Turning one off (editing the dict) shows what the old behaviour was.
 """
 
 from __future__ import annotations
@@ -18,13 +17,12 @@ from app.catalog.loader import get_catalog
 
 ORACLE_RULES: dict[str, bool] = {
     # Item 1: a field derived from (or embedding) another is never more readable than its source.
-    "derived_capped": False,
+    "derived_capped": True,
     # Item 7: a masked field shows its mask for NULL too, so it does not reveal whether a value exists.
-    "masked_null_masked": False,
+    "masked_null_masked": True,
     # Item 3: service accounts get only grants made to them by name (not their org unit's or role's).
-    "service_accounts_named_only": False,
+    "service_accounts_named_only": True,
 }
-ORACLE_RULES.update({r: True for r in os.environ.get("ONETABLE_ORACLE_RULES", "").split(",") if r})
 
 # derived (ledger, field) -> the (ledger, field)s it reveals; used where the catalogue declares none
 # (a catalogue field's `derived_from: ledger.field`, once there is one, is the declaration).
