@@ -10,7 +10,6 @@ Three rules came with issue 8 (items 1, 3 and 7). Each is one function below, na
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, field
 
 from app.catalog.loader import get_catalog
