@@ -11,12 +11,14 @@ from typing import Optional
 
 import strawberry
 from graphql import GraphQLError
-from strawberry.extensions import AddValidationRules, ParserCache, SchemaExtension, ValidationCache
+from strawberry.extensions import (
+    AddValidationRules, MaxTokensLimiter, ParserCache, SchemaExtension, ValidationCache,
+)
 from strawberry.schema.config import StrawberryConfig
 
 from app.catalog.loader import get_catalog
 from app.graphql.executor import LedgerExecutor
-from app.graphql.limits import DepthAndBreadth, NoIntrospection
+from app.graphql.limits import MAX_TOKENS, DepthAndBreadth, NoIntrospection
 from app.graphql.reports import FIELDS as REPORT_FIELDS
 from app.graphql.spec import registry
 from app.graphql.types import SCALAR_MAP, Built, _cls
@@ -98,6 +100,8 @@ def build_schema() -> strawberry.Schema:
         config=StrawberryConfig(scalar_map=SCALAR_MAP),
         extensions=[
             IntrospectionGate,
+            # The parser's own bound behind the router's count (router.py), in case they disagree.
+            lambda: MaxTokensLimiter(2 * MAX_TOKENS),
             lambda: AddValidationRules([DepthAndBreadth]),
             lambda: ParserCache(maxsize=CACHE_SIZE),
             lambda: ValidationCache(maxsize=CACHE_SIZE),
