@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from app.config import Settings, get_settings
 from app.errors import install_problem_handlers
 from app.jsonresponse import JSON
+from app.inputs import InputGuard
 from app.requests import RequestIdMiddleware
 
 
@@ -41,6 +42,7 @@ def create_app(settings: Settings | None = None, *, manage_engine: bool = True) 
         openapi_url="/openapi.json",
     )
     app.state.settings = settings
+    app.add_middleware(InputGuard, settings=settings)
     app.add_middleware(RequestIdMiddleware)
     install_problem_handlers(app)
 
