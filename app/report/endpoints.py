@@ -156,7 +156,7 @@ async def list_tasks(
     session: Session, principal: CurrentPrincipal,
     period: Annotated[str | None, Query(max_length=20)] = None,
     state: Annotated[str | None, Query(max_length=12)] = None,
-    template_id: Annotated[int | None, Query(ge=1)] = None,
+    template_id: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
 ) -> JSON:
     return JSON({"items": await tasks.list_tasks(session, principal, period=period, state=state,
                                                  template_id=template_id)})
@@ -165,7 +165,7 @@ async def list_tasks(
 @tasks_router.get("/{task_id}", response_model=None, summary="打开任务：预填数据、空缺单元格、意见与流转记录")
 async def get_task(
     session: Session, principal: CurrentPrincipal, task_id: Id,
-    limit: Annotated[int, Query(ge=1, le=5000)] = 500, offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=5000)] = 500, offset: Annotated[int, Query(ge=0, le=2**63 - 1)] = 0,
 ) -> JSON:
     return JSON(await tasks.open_task(session, principal, task_id, limit=limit, offset=offset))
 
