@@ -62,6 +62,10 @@ def create_app(settings: Settings | None = None, *, manage_engine: bool = True) 
 
     app.include_router(graphql_router, prefix="/graphql")
 
+    from app.problem_responses import install as declare_problems
+
+    declare_problems(app)
+
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
