@@ -8,7 +8,6 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 from sqlalchemy import select
 
-from app.params import PathId, QueryId
 from app.access import audit, grants
 from app.access.policy import policy_for
 from app.access.schemas import EffectivePermissions, FieldPermission, GrantIn, GrantOut
@@ -17,6 +16,7 @@ from app.db.deps import Session
 from app.errors import FieldError, Problem, invalid
 from app.org import queries as org_queries
 from app.org.models import OrgUnit, ServiceAccount
+from app.params import PathId, QueryId
 
 router = APIRouter(tags=["授权与审计"])
 

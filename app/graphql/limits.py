@@ -6,8 +6,15 @@ from __future__ import annotations
 import re
 
 from graphql import (
-    FieldNode, FragmentSpreadNode, GraphQLError, InlineFragmentNode, OperationDefinitionNode, SelectionSetNode,
-    ValidationRule, get_named_type, is_introspection_type,
+    FieldNode,
+    FragmentSpreadNode,
+    GraphQLError,
+    InlineFragmentNode,
+    OperationDefinitionNode,
+    SelectionSetNode,
+    ValidationRule,
+    get_named_type,
+    is_introspection_type,
 )
 
 from app.config import Settings
@@ -36,9 +43,7 @@ def too_many_tokens(query: str) -> bool:
     if len(query) <= MAX_TOKENS:  # every token is at least one character
         return False
     stripped = _IGNORED.sub('""', query)
-    count = 0
-    for _ in _TOKEN.finditer(stripped):
-        count += 1
+    for count, _ in enumerate(_TOKEN.finditer(stripped), 1):
         if count > MAX_TOKENS:
             return True
     return False

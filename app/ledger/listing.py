@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 import operator
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import orjson
@@ -174,29 +174,29 @@ def _cursor_value(f: Field, v):
     match f.type:
         case FieldType.integer | FieldType.reference:
             if isinstance(v, bool) or not isinstance(v, int) or not -_BIGINT <= v < _BIGINT:
-                raise ValueError
+                raise TypeError
         case FieldType.boolean:
             if not isinstance(v, bool):
-                raise ValueError
+                raise TypeError
         case FieldType.decimal:
             if isinstance(v, bool) or not isinstance(v, (str, int, float)):
-                raise ValueError
+                raise TypeError
             d = Decimal(str(v))
             if not d.is_finite() or abs(d) >= Decimal(10) ** (f.precision - f.scale):
                 raise ValueError
         case FieldType.date:
             if not isinstance(v, str):
-                raise ValueError
+                raise TypeError
             date.fromisoformat(v)
         case FieldType.datetime:
             if not isinstance(v, str):
-                raise ValueError
+                raise TypeError
             dt = datetime.fromisoformat(v)
             if dt.tzinfo is not None:  # PostgreSQL refuses offsets past 15:59 that Python accepts
-                v = dt.astimezone(timezone.utc).isoformat()
+                v = dt.astimezone(UTC).isoformat()
         case _:  # text, code
             if not isinstance(v, str) or "\x00" in v:
-                raise ValueError
+                raise TypeError
     return v
 
 

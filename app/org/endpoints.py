@@ -6,7 +6,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response, status
 
-from app.params import BIGINT_MAX
 from app.auth.deps import AppSettings, CurrentPrincipal, PlatformAdmin
 from app.db.deps import Session
 from app.org import queries, service
@@ -24,6 +23,7 @@ from app.org.schemas import (
     UserCreate,
     UserOut,
 )
+from app.params import BIGINT_MAX
 
 router = APIRouter(tags=["组织机构"])
 

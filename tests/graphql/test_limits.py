@@ -90,8 +90,8 @@ async def test_item15_malformed_cursor_is_bad_user_input(client, world, seed, cu
         query = "query($c: String) { persons(orderBy: [{field: BIRTH_DATE}], after: $c) { nodes { id } } }"
         body = await gql(client, world.a, query, {"c": cursor})
     else:
-        body = await gql(client, world.a, '{ persons(orderBy: [{field: BIRTH_DATE}], after: %s) { nodes { id } } }'
-                         % json.dumps(cursor))
+        body = await gql(client, world.a, "{ persons(orderBy: [{field: BIRTH_DATE}], after: "
+                         f"{json.dumps(cursor)}) {{ nodes {{ id }} }} }}")
     assert codes(body) == ["BAD_USER_INPUT"], body
     assert body["data"] == {"persons": None} or body["data"] is None
     assert "not-a-date" not in json.dumps(body, ensure_ascii=False)

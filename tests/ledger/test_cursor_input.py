@@ -4,9 +4,9 @@ problem+json naming the cursor, never a 500 (the same decoding serves GraphQL: t
 from __future__ import annotations
 
 import base64
-
 import json
 from datetime import date
+
 import pytest
 
 from app.catalog.validators import make_id_card
