@@ -64,7 +64,7 @@ async def _seed(url: str, settings: Settings) -> dict[str, dict[str, str]]:
     return {"admin": auth_headers(settings, admin), "township": auth_headers(settings, town)}
 
 
-async def _st(base_url: str, headers: dict[str, str]) -> tuple[int, str]:
+async def _st(base_url: str, headers: dict[str, str], cwd: Path) -> tuple[int, str]:
     args = [str(ST), "run", str(ROOT / "schemas" / "openapi.json"), "--url", base_url,
             "--checks", CHECKS, "--phases", "examples,fuzzing", "--continue-on-failure",
             "--max-examples", str(examples(10, 100)), "--workers", "2", "--request-timeout", "30",
@@ -73,7 +73,7 @@ async def _st(base_url: str, headers: dict[str, str]) -> tuple[int, str]:
     for name, value in headers.items():
         args += ["--header", f"{name}: {value}"]
     proc = await asyncio.create_subprocess_exec(*args, stdout=asyncio.subprocess.PIPE,
-                                                stderr=asyncio.subprocess.STDOUT,
+                                                stderr=asyncio.subprocess.STDOUT, cwd=cwd,
                                                 env={**os.environ, "NO_COLOR": "1", "COLUMNS": "160"})
     out, _ = await proc.communicate()
     return proc.returncode, out.decode("utf-8", "replace")
@@ -85,7 +85,7 @@ def _figures(report: str) -> str:
     return f"operations {tested and tested.group(1)}, examples {generated and generated.group(1)}"
 
 
-async def test_schemathesis_no_server_errors_or_schema_violations(fuzz_database, settings):
+async def test_schemathesis_no_server_errors_or_schema_violations(fuzz_database, settings, tmp_path):
     fuzz_settings = Settings(database_url=fuzz_database, secret_key=settings.secret_key)
     tokens = await _seed(fuzz_database, fuzz_settings)
     sock = socket.socket()
@@ -98,7 +98,8 @@ async def test_schemathesis_no_server_errors_or_schema_violations(fuzz_database,
         while not server.started:
             assert not serving.done(), "the server did not start"
             await asyncio.sleep(0.05)
-        reports = {who: await _st(f"http://127.0.0.1:{port}", headers) for who, headers in tokens.items()}
+        reports = {who: await _st(f"http://127.0.0.1:{port}", headers, tmp_path)
+                   for who, headers in tokens.items()}
     finally:
         server.should_exit = True
         await serving
