@@ -15,12 +15,13 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.onetable-installed
 
 .DEFAULT_GOAL := help
-.PHONY: help run test test-long lock schemas bench venv clean distclean
+.PHONY: help run test test-long fuzz lock schemas bench venv clean distclean
 
 help:
 	@echo "make run      start the service with the demo district (PORT=$(PORT) HOST=$(HOST) SCALE=$(SCALE))"
 	@echo "make test     run the test suite (PYTEST_ARGS='-k name' to select)"
 	@echo "make test-long  the leak property tests at >= 10,000 examples (REST, GraphQL, reports)"
+	@echo "make fuzz     schemathesis over schemas/openapi.json, long profile (admin and township)"
 	@echo "make schemas  regenerate schemas/openapi.json (and schema.graphql)"
 	@echo "make bench    run the benchmarks in scripts/bench/"
 	@echo "make lock     regenerate requirements.lock from pyproject.toml (LOCK_ARGS=--upgrade)"
@@ -72,6 +73,9 @@ test-long: $(STAMP)
 	done; wait; \
 	cat var/test-long/*.log; \
 	$(BIN)/python -m tests.property_total var/test-long
+
+fuzz: $(STAMP)
+	ONETABLE_TEST_PROFILE=long $(BIN)/pytest -s tests/fuzz $(PYTEST_ARGS)
 
 schemas: $(STAMP)
 	$(BIN)/onetable schemas export

@@ -51,6 +51,10 @@ class Settings(BaseSettings):
     default_page_size: int = 50
     max_page_size: int = 1000
     statement_timeout_ms: int = 30_000
+    # Request body caps (app/inputs.py): JSON and forms, multipart uploads (XLSX), GraphQL documents.
+    max_body_bytes: int = 10 * 1024 * 1024
+    max_upload_bytes: int = 25 * 1024 * 1024
+    graphql_max_body_bytes: int = 1024 * 1024
     log_level: str = "INFO"
 
     @model_validator(mode="after")

@@ -11,6 +11,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.jsonresponse import ProblemJSON
@@ -110,10 +111,35 @@ def install_problem_handlers(app: FastAPI) -> None:
         code, title = _STATUS_CODES.get(exc.status_code, ("http.error", "请求失败"))
         return problem_response(Problem(exc.status_code, code, title, headers=getattr(exc, "headers", None)), request)
 
+    @app.exception_handler(DBAPIError)
+    async def _database(request: Request, exc: DBAPIError):
+        # Inputs are bounded before they reach PostgreSQL (app/inputs.py, app/params.py, catalogue
+        # coercion); a value that still gets past them and that the database refuses as data (out
+        # of range, too long, a character it can't store) is the caller's 422, not a 500.
+        if _is_data_error(exc):
+            log.warning("database refused a value on %s %s: %s", request.method, request.url.path,
+                        type(exc.orig).__name__)
+            return problem_response(invalid([FieldError("body", "value.unstorable", "数据超出允许范围或含有无法保存的字符")],
+                                            "提交的数据未通过校验"), request)
+        return await _unexpected(request, exc)
+
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception):
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return problem_response(Problem(500, "internal", "服务内部错误，请稍后重试"), request)
+
+
+# SQLSTATEs of values refused as data: 22001 string too long, 22003 numeric out of range, 22008 datetime
+# out of range, 22021 / 22P05 character not in the encoding.
+_DATA_STATES = {"22001", "22003", "22008", "22021", "22P05"}
+
+
+def _is_data_error(exc: DBAPIError) -> bool:
+    orig = exc.orig
+    if getattr(orig, "sqlstate", None) in _DATA_STATES:
+        return True
+    # psycopg refuses NUL and unencodable text before sending: a DataError without a SQLSTATE.
+    return type(orig).__name__ == "DataError" and getattr(orig, "sqlstate", None) is None
 
 
 def _zh_schema_message(e: dict) -> str:

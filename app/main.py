@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from app.config import Settings, get_settings
 from app.errors import install_problem_handlers
 from app.jsonresponse import JSON
+from app.inputs import InputGuard
 from app.requests import RequestIdMiddleware
 
 
@@ -45,6 +46,7 @@ def create_app(settings: Settings | None = None, *, manage_engine: bool = True) 
         openapi_url="/openapi.json",
     )
     app.state.settings = settings
+    app.add_middleware(InputGuard, settings=settings)
     app.add_middleware(RequestIdMiddleware)
     install_problem_handlers(app)
     if settings.expose_docs:
@@ -67,6 +69,10 @@ def create_app(settings: Settings | None = None, *, manage_engine: bool = True) 
     from app.graphql.router import graphql_router
 
     app.include_router(graphql_router, prefix="/graphql")
+
+    from app.problem_responses import install as declare_problems
+
+    declare_problems(app)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:

@@ -16,6 +16,7 @@ from app.db.deps import Session
 from app.errors import FieldError, Problem, invalid
 from app.org import queries as org_queries
 from app.org.models import OrgUnit, ServiceAccount
+from app.params import PathId, QueryId
 
 router = APIRouter(tags=["授权与审计"])
 
@@ -32,7 +33,7 @@ async def create_grant(session: Session, admin: PlatformAdmin, body: GrantIn):
 
 
 @router.delete("/grants/{grant_id}", status_code=204, summary="撤销授权")
-async def delete_grant(session: Session, admin: PlatformAdmin, grant_id: int) -> None:
+async def delete_grant(session: Session, admin: PlatformAdmin, grant_id: PathId) -> None:
     await grants.delete_grant(session, admin, grant_id)
 
 
@@ -76,10 +77,10 @@ async def _subject(session, username: str | None, service_account: str | None):
 async def audit_log(
     session: Session, _: PlatformAdmin,
     actor: str | None = None, action: str | None = None, ledger: str | None = None,
-    record_id: int | None = None,
+    record_id: QueryId = None,
     since: Annotated[datetime | None, Query(description="起始时间（含），ISO 8601")] = None,
     until: Annotated[datetime | None, Query(description="截止时间（不含），ISO 8601")] = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100, before_id: int | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100, before_id: QueryId = None,
 ) -> dict:
     rows = await audit.query_log(session, actor=actor, action=action, ledger=ledger, record_id=record_id,
                                  since=since, until=until, before_id=before_id, limit=limit + 1)

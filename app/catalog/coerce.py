@@ -51,7 +51,10 @@ def _number(raw: object) -> Decimal:
     if isinstance(raw, bool):
         raise ValueIssue("number.type", "应为数字")
     if isinstance(raw, numbers.Real):
-        return Decimal(str(raw))
+        d = Decimal(str(raw))
+        if not d.is_finite():  # inf / nan from a spreadsheet cell or a lenient JSON parser
+            raise ValueIssue("number.format", "应为数字")
+        return d
     if isinstance(raw, str):
         s = v.normalize_text(raw).replace(",", "").replace(" ", "")
         try:
@@ -91,20 +94,21 @@ def coerce(f: Field, raw: object, catalog: Catalog) -> Coerced:
             return Coerced(s, flag)
         case FieldType.integer:
             d = _number(raw)
+            if not -(2**31) <= d < 2**31:  # before int(): int(Decimal("1e999999999")) would never end
+                raise ValueIssue("range.above", "数值超出范围")
             if d != d.to_integral_value():
                 raise ValueIssue("integer.format", "应为整数")
             n = int(d)
-            if not -(2**31) <= n < 2**31:
-                raise ValueIssue("range.above", "数值超出范围")
             _range(f, n)
             return Coerced(n)
         case FieldType.decimal:
             d = _number(raw)
+            # Range first: quantize raises on 1e400 (more digits than the decimal context holds).
+            if abs(d) >= Decimal(10) ** (f.precision - f.scale):
+                raise ValueIssue("range.above", "数值超出范围")
             q = Decimal(1).scaleb(-f.scale)
             if d != d.quantize(q):
                 raise ValueIssue("decimal.scale", f"最多保留 {f.scale} 位小数")
-            if abs(d) >= Decimal(10) ** (f.precision - f.scale):
-                raise ValueIssue("range.above", "数值超出范围")
             _range(f, d)
             return Coerced(d)
         case FieldType.date:
@@ -138,7 +142,7 @@ def coerce(f: Field, raw: object, catalog: Catalog) -> Coerced:
             raise ValueIssue("code.unknown", f"不在代码表“{catalog.codelists[f.codelist].label}”中")
         case FieldType.reference:
             d = _number(raw)
-            if d != d.to_integral_value() or d <= 0:
+            if d != d.to_integral_value() or not 0 < d < 2**63:
                 raise ValueIssue("reference.format", "应为记录编号")
             return Coerced(int(d))
     raise ValueIssue("type.unknown", "未知的数据类型")

@@ -14,6 +14,7 @@ _CODES = {
     "access.field_hidden": "FORBIDDEN_FIELD",
     "access.field_masked": "MASKED_FIELD",
     "query.invalid": "BAD_USER_INPUT",
+    "query.cursor_invalid": "BAD_USER_INPUT",
     "auth.required": "UNAUTHENTICATED",
     "auth.invalid_token": "UNAUTHENTICATED",
     "auth.invalid_api_key": "UNAUTHENTICATED",

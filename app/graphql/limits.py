@@ -3,9 +3,18 @@ row bound when a root field is compiled (they depend on variables)."""
 
 from __future__ import annotations
 
+import re
+
 from graphql import (
-    FieldNode, FragmentSpreadNode, GraphQLError, InlineFragmentNode, OperationDefinitionNode, SelectionSetNode,
-    ValidationRule, get_named_type, is_introspection_type,
+    FieldNode,
+    FragmentSpreadNode,
+    GraphQLError,
+    InlineFragmentNode,
+    OperationDefinitionNode,
+    SelectionSetNode,
+    ValidationRule,
+    get_named_type,
+    is_introspection_type,
 )
 
 from app.config import Settings
@@ -20,49 +29,78 @@ MAX_ROOT_FIELDS = 10  # each root ledger field is one SQL statement
 MAX_ROWS = 250_000  # product of page sizes along a nesting path (50 x 50 x 50 passes, 1000 x 1000 not)
 
 
+MAX_TOKENS = 5_000  # a real query is a few hundred; graphql-core's parser costs ~50 µs a token
+# Names, punctuators and numbers as graphql-core's lexer cuts them; strings, block strings and
+# comments are one token (or none), so they are removed first.
+_IGNORED = re.compile(r'"""(?:[^"\\]|\\.|"(?!""))*"""|"(?:[^"\\\n]|\\.)*"|#[^\n]*')
+_TOKEN = re.compile(r"[_A-Za-z][_0-9A-Za-z]*|-?[0-9][0-9.eE+-]*|\.\.\.|[!$&()\[\]{}:=@|]")
+_INTROSPECTION_ROOTS = {"__schema", "__type"}
+
+
+def too_many_tokens(query: str) -> bool:
+    """Over MAX_TOKENS, counted in C (regular expressions) before the document is parsed, so a
+    flood of aliases or `__typename` is refused without running the parser on it."""
+    if len(query) <= MAX_TOKENS:  # every token is at least one character
+        return False
+    stripped = _IGNORED.sub('""', query)
+    for count, _ in enumerate(_TOKEN.finditer(stripped), 1):
+        if count > MAX_TOKENS:
+            return True
+    return False
+
+
+class _Over(Exception):
+    pass
+
+
 class DepthAndBreadth(ValidationRule):
-    """Fragments are expanded where they are spread; introspection (__schema, __type) is not counted."""
+    """Every selection counts — `__typename`, aliases of one field, each spread of a fragment — except
+    the introspection roots (__schema, __type), whose depth is fixed by the schema. The walk stops at
+    the first limit passed, so a fragment spread twice in each of twenty fragments can't make it
+    expand a million selections."""
 
     def enter_operation_definition(self, node: OperationDefinitionNode, *_args) -> None:
         total = [0]
-        reported: set[str] = set()
 
-        def report(code: str, message: str, at) -> None:
-            if code not in reported:
-                reported.add(code)
-                self.report_error(GraphQLError(message, at, extensions={"code": code}))
+        def refuse(code: str, message: str, at) -> None:
+            self.report_error(GraphQLError(message, at, extensions={"code": code}))
+            raise _Over
 
-        def fields_of(sel: SelectionSetNode, seen: frozenset[str]) -> list[FieldNode]:
-            out: list[FieldNode] = []
+        def fields_of(sel: SelectionSetNode, seen: frozenset[str], out: list[FieldNode]) -> list[FieldNode]:
             for s in sel.selections:
                 if isinstance(s, FieldNode):
-                    out.append(s)
+                    if s.name.value not in _INTROSPECTION_ROOTS:
+                        out.append(s)
+                        if len(out) > MAX_FIELDS:
+                            refuse("QUERY_TOO_BROAD", f"一次查询最多 {MAX_FIELDS} 个字段", sel)
                 elif isinstance(s, InlineFragmentNode):
-                    out += fields_of(s.selection_set, seen)
+                    fields_of(s.selection_set, seen, out)
                 elif isinstance(s, FragmentSpreadNode) and s.name.value not in seen:
                     frag = self.context.get_fragment(s.name.value)
                     if frag is not None:
-                        out += fields_of(frag.selection_set, seen | {s.name.value})
+                        fields_of(frag.selection_set, seen | {s.name.value}, out)
             return out
 
         def walk(sel: SelectionSetNode, depth: int, root: bool) -> None:
-            fields = [f for f in fields_of(sel, frozenset()) if not f.name.value.startswith("__")]
+            if depth > MAX_DEPTH:
+                refuse("QUERY_TOO_DEEP", f"查询嵌套过深：最多 {MAX_DEPTH} 层", sel)
+            fields = fields_of(sel, frozenset(), [])
             keys = {(f.alias or f.name).value for f in fields}
             total[0] += len(fields)
             if root and len(keys) > MAX_ROOT_FIELDS:
-                report("QUERY_TOO_BROAD", f"一次查询最多 {MAX_ROOT_FIELDS} 个根字段，请拆分查询", sel)
-            if len(keys) > MAX_FIELDS_PER_SELECTION:
-                report("QUERY_TOO_BROAD", f"同一层最多选择 {MAX_FIELDS_PER_SELECTION} 个字段", sel)
+                refuse("QUERY_TOO_BROAD", f"一次查询最多 {MAX_ROOT_FIELDS} 个根字段，请拆分查询", sel)
+            if len(fields) > MAX_FIELDS_PER_SELECTION:
+                refuse("QUERY_TOO_BROAD", f"同一层最多选择 {MAX_FIELDS_PER_SELECTION} 个字段", sel)
             if total[0] > MAX_FIELDS:
-                report("QUERY_TOO_BROAD", f"一次查询最多 {MAX_FIELDS} 个字段", sel)
-            if depth > MAX_DEPTH:
-                report("QUERY_TOO_DEEP", f"查询嵌套过深：最多 {MAX_DEPTH} 层", sel)
-                return
+                refuse("QUERY_TOO_BROAD", f"一次查询最多 {MAX_FIELDS} 个字段", sel)
             for f in fields:
                 if f.selection_set is not None:
                     walk(f.selection_set, depth + 1, False)
 
-        walk(node.selection_set, 1, True)
+        try:
+            walk(node.selection_set, 1, True)
+        except _Over:
+            pass
 
 
 class NoIntrospection(ValidationRule):

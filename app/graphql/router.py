@@ -6,12 +6,21 @@ from fastapi import Request
 from fastapi.routing import APIWebSocketRoute
 from starlette.responses import HTMLResponse, Response
 from strawberry.fastapi import GraphQLRouter
+from strawberry.types.unset import UNSET
 
 from app.docs import graphiql_html
 from app.errors import Problem
-from app.jsonresponse import dumps
 from app.graphql.context import get_context
+from app.graphql.limits import MAX_TOKENS, too_many_tokens
 from app.graphql.schema import schema
+from app.jsonresponse import JSON, dumps
+
+
+class QueryRefused(Exception):
+    """A request refused before its document is parsed: answered as a GraphQL error with HTTP 400."""
+
+    def __init__(self, code: str, message: str):
+        self.code, self.message = code, message
 
 
 class OnetableGraphQLRouter(GraphQLRouter):
@@ -19,6 +28,21 @@ class OnetableGraphQLRouter(GraphQLRouter):
         # orjson passes the JSON PostgreSQL built (orjson.Fragment) through untouched; decimals in report
         # rows become numbers as in REST.
         return dumps(data)
+
+    async def parse_http_body(self, request):  # type: ignore[override]
+        data = await super().parse_http_body(request)
+        for item in data if isinstance(data, list) else [data]:
+            if item.query and too_many_tokens(item.query):
+                raise QueryRefused("QUERY_TOO_LARGE",
+                                   f"查询文档过大：最多 {MAX_TOKENS} 个记号（字段、别名、括号等），请拆分查询")
+        return data
+
+    async def run(self, request, context=UNSET, root_value=UNSET):  # type: ignore[override]
+        try:
+            return await super().run(request, context, root_value)
+        except QueryRefused as e:
+            return JSON({"data": None, "errors": [{"message": e.message, "extensions": {"code": e.code}}]},
+                        status_code=400)
 
     async def render_graphql_ide(self, request: Request) -> Response:  # type: ignore[override]
         if not request.app.state.settings.expose_docs:

@@ -7,16 +7,24 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from functools import partial
 from typing import Optional
 
+import anyio
 import strawberry
 from graphql import GraphQLError
-from strawberry.extensions import AddValidationRules, ParserCache, SchemaExtension, ValidationCache
+from strawberry.extensions import (
+    AddValidationRules,
+    MaxTokensLimiter,
+    ParserCache,
+    SchemaExtension,
+    ValidationCache,
+)
 from strawberry.schema.config import StrawberryConfig
 
 from app.catalog.loader import get_catalog
 from app.graphql.executor import LedgerExecutor
-from app.graphql.limits import DepthAndBreadth, NoIntrospection
+from app.graphql.limits import MAX_TOKENS, DepthAndBreadth, NoIntrospection
 from app.graphql.reports import FIELDS as REPORT_FIELDS
 from app.graphql.spec import registry
 from app.graphql.types import SCALAR_MAP, Built, _cls
@@ -74,6 +82,31 @@ class IntrospectionGate(SchemaExtension):
         yield
 
 
+# Documents this long (characters) are parsed and validated in a worker thread: validation of a few
+# thousand selections takes around a second (overlapping-fields checks are quadratic), which must not
+# stop the event loop. Short documents, the usual case, stay on the loop (a thread hop costs more).
+OFF_LOOP_CHARS = 2_000
+
+
+class OffLoopParserCache(ParserCache):
+    async def on_parse(self):  # type: ignore[override]
+        ec = self.execution_context
+        parse = partial(self.cached_parse_document, ec.query, **ec.parse_options)
+        ec.graphql_document = await anyio.to_thread.run_sync(parse) if len(ec.query or "") > OFF_LOOP_CHARS \
+            else parse()
+        yield
+
+
+class OffLoopValidationCache(ValidationCache):
+    async def on_validate(self):  # type: ignore[override]
+        ec = self.execution_context
+        validate = partial(self.cached_validate_document, ec.schema._schema, ec.graphql_document,
+                           ec.validation_rules)
+        ec.pre_execution_errors = await anyio.to_thread.run_sync(validate) \
+            if len(ec.query or "") > OFF_LOOP_CHARS else validate()
+        yield
+
+
 class OnetableSchema(strawberry.Schema):
     def process_errors(self, errors: list[GraphQLError], execution_context=None) -> None:
         # Refusals and bad queries are the caller's business; only unexpected failures are logged
@@ -98,9 +131,11 @@ def build_schema() -> strawberry.Schema:
         config=StrawberryConfig(scalar_map=SCALAR_MAP),
         extensions=[
             IntrospectionGate,
+            # The parser's own bound behind the router's count (router.py), in case they disagree.
+            lambda: MaxTokensLimiter(2 * MAX_TOKENS),
             lambda: AddValidationRules([DepthAndBreadth]),
-            lambda: ParserCache(maxsize=CACHE_SIZE),
-            lambda: ValidationCache(maxsize=CACHE_SIZE),
+            lambda: OffLoopParserCache(maxsize=CACHE_SIZE),
+            lambda: OffLoopValidationCache(maxsize=CACHE_SIZE),
         ],
     )
 

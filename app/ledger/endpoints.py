@@ -80,7 +80,7 @@ async def delete_record(
 async def record_history(
     session: Session, principal: CurrentPrincipal, ledger: LedgerCode, record_id: RecordId,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    before: Annotated[int | None, Query(description="上一页返回的 next_before")] = None,
+    before: Annotated[int | None, Query(ge=1, le=2**63 - 1, description="上一页返回的 next_before")] = None,
 ) -> JSON:
     return JSON(await service.record_history(session, principal, ledger, record_id, limit=limit, before=before))
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 import base64
 import operator
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
+from decimal import Decimal
 
 import orjson
 from sqlalchemy import Column, and_, cast, false, or_, true, tuple_
@@ -138,15 +139,65 @@ def encode_cursor(keys: list[SortKey], row) -> str:
     return base64.urlsafe_b64encode(orjson.dumps(values, default=_json_default)).decode().rstrip("=")
 
 
+MAX_CURSOR = 4096  # characters; a real cursor is a few sort values
+
+
+def cursor_problem(path: str) -> Problem:
+    return Problem(400, "query.cursor_invalid", "分页游标无效",
+                   errors=[FieldError(path, "cursor.invalid", "分页游标无效，请从第一页重新开始")])
+
+
 def decode_cursor(keys: list[SortKey], cursor: str, path: str) -> list:
-    """The sort values a cursor carries (JSON scalars), or a problem naming the cursor's path."""
+    """The sort values a cursor carries (JSON scalars), or a 400 problem naming the cursor's path.
+
+    A cursor comes back from the caller, so every value is checked against its key's type here:
+    anything PostgreSQL would refuse when comparing or casting it (text where a date is expected, a
+    number past bigint, a decimal past its column, a NUL) is the caller's error, not a 500."""
     try:
+        if len(cursor) > MAX_CURSOR:
+            raise ValueError
         values = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
         if not isinstance(values, list) or len(values) != len(keys):
             raise ValueError
-    except ValueError:
-        raise query_problem(path, "cursor.invalid", "分页游标无效，请从第一页重新开始") from None
-    return values
+        return [_cursor_value(k.field, v) for k, v in zip(keys, values)]
+    except (ValueError, TypeError, OverflowError, ArithmeticError):
+        raise cursor_problem(path) from None
+
+
+_BIGINT = 2**63
+
+
+def _cursor_value(f: Field, v):
+    """v as encode_cursor would have written it for a field of f's type (ValueError if not)."""
+    if v is None:
+        return None
+    match f.type:
+        case FieldType.integer | FieldType.reference:
+            if isinstance(v, bool) or not isinstance(v, int) or not -_BIGINT <= v < _BIGINT:
+                raise TypeError
+        case FieldType.boolean:
+            if not isinstance(v, bool):
+                raise TypeError
+        case FieldType.decimal:
+            if isinstance(v, bool) or not isinstance(v, (str, int, float)):
+                raise TypeError
+            d = Decimal(str(v))
+            if not d.is_finite() or abs(d) >= Decimal(10) ** (f.precision - f.scale):
+                raise ValueError
+        case FieldType.date:
+            if not isinstance(v, str):
+                raise TypeError
+            date.fromisoformat(v)
+        case FieldType.datetime:
+            if not isinstance(v, str):
+                raise TypeError
+            dt = datetime.fromisoformat(v)
+            if dt.tzinfo is not None:  # PostgreSQL refuses offsets past 15:59 that Python accepts
+                v = dt.astimezone(UTC).isoformat()
+        case _:  # text, code
+            if not isinstance(v, str) or "\x00" in v:
+                raise TypeError
+    return v
 
 
 def is_row_form(keys: list[SortKey], raw: list) -> bool:

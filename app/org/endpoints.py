@@ -23,6 +23,7 @@ from app.org.schemas import (
     UserCreate,
     UserOut,
 )
+from app.params import BIGINT_MAX
 
 router = APIRouter(tags=["组织机构"])
 
@@ -35,7 +36,7 @@ _WRITE = {**_AUTH, 422: {"description": "提交的数据未通过校验", **_PRO
 
 RegionCode = Annotated[str, Path(pattern=r"^[0-9]{12}([0-9]{3})?$", description="区划代码")]
 Limit = Annotated[int | None, Query(ge=1, description="每页条数，默认按系统配置，最多按系统上限")]
-Offset = Annotated[int, Query(ge=0, description="跳过的条数")]
+Offset = Annotated[int, Query(ge=0, le=BIGINT_MAX, description="跳过的条数")]
 
 
 def _page(settings, limit: int | None) -> int:

@@ -181,7 +181,7 @@ async def list_tasks(
     session: Session, principal: CurrentPrincipal,
     period: Annotated[str | None, Query(max_length=20)] = None,
     state: Annotated[str | None, Query(max_length=12)] = None,
-    template_id: Annotated[int | None, Query(ge=1)] = None,
+    template_id: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
 ) -> JSON:
     return JSON({"items": await tasks.list_tasks(session, principal, period=period, state=state,
                                                  template_id=template_id)})
@@ -191,7 +191,7 @@ async def list_tasks(
     responses={200: {"model": S.TaskView}, **S.problems(403, 404, 422)}, summary="打开任务：预填数据、空缺单元格、意见与流转记录")
 async def get_task(
     session: Session, principal: CurrentPrincipal, task_id: Id,
-    limit: Annotated[int, Query(ge=1, le=5000)] = 500, offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=5000)] = 500, offset: Annotated[int, Query(ge=0, le=2**63 - 1)] = 0,
 ) -> JSON:
     return JSON(await tasks.open_task(session, principal, task_id, limit=limit, offset=offset))
 

@@ -16,6 +16,7 @@ import re
 from datetime import date
 from itertools import product
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -23,7 +24,7 @@ from app.access.models import Grant
 from app.catalog.loader import get_catalog
 from app.catalog.validators import make_id_card
 from tests.factories import api_key_headers, make_service_account
-from tests.profile import examples
+from tests.profile import examples, tally
 from tests.world import VILLAGE_A, VILLAGE_B
 
 API = "/api/v1/ledgers"
@@ -151,6 +152,9 @@ def _rebuilds(strings: list[str]) -> set[str]:
     return {h + b + t for h, b, t in product(heads, births, tails)}
 
 
+pytestmark = pytest.mark.property
+
+
 @settings(max_examples=examples(quick=100, long=3000), deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(kind=st.sampled_from(["user", "service_account"]), grants=grant_lists)
@@ -159,6 +163,7 @@ async def test_item1_property_no_caller_rebuilds_an_id_it_cannot_read(client, wo
     if not hasattr(world, "rebuild_seed"):
         world.rebuild_seed = await _seed(client, world, session)
     seed = world.rebuild_seed
+    tally("rebuild")
     persons, house, dis = seed["persons"], seed["house"], seed["disability"]
     headers = world.dept if kind == "user" else seed["svc"]
     svc_id = seed["svc_id"]

@@ -204,7 +204,7 @@ async def test_bad_filter_and_order_get_problem_with_path(client, world):
     r = await client.get(PERSONS, params={"birth_date": "gte.not-a-date"}, headers=world.a)
     assert assert_problem(r, 422, "query.invalid")["errors"][0]["path"] == "query.birth_date"
     r = await client.get(PERSONS, params={"cursor": "garbage!"}, headers=world.a)
-    assert_problem(r, 422, "query.invalid")
+    assert_problem(r, 400, "query.cursor_invalid")  # issue 8 item 15: a bad cursor is a 400
 
 
 async def test_department_sees_ids_masked_and_cannot_filter_or_sort_by_them(client, world):

@@ -1,0 +1,122 @@
+"""Item 13 (GraphQL floods: body size, token count, every selection counted) and item 15 (malformed
+cursors are the caller's error) on /graphql."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import pytest
+
+from app.graphql import limits
+from tests.graphql.conftest import GRAPHQL, codes, gql
+
+
+def _aliases(n: int) -> str:
+    return "{ " + " ".join(f"a{i}: __typename" for i in range(n)) + " }"
+
+
+async def test_item13_100k_typename_aliases_refused_before_parsing(app, client, world):
+    query = _aliases(100_000)
+    # With the default body cap the flood never reaches the GraphQL layer: 413 problem+json.
+    r = await client.post(GRAPHQL, json={"query": query})
+    assert r.status_code == 413, r.text[:300]
+    assert r.headers["content-type"].startswith("application/problem+json")
+    assert r.json()["code"] == "request.too_large"
+    # With a cap large enough to let it in, the token count refuses it before the parser runs.
+    app.state.settings.graphql_max_body_bytes = 8 * 1024 * 1024
+    try:
+        r = await client.post(GRAPHQL, json={"query": query})
+    finally:
+        app.state.settings.graphql_max_body_bytes = 1024 * 1024
+    assert r.status_code == 400, r.text[:300]
+    assert codes(r.json()) == ["QUERY_TOO_LARGE"]
+    assert str(limits.MAX_TOKENS) in r.json()["errors"][0]["message"]
+
+
+async def test_item13_token_limit_applies_to_get_and_plain_typename(client, world):
+    query = "{" + " __typename" * (limits.MAX_TOKENS + 1) + "}"
+    r = await client.get(GRAPHQL, params={"query": query}, headers=world.a)
+    assert r.status_code == 400 and codes(r.json()) == ["QUERY_TOO_LARGE"], r.text[:300]
+    r = await client.post(GRAPHQL, json={"query": query}, headers=world.a)
+    assert r.status_code == 400 and codes(r.json()) == ["QUERY_TOO_LARGE"], r.text[:300]
+
+
+@pytest.mark.parametrize("query", [
+    _aliases(limits.MAX_FIELDS_PER_SELECTION + 1),  # aliases of __typename in one selection
+    "{" + " __typename" * (limits.MAX_FIELDS + 1) + "}",  # one response key, many selections
+    "{ persons { nodes { ...F ...F ...F } } } fragment F on Person { "
+    + " ".join(f"t{i}: __typename" for i in range(20)) + " }",  # spreads count each time
+    # A fragment bomb: each fragment spreads the next twice (2^20 selections if expanded).
+    "{ ...F0 } " + " ".join(f"fragment F{i} on Query {{ ...F{i + 1} ...F{i + 1} }}" for i in range(20))
+    + " fragment F20 on Query { __typename }",
+])
+async def test_item13_every_selection_counts_against_breadth(client, world, query):
+    body = await gql(client, world.a, query)
+    assert "QUERY_TOO_BROAD" in codes(body), body
+
+
+async def test_item13_oversized_body_is_413(client, world):
+    r = await client.post(GRAPHQL, content=b'{"query": "{ me { name } }", "x": "' + b"x" * (2 * 1024 * 1024)
+                          + b'"}', headers={**world.a, "content-type": "application/json"})
+    assert r.status_code == 413 and r.json()["code"] == "request.too_large"
+
+
+async def test_item13_invalid_utf8_and_json_are_400(client, world):
+    for content in (b'{"query": "{ me { name } }\xff\xfe"}', b'{"query": "\\ud800"}', b"{not json"):
+        r = await client.post(GRAPHQL, content=content, headers={**world.a, "content-type": "application/json"})
+        assert r.status_code == 400, (content, r.status_code, r.text)
+        assert r.json()["code"] == "request.json_invalid"
+
+
+async def test_item13_normal_queries_still_work(client, world, seed):
+    body = await gql(client, world.a, "{ __typename me { name } persons(first: 2) { __typename nodes { id name } } }")
+    assert "errors" not in body, body
+    assert body["data"]["__typename"] == "Query" and len(body["data"]["persons"]["nodes"]) == 2
+
+
+def _cursor(value) -> str:
+    return base64.urlsafe_b64encode(json.dumps(value).encode()).decode().rstrip("=")
+
+
+@pytest.mark.parametrize("cursor", [
+    "not base64 !!", base64.urlsafe_b64encode(b"not json").decode(), _cursor({"a": 1}), _cursor([1]),
+    _cursor(["not-a-date", 1]), _cursor([19900101, 1]), _cursor(["1990-01-01", "abc"]),
+    _cursor(["1990-01-01", 2**70]), _cursor([True, 1]), _cursor(["1990-01-01\u0000", 1]),
+])
+@pytest.mark.parametrize("as_variable", [False, True])
+async def test_item15_malformed_cursor_is_bad_user_input(client, world, seed, cursor, as_variable):
+    if as_variable:
+        query = "query($c: String) { persons(orderBy: [{field: BIRTH_DATE}], after: $c) { nodes { id } } }"
+        body = await gql(client, world.a, query, {"c": cursor})
+    else:
+        body = await gql(client, world.a, "{ persons(orderBy: [{field: BIRTH_DATE}], after: "
+                         f"{json.dumps(cursor)}) {{ nodes {{ id }} }} }}")
+    assert codes(body) == ["BAD_USER_INPUT"], body
+    assert body["data"] == {"persons": None} or body["data"] is None
+    assert "not-a-date" not in json.dumps(body, ensure_ascii=False)
+
+
+async def test_item13_long_documents_are_validated_off_the_event_loop(client, world):
+    """Thousands of selections under the token cap still cost about a second of validation: the loop
+    keeps running meanwhile (the ticker's longest pause is a fraction of the request)."""
+    import asyncio
+    import time
+
+    ticks: list[float] = []
+
+    async def ticker():
+        while True:
+            ticks.append(time.perf_counter())
+            await asyncio.sleep(0.005)
+
+    task = asyncio.create_task(ticker())
+    await asyncio.sleep(0.02)
+    start = time.perf_counter()
+    r = await client.post(GRAPHQL, json={"query": "{" + " __typename" * (limits.MAX_TOKENS - 10) + "}"})
+    elapsed = time.perf_counter() - start
+    task.cancel()
+    assert r.status_code == 200 and "QUERY_TOO_BROAD" in codes(r.json())
+    during = [t for t in ticks if t >= start] + [start + elapsed]
+    longest = max(b - a for a, b in zip([start, *during], during))
+    assert elapsed < 0.2 or longest < elapsed / 2, (elapsed, longest)
