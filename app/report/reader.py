@@ -76,6 +76,14 @@ class ReaderCut:
             return true()
         return or_(*[region.like(p + "%") for p in scope])
 
+    def discloses_presence(self, code: str) -> bool:
+        """May the reader learn whether a column's cell holds a value (its provenance says so)? Not for
+        hidden or denied cells, nor for those masked `full`, as LedgerPolicy.discloses_presence."""
+        cut = self.columns.get(code)
+        if cut is None or cut.level in (HIDDEN, DENIED):
+            return False
+        return cut.level != MASKED or cut.mask != MaskRule.full
+
     def rows(self, region: ColumnElement) -> ColumnElement:
         """Rows the reader may see: the region of the row in its scope of the template's ledger."""
         return self._covers(self.root, region)

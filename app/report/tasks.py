@@ -166,7 +166,8 @@ async def open_task(session: AsyncSession, principal: Principal, task_id: int, *
         "record": {"ledger": ledger, "id": r.record_id, "href": f"/api/v1/ledgers/{ledger}/records/{r.record_id}"}
         if r.record_id else None,
         "cells": {c.code: (r.gaps or {}).get(c.code) if c.kind == "gap" else r.data.get(c.code) for c in shown},
-        "provenance": {k: v for k, v in cell_provenance(r.prov, cols).items() if k in codes},
+        "provenance": {k: v for k, v in cell_provenance(r.prov, cols).items()
+                       if k in codes and cut.discloses_presence(k)},
         "gap_origin": {k: v for k, v in (r.origins or {}).items() if k in codes},
     } for r in page]
     await audit_rows(session, cut, shown, [r.record_id for r in page], "report:task",

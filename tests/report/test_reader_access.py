@@ -6,6 +6,7 @@ reads of plain sensitive values are audited with the record ids."""
 from __future__ import annotations
 
 import io
+from datetime import date
 
 import pytest
 from python_calamine import CalamineWorkbook
@@ -13,6 +14,7 @@ from sqlalchemy import select
 
 from app.access.audit_models import AuditEntry
 from app.access.models import Grant
+from app.catalog.validators import make_id_card
 from tests.factories import api_key_headers, auth_headers, make_org_unit, make_service_account, make_user
 from tests.graphql.conftest import gql
 from tests.report.test_workflow import VISIT, ok, problem
@@ -296,3 +298,29 @@ async def test_item5_live_aggregate_counts_only_the_readers_rows(client, world, 
     mine = await ok(await client.get(f"{T}/{tid}/aggregate", headers=service))  # township A only
     assert {it["key"]: it["cells"]["n"] for it in mine["items"] if it["key"] in "12"} == {"1": 2, "2": 2}
     assert mine["total"]["cells"]["n"] == 4
+
+
+async def test_item7_task_provenance_does_not_tell_which_masked_cells_hold_a_value(client, world, people,
+                                                                                   narrowed):
+    """A cell masked `full` shows **** whether or not there is a value; its provenance must not tell
+    either (an entry where the record has a value, null where it has none)."""
+    number = make_id_card("500118", date(1971, 6, 9), 77, "1")
+    p = await ok(await client.post("/api/v1/ledgers/person/records", headers=world.a, json={
+        "region_code": VILLAGE_A, "name": "李七", "id_number": number, "is_disabled": True}), 201)
+    await ok(await client.post("/api/v1/ledgers/disability/records", headers=world.a, json={
+        "parent_id": p["id"], "certificate_number": number + "11", "disability_type": "1",
+        "disability_level": "1"}), 201)  # no subsidy_amount
+    tid = await _approved(client, world, VISIT)
+    d = await ok(await client.post(f"{T}/{tid}/dispatch", json={"period": "2026-11"}, headers=world.dept))
+    task_a = next(t["id"] for t in d["tasks"] if t["township_code"] == A + "000")
+
+    dept = await ok(await client.get(f"{TASKS}/{task_a}", headers=world.dept))
+    seen = {r["record"]["id"]: r["provenance"].get("subsidy") for r in dept["items"]}
+    assert seen[p["id"]] is None and all(v for k, v in seen.items() if k != p["id"])  # the department: told
+
+    view = await ok(await client.get(f"{TASKS}/{task_a}", headers=narrowed))
+    assert len(view["items"]) == 4
+    for r in view["items"]:
+        assert r["cells"]["subsidy"] == "****"
+        assert "subsidy" not in r["provenance"]  # masked `full` for this reader: no provenance either
+        assert r["provenance"].get("name")  # readable cells keep theirs
