@@ -30,7 +30,7 @@ PROBLEM_SCHEMA: dict[str, Any] = {
         }},
     },
 }
-_REF = {"$ref": "#/components/schemas/Problem"}
+PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
 
 COMMON = {
     "400": "请求格式错误（如无效的分页游标、无法解析的请求体）",
@@ -59,10 +59,10 @@ def complete(doc: dict[str, Any]) -> dict[str, Any]:
             for status, description in wanted.items():
                 given = responses.get(status, {})
                 responses[status] = {"description": given.get("description", description),
-                                     "content": {"application/problem+json": {"schema": _REF}}}
+                                     "content": {"application/problem+json": {"schema": PROBLEM_REF}}}
             for status, given in responses.items():  # e.g. 415, 429 declared by a route
                 if status[0] in "45" and "application/json" in given.get("content", {}):
-                    given["content"] = {"application/problem+json": {"schema": _REF}}
+                    given["content"] = {"application/problem+json": {"schema": PROBLEM_REF}}
     schemas = doc["components"]["schemas"]
     for unused in ("HTTPValidationError", "ValidationError"):
         schemas.pop(unused, None)

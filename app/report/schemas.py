@@ -12,6 +12,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from app.problem_responses import PROBLEM_REF
+
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
@@ -27,22 +29,14 @@ class FieldErrorOut(_Out):
     message: str
 
 
-_FIELD_ERROR = {"type": "object", "required": ["path", "code", "message"], "properties": {
-    "path": {"type": "string"}, "code": {"type": "string"}, "message": {"type": "string"}}}
-# RFC 9457 problem details (app/errors.py); some problems add keys of their own (missing_count, cells …).
-PROBLEM_SCHEMA = {"type": "object", "required": ["type", "title", "status", "code"], "properties": {
-    "type": {"type": "string"}, "title": {"type": "string"}, "status": {"type": "integer"},
-    "code": {"type": "string", "description": "稳定的错误代码，如 report.not_filler"},
-    "detail": {"type": "string"}, "instance": {"type": "string"},
-    "errors": {"type": "array", "items": _FIELD_ERROR}}}
-
 _ZH = {400: "请求有误", 401: "未登录或凭证无效", 403: "无权执行此操作", 404: "不存在或无权访问",
        409: "当前状态不允许此操作", 413: "上传内容过大", 422: "提交的数据未通过校验"}
 
 
 def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """`responses=` entries for the problem+json answers an endpoint can give (401 always)."""
-    return {s: {"description": _ZH[s], "content": {"application/problem+json": {"schema": PROBLEM_SCHEMA}}}
+    """`responses=` entries for the problem+json answers an endpoint can give (401 always), beyond the
+    ones app/problem_responses.py declares on every operation (e.g. 409 on a read); one Problem schema."""
+    return {s: {"description": _ZH[s], "content": {"application/problem+json": {"schema": PROBLEM_REF}}}
             for s in sorted({401, *statuses})}
 
 
