@@ -21,7 +21,7 @@ help:
 	@echo "make run      start the service with the demo district (PORT=$(PORT) HOST=$(HOST) SCALE=$(SCALE))"
 	@echo "make test     run the test suite (PYTEST_ARGS='-k name' to select)"
 	@echo "make test-long  the leak property tests at >= 10,000 examples (REST, GraphQL, reports)"
-	@echo "make fuzz     schemathesis over schemas/openapi.json, long profile (admin and township)"
+	@echo "make fuzz     schemathesis over schemas/openapi.json, long profile (admin, township, department)"
 	@echo "make schemas  regenerate schemas/openapi.json (and schema.graphql)"
 	@echo "make bench    run the benchmarks in scripts/bench/"
 	@echo "make lock     regenerate requirements.lock from pyproject.toml (LOCK_ARGS=--upgrade)"

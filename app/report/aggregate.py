@@ -152,7 +152,7 @@ def merge(items: list[dict], cols: list[OutColumn], spec: TemplateSpec, *, total
         for _ in range(2):  # formulas over formulas: a second pass sees the first's results
             for code, (tree, scale) in trees.items():
                 v = fm.evaluate(tree, cells)
-                cells[code] = None if v is None else round(v, scale)
+                cells[code] = None if v is None else fm.rounded(v, scale)
         cells = {k: (int(v) if isinstance(v, Decimal) and v == v.to_integral_value() and
                      next(c for c in cols if c.code == k).type == "integer" else v) for k, v in cells.items()}
         first = group[0]

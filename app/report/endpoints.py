@@ -26,7 +26,21 @@ routers = (templates_router, tasks_router, metrics_router)
 Id = Annotated[int, Path(ge=1, le=2**63 - 1)]
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 MAX_UPLOAD = 20 * 1024 * 1024
-TemplateBody = Annotated[dict[str, Any], Body(description="报表模板 JSON，结构见 schemas/report_template.schema.json")]
+# One list template and one aggregate template, as in docs/reports.md: a reader of the document (and
+# schemathesis's examples phase) gets bodies the compiler accepts, not only free-form objects.
+TEMPLATE_EXAMPLES = [
+    {"code": "dis_visit", "name": "残疾人走访月报", "kind": "list", "ledger": "person",
+     "filter": [{"path": "is_disabled", "op": "eq", "value": True}],
+     "columns": [{"kind": "field", "code": "name", "path": "name"},
+                 {"kind": "field", "code": "dtype", "path": "disability.disability_type"},
+                 {"kind": "gap", "code": "visited", "label": "本月是否走访", "type": "boolean", "required": True}]},
+    {"code": "dis_by_village", "name": "各村残疾人统计", "kind": "aggregate", "ledger": "person",
+     "rows": {"by": "village"},
+     "columns": [{"kind": "aggregate", "code": "persons", "label": "人口数", "fn": "count"},
+                 {"kind": "gap", "code": "visits", "label": "本月走访人次", "type": "integer", "min": 0}]},
+]
+TemplateBody = Annotated[dict[str, Any], Body(description="报表模板 JSON，结构见 schemas/report_template.schema.json",
+                                              examples=TEMPLATE_EXAMPLES)]
 
 
 class _In(BaseModel):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import Context, Decimal
 
 _TOKEN = re.compile(r"\s*(?:(?P<num>\d+(?:\.\d+)?)|(?P<name>[a-z][a-z0-9_]*)|(?P<op>[-+*/()])|(?P<bad>\S))")
 MAX_DEPTH = 30
@@ -123,6 +123,13 @@ def refs(node: Node) -> set[str]:
         case BinOp(_, left, right):
             return refs(left) | refs(right)
     return set()
+
+
+def rounded(value: Decimal, scale: int) -> Decimal:
+    """round(value, scale) for any magnitude: round() quantizes in the default decimal context (28
+    digits) and raises InvalidOperation past it, which a 30-digit literal in a formula reaches."""
+    context = Context(prec=max(28, value.adjusted() + scale + 2))
+    return value.quantize(Decimal(1).scaleb(-scale), context=context)
 
 
 def evaluate(node: Node, env: dict[str, object]) -> Decimal | None:
