@@ -31,6 +31,8 @@ PROBLEM_SCHEMA: dict[str, Any] = {
     },
 }
 PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
+# `responses=` content for a route that declares a problem status of its own (e.g. 429 on login).
+PROBLEM_CONTENT: dict[str, Any] = {"content": {"application/problem+json": {"schema": PROBLEM_REF}}}
 
 COMMON = {
     "400": "请求格式错误（如无效的分页游标、无法解析的请求体）",

@@ -16,10 +16,10 @@ from app.db.deps import Session
 from app.errors import FieldError, Problem, invalid
 from app.org.models import OrgUnit
 from app.org.schemas import OrgUnitRef
+from app.problem_responses import PROBLEM_CONTENT
 
 router = APIRouter(prefix="/auth", tags=["认证"])
 
-_PROBLEM = {"content": {"application/problem+json": {}}}
 _LOGIN_SCHEMA = LoginRequest.model_json_schema()
 _FORM_SCHEMA = {
     **_LOGIN_SCHEMA,
@@ -48,8 +48,8 @@ _FORM_SCHEMA = {
         "账号连续失败达到上限后锁定，须由管理员解锁。"
     ),
     responses={
-        401: {"description": "用户名或密码错误，或账号已停用、已锁定", **_PROBLEM},
-        429: {"description": "登录失败次数过多：按 Retry-After 头的秒数后再试", **_PROBLEM},
+        401: {"description": "用户名或密码错误，或账号已停用、已锁定", **PROBLEM_CONTENT},
+        429: {"description": "登录失败次数过多：按 Retry-After 头的秒数后再试", **PROBLEM_CONTENT},
     },
     openapi_extra={
         "requestBody": {
@@ -85,8 +85,8 @@ async def login(
     summary="注销：作废当前令牌",
     description="作废请求中的 Bearer 令牌（其他设备上的登录不受影响）。服务账号的 API 密钥由管理员停用。",
     responses={
-        400: {"description": "不是用户令牌", **_PROBLEM},
-        401: {"description": "未登录或凭证无效", **_PROBLEM},
+        400: {"description": "不是用户令牌", **PROBLEM_CONTENT},
+        401: {"description": "未登录或凭证无效", **PROBLEM_CONTENT},
     },
 )
 async def logout(
@@ -107,10 +107,10 @@ async def logout(
     summary="修改本人密码",
     description="须提供当前密码。修改后本人所有已签发的令牌（含本次请求所用令牌）立即失效，请重新登录。",
     responses={
-        400: {"description": "不是用户令牌", **_PROBLEM},
-        401: {"description": "未登录或凭证无效", **_PROBLEM},
-        422: {"description": "当前密码不正确或新密码不符合要求", **_PROBLEM},
-        429: {"description": "失败次数过多：按 Retry-After 头的秒数后再试", **_PROBLEM},
+        400: {"description": "不是用户令牌", **PROBLEM_CONTENT},
+        401: {"description": "未登录或凭证无效", **PROBLEM_CONTENT},
+        422: {"description": "当前密码不正确或新密码不符合要求", **PROBLEM_CONTENT},
+        429: {"description": "失败次数过多：按 Retry-After 头的秒数后再试", **PROBLEM_CONTENT},
     },
 )
 async def change_password(
@@ -138,7 +138,7 @@ async def change_password(
     response_model=MeResponse,
     summary="当前调用者",
     description="返回当前用户或服务账号、所属机构和角色。",
-    responses={401: {"description": "未登录或凭证无效", **_PROBLEM}},
+    responses={401: {"description": "未登录或凭证无效", **PROBLEM_CONTENT}},
 )
 async def me(principal: CurrentPrincipal, session: Session) -> MeResponse:
     # Already in the session's identity map: current_principal loaded it in its joined query.

@@ -24,15 +24,15 @@ from app.org.schemas import (
     UserOut,
 )
 from app.params import BIGINT_MAX
+from app.problem_responses import PROBLEM_CONTENT
 
 router = APIRouter(tags=["组织机构"])
 
-_PROBLEM = {"content": {"application/problem+json": {}}}
 _AUTH = {
-    401: {"description": "未登录或凭证无效", **_PROBLEM},
-    403: {"description": "需要平台管理员角色", **_PROBLEM},
+    401: {"description": "未登录或凭证无效", **PROBLEM_CONTENT},
+    403: {"description": "需要平台管理员角色", **PROBLEM_CONTENT},
 }
-_WRITE = {**_AUTH, 422: {"description": "提交的数据未通过校验", **_PROBLEM}}
+_WRITE = {**_AUTH, 422: {"description": "提交的数据未通过校验", **PROBLEM_CONTENT}}
 
 RegionCode = Annotated[str, Path(pattern=r"^[0-9]{12}([0-9]{3})?$", description="区划代码")]
 Limit = Annotated[int | None, Query(ge=1, description="每页条数，默认按系统配置，最多按系统上限")]
@@ -50,7 +50,7 @@ def _page(settings, limit: int | None) -> int:
     "/regions",
     response_model=list[RegionOut],
     summary="区划树：某区划的下级，或顶层区划",
-    responses={**_AUTH, 404: {"description": "上级区划不存在", **_PROBLEM}},
+    responses={**_AUTH, 404: {"description": "上级区划不存在", **PROBLEM_CONTENT}},
 )
 async def list_regions(
     _: CurrentPrincipal,
@@ -104,7 +104,7 @@ async def list_org_units(
     response_model=OrgUnitOut,
     status_code=status.HTTP_201_CREATED,
     summary="新建机构",
-    responses={**_WRITE, 409: {"description": "机构代码已存在", **_PROBLEM}},
+    responses={**_WRITE, 409: {"description": "机构代码已存在", **PROBLEM_CONTENT}},
 )
 async def create_org_unit(body: OrgUnitCreate, _: PlatformAdmin, session: Session) -> OrgUnitOut:
     unit = await service.create_org_unit(session, **body.model_dump())
@@ -135,7 +135,7 @@ async def list_users(
     response_model=UserOut,
     status_code=status.HTTP_201_CREATED,
     summary="新建用户",
-    responses={**_WRITE, 409: {"description": "用户名已被使用", **_PROBLEM}},
+    responses={**_WRITE, 409: {"description": "用户名已被使用", **PROBLEM_CONTENT}},
 )
 async def create_user(body: UserCreate, _: PlatformAdmin, session: Session) -> UserOut:
     user = await service.create_user(session, **body.model_dump())
@@ -144,7 +144,7 @@ async def create_user(body: UserCreate, _: PlatformAdmin, session: Session) -> U
 
 
 UserId = Annotated[int, Path(ge=1, le=2**63 - 1, description="用户编号")]
-_USER_ACTION = {**_AUTH, 404: {"description": "用户不存在", **_PROBLEM}}
+_USER_ACTION = {**_AUTH, 404: {"description": "用户不存在", **PROBLEM_CONTENT}}
 
 
 @router.post(
@@ -152,7 +152,7 @@ _USER_ACTION = {**_AUTH, 404: {"description": "用户不存在", **_PROBLEM}}
     response_model=UserOut,
     summary="停用用户",
     description="停用后该用户不能登录，已签发的令牌立即失效（重新启用后也不恢复）。",
-    responses={**_USER_ACTION, 409: {"description": "不能停用自己的账号", **_PROBLEM}},
+    responses={**_USER_ACTION, 409: {"description": "不能停用自己的账号", **PROBLEM_CONTENT}},
 )
 async def deactivate_user(user_id: UserId, admin: PlatformAdmin, session: Session) -> UserOut:
     user = await service.set_user_active(session, user_id, False, by_user_id=_own_user_id(admin))
@@ -214,7 +214,7 @@ async def list_service_accounts(
     response_model=ServiceAccountCreated,
     status_code=status.HTTP_201_CREATED,
     summary="新建服务账号（密钥只返回这一次）",
-    responses={**_WRITE, 409: {"description": "服务账号名称已被使用", **_PROBLEM}},
+    responses={**_WRITE, 409: {"description": "服务账号名称已被使用", **PROBLEM_CONTENT}},
 )
 async def create_service_account(
     body: ServiceAccountCreate, _: PlatformAdmin, session: Session, response: Response
@@ -231,7 +231,7 @@ async def create_service_account(
     "/service-accounts/{account_id}",
     status_code=status.HTTP_204_NO_CONTENT,
     summary="停用服务账号",
-    responses={**_AUTH, 404: {"description": "服务账号不存在", **_PROBLEM}},
+    responses={**_AUTH, 404: {"description": "服务账号不存在", **PROBLEM_CONTENT}},
 )
 async def deactivate_service_account(
     account_id: Annotated[int, Path(ge=1, le=2**63 - 1, description="服务账号编号")],

@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.problem_responses import PROBLEM_REF
+from app.problem_responses import PROBLEM_CONTENT
 
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
@@ -36,7 +36,7 @@ _ZH = {400: "请求有误", 401: "未登录或凭证无效", 403: "无权执行�
 def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """`responses=` entries for the problem+json answers an endpoint can give (401 always), beyond the
     ones app/problem_responses.py declares on every operation (e.g. 409 on a read); one Problem schema."""
-    return {s: {"description": _ZH[s], "content": {"application/problem+json": {"schema": PROBLEM_REF}}}
+    return {s: {"description": _ZH[s], **PROBLEM_CONTENT}
             for s in sorted({401, *statuses})}
 
 
