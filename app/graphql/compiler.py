@@ -25,7 +25,6 @@ from sqlalchemy.dialects.postgresql import JSON, aggregate_order_by
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.selectable import FromClause, Lateral, Select
 
-from app.access.audit import plain_sensitive_fields
 from app.access.levels import DEFAULT_FOR_SENSITIVITY, Level
 from app.access.policy import LedgerPolicy
 from app.catalog.model import FieldType, MaskRule, Relation
@@ -35,8 +34,10 @@ from app.graphql.cache import Bind, Var, shape_of
 from app.graphql.spec import (
     MASKABLE_SCALARS, Column, ExtensionField, LinkAttribute, LinkEnd, ParentField, RelationField, registry,
 )
-from app.ledger import listing
-from app.ledger.listing import SortKey
+from app.query import keyset, operators
+from app.query.fields import BASE_FIELDS
+from app.query.keyset import SortKey
+from app.query.problems import query_problem
 
 FieldGroup = list  # graphql-core FieldDetails of one response key
 Path = list  # response path template; "*" stands for any list index
@@ -130,7 +131,7 @@ class Compiler:
             stmt = self.connection(ledger, type_name, group, args, [key], 1)
         else:
             t = tables().ledgers[ledger]
-            (rid,) = self.bind(args["id"], lambda v: (listing.parse_value(listing.BASE_FIELDS["id"], v, f"{key}.id"),),
+            (rid,) = self.bind(args["id"], lambda v: (operators.value(BASE_FIELDS["id"], v, f"{key}.id"),),
                                [t.c.id.type])
             stmt = self.single(ledger, type_name, group, [key], 1, lambda t: [t.c.id == rid])
         sq = stmt.subquery("root")
@@ -165,7 +166,7 @@ class Compiler:
             cols += [lt.c.from_id.label("_l_from_id"), lt.c.to_id.label("_l_to_id")]
             cols += [lt.c[a.code].label("_l_" + a.code) for a in link.relation.attributes]
         stmt = (select(*cols).select_from(frm).where(pol.scope_clause(t), *conds)
-                .order_by(*listing.order_by(keys)).limit(limit))
+                .order_by(*keyset.order_by(keys)).limit(limit))
         # The page refers to the outer row (two query levels up): correlate explicitly, or SQLAlchemy
         # would add the outer FROM again inside and join every outer row.
         if outer is not None:
@@ -177,7 +178,7 @@ class Compiler:
                ) -> Select:
         """At most one row (a record by id, a single relation, an extension, a parent) as JSON `v`."""
         t = tables().ledgers[ledger]  # each page is its own query level: no alias needed
-        keys = [SortKey("id", t.c.id, False, listing.BASE_FIELDS["id"])]
+        keys = [keyset.id_key(t)]
         page = self._page(ledger, t, conds(t), keys, 1, link, outer, self._needs(item_type, [group], link))
         expr, lats = self.item(item_type, group, page, path, rows, link)
         return select(expr.label("_v")).select_from(_joined(page, lats))
@@ -203,8 +204,8 @@ class Compiler:
                 items += [e for e in self.sel.fields(item_type + "Edge", sub).values()
                           if e[0].node.name.value == "node"]
         page = self._page(ledger, t, cs, keys, first + 1, link, outer, self._needs(item_type, items, link))
-        pkeys = filters.rebind(keys, page)
-        row_cols: list[ColumnElement] = [func.row_number().over(order_by=listing.order_by(pkeys)).label("rn")]
+        pkeys = keyset.rebind(keys, page)
+        row_cols: list[ColumnElement] = [func.row_number().over(order_by=keyset.order_by(pkeys)).label("rn")]
         lats: list = []
         top: list[tuple[str, Callable[[Lateral], ColumnElement]]] = []
         need_cursor = False
@@ -232,7 +233,7 @@ class Compiler:
                         lats += more
                         pairs.append((ekey, expr))
                     elif ename == "cursor":
-                        pairs.append((ekey, _cursor(pkeys)))
+                        pairs.append((ekey, keyset.cursor_sql(pkeys)))
                     else:
                         pairs.append((ekey, _lit(item_type + "Edge")))
                 label = self._name("e")
@@ -253,7 +254,7 @@ class Compiler:
             else:
                 top.append((key, lambda r: _lit(conn_type)))
         if need_cursor:
-            row_cols += [_cursor(pkeys).label("c"), func.count().over().label("cnt")]
+            row_cols += [keyset.cursor_sql(pkeys).label("c"), func.count().over().label("cnt")]
         r = select(*row_cols).select_from(_joined(page, lats)).lateral(self._name("r"))
         return select(jobj([(k, f(r)) for k, f in top]).label("_v")).select_from(r)
 
@@ -312,7 +313,7 @@ class Compiler:
         """Fields this caller reads unmasked although they are sensitive or secret (audited)."""
         got = self._plain_cache.get(ledger)
         if got is None:
-            got = self._plain_cache[ledger] = frozenset(plain_sensitive_fields(self.ctx.policy(ledger)))
+            got = self._plain_cache[ledger] = frozenset(self.ctx.policy(ledger).plain_sensitive_fields)
         return got
 
     def _withhold(self, path: Path, sub: FieldGroup, code: str, message: str) -> ColumnElement:
@@ -384,7 +385,7 @@ class Compiler:
         key_exprs: list[ColumnElement] = []
         for i, code in enumerate(by):
             if code in by[:i]:
-                raise listing.query_problem(f"{key}.groupBy[{i}]", "group.duplicate", "分组字段重复")
+                raise query_problem(f"{key}.groupBy[{i}]", "group.duplicate", "分组字段重复")
             if code == "township":
                 key_exprs.append(func.concat(func.left(t.c.region_code, literal_column("9")), _lit("000")))
             elif code == "village":
@@ -482,11 +483,3 @@ def _masked(pol: LedgerPolicy, code: str, rule: MaskRule) -> ColumnElement:
 
 def _far_side(link: Link) -> str:
     return "target" if link.far == "to_id" else "source"
-
-
-def _cursor(keys: list[SortKey]) -> ColumnElement:
-    """base64url (no padding) of the JSON array of the row's sort values, as REST cursors are."""
-    values = [cast(k.column, Text) if k.field.type == FieldType.decimal else k.column for k in keys]
-    raw = func.encode(func.convert_to(cast(func.json_build_array(*values), Text), literal_column("'UTF8'")),
-                      literal_column("'base64'"))
-    return func.rtrim(func.translate(raw, literal_column("E'+/\\n'"), literal_column("'-_'")), literal_column("'='"))

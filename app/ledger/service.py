@@ -19,6 +19,7 @@ from app.errors import FieldError, Problem, invalid, not_found
 from app.ledger import listing
 from app.ledger.history import history_select, record_changes, source_of
 from app.ledger.moves import check_move, move_dependents
+from app.query import keyset
 
 BODY_META = {"region_code", "version", "parent_id"}
 
@@ -64,19 +65,17 @@ async def list_records(
     policy = await policy_for(session, principal, ledger)
     where = listing.parse_filters(policy, params)
     keys = listing.parse_order(policy, order)
-    stmt = select(*policy.select_columns(), *[k.column.label("_sort_" + k.code) for k in keys]).where(
-        policy.scope_clause(), *where
-    )
+    stmt = select(*policy.select_columns(), *listing.sort_columns(keys)).where(policy.scope_clause(), *where)
     if cursor:
-        stmt = stmt.where(listing.keyset_clause(keys, cursor))
-    stmt = stmt.order_by(*listing.order_by(keys)).limit(limit + 1)
+        stmt = stmt.where(keyset.keyset_clause(keys, cursor))
+    stmt = stmt.order_by(*keyset.order_by(keys)).limit(limit + 1)
     rows = (await session.execute(stmt)).all()
     more = len(rows) > limit
     rows = rows[:limit]
     await audit_read(session, policy, [r.id for r in rows], "rest")
     return {
         "items": _rows_to_dicts(rows),
-        "next_cursor": listing.encode_cursor(keys, rows[-1]) if more and rows else None,
+        "next_cursor": listing.next_cursor(keys, rows[-1]) if more and rows else None,
         "limit": limit,
     }
 
