@@ -17,10 +17,8 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.access.audit_models import AuditEntry
-from app.access.levels import Level
 from app.access.policy import LedgerPolicy
 from app.auth.principal import Principal
-from app.catalog.model import Sensitivity
 from app.requests import request_id_var
 
 GENESIS = "0" * 64
@@ -52,18 +50,10 @@ async def append(
     return entry
 
 
-def plain_sensitive_fields(policy: LedgerPolicy) -> list[str]:
-    """Fields whose unmasked value this policy returns although they are sensitive or secret."""
-    return [
-        fa.field.code for fa in policy.fields.values()
-        if fa.level >= Level.read and fa.field.sensitivity in (Sensitivity.sensitive, Sensitivity.secret)
-    ]
-
-
 async def audit_read(session: AsyncSession, policy: LedgerPolicy, record_ids: list[int], path: str,
                      fields: list[str] | None = None) -> None:
     """Log a read that returned unmasked sensitive or secret values (nothing to log otherwise)."""
-    plain = plain_sensitive_fields(policy)
+    plain = policy.plain_sensitive_fields
     if fields is not None:
         plain = [f for f in plain if f in fields]
     if plain and record_ids:

@@ -27,7 +27,7 @@ from app.access.masks import mask_column, mask_text
 from app.access.models import Grant
 from app.auth.principal import Principal
 from app.catalog.loader import get_catalog
-from app.catalog.model import Catalog, Field, Ledger, MaskRule
+from app.catalog.model import Catalog, Field, Ledger, MaskRule, Sensitivity
 from app.db.ledger_tables import tables
 from app.errors import FieldError, Problem, not_found
 from app.org.regions import region_prefix
@@ -164,6 +164,13 @@ class LedgerPolicy:
 
     def can_write_any(self) -> bool:
         return any(fa.level == Level.write for fa in self.fields.values())
+
+    @property
+    def plain_sensitive_fields(self) -> list[str]:
+        """Fields whose unmasked value this policy returns although they are sensitive or secret: reads
+        of them are audited (REST, GraphQL, report pre-fill)."""
+        return [fa.field.code for fa in self.fields.values()
+                if fa.level >= Level.read and fa.field.sensitivity in (Sensitivity.sensitive, Sensitivity.secret)]
 
 
 def _hidden(code: str, path: str) -> Problem:

@@ -17,7 +17,6 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.access import audit
-from app.access.audit import plain_sensitive_fields
 from app.access.policy import LedgerPolicy
 from app.auth.principal import Principal
 from app.errors import FieldError, Problem, invalid
@@ -76,7 +75,7 @@ async def _audit_prefill(session: AsyncSession, task: ReportTask, compiled: Comp
     by_ledger: dict[str, list[str]] = {}
     for item in sorted(compiled.fields_used):
         ledger, _, fld = item.partition(".")
-        if ledger in policies and fld in plain_sensitive_fields(policies[ledger]):
+        if ledger in policies and fld in policies[ledger].plain_sensitive_fields:
             by_ledger.setdefault(ledger, []).append(fld)
     for ledger, fields in by_ledger.items():
         await audit.append(session, actor=actor, action="read_sensitive", path="report", ledger=ledger,
