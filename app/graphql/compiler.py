@@ -28,13 +28,12 @@ from sqlalchemy.sql.selectable import FromClause, Lateral, Select
 from app.access.levels import DEFAULT_FOR_SENSITIVITY, Level
 from app.access.policy import LedgerPolicy
 from app.catalog.model import FieldType, MaskRule, Relation
-from app.db.ledger_tables import tables
 from app.graphql import filters, limits
 from app.graphql.cache import Bind, Var, shape_of
 from app.graphql.spec import (
     MASKABLE_SCALARS, Column, ExtensionField, LinkAttribute, LinkEnd, ParentField, RelationField, registry,
 )
-from app.query import keyset, operators
+from app.query import keyset, operators, sources
 from app.query.fields import BASE_FIELDS
 from app.query.keyset import SortKey
 from app.query.problems import query_problem
@@ -130,7 +129,7 @@ class Compiler:
         elif kind == "list":
             stmt = self.connection(ledger, type_name, group, args, [key], 1)
         else:
-            t = tables().ledgers[ledger]
+            t = sources.ledger_table(self.ctx.policy(ledger))
             (rid,) = self.bind(args["id"], lambda v: (operators.value(BASE_FIELDS["id"], v, f"{key}.id"),),
                                [t.c.id.type])
             stmt = self.single(ledger, type_name, group, [key], 1, lambda t: [t.c.id == rid])
@@ -160,7 +159,7 @@ class Compiler:
         needs = needs | {k.code for k in keys}
         cols, frm = [c for c in t.c if c.name in needs], t
         if link is not None:
-            lt = tables().relations[link.relation.code]
+            lt = sources.link_table(link.relation)
             frm = t.join(lt, and_(lt.c[link.far] == t.c.id, lt.c.deleted_at.is_(None)))
             conds = [*conds, lt.c[link.near] == link.near_id]
             cols += [lt.c.from_id.label("_l_from_id"), lt.c.to_id.label("_l_to_id")]
@@ -177,7 +176,7 @@ class Compiler:
                conds: Callable[[FromClause], list], link: Link | None = None, outer: FromClause | None = None
                ) -> Select:
         """At most one row (a record by id, a single relation, an extension, a parent) as JSON `v`."""
-        t = tables().ledgers[ledger]  # each page is its own query level: no alias needed
+        t = sources.ledger_table(self.ctx.policy(ledger))  # each page is its own query level: no alias needed
         keys = [keyset.id_key(t)]
         page = self._page(ledger, t, conds(t), keys, 1, link, outer, self._needs(item_type, [group], link))
         expr, lats = self.item(item_type, group, page, path, rows, link)
@@ -190,7 +189,7 @@ class Compiler:
         names, pol, where = self.reg.ledgers[ledger], self.ctx.policy(ledger), _where(path)
         first = limits.page_size(args.get("first"), self.ctx.settings, f"{where}.first")
         limits.check_rows(rows * first, where)
-        t = tables().ledgers[ledger]
+        t = sources.ledger_table(pol)
         cs = [*conds(t), *filters.where(pol, t, names, args.get("filter"), f"{where}.filter", self.bind)]
         keys = filters.sort_keys(pol, t, args.get("orderBy"), f"{where}.orderBy")
         if args.get("after"):
@@ -379,7 +378,7 @@ class Compiler:
     # ---- aggregates --------------------------------------------------------------------------------
     def aggregate(self, ledger: str, type_name: str, group: FieldGroup, args: dict, key: str) -> Select:
         names, pol = self.reg.ledgers[ledger], self.ctx.policy(ledger)
-        t = tables().ledgers[ledger]
+        t = sources.ledger_table(pol)
         conds = [pol.scope_clause(t), *filters.where(pol, t, names, args.get("filter"), f"{key}.filter", self.bind)]
         by = [filters.enum_value(g) for g in args.get("groupBy") or []]
         key_exprs: list[ColumnElement] = []
@@ -477,7 +476,7 @@ def _masked(pol: LedgerPolicy, code: str, rule: MaskRule) -> ColumnElement:
     key = (pol.ledger.code, code, rule)
     expr = _MASKED.get(key)
     if expr is None:
-        expr = _MASKED[key] = pol.column(code, _Bare(pol.table))  # type: ignore[arg-type]
+        expr = _MASKED[key] = pol.column(code, _Bare(sources.ledger_table(pol)))  # type: ignore[arg-type]
     return expr
 
 

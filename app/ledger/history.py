@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.access.policy import LedgerPolicy
 from app.auth.principal import Principal
 from app.db.ledger_tables import tables
+from app.query import sources
 from app.requests import request_id_var
 
 
@@ -83,8 +84,8 @@ def history_select(policy: LedgerPolicy, record_id: int, limit: int, before_id: 
 
     links: relation name (person.residence) -> the policy of the ledger at its other end. A link
     change shows only when that other record is visible to the reader, as in related records."""
-    h = tables().history
-    t = policy.table
+    h = sources.history_table()
+    t = sources.ledger_table(policy)
     # A `full`-masked field's rows would tell when it got a value (who became disabled): not shown.
     visible = [fa.field.code for fa in policy.visible() if policy.discloses_presence(fa.field.code)]
     visible.append("region_code")
@@ -101,7 +102,7 @@ def history_select(policy: LedgerPolicy, record_id: int, limit: int, before_id: 
     def far_visible(far: LedgerPolicy):
         value = case((h.c.op == "link", h.c.after), else_=h.c.before)  # JSON null is not SQL NULL
         other = cast(value.op("#>>")(literal_column("'{}'")), BigInteger)
-        return exists().where(far.table.c.id == other, far.scope_clause(include_deleted=True))
+        return exists().where(sources.ledger_table(far).c.id == other, far.scope_clause(include_deleted=True))
 
     # CASE, not AND: the id cast must only run on link rows.
     link_ok = case(*[(h.c.field == name, far_visible(far)) for name, far in (links or {}).items()],

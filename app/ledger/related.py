@@ -21,6 +21,7 @@ from app.catalog.model import Catalog, Relation
 from app.db.ledger_tables import tables
 from app.errors import FieldError, Problem, invalid, not_found
 from app.ledger.history import record_changes, source_of
+from app.query import sources
 
 
 def resolve_name(catalog: Catalog, ledger: str, name: str) -> tuple[str, Relation | None, str]:
@@ -52,7 +53,7 @@ async def related_records(
     this = await policy_for(session, principal, ledger)
     other_code, rel, direction = resolve_name(catalog, ledger, name)
     other = await policy_for(session, principal, other_code)
-    t, o = this.table, other.table
+    t, o = sources.ledger_table(this), sources.ledger_table(other)
     me = (await session.execute(
         select(t.c.id, *([t.c.parent_id] if direction == "parent" else [])).where(
             t.c.id == record_id, this.scope_clause()))).first()
@@ -60,7 +61,7 @@ async def related_records(
         raise not_found()
     cols = other.select_columns()
     if rel is not None:
-        link = tables().relations[rel.code]
+        link = sources.link_table(rel)
         near, far = (link.c.from_id, link.c.to_id) if direction == "forward" else (link.c.to_id, link.c.from_id)
         attrs = [link.c[f.code].label(f"link_{f.code}") for f in _link_attributes(rel)]
         stmt = (select(*cols, link.c.id.label("link_id"), *attrs)

@@ -19,7 +19,7 @@ from app.errors import FieldError, Problem, invalid, not_found
 from app.ledger import listing
 from app.ledger.history import history_select, record_changes, source_of
 from app.ledger.moves import check_move, move_dependents
-from app.query import keyset
+from app.query import keyset, sources
 
 BODY_META = {"region_code", "version", "parent_id"}
 
@@ -44,7 +44,7 @@ async def get_record(session: AsyncSession, principal: Principal, ledger: str, r
 
 
 async def _read(session: AsyncSession, policy: LedgerPolicy, record_id: int) -> dict:
-    t = policy.table
+    t = sources.ledger_table(policy)
     hidden = [c for c in policy.fields if not policy.discloses_presence(c)]  # hidden, or masked `full`
     provenance = t.c.provenance if not hidden else t.c.provenance.op("-")(array(hidden))
     stmt = select(*policy.select_columns(), provenance.label("provenance"), t.c.flags.label("flags")).where(
@@ -256,7 +256,7 @@ async def record_history(
     session: AsyncSession, principal: Principal, ledger: str, record_id: int, *, limit: int, before: int | None
 ) -> dict:
     policy = await policy_for(session, principal, ledger)
-    t = policy.table
+    t = sources.ledger_table(policy)
     exists = (await session.execute(
         select(t.c.id).where(t.c.id == record_id, policy.scope_clause(include_deleted=True)))).first()
     if exists is None:
