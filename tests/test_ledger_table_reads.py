@@ -153,7 +153,8 @@ def test_every_allowlist_entry_still_names_a_direct_access():
 
 
 _PLANTED = {
-    "tables().ledgers": 'from app.db.ledger_tables import tables\n\ndef f():\n    return tables().ledgers["person"]\n',
+    "tables().ledgers": ('from app.db.ledger_tables import tables\n\n'
+                         'def f():\n    return tables().ledgers["person"]\n'),
     "tables().relations": "from app.db.ledger_tables import tables as t\n\ndef f(rel):\n    return t().relations[rel]\n",
     "tables().history": "from app.db import ledger_tables\n\ndef f():\n    return ledger_tables.tables().history\n",
     "policy.table": "def f(policy):\n    return select(policy.table.c.name)\n",

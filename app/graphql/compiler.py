@@ -27,7 +27,7 @@ from sqlalchemy.sql.selectable import FromClause, Lateral, Select
 
 from app.access.levels import DEFAULT_FOR_SENSITIVITY, Level
 from app.access.policy import LedgerPolicy
-from app.catalog.model import FieldType, MaskRule, Relation
+from app.catalog.model import MaskRule, Relation
 from app.graphql import filters, limits
 from app.graphql.cache import Bind, Var, shape_of
 from app.graphql.spec import (

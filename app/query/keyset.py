@@ -13,7 +13,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Any
 
 import orjson
 from sqlalchemy import Column, Text, and_, cast, false, func, literal_column, or_, true, tuple_
