@@ -106,8 +106,10 @@ class ReaderCut:
             if held is not None:
                 value = case((held, value), else_=null())
             out["gaps" if c.kind == "gap" else "data"].append((c.code, value))
-            if c.kind == "aggregate" and c.fn == "avg":  # carried sum and count: merged means need them
-                for k in (f"__s_{c.code}", f"__n_{c.code}"):
+            # Carried along for merged rows and totals: a mean's sum and count, a distinct count's values.
+            carried = {"avg": (f"__s_{c.code}", f"__n_{c.code}"), "count_distinct": (f"__d_{c.code}",)}
+            if c.kind == "aggregate" and c.fn in carried:
+                for k in carried[c.fn]:
                     carry = data.op("->")(literal(k, String))
                     out["data"].append((k, carry if held is None else case((held, carry), else_=null())))
         return jsonb(out["data"]), jsonb(out["gaps"])
