@@ -190,13 +190,13 @@ class LinkPolicy:
             raise _hidden(code, "field")
         return table.c[code]
 
-    def check_filter(self, code: str, op: str, path: str) -> Column:
-        return self.check_sort(code, path)
+    def check_filter(self, code: str, op: str, path: str) -> None:
+        self.check_sort(code, path)
 
-    def check_sort(self, code: str, path: str) -> Column:
+    def check_sort(self, code: str, path: str) -> None:
+        """Readable attributes may be filtered, grouped and aggregated; there is no masked level."""
         if self.level(code) < Level.read:
             raise _hidden(code, path)
-        return tables().relations[self.relation.code].c[code]
 
 
 def _hidden(code: str, path: str) -> Problem:
