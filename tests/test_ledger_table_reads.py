@@ -43,10 +43,6 @@ ALLOWLIST: dict[tuple[str, str], str] = {
     ("app/ledger/related.py", "delete_link"): "write: soft-deletes a link, region of the far end for history",
     # reptasks is splitting tasks.py: this entry follows _write_back to its new module at merge.
     ("app/report/tasks.py", "_write_back"): "write: versions of the records a report writes back (in scope)",
-    # TODO(issue 10): the report compiler is being split by helper report1n; it joins ledger and link
-    # tables itself (scoped and masked through the department's policies). To route through
-    # app/query (sources, operators, paths) at merge, then drop this entry.
-    ("app/report/compiler.py", "*"): "TODO issue 10: report compiler, to adopt app/query at merge",
 }
 
 _TABLE_NAME = re.compile(r"\b(?:lg|rel)_[a-z][a-z0-9_]*\b|\bledger_history\b")
