@@ -285,3 +285,41 @@ async def test_a_departments_audited_graphql_read_commits_its_row_into_the_chain
     report = await audit_chain.verify(session)
     assert report.ok and report.unsealed == 0
     assert await session.scalar(select(func.count()).select_from(AuditEntry).where(AuditEntry.hash.is_(None))) == 0
+
+
+def test_migration_0014_keeps_a_chain_written_under_the_old_lock_valid(chain_url):
+    """Rows chained before 0014 (id order, same digest) get positions by id and keep their hashes."""
+    from datetime import datetime, timezone
+
+    cfg = Config(str(ROOT / "alembic.ini"))
+    cfg.attributes["url"] = chain_url
+    command.downgrade(cfg, "0011")
+    try:
+        with psycopg.connect(libpq_conninfo(chain_url), autocommit=True) as conn:
+            conn.execute("TRUNCATE audit_log RESTART IDENTITY")
+            prev = audit_chain.GENESIS
+            for i in (1, 2, 3):
+                e = AuditEntry(at=datetime(2026, 11, 1, i, tzinfo=timezone.utc), actor=f"user:{i}:u", action="update",
+                               path="rest", ledger="person", record_ids=[i], fields=["phone"], detail={},
+                               request_id=None)
+                h = audit_chain.digest(prev, e)
+                conn.execute("INSERT INTO audit_log (id, at, actor, action, path, ledger, record_ids, fields, detail, "
+                             "prev_hash, hash) VALUES (%s, %s, %s, 'update', 'rest', 'person', %s, '{phone}', '{}', "
+                             "%s, %s)", (i * 10, e.at, e.actor, [i], prev, h))
+                prev = h
+    finally:
+        command.upgrade(cfg, "head")
+
+    async def check() -> tuple[audit_chain.ChainReport, list]:
+        engine = create_async_engine(chain_url)
+        try:
+            await _committed(engine, 1, start=4)
+            await audit_chain.run_chainer(engine)
+            return await _verify(engine), await _chain(engine)
+        finally:
+            await engine.dispose()
+
+    report, rows = asyncio.run(check())
+    assert report.ok and report.checked == 4
+    by_pos = sorted(rows, key=lambda r: r[1])
+    assert [i for i, _ in by_pos[:3]] == [10, 20, 30] and by_pos[3][1] == 4
