@@ -25,7 +25,9 @@ _SEAL_ONLY = f"""
     CREATE OR REPLACE FUNCTION audit_log_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN
         -- The chainer's one update: an unsealed row gets its position and hashes, content untouched.
-        IF TG_OP = 'UPDATE' AND OLD.chain_pos IS NULL AND OLD.hash IS NULL AND OLD.prev_hash IS NULL
+        -- (An unsealed row may carry a hash: one appended by a process still running the code before
+        -- this revision during a rolling upgrade. The seal replaces it.)
+        IF TG_OP = 'UPDATE' AND OLD.chain_pos IS NULL
            AND NEW.chain_pos IS NOT NULL AND NEW.hash IS NOT NULL AND NEW.prev_hash IS NOT NULL
            AND ROW({', '.join('NEW.' + c.strip() for c in _CONTENT.split(','))})
                IS NOT DISTINCT FROM ROW({', '.join('OLD.' + c.strip() for c in _CONTENT.split(','))}) THEN

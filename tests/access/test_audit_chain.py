@@ -176,7 +176,14 @@ async def test_the_seal_is_the_only_update_the_trigger_allows(eng, chain_url):
             conn.execute("UPDATE audit_log SET chain_pos = 9")
         with pytest.raises(psycopg.errors.RaiseException):
             conn.execute("DELETE FROM audit_log")
-    assert (await _verify(eng)).ok
+        # A process still on the code before 0014 (rolling upgrade) appends rows with a hash of its
+        # own and no position: they are sealed like the others, not left blocking the chain.
+        conn.execute("INSERT INTO audit_log (at, actor, action, path, record_ids, fields, detail, prev_hash, hash) "
+                     "VALUES (now(), 'user:9:old', 'update', 'rest', '{}', '{}', '{}', %s, %s)",
+                     (audit_chain.GENESIS, "f" * 64))
+    assert (await audit_chain.run_chainer(eng)).sealed == 1
+    report = await _verify(eng)
+    assert report.ok and report.checked == 2 and report.unsealed == 0
 
 
 async def _sealed(eng, tmp_path: Path, n: int = 6) -> tuple[dict[int, AuditEntry], list]:
