@@ -541,19 +541,67 @@ def service_account_add(
 # --- catalogue ----------------------------------------------------------------------------------
 
 
-@audit_app.command("verify")
-def audit_verify() -> None:
-    """Walk the audit chain; exit 1 naming the first row that was edited, removed or inserted."""
-    from app.access.audit import verify
+@audit_app.command("chain")
+def audit_chain(
+    anchor: Annotated[bool, typer.Option(help="Append the head to ONETABLE_AUDIT_ANCHOR_FILE (when set).")] = True,
+) -> None:
+    """Seal committed audit rows into the chain now (the service does this every second) and anchor the head."""
+    from app.access.audit_chain import run_chainer
+    from app.db.engine import make_engine
 
     settings = _settings()
     url = _resolve_url(settings)
     _require_schema(url)
+
+    async def work():
+        engine = make_engine(url, settings)
+        try:
+            return await run_chainer(engine, anchor_file=settings.audit_anchor_file if anchor else None,
+                                     anchor_every=settings.audit_anchor_interval_seconds, force_anchor=True)
+        finally:
+            await engine.dispose()
+
     with _db_errors(url):
-        report = asyncio.run(_in_session(url, settings, verify))
-    if report.broken_at is not None:
-        raise _fail(f"审计日志校验失败：第 {report.broken_at} 条（{report.reason}）；此前 {report.checked} 条完好")
-    _say(f"审计日志完好：共校验 {report.checked} 条", style="green")
+        run = asyncio.run(work())
+    if run is None:
+        _say("另一进程正在封存审计日志，本次跳过", style="yellow")
+        return
+    head = f"链头：第 {run.head.pos} 位（id {run.head.id}）" if run.head.pos else "链为空"
+    anchored = f"；已写入锚点 {settings.audit_anchor_file}" if run.anchored else ""
+    _say(f"已封存 {run.sealed} 条审计记录；{head}{anchored}", style="green")
+
+
+@audit_app.command("verify")
+def audit_verify(
+    anchor_file: Annotated[
+        Path | None,
+        typer.Option(help="Anchor file to check the chain head against (default: ONETABLE_AUDIT_ANCHOR_FILE).",
+                     dir_okay=False),
+    ] = None,
+) -> None:
+    """Walk the sealed audit chain; exit 1 naming the first row edited, removed or inserted, or the lost tail."""
+    from app.access.audit_anchor import AnchorFileError, read_anchors
+    from app.access.audit_chain import verify
+
+    settings = _settings()
+    path = anchor_file or settings.audit_anchor_file
+    try:
+        anchors = read_anchors(path) if path is not None else []
+    except AnchorFileError as exc:
+        raise _fail(f"锚点文件无法读取：{exc}") from None
+    url = _resolve_url(settings)
+    _require_schema(url)
+    with _db_errors(url):
+        report = asyncio.run(_in_session(url, settings, lambda s: verify(s, anchors)))
+    pending = f"；另有 {report.unsealed} 条尚未封存（未纳入校验）" if report.unsealed else ""
+    if report.missing is not None:
+        a, b = report.missing
+        raise _fail(f"审计日志尾部被截断：链第 {a}–{b} 位缺失（锚点记录的最后一条 id {report.broken_at}）；"
+                    f"现存 {report.checked} 条完好{pending}（{report.reason}）")
+    if not report.ok:
+        raise _fail(f"审计日志校验失败：第 {report.broken_at} 条（{report.reason}）；此前 {report.checked} 条完好{pending}")
+    anchored = f"，与 {report.anchors} 个锚点一致" if report.anchors else ("；未配置锚点文件" if path is None else "")
+    _say(f"审计日志完好：共校验 {report.checked} 条{anchored}{pending}", style="green")
 
 
 @catalog_app.command("check")

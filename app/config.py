@@ -56,6 +56,12 @@ class Settings(BaseSettings):
     max_upload_bytes: int = 25 * 1024 * 1024
     graphql_max_body_bytes: int = 1024 * 1024
     log_level: str = "INFO"
+    # Audit chain (app/access/audit_chain.py): the service seals new audit rows every this many seconds
+    # (0: never; then run `onetable audit chain` from cron). The head is appended to the anchor file
+    # (JSON lines, keep it off the database host) at most once per anchor interval.
+    audit_chain_interval_seconds: float = 1.0
+    audit_anchor_file: Path | None = None
+    audit_anchor_interval_seconds: float = 60.0
 
     @model_validator(mode="after")
     def _demo_defaults(self) -> Settings:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from contextlib import asynccontextmanager
 
@@ -31,7 +33,18 @@ def create_app(settings: Settings | None = None, *, manage_engine: bool = True) 
 
         engine = make_engine(resolve_database_url(settings), settings)
         app.state.sessionmaker = make_sessionmaker(engine)
+        chainer = None
+        if settings.audit_chain_interval_seconds > 0:
+            from app.access.audit_chain import chain_forever
+
+            chainer = asyncio.create_task(chain_forever(
+                engine, settings.audit_chain_interval_seconds, settings.audit_anchor_file,
+                settings.audit_anchor_interval_seconds))
         yield
+        if chainer is not None:
+            chainer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await chainer
         await engine.dispose()
 
     app = FastAPI(

@@ -1,19 +1,17 @@
-"""Append to and verify the hash-chained audit log.
+"""Append to and query the audit log.
 
-Each row's hash covers its content and the previous row's hash, so editing, deleting or inserting
-a row anywhere breaks every hash after it. Appends take a transaction-scoped advisory lock so the
-chain stays linear under concurrent writers.
+An append is one INSERT in the caller's transaction, with no lock and no hash: a write's audit row
+commits or rolls back with the write, and a read's audit row commits before the response carrying
+the values is sent (the request session commits before responding). Sealing the rows into the hash
+chain, anchoring and verifying are app/access/audit_chain.py's, off the request path.
 """
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import datetime, timezone
 
-import orjson
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.access.audit_models import AuditEntry
@@ -21,30 +19,15 @@ from app.access.policy import LedgerPolicy
 from app.auth.principal import Principal
 from app.requests import request_id_var
 
-GENESIS = "0" * 64
-_LOCK_KEY = 0x0E7AB1E  # any constant: one lock for the one chain
-
-
-def digest(prev_hash: str, e: AuditEntry) -> str:
-    body = [
-        prev_hash, e.at.astimezone(timezone.utc).isoformat(), e.actor, e.action, e.path, e.ledger,
-        list(e.record_ids or []), list(e.fields or []), e.detail or {}, e.request_id,
-    ]
-    return hashlib.sha256(orjson.dumps(body, option=orjson.OPT_SORT_KEYS)).hexdigest()
-
-
 async def append(
     session: AsyncSession, *, actor: str, action: str, path: str, ledger: str | None = None,
     record_ids: Iterable[int] = (), fields: Iterable[str] = (), detail: dict | None = None,
 ) -> AuditEntry:
-    await session.execute(select(func.pg_advisory_xact_lock(_LOCK_KEY)))
-    prev = await session.scalar(select(AuditEntry.hash).order_by(AuditEntry.id.desc()).limit(1))
     entry = AuditEntry(
         at=datetime.now(timezone.utc), actor=actor, action=action, path=path, ledger=ledger,
         record_ids=sorted(set(record_ids)), fields=sorted(set(fields)), detail=detail or {},
-        request_id=request_id_var.get(), prev_hash=prev or GENESIS,
+        request_id=request_id_var.get(),
     )
-    entry.hash = digest(entry.prev_hash, entry)
     session.add(entry)
     await session.flush()
     return entry
@@ -87,25 +70,3 @@ async def query_log(
     if before_id is not None:
         stmt = stmt.where(AuditEntry.id < before_id)
     return list((await session.scalars(stmt)).all())
-
-
-@dataclass
-class ChainReport:
-    checked: int
-    broken_at: int | None  # id of the first row whose hash or link does not match
-    reason: str | None
-
-
-async def verify(session: AsyncSession, batch: int = 5000) -> ChainReport:
-    prev, checked, last_id = GENESIS, 0, 0
-    while True:
-        rows = (await session.scalars(
-            select(AuditEntry).where(AuditEntry.id > last_id).order_by(AuditEntry.id).limit(batch))).all()
-        if not rows:
-            return ChainReport(checked, None, None)
-        for e in rows:
-            if e.prev_hash != prev:
-                return ChainReport(checked, e.id, "previous-hash link broken (row removed or inserted)")
-            if digest(prev, e) != e.hash:
-                return ChainReport(checked, e.id, "content does not match its hash (row edited)")
-            prev, checked, last_id = e.hash, checked + 1, e.id

@@ -89,6 +89,6 @@ async def audit_log(
     return {
         "items": [{"id": e.id, "at": e.at, "actor": e.actor, "action": e.action, "path": e.path,
                    "ledger": e.ledger, "record_ids": e.record_ids, "fields": e.fields, "detail": e.detail,
-                   "request_id": e.request_id, "hash": e.hash} for e in rows],
+                   "request_id": e.request_id, "chain_pos": e.chain_pos, "hash": e.hash} for e in rows],
         "next_before_id": rows[-1].id if more and rows else None,
     }

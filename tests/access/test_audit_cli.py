@@ -14,7 +14,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 from typer.testing import CliRunner
 
-from app.access import audit
+from app.access import audit, audit_chain
 from app.cli import main
 from app.config import get_settings
 from app.db.engine import libpq_conninfo
@@ -53,6 +53,7 @@ async def _seed(url: str) -> None:
             await audit.append(s, actor=f"user:{i}:u{i}", action="update", path="rest", ledger="person",
                                record_ids=[i + 1], fields=["phone"])
         await s.commit()
+    assert await audit_chain.run_chainer(engine) is not None  # what the service does every second
     await engine.dispose()
 
 
