@@ -93,6 +93,12 @@ def _loc_path(loc: tuple) -> str:
 
 
 def install_problem_handlers(app: FastAPI) -> None:
+    import psycopg
+    from sqlalchemy.exc import PendingRollbackError
+    from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+    from app.db.faults import problem_for
+
     @app.exception_handler(Problem)
     async def _problem(request: Request, exc: Problem):
         return problem_response(exc, request)
@@ -113,6 +119,10 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(DBAPIError)
     async def _database(request: Request, exc: DBAPIError):
+        # Down, busy or timed out (app/db/faults.py): 503 with Retry-After, the outage logged once.
+        fault = problem_for(exc)
+        if fault is not None:
+            return problem_response(fault, request)
         # Inputs are bounded before they reach PostgreSQL (app/inputs.py, app/params.py, catalogue
         # coercion); a value that still gets past them and that the database refuses as data (out
         # of range, too long, a character it can't store) is the caller's 422, not a 500.
@@ -122,6 +132,13 @@ def install_problem_handlers(app: FastAPI) -> None:
             return problem_response(invalid([FieldError("body", "value.unstorable", "数据超出允许范围或含有无法保存的字符")],
                                             "提交的数据未通过校验"), request)
         return await _unexpected(request, exc)
+
+    @app.exception_handler(PoolTimeout)
+    @app.exception_handler(PendingRollbackError)
+    @app.exception_handler(psycopg.Error)
+    async def _database_fault(request: Request, exc: Exception):
+        fault = problem_for(exc)
+        return problem_response(fault, request) if fault is not None else await _unexpected(request, exc)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception):

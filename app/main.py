@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from sqlalchemy import text
 
 from app.config import Settings, get_settings
 from app.errors import install_problem_handlers
@@ -27,12 +30,22 @@ def create_app(settings: Settings | None = None, *, manage_engine: bool = True) 
         if not manage_engine:
             yield
             return
-        from app.db.engine import make_engine, make_sessionmaker, resolve_database_url
+        from app.db import engine as engines
+        from app.db.embedded import watch
 
-        engine = make_engine(resolve_database_url(settings), settings)
-        app.state.sessionmaker = make_sessionmaker(engine)
-        yield
-        await engine.dispose()
+        engine = engines.make_engine(engines.resolve_database_url(settings), settings)
+        app.state.sessionmaker = engines.make_sessionmaker(engine)
+        # The embedded server is the service's to keep alive: restarted when its postmaster dies.
+        watcher = (asyncio.create_task(watch(engines._embedded_server, settings.embedded_watch_seconds))
+                   if engines._embedded_server is not None and settings.embedded_watch_seconds > 0 else None)
+        try:
+            yield
+        finally:
+            if watcher is not None:
+                watcher.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await watcher
+            await engine.dispose()
 
     app = FastAPI(
         title="一表通 Onetable",
@@ -76,6 +89,13 @@ def create_app(settings: Settings | None = None, *, manage_engine: bool = True) 
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", include_in_schema=False)
+    async def readyz(request: Request) -> dict[str, str]:
+        # Ready = the database answers; down -> 503 service.database_unavailable with Retry-After.
+        async with request.app.state.sessionmaker() as session:
+            await session.execute(text("SELECT 1"))
         return {"status": "ok"}
 
     return app

@@ -44,6 +44,13 @@ class OnetableGraphQLRouter(GraphQLRouter):
             return JSON({"data": None, "errors": [{"message": e.message, "extensions": {"code": e.code}}]},
                         status_code=400)
 
+    async def process_result(self, request, result):  # type: ignore[override]
+        # A root field that met a database fault (executor.py) answers the whole request with its 503.
+        for error in result.errors or ():
+            if isinstance(error.original_error, Problem) and error.original_error.status == 503:
+                raise error.original_error
+        return await super().process_result(request, result)
+
     async def render_graphql_ide(self, request: Request) -> Response:  # type: ignore[override]
         if not request.app.state.settings.expose_docs:
             raise Problem(404, "route.not_found", "请求的地址不存在")
