@@ -32,6 +32,28 @@ _LOCK_TIMEOUT = "55P03"
 _RETRY = {"40P01", "40001"}
 
 
+class _Quiet:
+    """A warning per kind at most every `every` seconds, with the count of those not logged: an
+    overloaded service answers many 503s and must not drown its log in them."""
+
+    def __init__(self, every: float = 10.0) -> None:
+        self.every = every
+        self._last: dict[str, float] = {}
+        self._skipped: dict[str, int] = {}
+
+    def warn(self, kind: str, message: str) -> None:
+        now = time.monotonic()
+        if now - self._last.get(kind, -self.every) < self.every:
+            self._skipped[kind] = self._skipped.get(kind, 0) + 1
+            return
+        skipped = self._skipped.pop(kind, 0)
+        self._last[kind] = now
+        log.warning("%s%s", message, f" (and {skipped} more since the last such line)" if skipped else "")
+
+
+quiet = _Quiet()
+
+
 class Outage:
     """Whether the database is down, as seen by this process; logs the edges, not every request."""
 
@@ -71,7 +93,7 @@ def _unavailable() -> Problem:
 def problem_for(exc: BaseException) -> Problem | None:
     """The 503 for a database fault (recording an outage when the database is gone), else None."""
     if isinstance(exc, PoolTimeout):
-        log.warning("no database connection free within the pool timeout: answered 503 service.busy")
+        quiet.warn("busy", "no database connection free within the pool timeout: answered 503 service.busy")
         return Problem(503, "service.busy", "服务繁忙，请稍后重试",
                        headers={"Retry-After": str(RETRY_AFTER["busy"])})
     if isinstance(exc, PendingRollbackError):
@@ -83,19 +105,19 @@ def problem_for(exc: BaseException) -> Problem | None:
         return None
     state = getattr(orig, "sqlstate", None)
     if state == _STATEMENT_TIMEOUT:
-        log.warning("statement timeout: answered 503 service.statement_timeout")
+        quiet.warn("statement_timeout", "statement timeout: answered 503 service.statement_timeout")
         return Problem(503, "service.statement_timeout", "查询超时，请缩小范围后重试",
                        headers={"Retry-After": str(RETRY_AFTER["timeout"])})
     if state == _LOCK_TIMEOUT:
-        log.warning("lock timeout: answered 503 service.lock_timeout")
+        quiet.warn("lock_timeout", "lock timeout: answered 503 service.lock_timeout")
         return Problem(503, "service.lock_timeout", "数据正被其他操作占用，请稍后重试",
                        headers={"Retry-After": str(RETRY_AFTER["busy"])})
     if state in _RETRY:
-        log.warning("transaction aborted by PostgreSQL (%s): answered 503 service.retry", state)
+        quiet.warn("retry", f"transaction aborted by PostgreSQL ({state}): answered 503 service.retry")
         return Problem(503, "service.retry", "操作与其他操作冲突，请重试",
                        headers={"Retry-After": str(RETRY_AFTER["busy"])})
     if state in _BUSY:
-        log.warning("database refused a connection (too many clients): answered 503 service.busy")
+        quiet.warn("too_many", "database refused a connection (too many clients): answered 503 service.busy")
         return Problem(503, "service.busy", "服务繁忙，请稍后重试",
                        headers={"Retry-After": str(RETRY_AFTER["busy"])})
     lost = isinstance(exc, DBAPIError) and exc.connection_invalidated
