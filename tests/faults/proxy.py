@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable
 
 
 class CuttableProxy:
@@ -17,6 +18,8 @@ class CuttableProxy:
         self._writers: set[asyncio.StreamWriter] = set()
         self._tasks: set[asyncio.Task] = set()
         self.connections = 0
+        # Called with every chunk the service sends to PostgreSQL (SQL text is visible in it).
+        self.on_client_bytes: Callable[[bytes], None] | None = None
 
     async def start(self) -> None:
         self._server = await asyncio.start_server(self._serve, "127.0.0.1", self.port)
@@ -47,9 +50,11 @@ class CuttableProxy:
             return
         self._writers |= {writer, up_writer}
 
-        async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+        async def pipe(src: asyncio.StreamReader, dst: asyncio.StreamWriter, watch) -> None:
             try:
                 while data := await src.read(65536):
+                    if watch is not None:
+                        watch(data)
                     dst.write(data)
                     await dst.drain()
             except (ConnectionError, OSError):
@@ -57,8 +62,12 @@ class CuttableProxy:
             finally:
                 dst.close()
 
-        await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+        await asyncio.gather(pipe(reader, up_writer, self._watch), pipe(up_reader, writer, None))
         self._writers -= {writer, up_writer}
+
+    def _watch(self, data: bytes) -> None:
+        if self.on_client_bytes is not None:
+            self.on_client_bytes(data)
 
     async def cut(self) -> None:
         assert self._server is not None
