@@ -4,6 +4,7 @@ one log line per outage, and the first request after the database is back succee
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from datetime import date
 
@@ -141,3 +142,25 @@ async def test_settings_reach_every_connection(service):
             pool = conn.engine.pool
         assert shown == ["12s", "3s", "45s"]
         assert (pool.size(), pool._max_overflow) == (3, 2)
+
+
+async def test_connection_lost_inside_a_graphql_field_is_a_503_for_the_whole_response(
+        service, township_headers, error_log):
+    async with service() as svc:
+        cut: list[asyncio.Task] = []
+
+        def cut_on_ledger_statement(data: bytes) -> None:
+            if b"lg_person" in data and not cut:
+                cut.append(asyncio.get_running_loop().create_task(svc.proxy.cut()))
+
+        svc.proxy.on_client_bytes = cut_on_ledger_statement
+        r = await svc.client.post("/graphql", json=GRAPHQL_PAGE, headers=township_headers)
+        assert cut, "the ledger statement never went out"
+        await cut[0]
+        body = assert_503(r, "service.database_unavailable")
+        assert "data" not in body and "errors" not in body  # not a 200 with a field error
+        assert not [rec for rec in error_log.records if rec.exc_info and rec.levelno >= logging.ERROR]
+        svc.proxy.on_client_bytes = None
+        await svc.proxy.restore()
+        r = await svc.client.post("/graphql", json=GRAPHQL_PAGE, headers=township_headers)
+        assert r.status_code == 200 and "errors" not in r.json(), r.text
