@@ -88,6 +88,14 @@ _STATUS_CODES = {
 }
 
 
+def http_problem(status: int) -> Problem:
+    """The problem for a bare HTTP status raised by a framework layer (no details of ours to add)."""
+    if status == 400:
+        return Problem(400, "request.bad", "请求格式错误")
+    code, title = _STATUS_CODES.get(status, ("http.error", "请求失败"))
+    return Problem(status, code, title)
+
+
 def _loc_path(loc: tuple) -> str:
     return ".".join(str(p) for p in loc)
 
