@@ -10,6 +10,7 @@ same request completely.
 from __future__ import annotations
 
 import asyncio
+import io
 import os
 import signal
 import socket
@@ -20,6 +21,8 @@ from datetime import date
 import httpx
 import psycopg
 import pytest
+from python_calamine import CalamineWorkbook
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 
 from app.access.models import Grant
@@ -86,8 +89,6 @@ class Service:
 async def _accounts(url: str, settings) -> dict[str, dict[str, str]]:
     engine = create_async_engine(url)
     async with async_sessionmaker(engine, expire_on_commit=False)() as session:
-        from sqlalchemy import select
-
         unit = (await session.execute(select(OrgUnit).where(OrgUnit.code == A + "000"))).scalar_one_or_none()
         unit = unit or await make_org_unit(session, code=A + "000", name="临江镇", kind="township",
                                            region_code=A + "000")
@@ -176,9 +177,6 @@ async def test_kill_9_during_dispatch_and_xlsx_upload_leaves_all_or_nothing(faul
             # 2. An XLSX upload filling every gap cell, killed as its cells are being written.
             sheet = await c.get(f"/api/v1/report-tasks/{task}/xlsx", headers=tokens["township"])
             assert sheet.status_code == 200
-            from python_calamine import CalamineWorkbook
-            import io
-
             grid = CalamineWorkbook.from_filelike(io.BytesIO(sheet.content)).get_sheet_by_index(0).to_python()
             head = [str(h) for h in grid[0]]
             visits = next(h for h in head if h.startswith("走访次数"))
