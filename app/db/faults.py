@@ -97,7 +97,10 @@ def problem_for(exc: BaseException) -> Problem | None:
         return Problem(503, "service.busy", "服务繁忙，请稍后重试",
                        headers={"Retry-After": str(RETRY_AFTER["busy"])})
     if isinstance(exc, PendingRollbackError):
-        # A session whose connection was lost mid-request (e.g. at commit after a failed statement).
+        # Only "Can't reconnect until invalid transaction is rolled back" (code 8s2b): the request's
+        # connection was lost mid-transaction. Other pending rollbacks are our bugs: a 500.
+        if exc.code != "8s2b":
+            return None
         outage.failed(_reason(exc))
         return _unavailable()
     orig = exc.orig if isinstance(exc, DBAPIError) else exc
