@@ -10,12 +10,13 @@ HOST ?= 127.0.0.1
 SCALE ?= small
 PYTEST_ARGS ?=
 LOCK_ARGS ?=
+LOAD_ARGS ?=
 
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.onetable-installed
 
 .DEFAULT_GOAL := help
-.PHONY: help run test test-long fuzz lock schemas bench venv clean distclean
+.PHONY: help run test test-long fuzz lock schemas bench load venv clean distclean
 
 help:
 	@echo "make run      start the service with the demo district (PORT=$(PORT) HOST=$(HOST) SCALE=$(SCALE))"
@@ -24,6 +25,7 @@ help:
 	@echo "make fuzz     schemathesis over schemas/openapi.json, long profile (admin, township, department)"
 	@echo "make schemas  regenerate schemas/openapi.json (and schema.graphql)"
 	@echo "make bench    run the benchmarks in scripts/bench/"
+	@echo "make load     load test: open loop 200 users / 2 s think time for 60 s, then closed loop (LOAD_ARGS=--help)"
 	@echo "make lock     regenerate requirements.lock from pyproject.toml (LOCK_ARGS=--upgrade)"
 	@echo "make clean    remove caches and build output; make distclean also removes .venv"
 
@@ -91,6 +93,10 @@ bench: $(STAMP)
 	  $(BIN)/python "$$script"; \
 	done; \
 	[ $$found = 1 ] || echo "no benchmarks in scripts/bench/"
+
+# scripts/bench/load.py: starts the service on a free port over the demo district (or LOAD_ARGS=--url URL).
+load: $(STAMP)
+	$(BIN)/python scripts/bench/load.py $(LOAD_ARGS)
 
 # The lock is universal (all platforms) and carries no index URLs; uv is installed into the venv.
 lock: | $(BIN)/python

@@ -50,7 +50,21 @@ class Settings(BaseSettings):
 
     default_page_size: int = 50
     max_page_size: int = 1000
+    # Connections (app/db/engine.py, docs/deployment.md). Pool: `db_pool_size` kept open plus up to
+    # `db_max_overflow` more under load; a request that gets none within `db_pool_timeout_seconds`
+    # answers 503 service.busy (bounded waiting, no unbounded queue). Per connection: statement and
+    # lock timeouts (503 service.statement_timeout / service.lock_timeout), and idle transactions ended.
+    db_pool_size: int = 10
+    db_max_overflow: int = 5
+    db_pool_timeout_seconds: float = 3.0
+    db_connect_timeout_seconds: int = 5
     statement_timeout_ms: int = 30_000
+    lock_timeout_ms: int = 5_000
+    idle_in_transaction_timeout_ms: int = 60_000
+    # Retry-After (seconds) on 503 service.database_unavailable.
+    db_retry_after_seconds: int = 5
+    # Embedded server only: how often the service checks its postmaster and restarts it when dead.
+    embedded_watch_seconds: float = 2.0
     # Request body caps (app/inputs.py): JSON and forms, multipart uploads (XLSX), GraphQL documents.
     max_body_bytes: int = 10 * 1024 * 1024
     max_upload_bytes: int = 25 * 1024 * 1024

@@ -88,11 +88,25 @@ _STATUS_CODES = {
 }
 
 
+def http_problem(status: int) -> Problem:
+    """The problem for a bare HTTP status raised by a framework layer (no details of ours to add)."""
+    if status == 400:
+        return Problem(400, "request.bad", "请求格式错误")
+    code, title = _STATUS_CODES.get(status, ("http.error", "请求失败"))
+    return Problem(status, code, title)
+
+
 def _loc_path(loc: tuple) -> str:
     return ".".join(str(p) for p in loc)
 
 
 def install_problem_handlers(app: FastAPI) -> None:
+    import psycopg
+    from sqlalchemy.exc import PendingRollbackError
+    from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+    from app.db.faults import problem_for
+
     @app.exception_handler(Problem)
     async def _problem(request: Request, exc: Problem):
         return problem_response(exc, request)
@@ -113,6 +127,10 @@ def install_problem_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(DBAPIError)
     async def _database(request: Request, exc: DBAPIError):
+        # Down, busy or timed out (app/db/faults.py): 503 with Retry-After, the outage logged once.
+        fault = problem_for(exc)
+        if fault is not None:
+            return problem_response(fault, request)
         # Inputs are bounded before they reach PostgreSQL (app/inputs.py, app/params.py, catalogue
         # coercion); a value that still gets past them and that the database refuses as data (out
         # of range, too long, a character it can't store) is the caller's 422, not a 500.
@@ -122,6 +140,13 @@ def install_problem_handlers(app: FastAPI) -> None:
             return problem_response(invalid([FieldError("body", "value.unstorable", "数据超出允许范围或含有无法保存的字符")],
                                             "提交的数据未通过校验"), request)
         return await _unexpected(request, exc)
+
+    @app.exception_handler(PoolTimeout)
+    @app.exception_handler(PendingRollbackError)
+    @app.exception_handler(psycopg.Error)
+    async def _database_fault(request: Request, exc: Exception):
+        fault = problem_for(exc)
+        return problem_response(fault, request) if fault is not None else await _unexpected(request, exc)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception):

@@ -4,7 +4,8 @@
   else as soon as the streamed bytes pass the cap. Caps (settings): `max_body_bytes` for JSON and
   forms, `max_upload_bytes` for multipart uploads (XLSX), `graphql_max_body_bytes` for /graphql.
 - Text PostgreSQL can't store: a NUL character in the path, the query string, a JSON body or a form
-  field is a 422 naming where it is (never echoing it).
+  field is a 422 naming where it is (never echoing it); so is a query parameter that is not UTF-8
+  once percent-decoded (/graphql: 400 request.invalid_utf8).
 - JSON is read strictly (orjson): lone surrogates, NaN, Infinity, numbers that overflow a double
   (1e400) and invalid UTF-8 are refused here, where the standard library would let them through to
   a decimal or a text column and fail there with a 500. REST answers 422; /graphql answers 400, as
@@ -14,7 +15,7 @@
 from __future__ import annotations
 
 import json
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, unquote_to_bytes
 
 import orjson
 from starlette.exceptions import HTTPException
@@ -56,7 +57,8 @@ class InputGuard:
             await self.app(scope, receive, send)
             return
         path: str = scope.get("path", "")
-        problem = _check_url(path, scope.get("query_string", b""))
+        is_graphql = path == GRAPHQL_PATH or path.startswith(GRAPHQL_PATH + "/")
+        problem = _check_url(path, scope.get("query_string", b""), graphql=is_graphql)
         if problem is not None:
             await problem_response(problem)(scope, receive, send)
             return
@@ -68,7 +70,6 @@ class InputGuard:
             await problem_response(too_large(cap))(scope, receive, send)
             return
 
-        is_graphql = path == GRAPHQL_PATH or path.startswith(GRAPHQL_PATH + "/")
         if media_type in _JSON_TYPES or media_type == _FORM or (is_graphql and scope["method"] == "POST"):
             # Small bodies the app parses whole anyway: read them here (bounded), check, replay.
             try:
@@ -138,14 +139,45 @@ def _nul(path: str) -> Problem:
     return invalid([FieldError(path, "text.nul", _NUL_MESSAGE)], "请求参数未通过校验")
 
 
-def _check_url(path: str, query_string: bytes) -> Problem | None:
+def _check_url(path: str, query_string: bytes, *, graphql: bool = False) -> Problem | None:
     if "\x00" in path:
         return _nul("path")
+    bad = _bad_utf8(query_string)
+    if bad is not None:
+        # Decoded leniently, it would reach a filter or a GraphQL document as U+FFFD.
+        if graphql:
+            return Problem(400, "request.invalid_utf8", "请求参数不是有效的 UTF-8",
+                           detail="查询字符串经百分号解码后须为 UTF-8 文本")
+        return invalid([FieldError(bad, "text.invalid_utf8", "须为有效的 UTF-8 文本")], "请求参数未通过校验")
+    if graphql and (b"variables=" in query_string or b"extensions=" in query_string):
+        # GET /graphql carries JSON in the query string: read as strictly as a POST body.
+        for name, value in parse_qsl(query_string.decode("utf-8"), keep_blank_values=True):
+            if name in ("variables", "extensions") and value:
+                problem = _check_json(value.encode("utf-8", "surrogatepass"), graphql=True)
+                if problem is not None:
+                    return problem
     if b"%00" in query_string or b"\x00" in query_string:
         for name, value in parse_qsl(query_string.decode("latin-1"), keep_blank_values=True):
             if "\x00" in name or "\x00" in value:
                 return _nul("query" if "\x00" in name else f"query.{name}")
         return _nul("query")
+    return None
+
+
+def _bad_utf8(query_string: bytes) -> str | None:
+    """The path (query / query.<name>) of the first parameter that is not UTF-8 once percent-decoded."""
+    if not any(b >= 0x80 for b in query_string) and b"%" not in query_string:
+        return None
+    for part in query_string.split(b"&"):
+        name, _, value = part.partition(b"=")
+        try:
+            text_name = unquote_to_bytes(name.replace(b"+", b" ")).decode("utf-8")
+        except UnicodeDecodeError:
+            return "query"
+        try:
+            unquote_to_bytes(value.replace(b"+", b" ")).decode("utf-8")
+        except UnicodeDecodeError:
+            return f"query.{text_name}" if text_name and "\x00" not in text_name else "query"
     return None
 
 

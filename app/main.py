@@ -7,7 +7,8 @@ import contextlib
 import logging
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from sqlalchemy import text
 
 from app.config import Settings, get_settings
 from app.errors import install_problem_handlers
@@ -29,23 +30,29 @@ def create_app(settings: Settings | None = None, *, manage_engine: bool = True) 
         if not manage_engine:
             yield
             return
-        from app.db.engine import make_engine, make_sessionmaker, resolve_database_url
+        from app.db import engine as engines
+        from app.db.embedded import watch
 
-        engine = make_engine(resolve_database_url(settings), settings)
-        app.state.sessionmaker = make_sessionmaker(engine)
-        chainer = None
+        engine = engines.make_engine(engines.resolve_database_url(settings), settings)
+        app.state.sessionmaker = engines.make_sessionmaker(engine)
+        background = []
+        # The embedded server is the service's to keep alive: restarted when its postmaster dies.
+        if engines._embedded_server is not None and settings.embedded_watch_seconds > 0:
+            background.append(asyncio.create_task(watch(engines._embedded_server, settings.embedded_watch_seconds)))
         if settings.audit_chain_interval_seconds > 0:
             from app.access.audit_chain import chain_forever
 
-            chainer = asyncio.create_task(chain_forever(
+            background.append(asyncio.create_task(chain_forever(
                 engine, settings.audit_chain_interval_seconds, settings.audit_anchor_file,
-                settings.audit_anchor_interval_seconds))
-        yield
-        if chainer is not None:
-            chainer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await chainer
-        await engine.dispose()
+                settings.audit_anchor_interval_seconds)))
+        try:
+            yield
+        finally:
+            for task in background:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            await engine.dispose()
 
     app = FastAPI(
         title="一表通 Onetable",
@@ -89,6 +96,13 @@ def create_app(settings: Settings | None = None, *, manage_engine: bool = True) 
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", include_in_schema=False)
+    async def readyz(request: Request) -> dict[str, str]:
+        # Ready = the database answers; down -> 503 service.database_unavailable with Retry-After.
+        async with request.app.state.sessionmaker() as session:
+            await session.execute(text("SELECT 1"))
         return {"status": "ok"}
 
     return app

@@ -2,7 +2,7 @@
 
 The generic layers answer the same statuses on every operation (400 a bad cursor or unreadable body,
 401 credentials, 403 grants, 404 not found or outside one's area, 413 body over its cap, 422
-validation), and writes add 409 (version conflicts, duplicates) and 428 (If-Match). Rather than a
+validation, 503 database unavailable / pool busy / statement or lock timeout with Retry-After), and writes add 409 (version conflicts, duplicates) and 428 (If-Match). Rather than a
 `responses=` dict repeated on ~50 routes, the document is completed once here, so clients and
 schemathesis can rely on status codes and media types (FastAPI's own 422 is application/json).
 """
@@ -41,6 +41,7 @@ COMMON = {
     "404": "记录不存在或无权访问",
     "413": "请求内容过大",
     "422": "请求参数或提交的数据未通过校验",
+    "503": "数据库暂时不可用、服务繁忙或查询超时（带 Retry-After，稍后重试）",
 }
 WRITES = {
     "409": "数据冲突（版本已变化、重复等）",

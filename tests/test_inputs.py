@@ -113,3 +113,27 @@ def test_caps_are_configurable(monkeypatch):
     s = Settings()
     assert (s.max_body_bytes, s.max_upload_bytes) == (12345, 54321)
     assert Settings.model_fields["max_body_bytes"].default == 10 * 1024 * 1024
+
+
+async def test_query_parameters_that_are_not_utf8_are_4xx_problems(client, world):
+    r = await client.get(HOUSES + "?standard_address=eq.%ff%fe", headers=world.a)
+    assert problem(r, 422, "validation.failed")["errors"][0] == {
+        "path": "query.standard_address", "code": "text.invalid_utf8", "message": "须为有效的 UTF-8 文本"}
+    r = await client.get(HOUSES + "?%c3=eq.1", headers=world.a)
+    assert problem(r, 422, "validation.failed")["errors"][0]["path"] == "query"
+    # Valid UTF-8, percent-encoded or not, is untouched.
+    assert (await client.get(HOUSES + "?standard_address=eq.%E4%B8%B4%E6%B1%9F", headers=world.a)).status_code == 200
+
+
+@pytest.mark.parametrize("query, code", [
+    ("query=%ff%fe", "request.invalid_utf8"),  # the document itself
+    ("query=%7Bme%7Bname%7D%7D&variables=%ff", "request.invalid_utf8"),
+    ("query=%7Bme%7Bname%7D%7D&variables=%7B%22a%22%3A%22%5Cud800%22%7D", "request.json_invalid"),  # lone surrogate
+    ("query=%7Bme%7Bname%7D%7D&variables=%7B%22a%22%3A1e400%7D", "request.json_invalid"),
+    ("query=%7Bme%7Bname%7D%7D&variables=1", "request.bad"),  # not an object: strawberry's text/plain 400 before
+])
+async def test_graphql_get_with_unreadable_parameters_is_400_problem(client, world, query, code):
+    r = await client.get("/graphql?" + query, headers={**world.a, "accept": "application/json"})
+    problem(r, 400, code)
+    ok = await client.get("/graphql?query=%7Bme%7Bname%7D%7D", headers={**world.a, "accept": "application/json"})
+    assert ok.status_code == 200 and ok.json()["data"]["me"]["name"] == "ta"

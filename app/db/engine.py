@@ -8,10 +8,12 @@ from contextlib import asynccontextmanager
 
 import psycopg
 from psycopg import sql
+from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from app.config import Settings
+from app.db import faults
 
 log = logging.getLogger(__name__)
 
@@ -58,13 +60,29 @@ def resolve_database_url(settings: Settings) -> str:
 
 
 def make_engine(url: str, settings: Settings) -> AsyncEngine:
-    return create_async_engine(
+    """The service's engine: a bounded pool, per-connection timeouts, healing after outages.
+
+    pool_pre_ping tests a pooled connection before handing it out; after an outage the first ping
+    fails, SQLAlchemy drops every connection made before it, and the request gets a fresh one — so
+    the service heals on the first request once PostgreSQL is back, without a restart.
+    """
+    options = (f"-c statement_timeout={settings.statement_timeout_ms} -c lock_timeout={settings.lock_timeout_ms}"
+               f" -c idle_in_transaction_session_timeout={settings.idle_in_transaction_timeout_ms}")
+    engine = create_async_engine(
         url,
-        pool_size=10,
-        max_overflow=10,
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_max_overflow,
+        pool_timeout=settings.db_pool_timeout_seconds,
         pool_pre_ping=True,
-        connect_args={"options": f"-c statement_timeout={settings.statement_timeout_ms}"},
+        connect_args={"options": options, "connect_timeout": settings.db_connect_timeout_seconds},
     )
+    faults.RETRY_AFTER["unavailable"] = settings.db_retry_after_seconds
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _connected(dbapi_connection, connection_record) -> None:  # noqa: ARG001
+        faults.outage.recovered()  # a new connection works: an outage (if any) is over
+
+    return engine
 
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -21,6 +21,7 @@ from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 from app.access.audit import audit_read
 from app.catalog.loader import get_catalog
+from app.db.faults import problem_for
 from app.errors import Problem
 from app.graphql import cache
 from app.graphql.cache import Entry, Var
@@ -191,5 +192,9 @@ def _as_graphql_error(exc: Exception) -> GraphQLError:
         return from_problem(exc)
     if isinstance(exc, DBAPIError) and getattr(exc.orig, "sqlstate", None) == "57014":
         return GqlError("STATEMENT_TIMEOUT", "查询超时：请缩小范围、减少嵌套或分页获取")
+    fault = problem_for(exc)
+    if fault is not None:
+        # Database down, pool exhausted, lock timeout: the whole response is that 503 (router.py).
+        raise fault from None
     log.exception("GraphQL root field failed")
     return internal()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from cross_web import HTTPException
 from fastapi import Request
 from fastapi.routing import APIWebSocketRoute
 from starlette.responses import HTMLResponse, Response
@@ -9,7 +10,7 @@ from strawberry.fastapi import GraphQLRouter
 from strawberry.types.unset import UNSET
 
 from app.docs import graphiql_html
-from app.errors import Problem
+from app.errors import Problem, http_problem
 from app.graphql.context import get_context
 from app.graphql.limits import MAX_TOKENS, too_many_tokens
 from app.graphql.schema import schema
@@ -43,6 +44,17 @@ class OnetableGraphQLRouter(GraphQLRouter):
         except QueryRefused as e:
             return JSON({"data": None, "errors": [{"message": e.message, "extensions": {"code": e.code}}]},
                         status_code=400)
+        except HTTPException as e:
+            # strawberry refuses what it cannot read (variables that are not a JSON object, a mutation
+            # over GET, a media type it doesn't take) as text/plain: answer problem+json like the rest.
+            raise http_problem(e.status_code) from None
+
+    async def process_result(self, request, result):  # type: ignore[override]
+        # A root field that met a database fault (executor.py) answers the whole request with its 503.
+        for error in result.errors or ():
+            if isinstance(error.original_error, Problem) and error.original_error.status == 503:
+                raise error.original_error
+        return await super().process_result(request, result)
 
     async def render_graphql_ide(self, request: Request) -> Response:  # type: ignore[override]
         if not request.app.state.settings.expose_docs:
