@@ -1,0 +1,1 @@
+"""Building blocks shared by the query builders (REST listing, GraphQL, reports)."""
