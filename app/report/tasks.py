@@ -11,8 +11,22 @@ from datetime import date, datetime
 from decimal import Decimal
 
 import anyio
-from sqlalchemy import String, and_, column, delete, func, literal, or_, select, tuple_, values
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy import (
+    BigInteger,
+    DateTime,
+    String,
+    and_,
+    any_,
+    bindparam,
+    column,
+    delete,
+    func,
+    literal,
+    or_,
+    select,
+    values,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
@@ -24,6 +38,7 @@ from app.catalog.loader import get_catalog
 from app.catalog.validators import ValueIssue
 from app.errors import FieldError, Problem, invalid
 from app.org.regions import region_prefix
+from app.report import bulk
 from app.report.common import (
     EDITABLE,
     bad_state,
@@ -272,8 +287,9 @@ async def _store(session: AsyncSession, principal: Principal, task: ReportTask, 
                  cells: list[CellInput], origin: str) -> dict:
     r = ReportRow.__table__
     asked = sorted({c.row for c in cells})
-    known = set((await session.scalars(select(r.c.row_key).where(r.c.task_id == task.id,
-                                                                  r.c.row_key.in_(asked)))).all()) if asked else set()
+    known = set((await session.scalars(select(r.c.row_key).where(
+        r.c.task_id == task.id, r.c.row_key == any_(bindparam("asked", asked, type_=ARRAY(String)))))).all()
+    ) if asked else set()
     # Off the event loop: thousands of cells (typed or uploaded) coerce and match their patterns in a
     # worker thread, a few at a time, so one big batch never stalls other requests.
     ok, bad = await anyio.to_thread.run_sync(_check_cells, cells, cols, known, limiter=_validation_slots())
@@ -288,15 +304,7 @@ async def _store(session: AsyncSession, principal: Principal, task: ReportTask, 
             select(c.c.row_key, c.c.column, c.c.value).where(c.c.task_id == task.id))).all()}
         latest = {k: v for k, v in latest.items() if stored.get(k) != v}
     if latest:
-        at = now()
-        stmt = pg_insert(ReportCell.__table__).values([
-            {"task_id": task.id, "row_key": rk, "column": col, "value": v, "origin": origin,
-             "updated_by": principal.actor, "updated_at": at} for (rk, col), v in latest.items()])
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["task_id", "row_key", "column"],
-            set_={"value": stmt.excluded.value, "origin": stmt.excluded.origin,
-                  "updated_by": stmt.excluded.updated_by, "updated_at": stmt.excluded.updated_at})
-        await session.execute(stmt)  # a cleared cell is stored as JSON null: typed, but empty
+        await _upsert_cells(session, task, latest, origin, principal.actor)
     await _keep_rejects(session, principal, task, fixed, bad)
     if task.state == "dispatched":
         transition(session, actor=principal.actor, frm="dispatched", to="in_progress", task_id=task.id)
@@ -307,6 +315,25 @@ async def _store(session: AsyncSession, principal: Principal, task: ReportTask, 
         labels = {c.code: c.label for c in cols}
         out |= {"rejected": len(bad), "rejects": [_reject_view(b, labels) for b in bad[:MAX_REPORTED]]}
     return out
+
+
+async def _upsert_cells(session: AsyncSession, task: ReportTask, latest: dict[tuple[str, str], object], origin: str,
+                        actor: str) -> None:
+    """One INSERT … SELECT FROM unnest(arrays) … ON CONFLICT for any number of cells (app/report/bulk.py).
+    A cleared cell is stored as JSON null: typed, but empty."""
+    c = ReportCell.__table__
+    keys = list(latest)
+    src = bulk.unnest("cells", row_key=[k for k, _ in keys], col=[col for _, col in keys],
+                      value=bulk.json_texts(list(latest.values())))
+    stmt = pg_insert(c).from_select(
+        ["task_id", "row_key", "column", "value", "origin", "updated_by", "updated_at"],
+        select(literal(task.id, BigInteger), src.c.row_key, src.c.col, bulk.as_jsonb(src.c.value),
+               literal(origin, String), literal(actor, String), literal(now(), DateTime(timezone=True))))
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["task_id", "row_key", "column"],
+        set_={"value": stmt.excluded.value, "origin": stmt.excluded.origin,
+              "updated_by": stmt.excluded.updated_by, "updated_at": stmt.excluded.updated_at})
+    await session.execute(stmt)
 
 
 def _reject_view(b: CellProblem, labels: dict[str, str]) -> dict:
@@ -321,16 +348,22 @@ async def _keep_rejects(session: AsyncSession, principal: Principal, task: Repor
     rj = ReportReject.__table__
     done = fixed | {(b.cell.row, b.cell.column) for b in bad}
     if done:
-        await session.execute(delete(rj).where(
-            rj.c.task_id == task.id, tuple_(rj.c.row_key, rj.c.column).in_(sorted(done))))
-    if bad:
-        latest = {(b.cell.row, b.cell.column): b for b in bad}
-        await session.execute(pg_insert(rj).values([
-            {"task_id": task.id, "row_key": rk, "column": col,
-             "raw": None if b.cell.value is None else str(b.cell.value)[:500],
-             "sheet_cell": f"{b.cell.where.get('column', '')}{b.cell.where.get('row', '')}"[:12],
-             "code": b.code[:60], "reason": b.reason[:200], "created_by": principal.actor}
-            for (rk, col), b in latest.items()]))
+        gone = bulk.unnest("done", row_key=[k for k, _ in done], col=[c for _, c in done])
+        await session.execute(delete(rj).where(rj.c.task_id == task.id, rj.c.row_key == gone.c.row_key,
+                                               rj.c.column == gone.c.col))
+    # A cell of a row this task doesn't have can't be fixed in it: reported, not kept.
+    latest = {(b.cell.row, b.cell.column): b for b in bad if b.code != "cell.row_unknown"}
+    if latest:
+        items = list(latest.items())
+        src = bulk.unnest(
+            "rejects", row_key=[rk for (rk, _), _ in items], col=[col for (_, col), _ in items],
+            raw=[None if b.cell.value is None else str(b.cell.value)[:500] for _, b in items],
+            sheet_cell=[f"{b.cell.where.get('column', '')}{b.cell.where.get('row', '')}"[:12] for _, b in items],
+            code=[b.code[:60] for _, b in items], reason=[b.reason[:200] for _, b in items])
+        await session.execute(pg_insert(rj).from_select(
+            ["task_id", "row_key", "column", "raw", "sheet_cell", "code", "reason", "created_by"],
+            select(literal(task.id, BigInteger), src.c.row_key, src.c.col, src.c.raw, src.c.sheet_cell,
+                   src.c.code, src.c.reason, literal(principal.actor, String))))
 
 
 async def rejects_of(session: AsyncSession, task: ReportTask, cut: ReaderCut | None = None) -> list[dict]:
@@ -467,8 +500,6 @@ def _col_letter(i: int) -> str:
 
 
 async def download_xlsx(session: AsyncSession, principal: Principal, task_id: int) -> tuple[bytes, str]:
-    from app.report.export import write_sheet
-
     task, version, template = await load_task(session, principal, task_id)
     spec = spec_of(version)
     cols = await columns_for(session, template, spec)
@@ -477,17 +508,23 @@ async def download_xlsx(session: AsyncSession, principal: Principal, task_id: in
     await audit_rows(session, cut, cut.out_columns(cols), [r.record_id for r in rows], "report:task_xlsx",
                      {"task_id": task.id, "template_id": template.id})
     cols = cut.out_columns(cols)
+    # Tens of thousands of rows take seconds to write: in a worker thread, not on the event loop.
+    content = await anyio.to_thread.run_sync(_workbook, task, cols, rows, limiter=_validation_slots())
+    name = f"{template.name}-{task.period}-{task.township_name}.xlsx"
+    return content, name
+
+
+def _workbook(task: ReportTask, cols: list[OutColumn], rows) -> bytes:
     import xlsxwriter
 
-    buf = io.BytesIO()
-    from app.report.export import WORKBOOK_OPTIONS
+    from app.report.export import WORKBOOK_OPTIONS, write_sheet
 
+    buf = io.BytesIO()
     wb = xlsxwriter.Workbook(buf, WORKBOOK_OPTIONS | {"remove_timezone": True})
     wb.set_custom_property(TASK_PROPERTY, _task_mark(task))  # upload checks it: no other task's sheet
     write_sheet(wb, f"{task.township_name}", cols, rows, key_header=KEY_HEADER, for_filling=True)
     wb.close()
-    name = f"{template.name}-{task.period}-{task.township_name}.xlsx"
-    return buf.getvalue(), name
+    return buf.getvalue()
 
 
 async def upload_xlsx(session: AsyncSession, principal: Principal, task_id: int, content: bytes) -> dict:
@@ -531,7 +568,8 @@ async def upload_xlsx(session: AsyncSession, principal: Principal, task_id: int,
         # A sheet that doesn't say its task (rebuilt by another program): its row keys must be ours.
         r = ReportRow.__table__
         keys = sorted({c.row for c in cells})
-        if not (await session.scalar(select(func.count()).where(r.c.task_id == task.id, r.c.row_key.in_(keys)))):
+        if not (await session.scalar(select(func.count()).where(
+                r.c.task_id == task.id, r.c.row_key == any_(bindparam("keys", keys, type_=ARRAY(String)))))):
             raise _mismatch(task, template)
     out = await _store(session, principal, task, cols, cells, "upload")
     return {**out, "rows_read": len(grid) - 1, "columns_read": len(gap_at)}
