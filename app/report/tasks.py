@@ -38,7 +38,7 @@ from app.catalog.loader import get_catalog
 from app.catalog.validators import ValueIssue
 from app.errors import FieldError, Problem, invalid
 from app.org.regions import region_prefix
-from app.report import bulk
+from app.report import bulk, rules
 from app.report.common import (
     EDITABLE,
     bad_state,
@@ -171,6 +171,7 @@ async def open_task(session: AsyncSession, principal: Principal, task_id: int, *
         await session.flush()
     spec = spec_of(version)
     cols = await columns_for(session, template, spec)
+    row_rules = rules.usable(spec, cols)
     cut = await reader_cut(session, principal, spec, cols)  # what this reader sees: its rows, its levels
     shown = cut.out_columns(cols)
     codes = {c.code for c in shown}
@@ -196,7 +197,8 @@ async def open_task(session: AsyncSession, principal: Principal, task_id: int, *
         **task_head(task, template, version),
         "kind": spec.kind, "ledger": spec.ledger, "instructions": spec.instructions,
         "editable": can_fill(principal, task) and task.state in EDITABLE,
-        "columns": cut.public(cols),
+        "columns": rules.annotate(cut.public(cols), row_rules),
+        "rules": [r.public() for r in row_rules if r.kind == "check"],
         "items": rows, "limit": limit, "offset": offset,
         "missing_required": await _missing_count(session, task, cols),
         "rejects": await rejects_of(session, task, cut),  # uploaded cells that failed, kept until fixed
@@ -253,6 +255,39 @@ def _check_cells(cells: list[CellInput], cols: list[OutColumn], known_rows: set[
     return ok, bad
 
 
+async def _check_rules(session: AsyncSession, task: ReportTask, cols: list[OutColumn], ok: list,
+                       row_rules: list[rules.RowRule]) -> tuple[list, list[CellProblem]]:
+    """Rows touched by these cells, as they would be once saved (stored gaps, then these cells), against
+    the template's row rules. A broken rule blames the cell of the request it names (its column, else
+    another column it reads); rules the request did not touch are not its business."""
+    touched: dict[str, dict[str, tuple[CellInput, object]]] = {}
+    for cell, v in ok:
+        touched.setdefault(cell.row, {})[cell.column] = (cell, v)
+    labels = {c.code: c.label for c in cols}
+    broken: dict[int, CellProblem] = {}
+    for row in await rule_rows(session, task, sorted(touched)):
+        mine = touched[row.row_key]
+        gaps = {**(row.gaps or {}), **{col: v for col, (_, v) in mine.items()}}
+        for f in rules.failures(row_rules, row.row_key, row.row_no, row.data, gaps, with_required=False):
+            named = [c for c in (f.rule.column, *f.rule.refs) if c in mine]
+            if named:
+                cell = mine[named[0]][0]
+                broken.setdefault(id(cell), CellProblem(cell, "rule.failed", f.reason(labels)))
+    return [(c, v) for c, v in ok if id(c) not in broken], list(broken.values())
+
+
+async def rule_rows(session: AsyncSession, task: ReportTask, keys: list[str] | None):
+    """Rows with their pulled data and stored gap values, for the row rules (all rows when keys is None)."""
+    r, c = ReportRow.__table__, ReportCell.__table__
+    gaps = (select(func.jsonb_object_agg(c.c.column, c.c.value)).where(c.c.task_id == r.c.task_id,
+                                                                          c.c.row_key == r.c.row_key)
+            .correlate(r).scalar_subquery())
+    stmt = select(r.c.row_key, r.c.row_no, r.c.data, gaps.label("gaps")).where(r.c.task_id == task.id)
+    if keys is not None:
+        stmt = stmt.where(r.c.row_key == any_(bindparam("rule_keys", keys, type_=ARRAY(String))))
+    return (await session.execute(stmt.order_by(r.c.row_no))).all()
+
+
 def cell_problem(bad: list[CellProblem], cols: list[OutColumn]) -> Problem:
     labels = {c.code: c.label for c in cols}
     shown = bad[:MAX_REPORTED]
@@ -270,7 +305,8 @@ async def save_cells(session: AsyncSession, principal: Principal, task_id: int, 
                      origin: str = "typed", path_prefix: str = "body.cells") -> dict:
     task, version, template = await load_task(session, principal, task_id)
     _editable(principal, task)
-    cols = await columns_for(session, template, spec_of(version))
+    spec = spec_of(version)
+    cols = await columns_for(session, template, spec)
     if len(items) > MAX_CELLS:
         raise invalid([FieldError(path_prefix, "report.too_many_cells", f"一次最多保存 {MAX_CELLS} 个单元格")])
     cells = []
@@ -280,11 +316,11 @@ async def save_cells(session: AsyncSession, principal: Principal, task_id: int, 
         else:
             cells.append(CellInput(str(it.get("row")), str(it.get("column")), it.get("value"),
                                    f"{path_prefix}.{i}.value", {"row": it.get("row"), "column": it.get("column")}))
-    return await _store(session, principal, task, cols, cells, origin)
+    return await _store(session, principal, task, cols, cells, origin, rules.usable(spec, cols))
 
 
 async def _store(session: AsyncSession, principal: Principal, task: ReportTask, cols: list[OutColumn],
-                 cells: list[CellInput], origin: str) -> dict:
+                 cells: list[CellInput], origin: str, row_rules: list[rules.RowRule]) -> dict:
     r = ReportRow.__table__
     asked = sorted({c.row for c in cells})
     known = set((await session.scalars(select(r.c.row_key).where(
@@ -295,6 +331,11 @@ async def _store(session: AsyncSession, principal: Principal, task: ReportTask, 
     ok, bad = await anyio.to_thread.run_sync(_check_cells, cells, cols, known, limiter=_validation_slots())
     if bad and origin != "upload":
         raise cell_problem(bad, [*cols])  # typed cells: the client still holds them, nothing is saved
+    if row_rules and ok:
+        ok, broken = await _check_rules(session, task, cols, ok, row_rules)
+        if broken and origin != "upload":
+            raise cell_problem(broken, [*cols])
+        bad = [*bad, *broken]  # uploaded: kept as rejects like any other bad cell
     latest = {(c.row, c.column): v for c, v in ok}  # the last write of a cell in one request wins
     fixed = set(latest)  # valid now: any reject kept for these cells is resolved
     if origin == "upload" and latest:
@@ -416,12 +457,34 @@ async def submit(session: AsyncSession, principal: Principal, task_id: int) -> d
                       extra={"missing_count": total,
                              "cells": [{"row": m.row_no, "row_key": m.row_key, "column_code": m.code,
                                         "column_label": labels[m.code]} for m in missing]})
+    await _check_row_rules(session, task, cols, rules.usable(spec, cols))
     written = await _write_back(session, principal, task, cols)
     frm = task.state
     task.state, task.submitted_at = "submitted", now()
     transition(session, actor=principal.actor, frm=frm, to="submitted", task_id=task.id)
     await session.flush()
     return {**task_head(task, template, version), "written_back": written}
+
+
+async def _check_row_rules(session: AsyncSession, task: ReportTask, cols: list[OutColumn],
+                           row_rules: list[rules.RowRule]) -> None:
+    """At submit: every row against every rule, conditionally required cells included."""
+    if not row_rules:
+        return
+    fails = [f for row in await rule_rows(session, task, None)
+             for f in rules.failures(row_rules, row.row_key, row.row_no, row.data, row.gaps, with_required=True)]
+    if not fails:
+        return
+    labels = {c.code: c.label for c in cols}
+    shown = fails[:MAX_REPORTED]
+    raise Problem(422, "report.rules_failed", "部分行未通过填报规则",
+                  errors=[FieldError(f"rows.{f.row_key}.{f.rule.column}",
+                                     "rule.required_when" if f.rule.kind == "required_when" else "rule.failed",
+                                     f.reason(labels)) for f in shown],
+                  extra={"failure_count": len(fails),
+                         "rows": [{"row": f.row_no, "row_key": f.row_key, "column_code": f.rule.column,
+                                   "column_label": labels.get(f.rule.column), "rule": f.rule.expr,
+                                   "message": f.rule.message} for f in shown]})
 
 
 async def _write_back(session: AsyncSession, principal: Principal, task: ReportTask, cols: list[OutColumn]) -> int:
@@ -532,7 +595,8 @@ async def upload_xlsx(session: AsyncSession, principal: Principal, task_id: int,
     with its sheet row and column letter."""
     task, version, template = await load_task(session, principal, task_id)
     _editable(principal, task)
-    cols = await columns_for(session, template, spec_of(version))
+    spec = spec_of(version)
+    cols = await columns_for(session, template, spec)
     # A sheet of this task holds its rows, a header and the lead columns; a little slack for notes a
     # filler adds below or beside. Anything bigger is refused before a reader expands it.
     limits = Limits(max_rows=task.row_count + 1 + UPLOAD_SLACK_ROWS, max_cols=len(cols) + 3 + UPLOAD_SLACK_COLS)
@@ -571,7 +635,7 @@ async def upload_xlsx(session: AsyncSession, principal: Principal, task_id: int,
         if not (await session.scalar(select(func.count()).where(
                 r.c.task_id == task.id, r.c.row_key == any_(bindparam("keys", keys, type_=ARRAY(String)))))):
             raise _mismatch(task, template)
-    out = await _store(session, principal, task, cols, cells, "upload")
+    out = await _store(session, principal, task, cols, cells, "upload", rules.usable(spec, cols))
     return {**out, "rows_read": len(grid) - 1, "columns_read": len(gap_at)}
 
 
