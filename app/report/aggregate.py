@@ -21,7 +21,7 @@ from app.report.dispatch import check_period
 from app.report.dsl import TemplateSpec
 from app.report.models import ReportTask, ReportTemplate
 from app.report.reader import DENIED, audit_rows, holds_township, narrowed, reader_cut
-from app.report.tasks import columns_for, rows_of
+from app.report.tasks.rows import columns_for, rows_of
 
 STATES = {"dispatched", "in_progress", "submitted", "returned", "approved"}
 

@@ -12,9 +12,9 @@ from python_calamine import CalamineWorkbook
 from sqlalchemy import func, select, text
 
 from app.report.models import ReportCell, ReportReject
-from app.report.tasks import KEY_HEADER, TASK_PROPERTY
+from app.report.tasks.xlsx import KEY_HEADER, TASK_PROPERTY
 from tests.report.test_workflow import TASKS, T, ok
-from tests.world import A, VILLAGE_A
+from tests.world import VILLAGE_A, A
 
 ROWS = 20_000
 FIELDS = ["name", "sex", "birth_date", "ethnicity", "household_type", "marital_status", "political_status",
