@@ -36,7 +36,7 @@ async def report_templates(info: strawberry.Info) -> Optional[JSON]:
 
 async def report_tasks(info: strawberry.Info, period: Optional[str] = None, state: Optional[str] = None,
                        template_id: Optional[strawberry.ID] = None) -> Optional[JSON]:
-    from app.report.tasks import list_tasks
+    from app.report.tasks.listing import list_tasks
 
     tid = int(template_id) if template_id and str(template_id).isdigit() else None
     return await _run(info, list_tasks, period=period, state=state, template_id=tid)

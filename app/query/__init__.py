@@ -14,6 +14,9 @@ What lives where:
   cursor format (`encode_cursor` in Python, `cursor_sql` in SQL, `decode_cursor` checking every value:
   400 query.cursor_invalid) and `keyset_clause` / `keyset_after` (rows after a cursor, row form where
   it is an index range).
+- `paths`: template paths through relations, extensions and link attributes (report compiler, REST
+  related records).
+- `formulas`: `evaluation_order`, the one dependency order of formula and ratio columns.
 - `problems`: `Refused`, the 422 query.invalid problem, and `query_problem`.
 
 Every field named by a caller goes through the reader's LedgerPolicy (app/access/policy.py); nothing

@@ -14,14 +14,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.auth.principal import Principal
 from app.errors import FieldError, Problem, invalid
 from app.org.regions import region_prefix
+from app.query.formulas import evaluation_order
 from app.report import formula as fm
 from app.report.common import department_unit, latest_version, now, spec_of
 from app.report.compiler import OutColumn, compile_template, department_policies, department_principal
 from app.report.dispatch import check_period
-from app.report.dsl import FormulaColumn, RatioColumn, TemplateSpec
+from app.report.dsl import TemplateSpec
 from app.report.models import ReportTask, ReportTemplate
 from app.report.reader import DENIED, audit_rows, holds_township, narrowed, reader_cut
-from app.report.tasks import columns_for, rows_of
+from app.report.tasks.rows import columns_for, rows_of
 
 STATES = {"dispatched", "in_progress", "submitted", "returned", "approved"}
 
@@ -118,13 +119,8 @@ def merge(items: list[dict], cols: list[OutColumn], spec: TemplateSpec, *, total
         groups.setdefault("__total__" if total else it["key"], []).append(it)
     if not total and all(len(g) == 1 for g in groups.values()):
         return items
-    trees = {}
-    for c in spec.columns:
-        if isinstance(c, FormulaColumn):
-            trees[c.code] = (fm.parse(c.expr), c.scale)
-        elif isinstance(c, RatioColumn):
-            num = fm.BinOp("*", fm.Ref(c.numerator), fm.Num(Decimal(100))) if c.percent else fm.Ref(c.numerator)
-            trees[c.code] = (fm.BinOp("/", num, fm.Ref(c.denominator)), c.scale)
+    trees = fm.derived_trees(spec)
+    order = evaluation_order({code: fm.refs(node) for code, (node, _) in trees.items()}).order
     out = []
     for key, group in groups.items():
         cells: dict[str, object] = {}
@@ -157,10 +153,10 @@ def merge(items: list[dict], cols: list[OutColumn], spec: TemplateSpec, *, total
                 cells[c.code] = sum(present, Decimal(0)) if present else None
             else:
                 cells[c.code] = present[0] if len(set(map(str, present))) == 1 else None
-        for _ in range(2):  # formulas over formulas: a second pass sees the first's results
-            for code, (tree, scale) in trees.items():
-                v = fm.evaluate(tree, cells)
-                cells[code] = None if v is None else fm.rounded(v, scale)
+        for code in order:  # formulas over formulas: each after the ones it uses (app/query/formulas.py)
+            tree, scale = trees[code]
+            v = fm.evaluate(tree, cells)
+            cells[code] = None if v is None else fm.rounded(v, scale)
         cells = {k: (int(v) if isinstance(v, Decimal) and v == v.to_integral_value() and
                      next(c for c in cols if c.code == k).type == "integer" else v) for k, v in cells.items()}
         first = group[0]

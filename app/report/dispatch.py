@@ -185,25 +185,30 @@ async def dispatch(session: AsyncSession, principal: Principal, template: Report
     due = deadline or deadline_for(spec, end)
     dept = await department_unit(session, template)
     units = await township_units(session, dept, townships)
-    existing = {t.township_code: t for t in (await session.scalars(
-        select(ReportTask).where(ReportTask.version_id == version.id, ReportTask.period == period))).all()}
     policies = await department_policies(session, department_principal(dept))
+    # The database decides who creates a township's task: concurrent dispatches of the same period each
+    # insert with ON CONFLICT DO NOTHING on (version, period, township), in township order (no deadlock
+    # between two requests naming townships in different orders); the loser waits for the winner's
+    # commit and skips, so every request answers 200 and each township has one task.
+    at = now()
+    rows = [{"version_id": version.id, "period": period, "township_code": u.region_code, "township_name": u.name,
+             "state": "dispatched", "deadline": due, "dispatched_by": principal.actor, "dispatched_at": at}
+            for u in sorted(units, key=lambda u: u.region_code)]
     created: list[ReportTask] = []
-    for unit in units:
-        if unit.region_code in existing:
-            continue  # idempotent per (version, period, township)
-        created.append(ReportTask(version_id=version.id, period=period, township_code=unit.region_code,
-                                  township_name=unit.name, state="dispatched", deadline=due,
-                                  dispatched_by=principal.actor, dispatched_at=now()))
-    session.add_all(created)
-    await session.flush()  # one multi-row INSERT … RETURNING for all new tasks
+    if rows:
+        stmt = (pg_insert(ReportTask).values(rows)
+                .on_conflict_do_nothing(index_elements=["version_id", "period", "township_code"])
+                .returning(ReportTask))
+        created = list((await session.scalars(stmt, execution_options={"populate_existing": True})).all())
+    asked = {u.region_code: i for i, u in enumerate(units)}
+    created.sort(key=lambda t: asked[t.township_code])  # in the order asked, as before
     await prefill_many(session, [(t, compile_template(spec, policies, region_prefix(t.township_code)))
                                  for t in created], principal.actor, policies)
     for task in created:
         transition(session, actor=principal.actor, frm=None, to="dispatched", task_id=task.id)
     await session.flush()
     return {"template_id": template.id, "version": version.version, "period": period, "deadline": due,
-            "created": len(created), "existing": len(existing.keys() & {u.region_code for u in units}),
+            "created": len(created), "existing": len(units) - len(created),
             "tasks": [{"id": t.id, "township_code": t.township_code, "township_name": t.township_name,
                        "rows": t.row_count} for t in created]}
 

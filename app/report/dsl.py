@@ -103,12 +103,25 @@ class GapColumn(_Strict):
     max_length: int | None = Field(None, ge=1, le=2000)
     scale: int = Field(2, ge=0, le=6)
     write_back: Path_ | None = Field(None, description="提交时写回的台账字段路径；下期自动预填")
+    required_when: str | None = Field(
+        None, min_length=1, max_length=300,
+        description="条件必填：同一行其他列满足该条件时本列必填，如 dibao_households > 0（比较 < <= > >= = !=，and / or / not）")
 
     @model_validator(mode="after")
     def _typed(self) -> "GapColumn":
         if self.type is None and self.write_back is None:
             raise ValueError("gap column needs a type unless it writes back to a ledger field")
         return self
+
+
+class Rule(_Strict):
+    """A check across the columns of one row, e.g. `visited <= households`; checked when cells are saved
+    or uploaded and at submit, each failure naming the row, the column and this message."""
+
+    expr: str = Field(min_length=1, max_length=300,
+                      description="条件：比较（< <= > >= = !=）、and / or / not、四则运算、数字与列代码；空单元格不触发")
+    message: str = Field(min_length=1, max_length=200, description="不满足时给填报人看的中文提示")
+    column: Code | None = Field(None, description="出错时标注的列；缺省为条件中第一个空缺列")
 
 
 Column = Annotated[FieldColumn | FormulaColumn | RatioColumn | AggregateColumn | GapColumn,
@@ -146,6 +159,7 @@ class TemplateSpec(_Strict):
     period: Literal["monthly", "quarterly", "yearly", "once"] = "monthly"
     deadline: Deadline = Field(default_factory=lambda: Deadline(days_after_dispatch=10))
     instructions: str | None = Field(None, max_length=2000, description="填报说明")
+    rules: list[Rule] = Field(default_factory=list, max_length=50, description="同一行内跨列校验规则")
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"$id": "https://onetable.example/schemas/report_template"})
 
@@ -212,5 +226,5 @@ def write_schema(path: Path = SCHEMA_FILE) -> None:
     path.write_text(render_schema(), encoding="utf-8", newline="\n")
 
 
-__all__ = ["TemplateSpec", "Condition", "FieldColumn", "FormulaColumn", "RatioColumn", "AggregateColumn",
+__all__ = ["TemplateSpec", "Condition", "Rule", "FieldColumn", "FormulaColumn", "RatioColumn", "AggregateColumn",
            "GapColumn", "Rows", "Deadline", "parse_spec", "json_schema", "render_schema", "write_schema"]

@@ -11,11 +11,11 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from app.auth.deps import CurrentPrincipal
 from app.db.deps import Session
-from app.errors import Problem
 from app.jsonresponse import JSON
-from app.report import admission, aggregate, dispatch, export, metrics, reader, review, tasks, templates
+from app.report import admission, aggregate, dispatch, export, metrics, reader, review, templates
 from app.report import schemas as S
 from app.report.common import latest_version, load_template
+from app.report.tasks import cells, listing, submit, view, xlsx
 from app.sheets.reader import refused
 
 templates_router = APIRouter(prefix="/report-templates", tags=["报表模板"])
@@ -197,7 +197,7 @@ async def list_tasks(
     state: Annotated[str | None, Query(max_length=12)] = None,
     template_id: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
 ) -> JSON:
-    return JSON({"items": await tasks.list_tasks(session, principal, period=period, state=state,
+    return JSON({"items": await listing.list_tasks(session, principal, period=period, state=state,
                                                  template_id=template_id)})
 
 
@@ -207,14 +207,14 @@ async def get_task(
     session: Session, principal: CurrentPrincipal, task_id: Id,
     limit: Annotated[int, Query(ge=1, le=5000)] = 500, offset: Annotated[int, Query(ge=0, le=2**63 - 1)] = 0,
 ) -> JSON:
-    return JSON(await tasks.open_task(session, principal, task_id, limit=limit, offset=offset))
+    return JSON(await view.open_task(session, principal, task_id, limit=limit, offset=offset))
 
 
 @tasks_router.put("/{task_id}/cells", response_model=None,
     responses={200: {"model": S.SavedOut}, **S.problems(400, 403, 404, 409, 422)}, summary="批量保存空缺单元格")
 async def put_cells(session: Session, principal: CurrentPrincipal, task_id: Id, body: CellsIn) -> JSON:
     items = [c.model_dump() for c in body.cells]
-    return JSON(await tasks.save_cells(session, principal, task_id, items))
+    return JSON(await cells.save_cells(session, principal, task_id, items))
 
 
 @tasks_router.put("/{task_id}/cells/{row}/{column}", response_model=None,
@@ -222,20 +222,17 @@ async def put_cells(session: Session, principal: CurrentPrincipal, task_id: Id, 
 async def put_cell(session: Session, principal: CurrentPrincipal, task_id: Id,
                    row: Annotated[str, Path(max_length=40)], column: Annotated[str, Path(max_length=41)],
                    body: CellValueIn) -> JSON:
-    return JSON(await tasks.save_cells(session, principal, task_id,
+    return JSON(await cells.save_cells(session, principal, task_id,
                                        [{"row": row, "column": column, "value": body.value}], path_prefix="body"))
 
 
 @tasks_router.post("/{task_id}/refresh", response_model=None,
     responses={200: {"model": S.RefreshOut}, **S.problems(403, 404, 409, 422)}, summary="按台账最新数据重新预填（提交前）")
 async def refresh_task(session: Session, principal: CurrentPrincipal, task_id: Id) -> JSON:
-    from app.report.common import EDITABLE, bad_state, can_fill, load_task, spec_of
+    from app.report.common import spec_of
+    from app.report.tasks.access import refreshable_task
 
-    task, version, template = await load_task(session, principal, task_id)
-    if not (can_fill(principal, task) or principal.department_code == template.department_code):
-        raise Problem(403, "report.not_filler", "只有任务所属镇街或模板所属部门可以刷新")
-    if task.state not in EDITABLE:
-        raise bad_state(task.state, "刷新")
+    task, version, template = await refreshable_task(session, principal, task_id)
     rows = await dispatch.refresh(session, principal, task, template, spec_of(version))
     return JSON({"id": task.id, "rows": rows, "prefilled_at": task.prefilled_at})
 
@@ -243,7 +240,7 @@ async def refresh_task(session: Session, principal: CurrentPrincipal, task_id: I
 @tasks_router.get("/{task_id}/xlsx", response_model=None, response_class=Response,
     responses={200: S.file_response(XLSX, "任务表格（XLSX）"), **S.problems(403, 404, 422)}, summary="下载任务表格（XLSX，黄色为待填列）")
 async def download(session: Session, principal: CurrentPrincipal, task_id: Id) -> Response:
-    content, name = await tasks.download_xlsx(session, principal, task_id)
+    content, name = await xlsx.download_xlsx(session, principal, task_id)
     return _file(content, name, XLSX)
 
 
@@ -254,13 +251,13 @@ async def upload(session: Session, principal: CurrentPrincipal, task_id: Id,
     content = await file.read(MAX_UPLOAD + 1)
     if len(content) > MAX_UPLOAD:
         raise refused(413, "xlsx.file_too_large", "文件不能超过 20 MB")
-    return JSON(await tasks.upload_xlsx(session, principal, task_id, content))
+    return JSON(await xlsx.upload_xlsx(session, principal, task_id, content))
 
 
 @tasks_router.post("/{task_id}/submit", response_model=None,
     responses={200: {"model": S.SubmitOut}, **S.problems(403, 404, 409, 422)}, summary="提交（必填空缺须已填写）")
 async def submit_task(session: Session, principal: CurrentPrincipal, task_id: Id) -> JSON:
-    return JSON(await tasks.submit(session, principal, task_id))
+    return JSON(await submit.submit(session, principal, task_id))
 
 
 @tasks_router.post("/{task_id}/return", response_model=None,

@@ -7,15 +7,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.principal import Principal
 from app.errors import FieldError, invalid
-from app.report.common import bad_state, load_task, now, require_owner, transition
+from app.report.common import bad_state, now, transition
 from app.report.models import ReportComment, ReportRow
-from app.report.tasks import task_head
+from app.report.tasks.access import reviewable_task
+from app.report.tasks.rows import task_head
 
 
 async def return_task(session: AsyncSession, principal: Principal, task_id: int, *, comment: str,
                       cells: list[dict]) -> dict:
-    task, version, template = await load_task(session, principal, task_id)
-    require_owner(principal, template)
+    task, version, template = await reviewable_task(session, principal, task_id)
     if task.state != "submitted":
         raise bad_state(task.state, "退回")
     if not comment.strip():
@@ -39,8 +39,7 @@ async def return_task(session: AsyncSession, principal: Principal, task_id: int,
 
 
 async def approve_task(session: AsyncSession, principal: Principal, task_id: int, *, comment: str | None) -> dict:
-    task, version, template = await load_task(session, principal, task_id)
-    require_owner(principal, template)
+    task, version, template = await reviewable_task(session, principal, task_id)
     if task.state != "submitted":
         raise bad_state(task.state, "审核通过")
     if comment and comment.strip():

@@ -160,6 +160,19 @@ class Withheld(_Out):
     reason: str
 
 
+class RequiredWhenOut(_Out):
+    expr: str = Field(description="条件（列代码），如 disabled > 0")
+    message: str = Field(description="中文说明，如 当“残疾人数 > 0”时必填")
+
+
+class RuleOut(_Out):
+    kind: str = Field(description="check：同一行内跨列校验")
+    expr: str = Field(description="条件（列代码），如 visited <= households")
+    column: str = Field(description="不满足时标注的列")
+    columns: list[str] = Field(description="条件读取的列")
+    message: str
+
+
 class ColumnOut(_Out):
     code: str
     label: str
@@ -176,6 +189,7 @@ class ColumnOut(_Out):
     masked: bool | None = Field(None, description="对本读者脱敏")
     write_back: str | None = None
     withheld: Withheld | None = Field(None, description="本读者无权读取：该列单元格为空")
+    required_when: RequiredWhenOut | None = Field(None, description="条件必填（空缺列）：满足条件时必填")
 
 
 class AggregateTemplateRef(_Out):
@@ -304,6 +318,7 @@ class TaskView(TaskHead):
     instructions: str | None
     editable: bool
     columns: list[ColumnOut]
+    rules: list[RuleOut] = Field(description="同一行内跨列校验规则：保存、上传与提交时检查")
     items: list[TaskRow]
     limit: int
     offset: int

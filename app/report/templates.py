@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.auth.principal import Principal
 from app.errors import FieldError, Problem
 from app.org.regions import region_prefix
+from app.report import rules
 from app.report.common import department_unit, is_department, latest_version, transition
 from app.report.compiler import compile_template, department_policies, department_principal
 from app.report.dsl import TemplateSpec, parse_spec
@@ -18,7 +19,8 @@ from app.report.models import ReportTemplate, ReportTemplateVersion, ReportTrans
 async def _validate(session: AsyncSession, unit, spec: TemplateSpec) -> None:
     """Structural and catalogue checks now (422 naming the path); missing grants are admission's business."""
     policies = await department_policies(session, department_principal(unit))
-    compile_template(spec, policies, region_prefix(unit.region_code), strict=False)
+    compiled = compile_template(spec, policies, region_prefix(unit.region_code), strict=False)
+    rules.check_definition(spec, compiled.columns)  # required_when and row rules: body.* paths
 
 
 async def create_template(session: AsyncSession, principal: Principal, body: dict) -> dict:

@@ -19,7 +19,7 @@ import anyio
 from app.errors import FieldError, Problem
 from app.sheets.guard import Limits
 
-WALL_SECONDS = 45
+WALL_SECONDS = 90  # a 20,000-row task sheet reads in seconds; the slack is for a loaded machine
 PARALLEL = 2  # workers at once per event loop; more uploads wait their turn
 _ROOT = Path(__file__).resolve().parent.parent.parent  # where `-m app.sheets.worker` resolves
 _slots: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()

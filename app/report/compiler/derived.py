@@ -8,6 +8,7 @@ from sqlalchemy import Numeric, cast, func, literal, null
 from sqlalchemy.sql.elements import ColumnElement
 
 from app.errors import FieldError
+from app.query.formulas import evaluation_order
 from app.report import formula as fm
 from app.report.compiler.builder import Builder
 from app.report.compiler.columns import NUMERIC, OutColumn
@@ -49,16 +50,14 @@ def derived(b: Builder, spec: TemplateSpec, outs: dict[str, OutColumn], env: dic
             if c.percent:
                 node = fm.BinOp("/", fm.BinOp("*", fm.Ref(c.numerator), fm.Num(Decimal(100))), fm.Ref(c.denominator))
             trees[c.code] = (node, c.scale, f"{where}.numerator")
-    state: dict[str, str] = {}
-
-    def build(code: str) -> bool:
-        if code in env:
-            return True
+    # The one dependency order (app/query/formulas.py) that merged rows and totals use too.
+    ordered = evaluation_order({code: fm.refs(node) for code, (node, _, _) in trees.items()})
+    for code in ordered.cycles:
+        b.errors.append(FieldError(trees[code][2], "formula.cycle", "公式循环引用"))
+    for code in [*ordered.cycles, *ordered.blocked]:
+        env[code] = null()
+    for code in ordered.order:
         node, scale, where = trees[code]
-        if state.get(code) == "busy":
-            b.errors.append(FieldError(where, "formula.cycle", "公式循环引用"))
-            return False
-        state[code] = "busy"
         ok = True
         for ref in sorted(fm.refs(node)):
             col = outs.get(ref)
@@ -68,18 +67,7 @@ def derived(b: Builder, spec: TemplateSpec, outs: dict[str, OutColumn], env: dic
             elif col.kind == "gap":
                 b.errors.append(FieldError(where, "formula.gap_reference", f"公式不能引用空缺列“{ref}”"))
                 ok = False
-            elif ref in trees:
-                ok = build(ref) and ok
-            elif col.type not in NUMERIC or col.masked:
+            elif ref not in trees and (col.type not in NUMERIC or col.masked):
                 b.errors.append(FieldError(where, "formula.not_numeric", f"列“{ref}”不是数值"))
                 ok = False
-        state[code] = "done"
-        if ok:
-            env[code] = func.round(formula_sql(b, node, env), scale)
-        else:
-            env[code] = null()
-        return ok
-
-    for code in trees:
-        build(code)
-
+        env[code] = func.round(formula_sql(b, node, env), scale) if ok else null()
