@@ -24,6 +24,7 @@ import pytest
 from app.access.models import Grant
 from app.catalog.validators import make_id_card
 from app.demo.grants import DEMO_GRANTS
+from app.demo.reports import LOW_INCOME_HOUSING
 from tests.factories import auth_headers, make_org_unit, make_user
 from tests.report.conftest import VILLAGE_A2, post
 from tests.report.test_workflow import T, TASKS, ok
@@ -60,30 +61,7 @@ EXPECTED = {
 TOTAL = {"households": 5, "persons": 11, "low_persons": 7, "heads": 5, "area": 360.75, "repair": 2, "visited": 4,
          "visit_rate": 80}
 
-LOW = {"path": "low_income_status", "op": "eq", "value": "1"}
-REPORT = {
-    "code": "dibao_housing", "name": "低保家庭住房安全情况", "kind": "aggregate", "ledger": "household",
-    "period": "quarterly", "deadline": {"days_after_period_end": 10}, "rows": {"by": "village"},
-    # Households with at least one 低保 member: an exists filter over the 1:N link household.members.
-    "filter": [{"path": "members", "op": "exists", "where": [LOW]}],
-    "columns": [
-        {"kind": "aggregate", "code": "households", "label": "低保户数", "fn": "count"},
-        {"kind": "aggregate", "code": "persons", "label": "户内人数", "fn": "count", "path": "members.id"},
-        {"kind": "aggregate", "code": "low_persons", "label": "其中低保人数", "fn": "count", "path": "members.id",
-         "filter": [{"path": "members.low_income_status", "op": "eq", "value": "1"}]},
-        # A link attribute: the head is the member whose relation to the head is 01 (户主).
-        {"kind": "aggregate", "code": "heads", "label": "户主人数", "fn": "count", "path": "members.id",
-         "filter": [{"path": "members.relation_to_head", "op": "eq", "value": "01"}]},
-        # Summed once per house, however many of the counted households live in it.
-        {"kind": "aggregate", "code": "area", "label": "住房建筑面积合计（平方米）", "fn": "sum",
-         "path": "house.floor_area"},
-        {"kind": "aggregate", "code": "repair", "label": "需维修房屋数", "fn": "count_distinct", "path": "house.id",
-         "filter": [{"path": "house.is_dangerous", "op": "eq", "value": True}]},
-        {"kind": "gap", "code": "visited", "label": "走访户数", "type": "integer", "min": 0},
-        {"kind": "ratio", "code": "visit_rate", "label": "走访率（%）", "numerator": "visited",
-         "denominator": "households"},
-    ],
-}
+REPORT = LOW_INCOME_HOUSING
 
 
 @dataclass
