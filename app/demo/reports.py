@@ -19,7 +19,7 @@ LOW_INCOME_HOUSING: dict = {
          "filter": [{"path": "members.low_income_status", "op": "eq", "value": "1"}]},
         # A link attribute: the head is the member whose relation to the head is 01 (户主).
         {"kind": "aggregate", "code": "heads", "label": "户主人数", "fn": "count", "path": "members.id",
-         "filter": [{"path": "members.relation_to_head", "op": "eq", "value": "01"}]},
+         "filter": [{"path": "members.@relation_to_head", "op": "eq", "value": "01"}]},
         # Summed once per house, however many of the counted households live in it.
         {"kind": "aggregate", "code": "area", "label": "住房建筑面积合计（平方米）", "fn": "sum",
          "path": "house.floor_area"},
