@@ -15,18 +15,16 @@ LOW_INCOME_HOUSING: dict = {
     "columns": [
         {"kind": "aggregate", "code": "households", "label": "低保户数", "fn": "count"},
         {"kind": "aggregate", "code": "persons", "label": "户内人数", "fn": "count", "path": "members.id"},
-        {"kind": "aggregate", "code": "low_persons", "label": "其中低保人数", "fn": "count", "path": "members.id",
-         "filter": [{"path": "members.low_income_status", "op": "eq", "value": "1"}]},
-        # A link attribute: the head is the member whose relation to the head is 01 (户主).
-        {"kind": "aggregate", "code": "heads", "label": "户主人数", "fn": "count", "path": "members.id",
-         "filter": [{"path": "members.@relation_to_head", "op": "eq", "value": "01"}]},
+        # A link attribute: households whose head (relation to the head 01, 户主) is 低保 themselves.
+        {"kind": "aggregate", "code": "head_low", "label": "其中户主为低保对象的户数", "fn": "count",
+         "filter": [{"path": "members", "op": "exists", "where": [
+             {"path": "@relation_to_head", "op": "eq", "value": "01"},
+             {"path": "low_income_status", "op": "eq", "value": "1"}]}]},
         # Summed once per house, however many of the counted households live in it.
         {"kind": "aggregate", "code": "area", "label": "住房建筑面积合计（平方米）", "fn": "sum",
          "path": "house.floor_area"},
         {"kind": "aggregate", "code": "repair", "label": "需维修房屋数", "fn": "count_distinct", "path": "house.id",
          "filter": [{"path": "house.is_dangerous", "op": "eq", "value": True}]},
         {"kind": "gap", "code": "visited", "label": "走访户数", "type": "integer", "min": 0},
-        {"kind": "ratio", "code": "visit_rate", "label": "走访率（%）", "numerator": "visited",
-         "denominator": "households"},
     ],
 }

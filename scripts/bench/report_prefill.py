@@ -113,14 +113,20 @@ ORDER BY p.region_code, p.id
 # (c) by hand: the households with a 低保 member, then their members and their houses, each house once.
 HAND_HOUSEHOLDS = """
 WITH hh AS (
-  SELECT h.id, left(h.region_code, 12) AS k FROM lg_household h
+  SELECT h.id, left(h.region_code, 12) AS k,
+         EXISTS (SELECT 1 FROM rel_household_member m
+                 JOIN lg_person p ON p.id = m.from_id AND p.deleted_at IS NULL AND p.region_code LIKE :prefix
+                 WHERE m.to_id = h.id AND m.deleted_at IS NULL AND m.region_code LIKE :prefix
+                   AND m.relation_to_head = '01' AND p.low_income_status = '1') AS head_low
+  FROM lg_household h
   WHERE h.deleted_at IS NULL AND h.region_code LIKE :prefix AND EXISTS (
     SELECT 1 FROM rel_household_member m
     JOIN lg_person p ON p.id = m.from_id AND p.deleted_at IS NULL AND p.region_code LIKE :prefix
     WHERE m.to_id = h.id AND m.deleted_at IS NULL AND m.region_code LIKE :prefix AND p.low_income_status = '1')
+), counted AS (
+  SELECT k, count(*) AS households, count(*) FILTER (WHERE head_low) AS head_low FROM hh GROUP BY k
 ), members AS (
-  SELECT hh.k, count(p.id) AS persons, count(p.id) FILTER (WHERE p.low_income_status = '1') AS low_persons,
-         count(p.id) FILTER (WHERE m.relation_to_head = '01') AS heads
+  SELECT hh.k, count(DISTINCT p.id) AS persons
   FROM hh JOIN rel_household_member m ON m.to_id = hh.id AND m.deleted_at IS NULL AND m.region_code LIKE :prefix
   JOIN lg_person p ON p.id = m.from_id AND p.deleted_at IS NULL AND p.region_code LIKE :prefix
   GROUP BY hh.k
@@ -131,15 +137,15 @@ WITH hh AS (
                  AND l.region_code LIKE :prefix
         JOIN lg_house o ON o.id = l.to_id AND o.deleted_at IS NULL AND o.region_code LIKE :prefix) d
   GROUP BY k
-), counted AS (SELECT k, count(*) AS households FROM hh GROUP BY k)
-SELECT r.code, r.name, coalesce(c.households, 0), coalesce(m.persons, 0), coalesce(m.low_persons, 0),
-       coalesce(m.heads, 0), coalesce(x.area, 0), coalesce(x.repair, 0)
+)
+SELECT r.code, r.name, coalesce(c.households, 0), coalesce(m.persons, 0), coalesce(c.head_low, 0),
+       coalesce(x.area, 0), coalesce(x.repair, 0)
 FROM region r LEFT JOIN counted c ON c.k = r.code LEFT JOIN members m ON m.k = r.code
 LEFT JOIN homes x ON x.k = r.code
 WHERE r.level = 5 AND r.code LIKE :prefix
 ORDER BY r.code
 """
-HOUSEHOLD_CELLS = ("households", "persons", "low_persons", "heads", "area", "repair")
+HOUSEHOLD_CELLS = ("households", "persons", "head_low", "area", "repair")
 # 残联 reads what its hand-written statements read: persons, disability rows and houses in plain (the
 # ID number by name, newer than the demo's masked grant, so the birth date derived from it is plain too);
 # 民政局 has exactly the demo district's grants (app/demo/grants.py).
