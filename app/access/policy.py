@@ -27,7 +27,7 @@ from app.access.masks import mask_column, mask_text
 from app.access.models import Grant
 from app.auth.principal import Principal
 from app.catalog.loader import get_catalog
-from app.catalog.model import Catalog, Field, Ledger, MaskRule
+from app.catalog.model import Catalog, Field, Ledger, MaskRule, Relation
 from app.db.ledger_tables import tables
 from app.errors import FieldError, Problem, not_found
 from app.org.regions import region_prefix
@@ -164,6 +164,39 @@ class LedgerPolicy:
 
     def can_write_any(self) -> bool:
         return any(fa.level == Level.write for fa in self.fields.values())
+
+
+def link_attribute_level(f: Field) -> Level:
+    """Link attributes carry no grants of their own: one a user would read by default reads, any other is
+    hidden (REST `related`, GraphQL link types and report paths alike)."""
+    return Level.read if DEFAULT_FOR_SENSITIVITY[f.sensitivity] >= Level.read else Level.hidden
+
+
+@dataclass(frozen=True)
+class LinkPolicy:
+    """The policy of a relation's link rows, as far as their attributes go (LedgerPolicy's field checks).
+
+    Which link rows exist is decided by the ledger policies of both ends: a link is reached only from a
+    record the reader sees, to a record the reader sees."""
+
+    relation: Relation
+
+    def level(self, code: str) -> Level:
+        f = next((a for a in self.relation.attributes if a.code == code), None)
+        return Level.hidden if f is None else link_attribute_level(f)
+
+    def column(self, code: str, table: Table) -> ColumnElement:
+        if self.level(code) < Level.read:
+            raise _hidden(code, "field")
+        return table.c[code]
+
+    def check_filter(self, code: str, op: str, path: str) -> None:
+        self.check_sort(code, path)
+
+    def check_sort(self, code: str, path: str) -> None:
+        """Readable attributes may be filtered, grouped and aggregated; there is no masked level."""
+        if self.level(code) < Level.read:
+            raise _hidden(code, path)
 
 
 def _hidden(code: str, path: str) -> Problem:
@@ -313,4 +346,5 @@ async def policy_for(session: AsyncSession, principal: Principal, ledger_code: s
     return resolve(principal, ledger, await grants_for(session, principal))
 
 
-__all__ = ["FieldAccess", "LedgerPolicy", "policy_for", "resolve", "grants_for", "not_found"]
+__all__ = ["FieldAccess", "LedgerPolicy", "LinkPolicy", "link_attribute_level", "policy_for", "resolve", "grants_for",
+           "not_found"]

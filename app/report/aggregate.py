@@ -5,6 +5,7 @@ with a district total row. Pull-only templates are read live from the ledgers in
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 
 from sqlalchemy import or_, select
@@ -129,6 +130,9 @@ def merge(items: list[dict], cols: list[OutColumn], spec: TemplateSpec, *, total
         cells: dict[str, object] = {}
         carry: dict[str, object] = {}
         for k in {k for it in group for k in it.get("_carry", {})}:
+            if k.startswith("__d_"):
+                carry[k] = _union([it.get("_carry", {}).get(k) for it in group])
+                continue
             vals = [_num(it["_carry"].get(k)) for it in group]
             carry[k] = sum((v for v in vals if v is not None), Decimal(0))
         for c in cols:
@@ -143,8 +147,12 @@ def merge(items: list[dict], cols: list[OutColumn], spec: TemplateSpec, *, total
             elif c.fn in ("min", "max"):
                 cells[c.code] = (min if c.fn == "min" else max)(present) if present else None
             elif c.fn == "count_distinct":
-                # Distinct counts do not add up across rows: exact only when there is one part.
-                cells[c.code] = present[0] if len(group) == 1 else None
+                # Distinct counts do not add up: the number of distinct values over the union of the parts'
+                # carried values. A part stored without them (before they were carried) leaves it blank.
+                values = [it.get("_carry", {}).get(f"__d_{c.code}") for it in group]
+                known = all(v is not None or not it["cells"].get(c.code) for v, it in zip(values, group))
+                cells[c.code] = (present[0] if present else None) if len(group) == 1 else \
+                    (len(carry.get(f"__d_{c.code}") or []) if known else None)
             elif c.type in ("integer", "decimal"):
                 cells[c.code] = sum(present, Decimal(0)) if present else None
             else:
@@ -161,6 +169,15 @@ def merge(items: list[dict], cols: list[OutColumn], spec: TemplateSpec, *, total
                     **({"_carry": carry} if carry and not total else {}),
                     **({"townships": len({it.get('township_code') for it in group})} if not total else {})})
     return out
+
+
+def _union(parts: list[list | None]) -> list:
+    """The distinct values of several parts' carried lists (JSON scalars), in a stable order."""
+    seen: dict[str, object] = {}
+    for part in parts:
+        for v in part or []:
+            seen.setdefault(json.dumps(v, sort_keys=True, default=str), v)
+    return [seen[k] for k in sorted(seen)]
 
 
 def strip_carry(items: list[dict]) -> list[dict]:

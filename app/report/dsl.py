@@ -19,8 +19,10 @@ from app.errors import FieldError, invalid
 SCHEMA_FILE = Path(__file__).resolve().parents[2] / "schemas" / "report_template.schema.json"
 
 Code = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,40}$", description="列代码：小写字母开头，字母数字下划线")]
-Path_ = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*){0,4}$", max_length=200,
-                              description="字段路径：字段、或经关联/专题台账到达的字段，如 residence.floor_area")]
+Path_ = Annotated[str, Field(
+    pattern=r"^(@[a-z][a-z0-9_]*|[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*){0,4}(\.@[a-z][a-z0-9_]*)?)$", max_length=200,
+    description="字段路径：字段、经关联/专题台账到达的字段（residence.floor_area），或关联的属性"
+                "（residence.@relation_to_head；exists 条件的 where 里单写 @role 指进入该记录的关联）")]
 Label = Annotated[str, Field(min_length=1, max_length=60, description="中文列名")]
 Scalar = str | int | float | bool | None
 
@@ -29,12 +31,24 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+Compare = Literal["eq", "ne", "gt", "gte", "lt", "lte"]
+
+
 class Condition(_Strict):
-    """One filter condition; all conditions of a list are AND-ed."""
+    """One filter condition; all conditions of a list are AND-ed.
+
+    exists / not_exists / count range over the records `path` reaches (relations and extensions only, one-
+    to-many allowed: `residents`, `residence.residents`), each counted once, those matching `where` (paths
+    from the far record; `@code` an attribute of the link that reached it). count compares their number
+    with `value` by `compare`."""
 
     path: Path_
-    op: Literal["eq", "ne", "in", "gt", "gte", "lt", "lte", "is_null", "prefix"] = "eq"
+    op: Literal["eq", "ne", "in", "gt", "gte", "lt", "lte", "is_null", "prefix", "exists", "not_exists",
+                "count"] = "eq"
     value: Scalar | list[str | int | float] = None
+    where: list[Condition] = Field(default_factory=list, max_length=10,
+                                   description="exists / not_exists / count：关联记录须满足的条件")
+    compare: Compare | None = Field(None, description="count：记录数与 value 的比较方式")
 
 
 class FieldColumn(_Strict):

@@ -28,19 +28,15 @@ from sqlalchemy.sql.elements import ColumnElement
 from app.access.audit import append
 from app.access.levels import Level
 from app.access.masks import mask_text
-from app.access.policy import FieldAccess, LedgerPolicy
+from app.access.policy import FieldAccess, LedgerPolicy, LinkPolicy
 from app.auth.principal import Principal
 from app.catalog.loader import get_catalog
 from app.catalog.model import MaskRule, Sensitivity
 from app.errors import FieldError, Problem
 from app.report import formula as fm
-from app.report.compiler import (
-    BASE,
-    OutColumn,
-    _Builder,
-    _jsonb,
-    department_policies,
-)
+from app.query.paths import Hop, PathError, PathRef, parse, policy_of
+from app.report.compiler import BASE, OutColumn, department_policies, jsonb
+from app.report.compiler.builder import MANY_OPS
 from app.report.dsl import AggregateColumn, FieldColumn, FormulaColumn, GapColumn, RatioColumn, TemplateSpec
 
 PLAIN, MASKED, HIDDEN, DENIED = "plain", "masked", "hidden", "denied"
@@ -110,11 +106,13 @@ class ReaderCut:
             if held is not None:
                 value = case((held, value), else_=null())
             out["gaps" if c.kind == "gap" else "data"].append((c.code, value))
-            if c.kind == "aggregate" and c.fn == "avg":  # carried sum and count: merged means need them
-                for k in (f"__s_{c.code}", f"__n_{c.code}"):
+            # Carried along for merged rows and totals: a mean's sum and count, a distinct count's values.
+            carried = {"avg": (f"__s_{c.code}", f"__n_{c.code}"), "count_distinct": (f"__d_{c.code}",)}
+            if c.kind == "aggregate" and c.fn in carried:
+                for k in carried[c.fn]:
                     carry = data.op("->")(literal(k, String))
                     out["data"].append((k, carry if held is None else case((held, carry), else_=null())))
-        return _jsonb(out["data"]), _jsonb(out["gaps"])
+        return jsonb(out["data"]), jsonb(out["gaps"])
 
     # ---- columns ------------------------------------------------------------------------------
     def out_columns(self, cols: list[OutColumn]) -> list[OutColumn]:
@@ -154,71 +152,87 @@ def build_cut(principal: Principal, spec: TemplateSpec, cols: list[OutColumn],
               policies: dict[str, LedgerPolicy]) -> ReaderCut:
     """The reader's cut of a template's columns (pure: paths resolved against the catalogue)."""
     catalog = get_catalog()
-    b = _Builder(spec, policies, "", catalog)
+    root = spec.ledger
 
-    def field(path: str) -> tuple[str, str] | None:
-        got = b.resolve(path, "x")
-        return None if got is None else (got[1], got[2].code)
+    def field(path: str, ledger: str = root, link_hop: Hop | None = None) -> PathRef | None:
+        try:
+            return parse(catalog, ledger, path, link_hop=link_hop)
+        except PathError:
+            return None
+
+    def check_conds(conds, ledger: str = root, link_hop: Hop | None = None) -> tuple[str | None, set[str]]:
+        """(why the reader may not use these conditions or None, the ledgers they read), nested ones too."""
+        ledgers: set[str] = set()
+        for cond in conds:
+            if cond.op in MANY_OPS:
+                try:
+                    ref = parse(catalog, ledger, cond.path, ends_at_ledger=True, link_hop=link_hop)
+                except PathError:
+                    return "access.field_hidden", ledgers
+                ledgers |= {h.far for h in ref.hops}
+                code, more = check_conds(cond.where, ref.ledger, ref.hops[-1])
+                ledgers |= more
+                if code:
+                    return code, ledgers
+                continue
+            ref = field(cond.path, ledger, link_hop)
+            if ref is None:
+                return "access.field_hidden", ledgers
+            ledgers.add(ref.ledger)
+            pol = policy_of(ref, policies)
+            if code := _fail(lambda ref=ref, pol=pol, cond=cond: pol.check_filter(ref.field.code, cond.op, "x")):
+                return code, ledgers
+        return None, ledgers
 
     # The template's own filter and code rows decide which rows exist: the reader must be able to use them.
     denied: list[FieldError] = []
     for i, cond in enumerate(spec.filter):
-        f = field(cond.path)
-        if f and (code := _fail(lambda f=f, cond=cond: policies[f[0]].check_filter(f[1], cond.op, "x"))):
+        if code := check_conds([cond])[0]:
             denied.append(FieldError(f"spec.filter.{i}.path", code, "报表的筛选条件使用了您无权筛选的字段"))
     if spec.kind == "aggregate" and spec.rows.by == "code" and spec.rows.path:
         f = field(spec.rows.path)
-        if f and (code := _fail(lambda f=f: policies[f[0]].check_sort(f[1], "x"))):
+        if f and (code := _fail(lambda f=f: policy_of(f, policies).check_sort(f.field.code, "x"))):
             denied.append(FieldError("spec.rows.path", code, "报表按您无权分组的字段分行"))
     if denied:
         raise Problem(403, "report.reader_restricted", "本报表的行由您无权读取的字段决定，不能查看", errors=denied)
 
-    root = spec.ledger
     by_spec = {c.code: c for c in spec.columns}
     cuts: dict[str, ColumnCut] = {}
 
-    def level_of(ledger: str, code: str) -> ColumnCut:
-        pol = policies[ledger]
-        if code in BASE:
-            return ColumnCut(PLAIN, frozenset({root, ledger}))
+    def level_of(ref: PathRef) -> ColumnCut:
+        code, ledgers = ref.field.code, frozenset({root, ref.ledger})
+        pol = policy_of(ref, policies)
+        if code in BASE and not ref.attribute:
+            return ColumnCut(PLAIN, ledgers)
+        if isinstance(pol, LinkPolicy):  # link attributes: read or hidden, never masked
+            return ColumnCut(PLAIN, ledgers) if pol.level(code) >= Level.read else \
+                ColumnCut(HIDDEN, ledgers, reason="access.field_hidden")
         fa: FieldAccess | None = pol.fields.get(code)
         lvl = fa.level if fa else Level.hidden
         if lvl == Level.hidden:
-            return ColumnCut(HIDDEN, frozenset({root, ledger}), reason="access.field_hidden")
+            return ColumnCut(HIDDEN, ledgers, reason="access.field_hidden")
         if lvl == Level.masked:
-            return ColumnCut(MASKED, frozenset({root, ledger}), mask=fa.mask, reason="access.field_masked")
-        return ColumnCut(PLAIN, frozenset({root, ledger}),
-                         sensitive=fa.field.sensitivity in (Sensitivity.sensitive, Sensitivity.secret))
-
-    def conds_ok(conds) -> tuple[str | None, set[str]]:
-        ledgers: set[str] = set()
-        for cond in conds:
-            f = field(cond.path)
-            if f is None:
-                return "access.field_hidden", ledgers
-            ledgers.add(f[0])
-            if code := _fail(lambda f=f, cond=cond: policies[f[0]].check_filter(f[1], cond.op, "x")):
-                return code, ledgers
-        return None, ledgers
+            return ColumnCut(MASKED, ledgers, mask=fa.mask, reason="access.field_masked")
+        return ColumnCut(PLAIN, ledgers, sensitive=fa.field.sensitivity in (Sensitivity.sensitive, Sensitivity.secret))
 
     for c in cols:
         sc = by_spec.get(c.code)
         if isinstance(sc, FieldColumn):
             f = field(sc.path)
-            cuts[c.code] = level_of(*f) if f else ColumnCut(HIDDEN, frozenset({root}), reason="access.field_hidden")
+            cuts[c.code] = level_of(f) if f else ColumnCut(HIDDEN, frozenset({root}), reason="access.field_hidden")
         elif isinstance(sc, GapColumn):
             # A write-back gap carries the ledger field's value (pre-filled, then written back): same cut.
             f = field(sc.write_back) if sc.write_back and spec.kind == "list" else None
-            cuts[c.code] = level_of(*f) if f else ColumnCut(PLAIN, frozenset({root}))
+            cuts[c.code] = level_of(f) if f else ColumnCut(PLAIN, frozenset({root}))
         elif isinstance(sc, AggregateColumn):
-            reason, ledgers = conds_ok(sc.filter)
+            reason, ledgers = check_conds(sc.filter)
             if sc.path and reason is None:
                 f = field(sc.path)
                 if f is None:
                     reason = "access.field_hidden"
                 else:
-                    ledgers.add(f[0])
-                    reason = _fail(lambda f=f: policies[f[0]].check_sort(f[1], "x"))
+                    ledgers.add(f.ledger)
+                    reason = _fail(lambda f=f: policy_of(f, policies).check_sort(f.field.code, "x"))
             lg = frozenset({root, *ledgers})
             cuts[c.code] = ColumnCut(DENIED, lg, reason=reason) if reason else ColumnCut(PLAIN, lg)
     # Formulas and ratios: plain only when everything they are computed from is (else they rebuild it).

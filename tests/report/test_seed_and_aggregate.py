@@ -60,6 +60,7 @@ AGG = {
         {"kind": "aggregate", "code": "max_area", "label": "最大住房面积", "fn": "max", "path": "residence.floor_area"},
         {"kind": "aggregate", "code": "types", "label": "残疾类别数", "fn": "count_distinct",
          "path": "disability.disability_type"},
+        {"kind": "aggregate", "code": "ethnic", "label": "民族数", "fn": "count_distinct", "path": "ethnicity"},
         {"kind": "ratio", "code": "share", "label": "残疾人占比（%）", "numerator": "disabled", "denominator": "persons"},
         {"kind": "formula", "code": "per_head", "label": "人均补贴", "expr": "subsidy / disabled"},
         {"kind": "gap", "code": "visits", "label": "本月走访人次", "type": "integer", "required": True, "min": 0},
@@ -99,7 +100,10 @@ async def test_aggregate_by_village_dispatch_and_totals(client, world, people):
     assert (total["persons"], total["disabled"], total["subsidy"], total["visits"]) == (6, 5, 1700, 15)
     assert total["avg_area"] == round((90 + 100 + 110 + 120 + 130 + 140) / 6, 2)
     assert total["share"] == round(500 / 6, 2) and total["per_head"] == 340 and total["max_area"] == 140
-    assert total["types"] is None  # distinct counts do not add up across villages
+    # Distinct counts are distinct over the union, not added up: every person is of ethnicity 01 (one per
+    # village, one in all); disability types 2, 3 | 4 | 6, 7.
+    assert [it["cells"]["ethnic"] for it in agg["items"]] == [1, 1, 1]
+    assert (total["ethnic"], total["types"]) == (1, 5)
     csv = await client.get(f"{T}/{tid}/aggregate", params={"period": "2026-11", "states": "submitted",
                                                           "format": "csv"}, headers=world.dept)
     lines = csv.content.decode("utf-8-sig").splitlines()
