@@ -186,9 +186,6 @@ async def test_households_per_village_with_today_s_one_to_one_paths(client, worl
     assert (total["households"], total["visited"], total["max_area"]) == (8, 4, 200)
 
 
-@pytest.mark.xfail(strict=True, reason="needs the report compiler's 1:N paths (exists filters over household."
-                   "members, counts over members, link attributes, sums once per house, count_distinct totals): "
-                   "branch h/report1n")
 async def test_low_income_housing_report_matches_the_hand_count(client, world, mzj, households):
     rows, total = await _run(client, world, mzj, REPORT)
     assert rows == EXPECTED
