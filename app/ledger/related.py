@@ -12,8 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.access import audit
 from app.access.audit import audit_read
-from app.access.levels import DEFAULT_FOR_SENSITIVITY, Level
-from app.access.policy import policy_for
+from app.access.levels import Level
+from app.access.policy import link_attribute_level, policy_for
 from app.auth.principal import Principal
 from app.catalog.coerce import clean_record
 from app.catalog.loader import get_catalog
@@ -21,28 +21,20 @@ from app.catalog.model import Catalog, Relation
 from app.db.ledger_tables import tables
 from app.errors import FieldError, Problem, invalid, not_found
 from app.ledger.history import record_changes, source_of
+from app.query.paths import hop
 
 
 def resolve_name(catalog: Catalog, ledger: str, name: str) -> tuple[str, Relation | None, str]:
     """(other ledger, relation or None for an extension link, direction: forward|backward|extension|parent)."""
-    for rel, direction in catalog.relations_of(ledger):
-        if direction == "forward" and rel.forward == name:
-            return rel.target, rel, "forward"
-        if direction == "backward" and rel.backward == name:
-            return rel.source, rel, "backward"
-    lg = catalog.ledger(ledger)
-    ext = catalog.ledger(name)
-    if ext is not None and ext.parent == ledger:
-        return name, None, "extension"
-    if lg is not None and lg.kind == "extension" and name == "parent":
-        return lg.parent, None, "parent"
-    raise Problem(404, "relation.not_found", "该台账没有此关联",
-                  errors=[FieldError("path.name", "relation.not_found", "关联名称不存在")])
+    h = hop(catalog, ledger, name)
+    if h is None:
+        raise Problem(404, "relation.not_found", "该台账没有此关联",
+                      errors=[FieldError("path.name", "relation.not_found", "关联名称不存在")])
+    return h.far, h.relation, h.direction
 
 
 def _link_attributes(rel: Relation):
-    # Link attributes carry no grants of their own: only those a user would read by default show.
-    return [f for f in rel.attributes if DEFAULT_FOR_SENSITIVITY[f.sensitivity] >= Level.read]
+    return [f for f in rel.attributes if link_attribute_level(f) >= Level.read]
 
 
 async def related_records(

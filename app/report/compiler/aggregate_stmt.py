@@ -209,16 +209,18 @@ def _filtered(expr: ColumnElement, conds: list[ColumnElement], code: str, col: C
 class _Once:
     """Aggregate columns whose path passes a shared or one-to-many hop (persons → their house, houses →
     residents): each far record (or link) counts once per row, however many records of the row reach it.
-    Per (path, filter) one query of its own over fresh aliases: the distinct (row key, far id, value) of
-    the records passing the template's and the column's filters, aggregated per row key."""
+    Per (hops, filter) one query of its own over fresh aliases: the distinct (row key, far id, values) of
+    the records passing the template's and the column's filters, aggregated per row key. Columns over the
+    same hops and filter share it (house count, area sum and mean: one pass)."""
 
     def __init__(self, b: Builder):
         self.b = b
-        self.groups: dict[tuple[str, str], dict] = {}
+        self.groups: dict[tuple, dict] = {}
 
     def add(self, c: AggregateColumn, ref: PathRef, where: str) -> str:
         b = self.b
-        gkey = (c.path or "", json.dumps([x.model_dump() for x in c.filter], sort_keys=True))
+        hops = tuple(h.seg for h in ref.hops) + (("@",) if ref.attribute else ())
+        gkey = (hops, json.dumps([x.model_dump() for x in c.filter], sort_keys=True))
         g = self.groups.get(gkey)
         if g is None:
             fb = b.fork()
@@ -226,23 +228,25 @@ class _Once:
             b.errors += fb.errors
             b.denied += fb.denied
             b.fields_used |= fb.fields_used
-            alias, far_id = fb.tables.value_alias(ref, inner=True)
-            value = alias.c[ref.field.code]
-            if not b.check(ref, f"{where}.path"):
-                value = cast(null(), value.type)
             key = _row_key(fb, "body.rows.path")
             fwhere = [*fb.base_where(), *conds]
-            g = self.groups[gkey] = {"from": fb.from_, "where": fwhere, "key": key, "far": far_id, "value": value,
-                                     "columns": []}
-        g["columns"].append(c)
+            g = self.groups[gkey] = {"b": fb, "where": fwhere, "key": key, "values": {}, "columns": []}
+        alias, far_id = g["b"].tables.value_alias(ref, inner=True)
+        g["far"] = far_id
+        value = alias.c[ref.field.code]
+        if not b.check(ref, f"{where}.path"):
+            value = cast(null(), value.type)  # a denied field: a typed NULL, so a narrowed live read still plans
+        label = f"v{len(g['values'])}"
+        g["values"][label] = value
+        g["columns"].append((c, label))
         return _type(b, c, where)
 
     def subqueries(self) -> list:
         out = []
         for i, g in enumerate(self.groups.values()):
-            rows = (select(g["key"].label("k"), g["far"].label("f"), g["value"].label("v")).select_from(g["from"])
-                    .where(*g["where"]).distinct().subquery(f"o{i}r"))
-            cols = [_filtered(expr, [], code, rows.c.v, c.fn).label(code)
-                    for c in g["columns"] for code, expr in _exprs(c, rows.c.v).items()]
+            rows = (select(g["key"].label("k"), g["far"].label("f"), *[v.label(k) for k, v in g["values"].items()])
+                    .select_from(g["b"].from_).where(*g["where"]).distinct().subquery(f"o{i}r"))
+            cols = [_filtered(expr, [], code, rows.c[label], c.fn).label(code)
+                    for c, label in g["columns"] for code, expr in _exprs(c, rows.c[label]).items()]
             out.append(select(rows.c.k, *cols).group_by(rows.c.k).subquery(f"o{i}"))
         return out
