@@ -256,3 +256,18 @@ def test_link_attributes_follow_the_rest_rule():
         with pytest.raises(Problem) as exc:
             fn()
         assert exc.value.status == 403 and exc.value.code == "access.field_hidden"
+
+
+async def test_reader_must_be_able_to_use_nested_conditions(client, world, small):
+    """Two-sided: the template's rows are decided by a nested condition on the low-income category. The
+    department (granted it) reads the report; the platform admin, for whom the category is masked, is
+    refused rather than shown which houses hold a low-income resident."""
+    spec = houses([{"path": "residents", "op": "exists", "where": [
+        {"path": "low_income.category", "op": "eq", "value": "1"}]}], "nested")
+    got = await live(client, world, spec)
+    assert small.names(got["items"]) == ["H1", "H3", "HB"]
+    tid = (await ok(await client.get(T, headers=world.dept)))["items"][0]["id"]
+    r = await client.get(f"{T}/{tid}/aggregate", headers=world.admin)
+    assert r.status_code == 403, r.text
+    assert r.json()["code"] == "report.reader_restricted"
+    assert r.json()["errors"][0]["path"] == "spec.filter.0.path"
