@@ -4,8 +4,10 @@ generate() yields one Batch per village: plain tuples per table in COLUMNS order
 so the loader can COPY them as they come and memory stays bounded at full scale (1.2 M persons).
 Everything derives from one random.Random(seed); the org tree itself is fixed (district.py).
 
-Households are the unit: a household of 1-6 persons lives in one house; persons of rural villages
-contract land; organisations, events and things of a village point at its own persons and houses.
+Households are the unit: a household (户) of 1-6 persons, each a member with their relation to the head,
+lives in one house; persons of rural villages contract land; organisations, events and things of a
+village point at its own persons and houses. Household rows draw nothing from the RNG, so adding them
+left every other row of a seed as it was.
 """
 
 from __future__ import annotations
@@ -42,7 +44,10 @@ COLUMNS: dict[str, tuple[str, ...]] = {
     "lg_house": (*_BASE, "house_code", "standard_address", "building", "unit", "room", "floor_area", "use",
                  "structure", "built_year", "ownership_type", "owner_name", "owner_id_number", "occupancy",
                  "is_dangerous"),
-    "rel_residence": (*_REL, "relation_to_head", "since"),
+    "rel_residence": (*_REL, "since"),
+    "lg_household": (*_BASE, "household_no", "household_kind", "registered_on"),
+    "rel_household_member": (*_REL, "relation_to_head", "since"),
+    "rel_household_house": _REL,
     "lg_disability": (*_BASE, "parent_id", "certificate_number", "disability_type", "disability_level",
                       "certificate_issued_on", "certificate_valid_until", "guardian_name", "guardian_phone",
                       "living_subsidy", "care_subsidy", "subsidy_amount", "rehabilitation_need",
@@ -274,7 +279,8 @@ class DistrictGenerator:
         return out
 
     def household(self, ctx: VillageRows, shape: list[tuple[str, str, int]]) -> int:
-        """Persons, their house and residence links (+ disability / low-income rows); returns size."""
+        """Persons, their household (户) and house, membership and residence links (+ disability /
+        low-income rows); returns size."""
         r, v, as_of_ord = self.rng.random, ctx.village, self.as_of_ord
         rows = ctx.batch.rows
         # Per-member draws first: the household's low-income status depends on them.
@@ -314,10 +320,16 @@ class DistrictGenerator:
         # Residence: the head moved in as an adult, after the house was built; children at birth.
         since_ord = self.date_between(max(date(built_year, 1, 1).toordinal(),
                                           head[P_BIRTH].toordinal() + 18 * 365), as_of_ord).toordinal()
-        residence = rows["rel_residence"]
+        # The 户 registered when the head moved in; 户号: the village code + its household number.
+        since = date.fromordinal(since_ord)
+        household_id = self.ctx_row(ctx, "lg_household", (v.code, self.provenance, f"{v.code}{hh_no:04d}", "1",
+                                                           since))
+        self.ctx_row(ctx, "rel_household_house", (v.code, household_id, house_id))
+        residence, member = rows["rel_residence"], rows["rel_household_member"]
         for p, m in zip(persons, members):
-            residence.append((self.next_id("rel_residence"), v.code, p[P_ID], house_id, m[0],
-                              date.fromordinal(max(since_ord, m[3]))))
+            moved_in = date.fromordinal(max(since_ord, m[3]))
+            residence.append((self.next_id("rel_residence"), v.code, p[P_ID], house_id, moved_in))
+            member.append((self.next_id("rel_household_member"), v.code, p[P_ID], household_id, m[0], moved_in))
             ctx.house_of[p[P_ID]] = house_id
             if m[4] is not None:
                 self.disability(ctx, p, m[2], m[4], low != "0", persons)

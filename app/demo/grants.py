@@ -14,6 +14,7 @@ DEMO_GRANTS: list[dict] = [
     {"grantee": ("role", "township_staff"), "ledger": "*", "field": "*", "level": "write"},
     {"grantee": ("role", "village_staff"), "ledger": "person", "field": "*", "level": "write"},
     {"grantee": ("role", "village_staff"), "ledger": "house", "field": "*", "level": "write"},
+    {"grantee": ("role", "village_staff"), "ledger": "household", "field": "*", "level": "write"},
     # 区残联: the disability ledger and the person fields it owns, district-wide; IDs stay masked.
     {"grantee": ("org_unit", "dept:cl"), "ledger": "disability", "field": "*", "level": "write", "row_scope": "all"},
     {"grantee": ("org_unit", "dept:cl"), "ledger": "disability", "field": "certificate_number", "level": "masked",
@@ -27,6 +28,10 @@ DEMO_GRANTS: list[dict] = [
     {"grantee": ("org_unit", "dept:mzj"), "ledger": "low_income", "field": "*", "level": "write", "row_scope": "all"},
     {"grantee": ("org_unit", "dept:mzj"), "ledger": "person", "field": "low_income_status", "level": "read",
      "row_scope": "all"},
+    # 低保 is granted per household (户): its register, and the size and safety of the house it lives in.
+    {"grantee": ("org_unit", "dept:mzj"), "ledger": "household", "field": "*", "level": "read", "row_scope": "all"},
+    *[{"grantee": ("org_unit", "dept:mzj"), "ledger": "house", "field": f, "level": "read", "row_scope": "all"}
+      for f in ("floor_area", "structure", "built_year", "is_dangerous")],
     # 区农业农村委: land parcels and transfers.
     {"grantee": ("org_unit", "dept:nyncw"), "ledger": "land", "field": "*", "level": "write", "row_scope": "all"},
     # Another system (the demo service account): public person fields and masked IDs, district-wide.

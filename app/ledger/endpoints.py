@@ -97,11 +97,11 @@ async def related_records(
 relations_router = APIRouter(prefix="/relations", tags=["台账记录"])
 
 
-@relations_router.post("/{relation}", status_code=201, summary="建立关联（如居住、土地承包）")
+@relations_router.post("/{relation}", status_code=201, summary="建立关联（如居住、户成员、土地承包）")
 async def create_link(
     session: Session, principal: CurrentPrincipal,
-    relation: Annotated[str, Path(description="关系代码，如 residence")],
-    body: Annotated[dict[str, Any], Body(examples=[{"from_id": 1, "to_id": 2, "relation_to_head": "01"}])],
+    relation: Annotated[str, Path(description="关系代码，如 residence、household_member")],
+    body: Annotated[dict[str, Any], Body(examples=[{"from_id": 1, "to_id": 2, "since": "2024-05-01"}])],
 ) -> dict[str, Any]:
     return await related.create_link(session, principal, relation, body)
 

@@ -4,7 +4,7 @@ many), and the attributes of the links on the way.
 A path is dot-separated segments from a ledger: hops, then a field — `name`, `residence.floor_area`
 (person → house), `disability.disability_type` (an extension), `parent.name` (extension → its record),
 `residents.is_disabled` (house → persons, one-to-many). `@code` names an attribute of the link of the
-hop just before it: `residence.@relation_to_head`; alone (`@role`) it names an attribute of the link
+hop just before it: `household.@relation_to_head`; alone (`@role`) it names an attribute of the link
 that led into the current scope (inside an `exists` over `members`).
 
 `parse` is pure (catalogue only): it says where a path goes, whether it stays one-to-one, and which
@@ -136,7 +136,7 @@ def parse(catalog: Catalog, root: str, path: str, *, ends_at_ledger: bool = Fals
     if last.startswith(ATTRIBUTE):
         via = hops[-1] if hops else link_hop
         if via is None or via.relation is None:
-            raise PathError("template.link_attribute", "关联属性（@）须紧跟一个关联，如 residence.@relation_to_head")
+            raise PathError("template.link_attribute", "关联属性（@）须紧跟一个关联，如 household.@relation_to_head")
         code = last[1:]
         f = next((a for a in via.relation.attributes if a.code == code), None)
         if f is None:

@@ -22,7 +22,7 @@ Code = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,40}$", description="列�
 Path_ = Annotated[str, Field(
     pattern=r"^(@[a-z][a-z0-9_]*|[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*){0,4}(\.@[a-z][a-z0-9_]*)?)$", max_length=200,
     description="字段路径：字段、经关联/专题台账到达的字段（residence.floor_area），或关联的属性"
-                "（residence.@relation_to_head；exists 条件的 where 里单写 @role 指进入该记录的关联）")]
+                "（household.@relation_to_head；exists 条件的 where 里单写 @role 指进入该记录的关联）")]
 Label = Annotated[str, Field(min_length=1, max_length=60, description="中文列名")]
 Scalar = str | int | float | bool | None
 

@@ -47,7 +47,7 @@ PERSON_FIELDS = ("id regionCode name idNumber sex birthDate ethnicity phone hous
                  "residenceAddress maritalStatus politicalStatus employmentStatus elderlyLivingAlone isVeteran "
                  "deathDate remark createdAt updatedAt")
 HOUSE_FIELDS = "houseCode standardAddress floorArea use"
-NODE = f"{PERSON_FIELDS} residence {{ relationToHead house {{ {HOUSE_FIELDS} }} }}"
+NODE = f"{PERSON_FIELDS} residence {{ since house {{ {HOUSE_FIELDS} }} }}"
 GQL = {
     "page": f"query($after: String) {{ persons(first: 100, after: $after) "
             f"{{ nodes {{ {NODE} }} pageInfo {{ endCursor hasNextPage }} }} }}",
@@ -70,7 +70,7 @@ _NODE_SQL = f"""json_build_object('id', p.id::text, 'regionCode', p.region_code,
   'maritalStatus', p.marital_status, 'politicalStatus', p.political_status, 'employmentStatus', p.employment_status,
   'elderlyLivingAlone', p.elderly_living_alone, 'isVeteran', p.is_veteran, 'deathDate', p.death_date,
   'remark', p.remark, 'createdAt', p.created_at, 'updatedAt', p.updated_at,
-  'residence', (SELECT json_build_object('relationToHead', r.relation_to_head, 'house', json_build_object(
+  'residence', (SELECT json_build_object('since', r.since, 'house', json_build_object(
       'houseCode', h.house_code, 'standardAddress', h.standard_address, 'floorArea', h.floor_area, 'use', h.use))
     FROM rel_residence r JOIN lg_house h ON h.id = r.to_id AND h.deleted_at IS NULL AND h.region_code LIKE '500118%%'
     WHERE r.from_id = p.id AND r.deleted_at IS NULL ORDER BY h.id LIMIT 1))"""

@@ -4,9 +4,11 @@
     .venv/bin/python scripts/bench/report_prefill.py --database-url postgresql://…/demo
 
 (a) an aggregate template (10 aggregate columns + a ratio over persons joined to their houses, one row per
-village) and (b) a list template of disabled persons (28 columns) are dispatched to every township:
+village), (b) a list template of disabled persons (28 columns) and (c) 区民政局's 低保家庭住房安全情况
+(app/demo/reports.py: households with a 低保 member, an exists filter over household.members, persons
+per household, house area once per house, one row per village) are dispatched to every township:
 compile + one INSERT … SELECT per task. Each is timed against one hand-written statement that computes
-the same rows for the whole district, in the same run. Everything happens in one transaction that is
+the same rows for the whole district, in the same run; for (c) the pre-filled cells must equal it. Everything happens in one transaction that is
 rolled back: the database is left as it was (report tables are created inside it if missing).
 """
 
@@ -28,6 +30,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine  # noqa: E4
 from app.access.models import Grant  # noqa: E402
 from app.auth.principal import Principal  # noqa: E402
 from app.config import get_settings  # noqa: E402
+from app.demo.grants import DEMO_GRANTS  # noqa: E402
+from app.demo.reports import LOW_INCOME_HOUSING  # noqa: E402
 from app.db.engine import normalise_url, resolve_database_url  # noqa: E402
 from app.org.models import OrgUnit  # noqa: E402
 from app.org.regions import region_prefix  # noqa: E402
@@ -106,33 +110,78 @@ WHERE p.deleted_at IS NULL AND p.region_code LIKE :prefix AND p.is_disabled
 ORDER BY p.region_code, p.id
 """
 
+# (c) by hand: the households with a 低保 member, then their members and their houses, each house once.
+HAND_HOUSEHOLDS = """
+WITH hh AS (
+  SELECT h.id, left(h.region_code, 12) AS k,
+         EXISTS (SELECT 1 FROM rel_household_member m
+                 JOIN lg_person p ON p.id = m.from_id AND p.deleted_at IS NULL AND p.region_code LIKE :prefix
+                 WHERE m.to_id = h.id AND m.deleted_at IS NULL AND m.region_code LIKE :prefix
+                   AND m.relation_to_head = '01' AND p.low_income_status = '1') AS head_low
+  FROM lg_household h
+  WHERE h.deleted_at IS NULL AND h.region_code LIKE :prefix AND EXISTS (
+    SELECT 1 FROM rel_household_member m
+    JOIN lg_person p ON p.id = m.from_id AND p.deleted_at IS NULL AND p.region_code LIKE :prefix
+    WHERE m.to_id = h.id AND m.deleted_at IS NULL AND m.region_code LIKE :prefix AND p.low_income_status = '1')
+), counted AS (
+  SELECT k, count(*) AS households, count(*) FILTER (WHERE head_low) AS head_low FROM hh GROUP BY k
+), members AS (
+  SELECT hh.k, count(DISTINCT p.id) AS persons
+  FROM hh JOIN rel_household_member m ON m.to_id = hh.id AND m.deleted_at IS NULL AND m.region_code LIKE :prefix
+  JOIN lg_person p ON p.id = m.from_id AND p.deleted_at IS NULL AND p.region_code LIKE :prefix
+  GROUP BY hh.k
+), homes AS (
+  SELECT k, sum(floor_area) AS area, count(*) FILTER (WHERE is_dangerous) AS repair
+  FROM (SELECT DISTINCT hh.k, o.id, o.floor_area, o.is_dangerous
+        FROM hh JOIN rel_household_house l ON l.from_id = hh.id AND l.deleted_at IS NULL
+                 AND l.region_code LIKE :prefix
+        JOIN lg_house o ON o.id = l.to_id AND o.deleted_at IS NULL AND o.region_code LIKE :prefix) d
+  GROUP BY k
+)
+SELECT r.code, r.name, coalesce(c.households, 0), coalesce(m.persons, 0), coalesce(c.head_low, 0),
+       coalesce(x.area, 0), coalesce(x.repair, 0)
+FROM region r LEFT JOIN counted c ON c.k = r.code LEFT JOIN members m ON m.k = r.code
+LEFT JOIN homes x ON x.k = r.code
+WHERE r.level = 5 AND r.code LIKE :prefix
+ORDER BY r.code
+"""
+HOUSEHOLD_CELLS = ("households", "persons", "head_low", "area", "repair")
+# 残联 reads what its hand-written statements read: persons, disability rows and houses in plain (the
+# ID number by name, newer than the demo's masked grant, so the birth date derived from it is plain too);
+# 民政局 has exactly the demo district's grants (app/demo/grants.py).
+BENCH_GRANTS = {"cl": [*({"ledger": lg, "field": "*", "level": "read", "row_scope": "own"}
+                         for lg in ("person", "disability", "house")),
+                       {"ledger": "person", "field": "id_number", "level": "read", "row_scope": "own"}],
+                "mzj": [g for g in DEMO_GRANTS if g["grantee"] == ("org_unit", "dept:mzj")]}
+NAMES = {"cl": "区残联", "mzj": "区民政局"}
 
-async def _setup(session: AsyncSession) -> tuple[Principal, OrgUnit]:
+
+async def _setup(session: AsyncSession, code: str) -> tuple[Principal, OrgUnit]:
     from app.db.models import metadata
 
     conn = await session.connection()
     report_tables = [t for name, t in metadata.tables.items() if name.startswith("report_")]
     await conn.run_sync(lambda c: metadata.create_all(c, tables=report_tables, checkfirst=True))
     dept = (await session.scalars(select(OrgUnit).where(OrgUnit.kind == "department",
-                                                        OrgUnit.department_code == "cl"))).first()
+                                                        OrgUnit.department_code == code))).first()
     if dept is None:
-        dept = OrgUnit(code="dept:cl", name="区残联", kind="department", region_code="500118000000",
-                       department_code="cl")
+        dept = OrgUnit(code=f"dept:{code}", name=NAMES[code], kind="department", region_code="500118000000",
+                       department_code=code)
         session.add(dept)
         await session.flush()
-    for ledger in ("person", "disability", "house"):
-        session.add(Grant(grantee_type="org_unit", org_unit_id=dept.id, ledger=ledger, field="*", level="read",
-                          row_scope="own", created_by="bench"))
+    for g in BENCH_GRANTS[code]:
+        session.add(Grant(grantee_type="org_unit", org_unit_id=dept.id, ledger=g["ledger"], field=g["field"],
+                          level=g["level"], row_scope=g.get("row_scope", "own"), created_by="bench"))
     await session.flush()
     principal = Principal(kind="user", id=0, name="bench", org_unit_id=dept.id, org_unit_kind="department",
                           region_code=dept.region_code, region_prefix=region_prefix(dept.region_code),
-                          department_code="cl", roles=frozenset({"dept_admin"}))
+                          department_code=code, roles=frozenset({"dept_admin"}))
     return principal, dept
 
 
 async def _template(session: AsyncSession, dept: OrgUnit, raw: dict) -> ReportTemplate:
     spec = parse_spec(raw)
-    t = ReportTemplate(department_code="cl", org_unit_id=dept.id, code=spec.code, name=spec.name,
+    t = ReportTemplate(department_code=dept.department_code, org_unit_id=dept.id, code=spec.code, name=spec.name,
                        latest_version=1, created_by="bench")
     session.add(t)
     await session.flush()
@@ -156,35 +205,43 @@ async def run(url: str, repeat: int) -> None:
     async with engine.connect() as conn:
         trans = await conn.begin()
         session = AsyncSession(bind=conn, join_transaction_mode="create_savepoint", expire_on_commit=False)
-        principal, dept = await _setup(session)
-        prefix = region_prefix(dept.region_code) + "%"
+        departments = {code: await _setup(session, code) for code in ("cl", "mzj")}
+        prefix = region_prefix(departments["cl"][1].region_code) + "%"
         persons = (await session.execute(text("SELECT count(*) FROM lg_person WHERE deleted_at IS NULL"))).scalar()
         disabled = (await session.execute(text("SELECT count(*) FROM lg_person WHERE is_disabled"))).scalar()
+        households = (await session.execute(text("SELECT count(*) FROM lg_household WHERE deleted_at IS NULL"))).scalar()
         townships = (await session.execute(text(
             "SELECT count(*) FROM org_unit WHERE kind = 'township' AND region_code LIKE :p"), {"p": prefix})).scalar()
-        print(f"district: {persons:,} persons, {disabled:,} disabled, {townships} townships; repeat={repeat}")
-        for label, raw, hand in (("(a) aggregate, 10 aggregate columns + ratio, persons × houses", AGGREGATE,
-                                  HAND_AGGREGATE),
-                                 ("(b) list of disabled persons, 28 columns", LIST, HAND_LIST)):
+        print(f"district: {persons:,} persons, {households:,} households, {disabled:,} disabled, "
+              f"{townships} townships; repeat={repeat}")
+        for label, dept_code, raw, hand in (
+                ("(a) aggregate, 10 aggregate columns + ratio, persons × houses", "cl", AGGREGATE, HAND_AGGREGATE),
+                ("(b) list of disabled persons, 28 columns", "cl", LIST, HAND_LIST),
+                ("(c) 低保家庭住房安全情况: households, exists over members, houses once", "mzj", LOW_INCOME_HOUSING,
+                 HAND_HOUSEHOLDS)):
+            principal, dept = departments[dept_code]
             template = await _template(session, dept, raw)
 
             async def hand_sql():
                 return (await session.execute(text(hand), {"prefix": prefix})).all()
 
+            period = "2026-Q4" if raw.get("period") == "quarterly" else "2026-11"
+
             async def dispatch():
                 # Each round in a savepoint rolled back, so every round dispatches afresh.
                 async with session.begin_nested() as sp:
-                    out = await dispatch_mod.dispatch(session, principal, template, period="2026-11")
+                    out = await dispatch_mod.dispatch(session, principal, template, period=period)
                     rows = (await session.execute(text(
-                        "SELECT count(*) FROM report_row r JOIN report_task t ON t.id = r.task_id "
+                        "SELECT r.row_key, r.data FROM report_row r JOIN report_task t ON t.id = r.task_id "
                         "WHERE t.version_id = (SELECT id FROM report_template_version WHERE template_id = :t)"),
-                        {"t": template.id})).scalar()
+                        {"t": template.id})).all()
                     await sp.rollback()
                 return out, rows
 
             await hand_sql()  # warm the cache for both sides alike
             hand_times, hand_rows = await _timed(hand_sql, repeat)
-            disp_times, (result, stored) = await _timed(dispatch, repeat)
+            disp_times, (result, stored_rows) = await _timed(dispatch, repeat)
+            stored = len(stored_rows)
             h, d = statistics.median(hand_times), statistics.median(disp_times)
             print(f"\n{label}")
             print(f"  hand-written SQL, one statement      {h * 1000:9.1f} ms  ({len(hand_rows):,} rows, median)")
@@ -193,6 +250,10 @@ async def run(url: str, repeat: int) -> None:
             print(f"  runs: hand {[round(x * 1000) for x in hand_times]} ms, dispatch "
                   f"{[round(x * 1000) for x in disp_times]} ms")
             assert stored == len(hand_rows), (stored, len(hand_rows))
+            if raw is LOW_INCOME_HOUSING:  # the same figures, village by village
+                got = {key: tuple(float(data.get(c) or 0) for c in HOUSEHOLD_CELLS) for key, data in stored_rows}
+                want = {r[0]: tuple(float(v) for v in r[2:]) for r in hand_rows}
+                assert got == want, sorted(set(got.items()) ^ set(want.items()))[:4]
         await session.close()
         await trans.rollback()
     await engine.dispose()

@@ -37,7 +37,7 @@ def test_item14_typed_fields_are_still_normalised():
     assert str(coerce(floor_area, "８８．５０", CAT).value) == "88.50"
     built_year = HOUSE.field("built_year")
     assert coerce(built_year, "１９９８", CAT).value == 1998
-    since = CAT.relations["residence"].attributes[1]
+    since = CAT.relations["residence"].attributes[0]
     assert str(coerce(since, "２０２４年３月５日", CAT).value) == "2024-03-05"
     sex = CAT.ledger("person").field("sex")
     assert coerce(sex, "女", CAT).value == "2"

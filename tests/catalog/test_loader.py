@@ -11,15 +11,20 @@ from app.catalog.loader import DEFAULT_DIR, CatalogError, load_catalog
 from app.catalog.model import Sensitivity
 
 
-def test_the_data_standard_loads_with_six_core_ledgers():
+def test_the_data_standard_loads_with_six_core_subjects_and_households():
     cat = load_catalog()
     core = {c for c, lg in cat.ledgers.items() if lg.kind == "core"}
-    assert core == {"person", "house", "land", "event", "thing", "organisation"}
+    assert core == {"person", "house", "land", "event", "thing", "organisation", "household"}
     assert cat.ledger("disability").parent == "person"
     person = cat.ledger("person")
     assert person.field("id_number").sensitivity == Sensitivity.sensitive
     assert cat.codelists["sex"].values["2"] == "女"
     assert {r.code for r in cat.relations.values()} >= {"residence", "land_contract", "membership", "event_person"}
+    # The relation to the head is the household's (one truth), not the residence's.
+    assert [a.code for a in cat.relations["household_member"].attributes] == ["relation_to_head", "since"]
+    assert all(a.code != "relation_to_head" for a in cat.relations["residence"].attributes)
+    assert not cat.relations["household_member"].forward_many and not cat.relations["household_house"].forward_many
+    assert cat.codelists["relation_to_head"].values["01"] == "户主"
 
 
 def _copy(tmp_path: Path) -> Path:

@@ -122,16 +122,50 @@ def test_households_live_in_houses_with_valid_codes(rows):
     people = {p["id"]: p for p in _records(rows, "lg_person")}
     res = _records(rows, "rel_residence")
     assert sorted(r["from_id"] for r in res) == sorted(people)
-    heads = [r for r in res if r["relation_to_head"] == "01"]
-    assert len(heads) == len(houses)
+    house_of = {r["from_id"]: r["to_id"] for r in res}
+    household_house = {r["from_id"]: r["to_id"] for r in _records(rows, "rel_household_house")}
+    heads = [r for r in _records(rows, "rel_household_member") if r["relation_to_head"] == "01"]
+    assert len(heads) == len(houses) == len(household_house)
     for r in heads:
-        h, p = houses[r["to_id"]], people[r["from_id"]]
+        h, p = houses[household_house[r["to_id"]]], people[r["from_id"]]
+        assert house_of[p["id"]] == h["id"]
         assert r["region_code"] == p["region_code"] == h["region_code"]
         if h["occupancy"] == "1":
             assert (h["owner_name"], h["owner_id_number"]) == (p["name"], p["id_number"])
         assert 40 <= h["floor_area"] <= 300
     sizes = Counter(r["to_id"] for r in res)
     assert set(sizes.values()) <= set(range(1, 7))
+
+
+def test_households_have_one_head_members_and_a_house(rows):
+    cat = get_catalog()
+    pattern = re.compile(cat.ledger("household").field("household_no").validator.pattern)
+    households = {h["id"]: h for h in _records(rows, "lg_household")}
+    assert all(pattern.fullmatch(h["household_no"]) and h["household_no"].startswith(h["region_code"])
+               for h in households.values())
+    assert len({h["household_no"] for h in households.values()}) == len(households)
+    assert {h["household_kind"] for h in households.values()} == {"1"}
+    people = {p["id"]: p for p in _records(rows, "lg_person")}
+    members = _records(rows, "rel_household_member")
+    # Every person belongs to exactly one household, of their own village; each household has one head.
+    assert sorted(m["from_id"] for m in members) == sorted(people)
+    assert all(m["region_code"] == people[m["from_id"]]["region_code"] == households[m["to_id"]]["region_code"]
+               for m in members)
+    heads = Counter(m["to_id"] for m in members if m["relation_to_head"] == "01")
+    assert set(heads) == set(households) and set(heads.values()) == {1}
+    codes = set(cat.codelists["relation_to_head"].values)
+    assert {m["relation_to_head"] for m in members} <= codes
+    # Members of one household share its house and its low-income status (the generator decides per 户).
+    house_of = {r["from_id"]: r["to_id"] for r in _records(rows, "rel_residence")}
+    household_house = {r["from_id"]: r["to_id"] for r in _records(rows, "rel_household_house")}
+    assert set(household_house) == set(households)
+    by_household: dict[int, list[dict]] = {}
+    for m in members:
+        by_household.setdefault(m["to_id"], []).append(people[m["from_id"]])
+    for hid, persons in by_household.items():
+        assert {house_of[p["id"]] for p in persons} == {household_house[hid]}
+        assert len({p["low_income_status"] for p in persons}) == 1
+    assert 2.2 < len(members) / len(households) < 3.0
 
 
 def test_credit_codes_valid_except_flagged(rows):

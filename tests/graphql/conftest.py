@@ -61,10 +61,10 @@ async def seed(session, world) -> Seed:
                    built_year=1990 + n, use="10", owner_name=f"户主{n}", owner_id_number=make_id_card(
                        "500118", date(1960, 1, n), 200 + n * 2, "1"))
     ids = s.ids
-    await _link(session, "residence", VILLAGE_A, ids["pa0"], ids["ha0"], relation_to_head="01")
-    await _link(session, "residence", VILLAGE_A, ids["pa1"], ids["ha0"], relation_to_head="02")
-    await _link(session, "residence", VILLAGE_A, ids["pa2"], ids["hb0"], relation_to_head="01")  # crosses
-    await _link(session, "residence", VILLAGE_B, ids["pb0"], ids["hb0"], relation_to_head="01")
+    await _link(session, "residence", VILLAGE_A, ids["pa0"], ids["ha0"], since=date(2011, 1, 1))
+    await _link(session, "residence", VILLAGE_A, ids["pa1"], ids["ha0"], since=date(2012, 2, 2))
+    await _link(session, "residence", VILLAGE_A, ids["pa2"], ids["hb0"], since=date(2013, 3, 3))  # crosses
+    await _link(session, "residence", VILLAGE_B, ids["pb0"], ids["hb0"], since=date(2014, 4, 4))
     await _row(session, s, "da0", "disability", region_code=VILLAGE_A, parent_id=ids["pa0"],
                certificate_number=s.rows["pa0"]["id_number"] + "42", disability_type="4", disability_level="2",
                guardian_phone="13512345678", subsidy_amount=Decimal("120.00"))

@@ -9,7 +9,7 @@ from tests.graphql.conftest import GRAPHQL, codes, grant, gql
 from tests.world import B
 
 NESTED = """{ houses { nodes { id houseCode ownerIdNumber
-    residents { nodes { relationToHead person { id name idNumber phone
+    residents { nodes { since person { id name idNumber phone
         disability { certificateNumber guardianPhone disabilityType } } } } } } }"""
 
 

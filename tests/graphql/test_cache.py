@@ -136,7 +136,7 @@ def test_parametric_variables_are_those_only_used_as_bindable_values():
     doc = parse("""query($id: ID!, $n: Int, $a: String, $s: String, $t: String, $b: Boolean!, $l: [String!], $f: PersonFilter) {
         person(id: $id) { id name @include(if: $b) }
         persons(first: $n, after: $a, filter: {and: [{name: {eq: $s}}], sex: {in: $l}, not: {phone: {prefix: $t}}}) {
-          nodes { id residence { house { residents(filter: $f, after: $a) { nodes { relationToHead } } } } } }
+          nodes { id residence { house { residents(filter: $f, after: $a) { nodes { since } } } } } }
         other: persons(filter: {name: {in: [$t]}}) { nodes { id } } }""")
     op = doc.definitions[0]
     assert cache.parametric_variables(op, {}) == {"id", "a", "s"}

@@ -11,8 +11,8 @@ from app.schemas_export import GRAPHQL_FILE, SCHEMAS_DIR, render_graphql
 from tests.graphql.conftest import codes, gql
 
 DEEP = """{ persons { nodes { name idNumber
-    residence { relationToHead house { houseCode ownerIdNumber
-        residents { nodes { relationToHead person { name disability { certificateNumber person { name } } } } } } }
+    residence { since house { houseCode ownerIdNumber
+        residents { nodes { since person { name disability { certificateNumber person { name } } } } } } }
     disability { certificateNumber }
     lowIncome { category householdSize }
     landContracts { nodes { share land { parcelCode contractors { nodes { person { name } } } } } }

@@ -91,7 +91,7 @@ def build(sel: dict, seed) -> tuple[str, dict]:
     if sel["order"] in fields:
         args.append(f"orderBy: [{{field: {sel['order'].upper()}, direction: DESC}}]")
     a = f"({', '.join(args)})" if args else ""
-    person = f"{pf} residence {{ relationToHead house {{ {hf} residents {{ nodes {{ person {{ {pf} }} }} }} }} }}"
+    person = f"{pf} residence {{ since house {{ {hf} residents {{ nodes {{ person {{ {pf} }} }} }} }} }}"
     house = f"{hf} residents {{ edges {{ cursor node {{ person {{ {pf} residence {{ house {{ {hf} }} }} }} }} }} }}"
     if sel["root"] == "persons":
         return f"query{decl} {{ persons{a} {{ nodes {{ id {person} }} pageInfo {{ endCursor }} }} }}", variables

@@ -93,22 +93,22 @@ async def test_nested_relations_equal_rest_related(client, world, seed):
     house = seed.ids["ha0"]
     rest = (await client.get(f"/api/v1/ledgers/house/records/{house}/related/residents", headers=world.dept)).json()
     body = await gql(client, world.dept, """query($id: ID!) { house(id: $id) { houseCode
-        residents { nodes { relationToHead since person { id name idNumber phone birthDate ethnicity } } } } }""",
+        residents { nodes { since person { id name idNumber phone birthDate ethnicity } } } } }""",
                      {"id": str(house)})
     links = body["data"]["house"]["residents"]["nodes"]
     assert_same_records([link["person"] for link in links], rest["items"])
-    assert [link["relationToHead"] for link in links] == [i["link_relation_to_head"] for i in rest["items"]]
+    assert [link["since"] for link in links] == [i["link_since"] for i in rest["items"]]
     # And the other way round, through the single relation person.residence.house and an extension.
     pid = seed.ids["pa0"]
     rest_house = (await client.get(f"/api/v1/ledgers/person/records/{pid}/related/residence", headers=world.a)).json()
     rest_dis = (await client.get(f"/api/v1/ledgers/person/records/{pid}/related/disability", headers=world.a)).json()
     body = await gql(client, world.a, """query($id: ID!) { person(id: $id) {
-        residence { relationToHead house { id houseCode floorArea ownerIdNumber standardAddress } }
+        residence { since house { id houseCode floorArea ownerIdNumber standardAddress } }
         disability { id parentId certificateNumber disabilityType subsidyAmount person { id } }
         landContracts { nodes { share land { id parcelCode areaMu } } } } }""", {"id": str(pid)})
     p = body["data"]["person"]
     assert_same_records([p["residence"]["house"]], rest_house["items"], "house")
-    assert p["residence"]["relationToHead"] == rest_house["items"][0]["link_relation_to_head"] == "01"
+    assert p["residence"]["since"] == rest_house["items"][0]["link_since"] == "2011-01-01"
     assert_same_records([p["disability"]], rest_dis["items"], "disability")
     assert p["disability"]["person"]["id"] == str(pid)
     assert p["landContracts"]["nodes"] == [{"share": 0.5, "land": {"id": str(seed.ids["la0"]), "parcelCode":

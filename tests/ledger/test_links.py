@@ -83,7 +83,7 @@ async def _person_reader(session, *, houses: bool) -> dict:
 async def test_item9_link_changes_appear_in_history_and_audit(client, world, session):
     p = await create(client, world.a, person(73))
     h = await house(client, world.a, 703)
-    made = await client.post(RESIDENCE, json={"from_id": p["id"], "to_id": h["id"], "relation_to_head": "01"},
+    made = await client.post(RESIDENCE, json={"from_id": p["id"], "to_id": h["id"], "since": "2021-06-01"},
                              headers=world.a)
     assert made.status_code == 201, made.text
     link_id = made.json()["id"]

@@ -99,7 +99,7 @@ async def test_item8_extension_rows_and_links_move_with_their_subject(client, wo
     assert h.status_code == 201, h.text
     h = h.json()
     link = await client.post("/api/v1/relations/residence", headers=world.a,
-                             json={"from_id": p["id"], "to_id": h["id"], "relation_to_head": "01"})
+                             json={"from_id": p["id"], "to_id": h["id"], "since": "2020-05-01"})
     assert link.status_code == 201, link.text
     link_id = link.json()["id"]
     d = await client.post(DISABILITY, headers=world.a, json={

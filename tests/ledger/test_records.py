@@ -229,11 +229,26 @@ async def test_related_records_through_relations_and_extensions(client, world):
         "floor_area": "88.50"})
     assert h.status_code == 201, h.text
     link = await client.post("/api/v1/relations/residence", headers=world.a,
-                             json={"from_id": p["id"], "to_id": h.json()["id"], "relation_to_head": "01"})
+                             json={"from_id": p["id"], "to_id": h.json()["id"], "since": "2020-05-01"})
     assert link.status_code == 201, link.text
     res = (await client.get(f"{PERSONS}/{p['id']}/related/residence", headers=world.a)).json()
     assert res["ledger"] == "house" and res["items"][0]["floor_area"] == 88.5
-    assert res["items"][0]["link_relation_to_head"] == "01"
+    assert res["items"][0]["link_since"] == "2020-05-01"
+    # The relation to the head belongs to the household (户), not to the residence.
+    bad = await client.post("/api/v1/relations/residence", headers=world.a,
+                            json={"from_id": p["id"], "to_id": h.json()["id"], "relation_to_head": "01"})
+    assert bad.status_code == 422 and "relation_to_head" in bad.text
+    hh = await client.post("/api/v1/ledgers/household/records", headers=world.a, json={
+        "region_code": VILLAGE_A, "household_no": VILLAGE_A + "0007", "household_kind": "1"})
+    assert hh.status_code == 201, hh.text
+    member = await client.post("/api/v1/relations/household_member", headers=world.a,
+                               json={"from_id": p["id"], "to_id": hh.json()["id"], "relation_to_head": "01"})
+    assert member.status_code == 201, member.text
+    members = (await client.get(f"/api/v1/ledgers/household/records/{hh.json()['id']}/related/members",
+                                headers=world.a)).json()
+    assert [(i["id"], i["link_relation_to_head"]) for i in members["items"]] == [(p["id"], "01")]
+    assert (await client.get(f"/api/v1/ledgers/household/records/{hh.json()['id']}/related/members",
+                             headers=world.b)).status_code == 404
     back = (await client.get(f"/api/v1/ledgers/house/records/{h.json()['id']}/related/residents",
                              headers=world.a)).json()
     assert [i["id"] for i in back["items"]] == [p["id"]]

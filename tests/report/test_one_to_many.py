@@ -9,6 +9,9 @@ A small hand-counted world, inserted straight into the ledger tables (the record
     H3     A 202      80   P8 01                                         P8
     H4     A 202      50   (nobody)                                      -
     HB     B 201      70   Q1 01, Q2 10                                  Q1
+
+The residents of each inhabited house form one household (户) living there; the relation to the head is
+an attribute of household membership (person.household / household.members), not of the residence.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ RESIDENTS = {"P1": ("H1", "01", True), "P2": ("H1", "02", False), "P3": ("H1", "
 @dataclass
 class Small:
     ids: dict[str, int] = field(default_factory=dict)
+    households: dict[str, int] = field(default_factory=dict)  # house code -> the household living there
 
     def names(self, items: list[dict]) -> list[str]:
         """The labels of listed records (ids repeat across ledgers: houses start with H, persons not)."""
@@ -67,7 +71,15 @@ async def small(session, world, regions, dept_grants) -> Small:
             region_code=village, name=f"张{code}", id_number=make_id_card("500118", date(1960 + i, 1, 1 + i), i, "1"),
             sex="1", ethnicity="01").returning(t.ledgers["person"].c.id))).scalar_one()
         await session.execute(insert(t.relations["residence"]).values(
-            region_code=village, from_id=s.ids[code], to_id=s.ids[house], relation_to_head=rel))
+            region_code=village, from_id=s.ids[code], to_id=s.ids[house], since=date(2000 + i, 1, 1)))
+        if house not in s.households:
+            s.households[house] = (await session.execute(insert(t.ledgers["household"]).values(
+                region_code=village, household_no=f"{village}{len(s.households) + 1:04d}", household_kind="1",
+            ).returning(t.ledgers["household"].c.id))).scalar_one()
+            await session.execute(insert(t.relations["household_house"]).values(
+                region_code=village, from_id=s.households[house], to_id=s.ids[house]))
+        await session.execute(insert(t.relations["household_member"]).values(
+            region_code=village, from_id=s.ids[code], to_id=s.households[house], relation_to_head=rel))
         if poor:
             await session.execute(insert(t.ledgers["low_income"]).values(
                 region_code=village, parent_id=s.ids[code], category="1", household_size=2,
@@ -97,10 +109,11 @@ async def test_exists_and_not_exists_over_residents(client, world, small):
     assert small.names(got["items"]) == ["H1", "H3", "HB"]
     got = await live(client, world, houses([{**LOW_INCOME_RESIDENT, "op": "not_exists"}], "h2"))
     assert small.names(got["items"]) == ["H2", "H4"]
-    # A link attribute of the link that reached the resident: houses whose head is on low income.
-    head_poor = {"path": "residents", "op": "exists", "where": [
+    # A link attribute of the link that reached the member: houses whose household head is on low income.
+    head_poor = {"path": "households.members", "op": "exists", "where": [
         {"path": "@relation_to_head", "op": "eq", "value": "01"}, {"path": "low_income", "op": "exists"}]}
-    child = {"path": "residents", "op": "exists", "where": [{"path": "@relation_to_head", "op": "eq", "value": "10"}]}
+    child = {"path": "households.members", "op": "exists", "where": [
+        {"path": "@relation_to_head", "op": "eq", "value": "10"}]}
     assert small.names((await live(client, world, houses([head_poor], "h3")))["items"]) == ["H1", "H3", "HB"]
     assert small.names((await live(client, world, houses([child, head_poor], "h4")))["items"]) == ["H1", "HB"]
 
@@ -119,16 +132,16 @@ async def test_count_of_residents_compared_to_a_value(client, world, small):
 
 async def test_link_attribute_pull_filter_and_group(client, world, small):
     spec = {"code": "heads", "name": "户主", "kind": "list", "ledger": "person",
-            "filter": [{"path": "residence.@relation_to_head", "op": "eq", "value": "01"}],
+            "filter": [{"path": "household.@relation_to_head", "op": "eq", "value": "01"}],
             "columns": [{"kind": "field", "code": "name", "path": "name"},
-                        {"kind": "field", "code": "rel", "path": "residence.@relation_to_head"}]}
+                        {"kind": "field", "code": "rel", "path": "household.@relation_to_head"}]}
     got = await live(client, world, spec)
     assert small.names(got["items"]) == ["P1", "P6", "P8", "Q1"]
     assert {it["cells"]["rel"] for it in got["items"]} == {"01"}
     col = next(c for c in got["columns"] if c["code"] == "rel")
     assert (col["label"], col["type"], col.get("codelist")) == ("与户主关系", "code", "relation_to_head")
     by_rel = {"code": "by_rel", "name": "按与户主关系", "kind": "aggregate", "ledger": "person",
-              "rows": {"by": "code", "path": "residence.@relation_to_head"},
+              "rows": {"by": "code", "path": "household.@relation_to_head"},
               "columns": [{"kind": "aggregate", "code": "n", "label": "人数", "fn": "count"}]}
     got = await live(client, world, by_rel)
     counts = {it["key"]: it["cells"]["n"] for it in got["items"] if it["cells"]["n"]}
@@ -165,7 +178,7 @@ async def test_a_shared_house_counts_once_per_row(client, world, small):
                      {"kind": "aggregate", "code": "poor_area", "label": "低收入户住房面积", "fn": "sum",
                       "path": "floor_area", "filter": [LOW_INCOME_RESIDENT]},
                      {"kind": "aggregate", "code": "rels", "label": "关系种类", "fn": "count_distinct",
-                      "path": "residents.@relation_to_head"}]}
+                      "path": "households.members.@relation_to_head"}]}
     got = await live(client, world, per_house)
     cells = {it["key"]: it["cells"] for it in got["items"]}
     assert cells[VILLAGE_A] == {"houses": 2, "residents": 7, "poor": 1, "poor_area": 100, "rels": 5}
