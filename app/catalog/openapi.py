@@ -12,7 +12,7 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from starlette.routing import Route
 
 from app.catalog.loader import get_catalog
@@ -85,5 +85,9 @@ def install(app: FastAPI) -> None:
                                 if not (isinstance(r, Route) and r.path == app.openapi_url)]
 
         @app.get(app.openapi_url, include_in_schema=False)
-        async def openapi_json(session: Session) -> JSON:
-            return JSON(app.openapi())
+        async def openapi_json(request: Request, session: Session) -> JSON:
+            doc = app.openapi()
+            root_path = request.scope.get("root_path", "").rstrip("/")
+            if root_path and app.root_path_in_servers and root_path not in [s.get("url") for s in doc.get("servers", [])]:
+                doc = {**doc, "servers": [{"url": root_path}, *doc.get("servers", [])]}  # as FastAPI's route does
+            return JSON(doc)

@@ -258,3 +258,15 @@ async def test_extension_ledger_secret_field_hidden_from_others(client, world, m
     body = await _gql(client, mzj, "{ houses { nodes { houseAppraisal { nodes { appraisedOn appraiserNote } } } } }")
     assert body["data"]["houses"]["nodes"][0]["houseAppraisal"]["nodes"] == [
         {"appraisedOn": "2026-11-01", "appraiserNote": "墙体开裂"}], body
+
+
+async def test_a_name_that_clashes_in_graphql_is_refused_at_approval(client, world, mzj):
+    p = await _propose(client, mzj, {
+        "kind": "extension", "ledger": "code_list", "extension": {"label": "代码清单", "parent": "house"},
+        "fields": [{"code": "note", "label": "清单说明", "type": "text"}], "reason": "测试",
+        "not_duplicate_reason": "不同"})
+    r = await client.post(f"/api/v1/catalog/proposals/{p['id']}/approve", json={}, headers=world.admin)
+    assert r.status_code == 409 and r.json()["code"] == "catalog.conflict", r.text
+    assert (await client.get("/api/v1/catalog/version", headers=mzj)).json()["version"] == 1
+    assert (await client.get("/api/v1/ledgers/code_list/records", headers=mzj)).status_code == 404
+    assert "errors" not in await _gql(client, mzj, "{ houses { nodes { houseCode } } }")

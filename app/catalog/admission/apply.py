@@ -37,17 +37,21 @@ def _as_dict(p: CatalogProposal) -> dict:
             "codelists": p.codelists}
 
 
-def _merged(current: Catalog, p: CatalogProposal) -> Catalog:
-    """The catalogue after the proposal; refused if it no longer fits (another approval came first)."""
-    merged = live.apply_proposal(current, _as_dict(p))
-    issues = semantic_issues(merged, {})
+def _merged(current: Catalog, p: CatalogProposal, stamp: str) -> Catalog:
+    """The catalogue after the proposal; refused if it no longer fits (another approval came first, or
+    its names clash in the GraphQL schema, where ledger, relation and field names meet)."""
+    merged = live.apply_proposal(current, _as_dict(p), stamp)
+    issues: list = semantic_issues(merged, {})
     if not issues:
-        from app.graphql.spec import build_registry
+        from app.graphql.schema import build_schema
 
+        token = IN_EFFECT.set(merged)
         try:
-            build_registry(merged)  # GraphQL names must stay unique (relation and field names meet there)
-        except ValueError as exc:
-            issues = [str(exc)]
+            merged.built["graphql_schema"] = build_schema()  # built once here, served from now on
+        except Exception as exc:  # noqa: BLE001 - any clash refuses the approval, nothing is applied
+            issues = [f"GraphQL: {exc}"]
+        finally:
+            IN_EFFECT.reset(token)
     if issues:
         raise Problem(409, "catalog.conflict", "该申请与当前数据目录冲突，不能准入",
                       detail="; ".join(str(i).split(": ", 1)[-1] for i in issues)[:1000])
@@ -59,7 +63,8 @@ async def admit(session: AsyncSession, actor: Principal, p: CatalogProposal) -> 
     newest = await session.scalar(select(CatalogVersion).order_by(CatalogVersion.version.desc())
                                   .limit(1).with_for_update())  # one approval at a time
     current = await live.catalog_of(session)
-    merged = _merged(current, p)
+    stamp = str(uuid.uuid4())
+    merged = _merged(current, p, stamp)
     built = build_tables(merged, MetaData(naming_convention=Base.metadata.naming_convention))
     table = built.ledgers[p.ledger]
     await session.execute(text(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'"))
@@ -70,14 +75,12 @@ async def admit(session: AsyncSession, actor: Principal, p: CatalogProposal) -> 
             raise Problem(409, "catalog.table_busy", "台账数据表正忙，请稍后重试") from exc
         raise
     version = (newest.version if newest else 1) + 1
-    stamp = str(uuid.uuid4())
     session.add(CatalogVersion(version=version, stamp=stamp, proposal_id=p.id, created_by=actor.actor,
                                note=f"{p.kind} {p.ledger}: " + ", ".join(f["code"] for f in p.fields)))
     await _default_grants(session, actor, merged, p)
     await session.flush()
     # The rest of this request (its response) already speaks the new catalogue.
-    merged.stamp, merged.built = stamp, {}
-    IN_EFFECT.set(live._remember(stamp, merged))
+    IN_EFFECT.set(live.remember(stamp, merged))
     return version
 
 

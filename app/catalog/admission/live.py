@@ -28,10 +28,10 @@ _known: OrderedDict[str, Catalog] = OrderedDict()
 _lock = threading.Lock()
 
 
-def apply_proposal(cat: Catalog, proposal: dict) -> Catalog:
-    """A new catalogue: `cat` with one proposal's code lists, fields or extension ledger added."""
+def apply_proposal(cat: Catalog, proposal: dict, stamp: str) -> Catalog:
+    """A new catalogue, version `stamp`: `cat` with one proposal's code lists, fields or extension added."""
     out = Catalog(ledgers=dict(cat.ledgers), codelists=dict(cat.codelists), relations=dict(cat.relations),
-                  departments=dict(cat.departments), stamp=cat.stamp)
+                  departments=dict(cat.departments), stamp=stamp)
     for cl in proposal.get("codelists") or []:
         out.codelists[cl["code"]] = CodeList(cl["code"], cl["label"], {str(k): v for k, v in cl["values"].items()},
                                              cl.get("standard"))
@@ -51,11 +51,9 @@ def apply_proposal(cat: Catalog, proposal: dict) -> Catalog:
 def build(stamp: str, proposals: list[dict]) -> Catalog:
     cat = yaml_catalog()
     for p in proposals:
-        cat = apply_proposal(cat, p)
-    if cat is yaml_catalog():
-        cat = replace(cat)  # a version with no admitted item still is its own catalogue object
-    cat.stamp = stamp
-    cat.built = {}
+        cat = apply_proposal(cat, p, stamp)
+    if cat is yaml_catalog():  # a version with no admitted item still is its own catalogue object
+        cat = replace(cat, stamp=stamp, built={})
     return cat
 
 
@@ -63,7 +61,7 @@ _APPROVED = text("SELECT kind, ledger, extension, fields, codelists FROM catalog
                  "WHERE state = 'approved' AND applied_version IS NOT NULL ORDER BY applied_version")
 
 
-def _remember(stamp: str, cat: Catalog) -> Catalog:
+def remember(stamp: str, cat: Catalog) -> Catalog:
     with _lock:
         got = _known.setdefault(stamp, cat)
         _known.move_to_end(stamp)
@@ -80,7 +78,7 @@ async def catalog_of(session: AsyncSession) -> Catalog:
     cat = _known.get(stamp)
     if cat is None:
         rows = (await session.execute(_APPROVED)).mappings().all()
-        cat = _remember(stamp, build(stamp, [dict(r) for r in rows]))
+        cat = remember(stamp, build(stamp, [dict(r) for r in rows]))
     return cat
 
 

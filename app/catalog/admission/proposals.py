@@ -85,6 +85,8 @@ def check(cat: Catalog, principal: Principal, body: ProposalIn) -> list[FieldErr
             used_lists.add(f.codelist or "")
         elif f.codelist is not None:
             errors.append(FieldError(f"{at}.codelist", "catalog.codelist_unexpected", "只有代码型数据项可以指定代码表"))
+        if f.type == "decimal" and f.scale > f.precision:
+            errors.append(FieldError(f"{at}.scale", "catalog.scale_too_large", "小数位数不能大于总位数"))
         if f.sensitivity == "sensitive" and f.mask == "none":
             errors.append(FieldError(f"{at}.mask", "catalog.mask_required", "敏感数据项须指定脱敏规则"))
         if (f.mask in _TEXT_MASKS and f.type != "text") or (f.mask == "year" and f.type not in ("date", "datetime")):
