@@ -7,9 +7,9 @@ autogenerate see admitted columns as expected, never as columns to drop."""
 from alembic import context
 from sqlalchemy import create_engine, pool
 
+from app.catalog.admission.live import metadata_of
 from app.config import get_settings
 from app.db.engine import resolve_database_url
-from app.catalog.admission.live import metadata_of
 from app.db.models import metadata
 
 config = context.config

@@ -28,8 +28,9 @@ def _field(f: Field) -> dict[str, Any]:
             out[key] = getattr(f, key)
     v = f.validator
     if v is not None:
+        parts = (("kind", v.kind), ("pattern", v.pattern), ("min", v.min), ("max", v.max))
         out["validator"] = v.kind if v.kind in ("id_card", "uscc", "division_code", "phone", "parcel_code") else \
-            {k: x for k, x in (("kind", v.kind), ("pattern", v.pattern), ("min", v.min), ("max", v.max)) if x is not None}
+            {k: x for k, x in parts if x is not None}
     if f.derived_from:
         out["derived_from"] = list(f.derived_from)
     return out

@@ -40,8 +40,9 @@ def _property(f: Field, cat: Catalog) -> dict[str, Any]:
             if f.max_length:
                 p["maxLength"] = f.max_length
     # Masked values are text (****, 500118********1234) whatever the type: say so rather than lie.
-    p = {"anyOf": [p, {"type": "string", "description": "脱敏后的值"}, {"type": "null"}]} \
-        if f.sensitivity.value in ("sensitive", "secret") or f.mask.value != "none" else {"anyOf": [p, {"type": "null"}]}
+    masked = f.sensitivity.value in ("sensitive", "secret") or f.mask.value != "none"
+    p = {"anyOf": [p, {"type": "string", "description": "脱敏后的值"}, {"type": "null"}]} if masked \
+        else {"anyOf": [p, {"type": "null"}]}
     note = [f"敏感级别：{_SENSITIVITY[f.sensitivity.value]}"]
     if f.codelist:
         cl = cat.codelists.get(f.codelist)
@@ -88,6 +89,7 @@ def install(app: FastAPI) -> None:
         async def openapi_json(request: Request, session: Session) -> JSON:
             doc = app.openapi()
             root_path = request.scope.get("root_path", "").rstrip("/")
-            if root_path and app.root_path_in_servers and root_path not in [s.get("url") for s in doc.get("servers", [])]:
-                doc = {**doc, "servers": [{"url": root_path}, *doc.get("servers", [])]}  # as FastAPI's route does
+            servers = doc.get("servers", [])
+            if root_path and app.root_path_in_servers and root_path not in [s.get("url") for s in servers]:
+                doc = {**doc, "servers": [{"url": root_path}, *servers]}  # as FastAPI's route does
             return JSON(doc)

@@ -154,4 +154,4 @@ def schema_in_effect() -> strawberry.Schema:
     return got
 
 
-__all__ = ["schema", "build_schema", "schema_in_effect"]
+__all__ = ["build_schema", "schema", "schema_in_effect"]

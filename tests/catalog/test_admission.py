@@ -17,7 +17,7 @@ from app.catalog.loader import load_catalog
 from app.db.base import Base
 from app.org.models import Region
 from tests.factories import auth_headers, make_org_unit, make_user
-from tests.world import A, B, VILLAGE_A, VILLAGE_B
+from tests.world import VILLAGE_A, VILLAGE_B, A, B
 
 CJK = re.compile(r"[\u4e00-\u9fff]")
 GRADE = {"code": "safety_grade", "label": "房屋安全等级", "type": "code", "codelist": "house_safety_grade",
@@ -130,7 +130,7 @@ async def test_house_safety_grade_admitted_and_used_without_restart(client, app,
     r = await client.patch(f"/api/v1/ledgers/house/records/{house['id']}", headers=world.a,
                            json={"renovation_subsidy": 1, "version": got["version"]})
     assert r.status_code == 403 and r.json()["errors"][0]["path"] == "body.renovation_subsidy"
-    r = await client.get(f"/api/v1/ledgers/house/records?renovation_subsidy=gt.100", headers=world.a)
+    r = await client.get("/api/v1/ledgers/house/records?renovation_subsidy=gt.100", headers=world.a)
     assert r.status_code == 403  # masked: no filter that would tell the value
 
     # The next template uses the new field at once (the same template was refused before the approval).

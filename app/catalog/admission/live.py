@@ -13,7 +13,7 @@ import threading
 from collections import OrderedDict
 from dataclasses import replace
 
-from sqlalchemy import MetaData, inspect, select, text
+from sqlalchemy import MetaData, inspect, text
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
 

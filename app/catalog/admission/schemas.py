@@ -9,6 +9,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 Ident = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,40}$", description="代码：小写字母开头，字母数字下划线")]
 Label = Annotated[str, Field(min_length=1, max_length=60, description="中文名称")]
+CodeValue = Annotated[str, Field(pattern=r"^[0-9A-Za-z_]{1,20}$")]
+CodeLabel = Annotated[str, Field(min_length=1, max_length=60)]
 Frequency = Literal["realtime", "daily", "weekly", "monthly", "quarterly", "yearly", "on_change"]
 
 
@@ -38,8 +40,7 @@ class CodeListIn(_In):
     code: Ident
     label: Label
     standard: str | None = Field(None, max_length=60, description="依据的标准，如 JGJ 125-2016")
-    values: dict[Annotated[str, Field(pattern=r"^[0-9A-Za-z_]{1,20}$")], Annotated[str, Field(min_length=1, max_length=60)]] \
-        = Field(min_length=1, max_length=200, description="代码 -> 中文名称")
+    values: dict[CodeValue, CodeLabel] = Field(min_length=1, max_length=200, description="代码 -> 中文名称")
 
 
 class ExtensionIn(_In):
