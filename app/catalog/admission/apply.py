@@ -74,6 +74,7 @@ async def admit(session: AsyncSession, actor: Principal, p: CatalogProposal) -> 
         if getattr(exc.orig, "sqlstate", None) == "55P03":  # lock_not_available
             raise Problem(409, "catalog.table_busy", "台账数据表正忙，请稍后重试") from exc
         raise
+    await session.execute(text("SET LOCAL lock_timeout TO DEFAULT"))  # the bound is for the DDL only
     version = (newest.version if newest else 1) + 1
     session.add(CatalogVersion(version=version, stamp=stamp, proposal_id=p.id, created_by=actor.actor,
                                note=f"{p.kind} {p.ledger}: " + ", ".join(f["code"] for f in p.fields)))
