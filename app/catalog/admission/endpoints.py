@@ -89,8 +89,10 @@ async def version(session: Session, _: CurrentPrincipal) -> dict:
 
 
 @router.get("/export", response_class=Response, summary="导出生效的数据目录（YAML，含已准入数据项）",
-            responses={200: {"content": {"application/yaml": {"schema": {"type": "string"}}},
-                             "description": "ledgers/*.yaml 格式"}})
+            responses={200: {"content": {"application/yaml": {"schema": {
+                "type": "object", "required": ["departments", "codelists", "ledgers", "relations"],
+                "description": "ledgers/*.yaml 格式（schemas/catalog.schema.json）"}}},
+                "description": "生效的数据目录"}})
 async def export(session: Session, _: CurrentPrincipal) -> Response:
     v = await _version(session)
     return Response(as_yaml(get_catalog(), v.version if v else 1), media_type="application/yaml; charset=utf-8")
