@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import os
 import signal
+import sys
 import time
 from enum import Enum
 from pathlib import Path
@@ -642,6 +643,33 @@ def catalog_check(
         kind = "核心" if lg.kind == "core" else f"专题（扩展 {lg.parent}）"
         table.add_row(lg.code, lg.label, kind, str(len(lg.fields)))
     console.print(table)
+
+
+@catalog_app.command("export")
+def catalog_export(
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Write to this file (default: standard output).",
+                                             dir_okay=False)] = None,
+) -> None:
+    """Print the catalogue in effect (ledgers/*.yaml plus admitted items) as one YAML document."""
+    from sqlalchemy import text as sql_text
+
+    from app.catalog.admission.live import catalog_of
+    from app.catalog.export import as_yaml
+
+    async def work(session):
+        version = await session.scalar(sql_text("SELECT max(version) FROM catalog_version"))
+        return as_yaml(await catalog_of(session), version)
+
+    settings = _settings()
+    url = _resolve_url(settings)
+    _require_schema(url)
+    with _db_errors(url):
+        document = asyncio.run(_in_session(url, settings, work))
+    if out is None:
+        sys.stdout.write(document)
+    else:
+        out.write_text(document, encoding="utf-8")
+        _say(f"已导出生效的数据目录：{out}", style="green")
 
 
 # --- schemas ------------------------------------------------------------------------------------

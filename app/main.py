@@ -76,13 +76,14 @@ def create_app(settings: Settings | None = None, *, manage_engine: bool = True) 
 
     from app.access.endpoints import router as access_router
     from app.auth.endpoints import router as auth_router
+    from app.catalog.admission.endpoints import router as admission_router
     from app.catalog.endpoints import router as catalog_router
     from app.ledger.endpoints import relations_router
     from app.ledger.endpoints import router as ledger_router
     from app.org.endpoints import router as org_router
     from app.report.endpoints import routers as report_routers
 
-    for r in (auth_router, org_router, access_router, catalog_router, ledger_router, relations_router,
+    for r in (auth_router, org_router, access_router, catalog_router, admission_router, ledger_router, relations_router,
               *report_routers):
         app.include_router(r, prefix="/api/v1")
 
@@ -93,6 +94,10 @@ def create_app(settings: Settings | None = None, *, manage_engine: bool = True) 
     from app.problem_responses import install as declare_problems
 
     declare_problems(app)
+
+    from app.catalog.openapi import install as declare_records
+
+    declare_records(app)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from contextvars import ContextVar
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -74,7 +75,8 @@ def _schema() -> dict:
     return json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
 
 
-def _field(raw: dict) -> Field:
+def parse_field(raw: dict) -> Field:
+    """One field as written in ledgers/*.yaml (or in an admitted proposal) -> Field."""
     v = raw.get("validator")
     validator = None
     if isinstance(v, str):
@@ -152,7 +154,7 @@ def load_catalog(directory: Path | str = DEFAULT_DIR) -> Catalog:
             fields = []
             for j, fr in enumerate(raw["fields"]):
                 where[("field", f"{raw['code']}.{fr['code']}")] = (name, _line(lines, ("ledgers", i, "fields", j)))
-                fields.append(_field(fr))
+                fields.append(parse_field(fr))
             catalog.ledgers[raw["code"]] = Ledger(
                 code=raw["code"],
                 label=raw["label"],
@@ -170,7 +172,7 @@ def load_catalog(directory: Path | str = DEFAULT_DIR) -> Catalog:
             for j, fr in enumerate(raw.get("attributes", [])):
                 where[("field", f"rel:{raw['code']}.{fr['code']}")] = (
                     name, _line(lines, ("relations", i, "attributes", j)))
-                attrs.append(_field(fr))
+                attrs.append(parse_field(fr))
             catalog.relations[raw["code"]] = Relation(
                 code=raw["code"],
                 label=raw["label"],
@@ -182,7 +184,7 @@ def load_catalog(directory: Path | str = DEFAULT_DIR) -> Catalog:
                 backward_many=raw.get("backward_many", True),
                 attributes=tuple(attrs),
             )
-    issues.extend(_semantic_issues(catalog, where))
+    issues.extend(semantic_issues(catalog, where))
     if issues:
         raise CatalogError(issues)
     return catalog
@@ -195,7 +197,8 @@ def _register(where, issues, kind, code, file, line) -> None:
     where[(kind, code)] = (file, line)
 
 
-def _semantic_issues(cat: Catalog, where) -> list[CatalogIssue]:
+def semantic_issues(cat: Catalog, where) -> list[CatalogIssue]:
+    """Checks across the whole catalogue (also run on the catalogue an admission would make)."""
     out: list[CatalogIssue] = []
 
     def at(kind: str, code: str, reason: str) -> None:
@@ -303,5 +306,16 @@ def _derivation_cycles(cat: Catalog) -> list[str]:
 
 
 @lru_cache
-def get_catalog() -> Catalog:
+def yaml_catalog() -> Catalog:
+    """ledgers/*.yaml alone: catalogue version 1, stamp "yaml"."""
     return load_catalog(DEFAULT_DIR)
+
+
+# The catalogue in effect for the running request: ledgers/*.yaml plus the approved admissions its
+# transaction sees, set per request by app/catalog/admission/live.py. Unset (CLI, direct calls): the YAML.
+IN_EFFECT: ContextVar[Catalog | None] = ContextVar("catalog_in_effect", default=None)
+
+
+def get_catalog() -> Catalog:
+    cat = IN_EFFECT.get()
+    return yaml_catalog() if cat is None else cat

@@ -140,6 +140,12 @@ class Catalog:
     codelists: dict[str, CodeList] = field(default_factory=dict)
     relations: dict[str, Relation] = field(default_factory=dict)
     departments: dict[str, Department] = field(default_factory=dict)
+    # Which catalogue version this is: "yaml" for ledgers/*.yaml alone, else the random stamp of the
+    # catalog_version row (app/catalog/admission/live.py). Caches of anything built from a catalogue key on it.
+    stamp: str = "yaml"
+    # Objects built once per catalogue version (tables, GraphQL registry and schema): they live and die
+    # with the catalogue they were built from.
+    built: dict = field(default_factory=dict, repr=False, compare=False)
 
     def ledger(self, code: str) -> Ledger | None:
         return self.ledgers.get(code)

@@ -6,11 +6,14 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.catalog.admission import live as catalog_live
 from app.db.engine import session_scope
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
     async with session_scope(request.app.state.sessionmaker) as session:
+        # The catalogue version this transaction sees becomes the request's (admitted items included).
+        await catalog_live.enter(session)
         yield session
 
 

@@ -8,7 +8,6 @@ There are no foreign keys between ledger rows: tables are meant to be distribute
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
 
 from sqlalchemy import (
     BigInteger,
@@ -19,6 +18,7 @@ from sqlalchemy import (
     Identity,
     Index,
     Integer,
+    MetaData,
     Numeric,
     String,
     Table,
@@ -150,6 +150,12 @@ def build_tables(catalog: Catalog, metadata) -> LedgerTables:
     return LedgerTables(ledgers, relations, history)
 
 
-@lru_cache
 def tables() -> LedgerTables:
-    return build_tables(get_catalog(), Base.metadata)
+    """Tables of the catalogue in effect, built once per catalogue version: ledgers/*.yaml into
+    Base.metadata (what Alembic compares), a catalogue with admitted items into a MetaData of its own."""
+    cat = get_catalog()
+    got = cat.built.get("tables")
+    if got is None:
+        metadata = Base.metadata if cat.stamp == "yaml" else MetaData(naming_convention=Base.metadata.naming_convention)
+        got = cat.built["tables"] = build_tables(cat, metadata)
+    return got

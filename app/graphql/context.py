@@ -57,7 +57,7 @@ class GraphQLContext(BaseContext):
         assert self._grants is not None, "load_grants() first"
         if self._fingerprint is None:
             p = self.require_principal()
-            inputs = (p.kind, p.region_prefix, id(get_catalog()), tuple(sorted(
+            inputs = (p.kind, p.region_prefix, get_catalog().stamp, tuple(sorted(
                 (rank, g.id or 0, g.ledger, g.field, g.level, bool(g.allow_lookup), g.row_scope,
                  tuple(g.regions or ())) for rank, g in self._grants)))
             fp = cache.policies.get(inputs)

@@ -108,7 +108,7 @@ class LedgerExecutor(StrawberryGraphQLCoreExecutionContext):
             for name, v in self._variables().items()))
         s = ctx.settings
         key = (id(self.operation), response_key, ctx.policy_fingerprint(), s.default_page_size, s.max_page_size,
-               id(get_catalog()), shape)
+               get_catalog().stamp, shape)
         try:
             hash(key)
         except TypeError:  # a variable value we can not key on: compile every time

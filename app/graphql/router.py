@@ -13,7 +13,7 @@ from app.docs import graphiql_html
 from app.errors import Problem, http_problem
 from app.graphql.context import get_context
 from app.graphql.limits import MAX_TOKENS, too_many_tokens
-from app.graphql.schema import schema
+from app.graphql.schema import schema, schema_in_effect
 from app.jsonresponse import JSON, dumps
 
 
@@ -25,6 +25,16 @@ class QueryRefused(Exception):
 
 
 class OnetableGraphQLRouter(GraphQLRouter):
+    # The schema of the catalogue the request's transaction sees (its Session dependency set it): an
+    # admitted field is queryable at once, in every process, without a restart.
+    @property
+    def schema(self):  # type: ignore[override]
+        return schema_in_effect()
+
+    @schema.setter
+    def schema(self, value) -> None:  # GraphQLRouter.__init__ sets it; the YAML schema is schema_in_effect's
+        pass
+
     def encode_json(self, data: object) -> bytes:
         # orjson passes the JSON PostgreSQL built (orjson.Fragment) through untouched; decimals in report
         # rows become numbers as in REST.

@@ -140,6 +140,18 @@ def build_schema() -> strawberry.Schema:
     )
 
 
-schema = build_schema()
+schema = build_schema()  # ledgers/*.yaml alone: what schemas/schema.graphql holds
 
-__all__ = ["schema", "build_schema"]
+
+def schema_in_effect() -> strawberry.Schema:
+    """The schema of the catalogue in effect: rebuilt once per catalogue version an admission makes."""
+    cat = get_catalog()
+    if cat.stamp == "yaml":
+        return schema
+    got = cat.built.get("graphql_schema")
+    if got is None:
+        got = cat.built["graphql_schema"] = build_schema()
+    return got
+
+
+__all__ = ["build_schema", "schema", "schema_in_effect"]

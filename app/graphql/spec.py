@@ -7,7 +7,6 @@ GraphQL name always maps back to the same column, relation or extension.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import lru_cache
 
 from app.catalog.loader import get_catalog
 from app.catalog.model import Catalog, Field, FieldType, Relation
@@ -206,6 +205,10 @@ def _put(spec: TypeSpec, name: str, value: object) -> None:
     spec.fields[name] = value
 
 
-@lru_cache
 def registry() -> Registry:
-    return build_registry(get_catalog())
+    """The registry of the catalogue in effect, built once per catalogue version."""
+    cat = get_catalog()
+    got = cat.built.get("graphql_registry")
+    if got is None:
+        got = cat.built["graphql_registry"] = build_registry(cat)
+    return got

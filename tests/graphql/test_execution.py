@@ -32,14 +32,14 @@ async def test_one_statement_per_root_field(client, world, seed, statements):
     body = await gql(client, world.dept, DEEP)
     assert "errors" not in body and len(body["data"]["persons"]["nodes"]) == 7
     assert len(ledger_statements(statements)) == 1  # seven ledgers, five relations, three levels: one statement
-    # Besides it: the caller (token -> user, org unit) and its grants, once per request.
-    assert len(data_statements(statements)) == 3
+    # Besides it: the catalogue version, the caller (token -> user, org unit) and its grants, once per request.
+    assert len(data_statements(statements)) == 4
     statements.clear()
     body = await gql(client, world.dept, DEEP.replace("{ persons", "{ a: persons", 1)[:-1]
                      + " houses { nodes { id } } personAggregate(groupBy: [SEX]) { count groups { count } } "
                        "me { name } codeLists { code } }")
     assert "errors" not in body
-    assert len(ledger_statements(statements)) == 3 and len(data_statements(statements)) == 5
+    assert len(ledger_statements(statements)) == 3 and len(data_statements(statements)) == 6
 
 
 async def test_nested_page_of_residents_is_per_parent(client, world, seed):
