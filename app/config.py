@@ -56,6 +56,8 @@ class Settings(BaseSettings):
     max_upload_bytes: int = 25 * 1024 * 1024
     graphql_max_body_bytes: int = 1024 * 1024
     log_level: str = "INFO"
+    # The built web UI (web/dist, made by `make run` / `npm run build`), served at / by app/web.py.
+    web_dir: Path = Path(__file__).resolve().parents[1] / "web" / "dist"
 
     @model_validator(mode="after")
     def _demo_defaults(self) -> Settings:

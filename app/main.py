@@ -78,4 +78,7 @@ def create_app(settings: Settings | None = None, *, manage_engine: bool = True) 
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
+    from app.web import install_web
+
+    install_web(app, settings.web_dir)  # last: its fallback answers only what no route above did
     return app
