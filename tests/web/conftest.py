@@ -21,6 +21,7 @@ from datetime import date
 from pathlib import Path
 
 import httpx
+import psycopg
 import pytest
 from alembic import command
 from alembic.config import Config
@@ -30,6 +31,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 
 from app.access.models import Grant
 from app.catalog.validators import make_id_card
+from app.db.engine import libpq_conninfo
 from app.org.models import OrgUnit, Region
 from tests.factories import PASSWORD, make_org_unit, make_user
 from tests.world import A, B, VILLAGE_A, VILLAGE_B
@@ -41,6 +43,8 @@ CHROMIUM = os.environ.get("ONETABLE_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                   "--disable-component-update", "--disable-sync", "--no-first-run"]
 ROWS_A = 20  # C6-2: 20 rows x 3 gap columns
+C, VILLAGE_C = "500118103", "500118103201"
+ROWS_C = 2000  # the first-load figure: a task grid of 2,000 rows
 
 VISIT = {
     "code": "visit_ui", "name": "残疾人走访月报", "kind": "list", "ledger": "person",
@@ -61,6 +65,7 @@ VISIT = {
 class Live:
     url: str
     template_id: int
+    db: str
     tasks: dict[str, int] = field(default_factory=dict)  # township code -> task id
     screenshots: Path | None = None
 
@@ -97,16 +102,19 @@ async def _seed_accounts(url: str) -> None:
         async with async_sessionmaker(engine, expire_on_commit=False)() as s:
             for code, name, level, parent in [("500118000000", "永川区", 3, None), (A + "000", "临江镇", 4, "500118000000"),
                                               (B + "000", "何埂镇", 4, "500118000000"), (VILLAGE_A, "临江村", 5, A + "000"),
-                                              (VILLAGE_B, "何埂村", 5, B + "000")]:
+                                              (VILLAGE_B, "何埂村", 5, B + "000"),
+                                              (C + "000", "双石镇", 4, "500118000000"), (VILLAGE_C, "双石村", 5, C + "000")]:
                 s.add(Region(code=code, name=name, level=level, parent_code=parent))
             a = await make_org_unit(s, code=A + "000", name="临江镇", kind="township", region_code=A + "000")
             b = await make_org_unit(s, code=B + "000", name="何埂镇", kind="township", region_code=B + "000")
+            c = await make_org_unit(s, code=C + "000", name="双石镇", kind="township", region_code=C + "000")
             cl = await make_org_unit(s, code="dept:cl", name="区残联", kind="department",
                                      region_code="500118000000", department_code="cl")
             platform = await make_org_unit(s, code="platform", name="区大数据局", kind="platform",
                                            region_code="500118000000")
             await make_user(s, username="ta", org_unit=a, roles=["township_admin"], display_name="临江镇数据员")
             await make_user(s, username="tb", org_unit=b, roles=["township_admin"], display_name="何埂镇数据员")
+            await make_user(s, username="tc", org_unit=c, roles=["township_admin"], display_name="双石镇数据员")
             await make_user(s, username="cl", org_unit=cl, roles=["dept_admin"], display_name="残联审核员")
             await make_user(s, username="admin", org_unit=platform, roles=["platform_admin"])
             s.add(Grant(grantee_type="role", role="township_admin", ledger="*", field="*", level="write",
@@ -128,6 +136,7 @@ def _seed_through_api(live: Live) -> None:
                 "region_code": village, "name": f"{surnames[i - 1]}{'明华强丽军芳'[i % 6]}", "id_number": number,
                 "ethnicity": "01", "is_disabled": True, "phone": f"1380000{i:04d}"})
             assert r.status_code == 201, r.text
+    _many_persons(live, ROWS_C)
     with live.api("cl") as cl, live.api("admin") as admin:
         r = cl.post("/api/v1/report-templates", json=VISIT)
         assert r.status_code == 201, r.text
@@ -137,6 +146,27 @@ def _seed_through_api(live: Live) -> None:
         r = cl.post(f"/api/v1/report-templates/{tid}/dispatch", json={"period": "2026-11", "deadline": "2026-12-10"})
         assert r.status_code == 200, r.text
         live.tasks = {t["township_code"]: t["id"] for t in r.json()["tasks"]}
+
+
+def _many_persons(live: Live, n: int) -> None:
+    """Township C: one person through the API, n - 1 copies of its row in SQL (distinct ID numbers):
+    only the size of the grid matters there, and 2,000 API calls would be most of the test's time."""
+    with live.api("tc") as tc:
+        r = tc.post("/api/v1/ledgers/person/records", json={
+            "region_code": VILLAGE_C, "name": "陈一", "id_number": make_id_card("500118", date(1960, 5, 5), 11, "1"),
+            "ethnicity": "01", "is_disabled": True, "phone": "13900000000"})
+        assert r.status_code == 201, r.text
+        first = r.json()["id"]
+    with psycopg.connect(libpq_conninfo(live.db), autocommit=True) as conn:
+        cols = [c for (c,) in conn.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = 'lg_person' "
+            "AND column_name NOT IN ('id', 'id_number', 'name') AND is_generated = 'NEVER' "
+            "AND identity_generation IS NULL")]
+        listed = ", ".join(f'"{c}"' for c in cols)
+        conn.execute(
+            f"INSERT INTO lg_person (id_number, name, {listed}) "
+            f"SELECT 'T' || lpad(g::text, 17, '0'), '测试' || g, {listed} FROM lg_person, generate_series(2, %s) g "
+            f"WHERE id = %s", (n, first))
 
 
 @pytest.fixture(scope="module")
@@ -162,7 +192,7 @@ def live(database_url: str, chromium_path: str) -> Iterator[Live]:
     proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "app.main:create_app", "--factory", "--host",
                              "127.0.0.1", "--port", str(port), "--log-level", "warning"], cwd=ROOT, env=env)
     try:
-        live_ = Live(url=f"http://127.0.0.1:{port}", template_id=0)
+        live_ = Live(url=f"http://127.0.0.1:{port}", template_id=0, db=rendered)
         for _ in range(240):
             try:
                 if httpx.get(f"{live_.url}/healthz", timeout=2).status_code == 200:
