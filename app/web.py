@@ -13,7 +13,7 @@ from pathlib import Path
 from fastapi import FastAPI, Request
 from fastapi.responses import FileResponse, HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
-from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.convertors import Convertor, register_url_convertor
 
 # Prefixes that belong to the service, never to the UI's router.
 SERVICE_PREFIXES = ("api/", "graphql", "docs", "static/", "openapi.json", "healthz", "assets/")
@@ -21,6 +21,22 @@ _NOT_BUILT = """<!doctype html><html lang="zh-CN"><meta charset="utf-8"><title>�
 <body style="font-family:sans-serif;padding:2em"><h1>一表通</h1>
 <p>网页界面尚未构建。请运行 <code>make run</code>（会自动构建），或在 web/ 下执行 <code>npm ci &amp;&amp; npm run build</code>。</p>
 <p>API 文档：<a href="/docs">/docs</a></p></body></html>"""
+
+
+class _UiPath(Convertor):
+    """Any path except the service's own: those never reach the fallback route, so their 404s and
+    405s (a POST to a GET-only API path) stay exactly what the API answers."""
+
+    regex = r"(?!(?:" + "|".join(p.replace(".", r"\.") for p in SERVICE_PREFIXES) + r")).*"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
+
+
+register_url_convertor("uipath", _UiPath())
 
 
 class _Assets(StaticFiles):
@@ -39,10 +55,8 @@ def install_web(app: FastAPI, dist: Path) -> None:
     if (dist / "assets").is_dir():
         app.mount("/assets", _Assets(directory=dist / "assets"), name="web-assets")
 
-    @app.api_route("/{path:path}", methods=["GET", "HEAD"], include_in_schema=False)
+    @app.api_route("/{path:uipath}", methods=["GET", "HEAD"], include_in_schema=False)
     async def web_ui(request: Request, path: str) -> Response:
-        if path.startswith(SERVICE_PREFIXES):
-            raise StarletteHTTPException(404)
         if not index.is_file():
             return HTMLResponse(_NOT_BUILT, status_code=200 if path == "" else 404)
         # A top-level file of the build (favicon and the like), else the app shell.

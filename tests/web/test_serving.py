@@ -46,6 +46,8 @@ async def test_history_fallback_and_assets(settings, sessionmaker, dist):
             assert r.status_code == 404, path
             assert r.headers["content-type"].startswith("application/problem+json"), path
         assert (await c.get("/api/v1/report-tasks")).status_code == 401  # the API answers as before
+        assert (await c.post("/api/v1/nothing-here", json={})).status_code == 404
+        assert (await c.delete("/api/v1/auth/me")).status_code == 405  # GET-only path: still 405
         assert (await c.get("/healthz")).json() == {"status": "ok"}
         assert (await c.get("/docs")).status_code == 200
         assert "openapi" in (await c.get("/openapi.json")).json()
