@@ -8,6 +8,17 @@
 # is required: the image has no built-in key and the container stops at once without one. Keep it
 # the same across restarts and workers, or every login token becomes invalid.
 
+# --- web: the UI (web/, Vue) built with Node; only web/dist goes into the image -----------------------
+FROM node:20-slim AS web
+
+WORKDIR /src/web
+COPY web/package.json web/package-lock.json web/.npmrc ./
+RUN npm ci --no-audit --no-fund
+COPY web/ ./
+# The typed API client is generated from the contract at build time.
+COPY schemas/openapi.json /src/schemas/openapi.json
+RUN npm run build
+
 # --- builder: dependencies from the lock, then the project (for the `onetable` command) ----------
 FROM python:3.11-slim AS builder
 
@@ -51,6 +62,8 @@ COPY app/ app/
 COPY migrations/ migrations/
 COPY ledgers/ ledgers/
 COPY schemas/ schemas/
+# Served at / by app/web.py (settings.web_dir defaults to /app/web/dist).
+COPY --from=web /src/web/dist web/dist
 
 USER onetable
 VOLUME ["/data"]

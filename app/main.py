@@ -110,4 +110,7 @@ def create_app(settings: Settings | None = None, *, manage_engine: bool = True) 
             await session.execute(text("SELECT 1"))
         return {"status": "ok"}
 
+    from app.web import install_web
+
+    install_web(app, settings.web_dir)  # last: its fallback answers only what no route above did
     return app
