@@ -212,3 +212,74 @@ def test_hand_count_is_consistent_with_the_plan():
     for k in EXPECTED[VILLAGE_A]:
         assert TOTAL[k] == sum(e[k] for e in EXPECTED.values()), k
 
+
+
+# The same report as a department would finish it: 走访户数 required only where there are 低保 households,
+# never more than them, and a three-deep chain of formulas (户均人数, 人均住房面积 -> 户均住房面积 ->
+# 距 60 平方米标准) that the 合计 row must compute too.
+RULED = {
+    **REPORT, "code": "dibao_housing_ruled",
+    "columns": [
+        *[c for c in REPORT["columns"] if c["code"] != "visited"],
+        {"kind": "gap", "code": "visited", "label": "走访户数", "type": "integer", "min": 0,
+         "required_when": "households > 0"},
+        {"kind": "formula", "code": "size", "label": "户均人数", "expr": "persons / households"},
+        {"kind": "formula", "code": "area_pp", "label": "人均住房面积", "expr": "area / persons"},
+        {"kind": "formula", "code": "area_ph", "label": "户均住房面积", "expr": "area_pp * size"},
+        {"kind": "formula", "code": "short", "label": "户均面积距60平方米", "expr": "area_ph - 60"},
+    ],
+    "rules": [{"expr": "visited <= households", "message": "走访户数不能超过低保户数", "column": "visited"}],
+}
+
+
+def _chain(households: int, persons: int, area: str) -> dict:
+    """The formulas by hand: each result rounded half away from zero to 2 places before the next uses it."""
+    q = Decimal("0.01")
+    size = (Decimal(persons) / households).quantize(q, "ROUND_HALF_UP")
+    area_pp = (Decimal(area) / persons).quantize(q, "ROUND_HALF_UP")
+    area_ph = (area_pp * size).quantize(q, "ROUND_HALF_UP")
+    return {"size": size, "area_pp": area_pp, "area_ph": area_ph, "short": area_ph - 60}
+
+
+async def test_ruled_report_checks_rows_and_totals_a_three_deep_formula_chain(client, world, mzj, households):
+    tid = (await ok(await client.post(T, json=RULED, headers=mzj), 201))["id"]
+    await ok(await client.post(f"{T}/{tid}/submit", headers=mzj))
+    await ok(await client.post(f"{T}/{tid}/approve", headers=world.admin))
+    d = await ok(await client.post(f"{T}/{tid}/dispatch", json={"period": "2026-Q4"}, headers=mzj))
+    tasks = {t["township_code"]: t["id"] for t in d["tasks"]}
+    task_a, task_b = tasks[A + "000"], tasks[B + "000"]
+
+    # More visits than 低保 households in 临江村 (3): refused, naming the row, the column and the rule.
+    r = await client.put(f"{TASKS}/{task_a}/cells", headers=world.a, json={"cells": [
+        {"row": VILLAGE_A, "column": "visited", "value": 4}]})
+    assert r.status_code == 422, r.text
+    assert [e["code"] for e in r.json()["errors"]] == ["rule.failed"]
+    assert "走访户数不能超过低保户数" in r.json()["errors"][0]["message"]
+    # 新华村 has one 低保 household and no 走访户数 yet: submit is refused for that row only; villages of
+    # township A without 低保 households need no number.
+    await ok(await client.put(f"{TASKS}/{task_a}/cells", headers=world.a, json={"cells": [
+        {"row": VILLAGE_A, "column": "visited", "value": VISITED[VILLAGE_A]}]}))
+    r = await client.post(f"{TASKS}/{task_a}/submit", headers=world.a)
+    assert r.status_code == 422, r.text
+    assert [(e["path"], e["code"]) for e in r.json()["errors"]] == [(f"rows.{VILLAGE_A2}.visited", "rule.required_when")]
+    await ok(await client.put(f"{TASKS}/{task_a}/cells", headers=world.a, json={"cells": [
+        {"row": VILLAGE_A2, "column": "visited", "value": VISITED[VILLAGE_A2]}]}))
+    await ok(await client.post(f"{TASKS}/{task_a}/submit", headers=world.a))
+    await ok(await client.put(f"{TASKS}/{task_b}/cells", headers=world.b, json={"cells": [
+        {"row": VILLAGE_B, "column": "visited", "value": VISITED[VILLAGE_B]}]}))
+    await ok(await client.post(f"{TASKS}/{task_b}/submit", headers=world.b))
+
+    agg = await ok(await client.get(f"{T}/{tid}/aggregate", params={"period": "2026-Q4", "states": "submitted"},
+                                    headers=mzj))
+    rows = {it["key"]: it["cells"] for it in agg["items"]}
+    for village, want in EXPECTED.items():
+        got = rows[village]
+        assert {k: got[k] for k in want} == want
+        chain = _chain(want["households"], want["persons"], str(want["area"]))
+        assert {k: Decimal(str(got[k])) for k in chain} == chain, village
+    total = agg["total"]["cells"]
+    assert {k: total[k] for k in TOTAL} == TOTAL
+    chain = _chain(TOTAL["households"], TOTAL["persons"], str(TOTAL["area"]))
+    assert chain == {"size": Decimal("2.20"), "area_pp": Decimal("32.80"), "area_ph": Decimal("72.16"),
+                     "short": Decimal("12.16")}
+    assert {k: Decimal(str(total[k])) for k in chain} == chain
