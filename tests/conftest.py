@@ -22,6 +22,13 @@ from app.db.engine import normalise_url
 
 pytest_plugins = ["tests.world"]
 
+# No timing asserts in tests: hypothesis's default 200 ms deadline per example is one, and it failed
+# on a loaded machine (a validator example took 585 ms). Examples are judged by what they return.
+from hypothesis import HealthCheck, settings as hypothesis_settings  # noqa: E402
+
+hypothesis_settings.register_profile("onetable", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+hypothesis_settings.load_profile("onetable")
+
 ROOT = Path(__file__).resolve().parents[1]
 # Per process, so two test runs on one machine (or parallel helpers) never drop each other's database.
 TEST_DB = f"onetable_test_{os.getpid()}"
