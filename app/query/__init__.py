@@ -18,6 +18,8 @@ What lives where:
   related records).
 - `formulas`: `evaluation_order`, the one dependency order of formula and ratio columns.
 - `problems`: `Refused`, the 422 query.invalid problem, and `query_problem`.
+- `sources`: the FROM items outside app/access may use — `ledger_table(policy)` (pair it with the
+  policy's scope_clause), `link_table(relation)`, `history_table()`.
 
 Every field named by a caller goes through the reader's LedgerPolicy (app/access/policy.py); nothing
 here reads a ledger table except through the policy it is given. tests/test_ledger_table_reads.py keeps
