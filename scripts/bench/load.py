@@ -241,7 +241,7 @@ def database(args) -> str:
         from app.demo.load import load_demo
 
         print("no demo district in this database: loading a small one …", flush=True)
-        load_demo(url, scale="small", seed=20261123, reset=False)
+        load_demo(libpq_conninfo(url), scale="small", seed=20261123, reset=False)
     return url
 
 
