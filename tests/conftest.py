@@ -7,7 +7,8 @@ ONETABLE_TEST_DATABASE_URL points the suite at a real server instead (CI: Postgr
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -68,6 +69,30 @@ def _recreate(url: str) -> None:
     with psycopg.connect(_admin_conninfo(url), autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE template0 ENCODING 'UTF8'").format(
             sql.Identifier(make_url(url).database)))
+
+
+@contextmanager
+def own_database(database_url: str, prefix: str) -> Iterator[tuple[str, Config]]:
+    """A migrated database of its own beside the session's, for tests whose data must really commit
+    (audit chain, CLI, online DDL); dropped afterwards. Yields its URL and Alembic config."""
+    import psycopg
+    from psycopg import sql
+
+    name = f"{prefix}_{os.getpid()}"
+    url = make_url(database_url).set(database=name).render_as_string(hide_password=False)
+    admin = _admin_conninfo(url)
+    drop = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(drop)
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    cfg = Config(str(ROOT / "alembic.ini"))
+    cfg.attributes["url"] = url
+    command.upgrade(cfg, "head")
+    try:
+        yield url, cfg
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(drop)
 
 
 @pytest.fixture(scope="session")

@@ -8,16 +8,13 @@ so they use a database of their own, emptied before each test.
 from __future__ import annotations
 
 import asyncio
-import os
 from pathlib import Path
 
 import psycopg
 import pytest
 from alembic import command
 from alembic.config import Config
-from psycopg import sql
 from sqlalchemy import func, select, text
-from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from typer.testing import CliRunner
 
@@ -28,24 +25,14 @@ from app.cli import main
 from app.config import get_settings
 from app.db.engine import libpq_conninfo
 from tests.access.test_access_rules import grant
-from tests.conftest import ROOT
+from tests.conftest import ROOT, own_database
 from tests.ledger.test_records import create, person
 
 
 @pytest.fixture(scope="module")
 def chain_url(database_url):
-    name = f"onetable_auditchain_{os.getpid()}"
-    url = make_url(database_url).set(database=name).render_as_string(hide_password=False)
-    admin = libpq_conninfo(make_url(database_url).set(database="postgres").render_as_string(hide_password=False))
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    cfg = Config(str(ROOT / "alembic.ini"))
-    cfg.attributes["url"] = url
-    command.upgrade(cfg, "head")
-    yield url
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+    with own_database(database_url, "onetable_auditchain") as (url, cfg):
+        yield url
 
 
 @pytest.fixture

@@ -3,14 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import os
 
 import psycopg
 import pytest
-from alembic import command
-from alembic.config import Config
-from psycopg import sql
-from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 from typer.testing import CliRunner
 
@@ -18,23 +13,13 @@ from app.access import audit, audit_chain
 from app.cli import main
 from app.config import get_settings
 from app.db.engine import libpq_conninfo
-from tests.conftest import ROOT
+from tests.conftest import own_database
 
 
 @pytest.fixture
 def audit_db(database_url):
-    name = f"onetable_audit_{os.getpid()}"
-    url = make_url(database_url).set(database=name).render_as_string(hide_password=False)
-    admin = libpq_conninfo(make_url(database_url).set(database="postgres").render_as_string(hide_password=False))
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    cfg = Config(str(ROOT / "alembic.ini"))
-    cfg.attributes["url"] = url
-    command.upgrade(cfg, "head")
-    yield url
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+    with own_database(database_url, "onetable_audit") as (url, cfg):
+        yield url
 
 
 def _verify(url: str, monkeypatch):

@@ -4,39 +4,25 @@ place, and `onetable catalog export` (a new process reading the database) prints
 from __future__ import annotations
 
 import asyncio
-import os
 
 import httpx
 import psycopg
 import pytest
 from alembic import command
-from alembic.config import Config
-from psycopg import sql
-from sqlalchemy.engine import make_url
 from typer.testing import CliRunner
 
 from app.cli import main
 from app.config import get_settings
 from app.db.engine import libpq_conninfo, make_engine, make_sessionmaker
 from tests.catalog.test_admission import GRADE, GRADES
-from tests.conftest import ROOT
+from tests.conftest import own_database
 from tests.factories import auth_headers, make_org_unit, make_user
 
 
 @pytest.fixture
 def own_db(database_url):
-    name = f"onetable_admission_{os.getpid()}"
-    url = make_url(database_url).set(database=name).render_as_string(hide_password=False)
-    admin = libpq_conninfo(make_url(database_url).set(database="postgres").render_as_string(hide_password=False))
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    cfg = Config(str(ROOT / "alembic.ini"))
-    cfg.attributes["url"] = url
-    command.upgrade(cfg, "head")
-    yield url, cfg
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+    with own_database(database_url, "onetable_admission") as (url, cfg):
+        yield url, cfg
 
 
 async def _approve(url: str, settings) -> None:
