@@ -143,7 +143,10 @@ def load_catalog(directory: Path | str = DEFAULT_DIR) -> Catalog:
             continue
         for i, raw in enumerate(data.get("departments", [])):
             _register(where, issues, "department", raw["code"], name, _line(lines, ("departments", i)))
-            catalog.departments[raw["code"]] = Department(raw["code"], raw["name"])
+            push = raw.get("push") or {}
+            catalog.departments[raw["code"]] = Department(
+                raw["code"], raw["name"], raw.get("short"), push.get("frequency"),
+                float(push.get("tolerance", 2.0)))
         for i, raw in enumerate(data.get("codelists", [])):
             _register(where, issues, "codelist", raw["code"], name, _line(lines, ("codelists", i)))
             catalog.codelists[raw["code"]] = CodeList(

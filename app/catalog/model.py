@@ -132,6 +132,13 @@ class Relation:
 class Department:
     code: str
     name: str
+    short: str | None = None  # how messages name it: 由残联维护
+    push_frequency: str | None = None  # declared when the department's system pushes (行业反哺)
+    push_tolerance: float = 2.0  # a feed is stale after frequency × tolerance without a push
+
+    @property
+    def short_name(self) -> str:
+        return self.short or self.name.removeprefix("区")
 
 
 @dataclass

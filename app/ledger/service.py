@@ -14,6 +14,7 @@ from app.access.policy import LedgerPolicy, policy_for
 from app.auth.principal import Principal
 from app.catalog.coerce import clean_record
 from app.catalog.loader import get_catalog
+from app.catalog.maintainers import check_maintained
 from app.catalog.validators import ValueIssue, check_division_code
 from app.errors import FieldError, Problem, invalid, not_found
 from app.ledger import listing
@@ -204,6 +205,7 @@ async def update_record(
         raise _issues(clean.errors)
     changed = {c: v for c, v in clean.values.items() if current.get(c) != v}
     policy.check_write([c for c in changed if c not in data])
+    check_maintained(principal, lg, changed, get_catalog())  # 由残联维护: a department's system keeps it
     changes: list[tuple[str | None, object, object]] = [(c, current.get(c), v) for c, v in changed.items()]
     if new_region and new_region != row.region_code:
         changes.append(("region_code", row.region_code, new_region))
