@@ -43,6 +43,9 @@ ALLOWLIST: dict[tuple[str, str], str] = {
     ("app/ledger/related.py", "delete_link"): "write: soft-deletes a link, region of the far end for history",
     ("app/catalog/admission/live.py", "_tables_of"): "schema: names of the YAML tables for Alembic's metadata, no rows read",
     ("app/report/tasks/write_back.py", "write_back"): "write: versions of the records a report writes back (in scope)",
+    ("app/push/apply.py", "_parents"): "write: locks the parent records a pushed extension row is created under",
+    ("app/push/apply.py", "apply_push"): "write: a department push locks, inserts and updates the records it owns "
+                                         "items of, and appends their history (no values returned)",
 }
 
 _TABLE_NAME = re.compile(r"\b(?:lg|rel)_[a-z][a-z0-9_]*\b|\bledger_history\b")

@@ -1,10 +1,12 @@
 """Who maintains a data item: the catalogue's `source` (and `owner`) read as a write rule.
 
 An item whose source is a department (`source: department:cl`) is kept by that department's system:
-it arrives by push (app/push/) and a township may not change it, whatever its grants say: the
-answer names the department ("由残联维护"). The department itself, and platform administrators, may.
-Creating a record is first entry (首次录入): the stock value a township types is allowed until the
-department's feed overrides it; only edits of an existing value are refused.
+it arrives by push (app/push/). Once the department has delivered the stored value (its provenance
+names `department:<code>`), a township may not change it, whatever its grants say, and the answer
+names the department ("由残联维护"); the difference goes to the department, not over its value.
+Before the feed delivers anything, the township's stock value (首次录入) stays editable: the reform
+starts from township data, and the department's first push overrides it (its value stays in history).
+The department itself, and platform administrators, may always change it.
 """
 
 from __future__ import annotations
@@ -27,9 +29,10 @@ def may_push(f: Field, department: str) -> bool:
     return f.owner == department or (f.source == "city_platform" and department == "dsjj")
 
 
-def check_maintained(principal: Principal, ledger: Ledger, codes: Iterable[str], catalog: Catalog,
-                     path_prefix: str = "body") -> None:
-    """403 access.field_maintained naming the keeper of every item the caller may not change."""
+def check_maintained(principal: Principal, ledger: Ledger, codes: Iterable[str], provenance: dict | None,
+                     catalog: Catalog, path_prefix: str = "body") -> None:
+    """403 access.field_maintained naming the keeper of every item the caller may not change: items
+    whose stored value their maintaining department delivered."""
     if principal.is_platform_admin:
         return
     errors = []
@@ -37,6 +40,9 @@ def check_maintained(principal: Principal, ledger: Ledger, codes: Iterable[str],
         f = ledger.field(code)
         dept = maintaining_department(f) if f is not None else None
         if dept is None or dept == principal.department_code:
+            continue
+        stored = (provenance or {}).get(code)
+        if not (isinstance(stored, dict) and stored.get("source") == f"department:{dept}"):
             continue
         d = catalog.departments.get(dept)
         keeper = d.short_name if d else dept

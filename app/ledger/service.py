@@ -167,7 +167,7 @@ async def _lock(session: AsyncSession, policy: LedgerPolicy, record_id: int):
     t = policy.table
     field_cols = [t.c[f.code] for f in policy.ledger.fields]
     row = (await session.execute(
-        select(t.c.id, t.c.version, t.c.region_code, *field_cols)
+        select(t.c.id, t.c.version, t.c.region_code, t.c.provenance, *field_cols)
         .where(t.c.id == record_id, policy.scope_clause()).with_for_update()
     )).first()
     if row is None:
@@ -205,7 +205,8 @@ async def update_record(
         raise _issues(clean.errors)
     changed = {c: v for c, v in clean.values.items() if current.get(c) != v}
     policy.check_write([c for c in changed if c not in data])
-    check_maintained(principal, lg, changed, get_catalog())  # 由残联维护: a department's system keeps it
+    # 由残联维护: a value its department's system delivered is that department's to change.
+    check_maintained(principal, lg, changed, current.get("provenance"), get_catalog())
     changes: list[tuple[str | None, object, object]] = [(c, current.get(c), v) for c, v in changed.items()]
     if new_region and new_region != row.region_code:
         changes.append(("region_code", row.region_code, new_region))

@@ -113,21 +113,29 @@ async def test_c2_4_a_township_user_is_not_a_source(client, world, person_x):
     assert r.status_code == 403 and r.json()["code"] == "push.not_a_source"
 
 
-async def test_c2_5_a_township_edit_of_a_department_item_names_the_department(client, world, sources, person_x):
+async def test_c2_5_a_township_edit_of_a_value_the_department_delivered_names_the_department(
+        client, world, sources, person_x):
     pid = person_x["id"]
+    push = [{"source_event_id": "D1", "effective_at": "2024-04-01", "id_number": person_x["id_number"],
+             "is_disabled": True}]
+    assert (await client.post("/api/v1/push/person", headers=sources.cl, json=push)).json()["counts"]["applied"] == 1
+    version = (await client.get(f"/api/v1/ledgers/person/records/{pid}", headers=world.a)).json()["version"]
     r = await client.patch(f"/api/v1/ledgers/person/records/{pid}", headers=world.a,
-                           json={"is_disabled": True, "version": person_x["version"]})
+                           json={"is_disabled": False, "version": version})
     assert r.status_code == 403, r.text
     body = r.json()
     assert body["code"] == "access.field_maintained"
     assert body["errors"] == [{"path": "body.is_disabled", "code": "access.field_maintained", "message": "由残联维护"}]
-    # The township's own items still save, and 残联's own people may change theirs.
+    # The other side: the township's own items save, and so does a department item no feed has
+    # delivered yet (民政's marital status, typed by the township as stock data).
     r = await client.patch(f"/api/v1/ledgers/person/records/{pid}", headers=world.a,
-                           json={"phone": "13900000001", "version": person_x["version"]})
+                           json={"phone": "13900000001", "marital_status": "20", "is_disabled": True,
+                                 "version": version})
     assert r.status_code == 200, r.text
-    push = [{"source_event_id": "D1", "effective_at": "2024-04-01", "id_number": person_x["id_number"],
-             "is_disabled": True}]
-    assert (await client.post("/api/v1/push/person", headers=sources.cl, json=push)).json()["counts"]["applied"] == 1
+    # 残联's own people may change what 残联 delivered.
+    r = await client.patch(f"/api/v1/ledgers/person/records/{pid}", headers=world.dept,
+                           json={"is_disabled": False, "version": version + 1})
+    assert r.status_code != 403 or r.json()["code"] != "access.field_maintained"
 
 
 async def test_create_status_events_and_rejections_per_record(client, session, world, sources):
