@@ -130,7 +130,7 @@ async def breakdown(session: AsyncSession, ledger: str) -> dict[str, Any]:
     if items:
         pushed = set((await session.execute(
             select(PushEvent.ledger, func.unnest(PushEvent.fields))
-            .where(PushEvent.status == "applied", PushEvent.ledger.in_({i["ledger"] for i in items if i["ledger"]}))
+            .where(PushEvent.status.in_(("applied", "unchanged")), PushEvent.ledger.in_({i["ledger"] for i in items if i["ledger"]}))
             .distinct())).all())
         fed = sum(1 for i in items if (i["ledger"], i["field"]) in pushed)
     return {"ledger": ledger, "items": len(items), **counts, "legacy_reports_merged": len(rows),

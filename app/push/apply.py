@@ -259,7 +259,9 @@ def _create(rec: PushRecord, lg: Ledger, parents: dict[object, tuple[int, str]],
     vals = new_record_values(rec, lg, catalog)
     if vals is None:
         return None
-    foreign = [c for c, v in vals.items() if v is not None and not may_push(lg.field(c), dept)]  # type: ignore[arg-type]
+    # The natural key names the record, whoever keeps it (a household's 户号 is the township's numbering).
+    foreign = [c for c, v in vals.items()
+               if v is not None and c != lg.natural_key and not may_push(lg.field(c), dept)]  # type: ignore[arg-type]
     if foreign:
         rec.reject("push.create_not_owned", f"台账中没有该记录，新建所需的数据项不由本部门维护：{'、'.join(foreign)}")
         return None
@@ -352,7 +354,7 @@ async def apply_push(session: AsyncSession, principal: Principal, lg: Ledger, ra
     if events:
         await session.execute(insert(PushEvent), [
             {"source": dept, "source_event_id": rec.event_id, "ledger": lg.code, "record_id": st.record_id,
-             "op": rec.op, "status": out.status, "fields": out.fields or out.superseded,
+             "op": rec.op, "status": out.status, "fields": sorted({*rec.values, lg.natural_key}),
              "effective_at": rec.effective_at, "actor": principal.actor, "request_id": request_id_var.get()}
             for rec, st, out in events])
     await session.execute(

@@ -26,7 +26,7 @@ class PushEvent(Base):
     record_id: Mapped[int | None] = mapped_column(BigInteger)
     op: Mapped[str] = mapped_column(String(20))  # upsert | death | moved_out
     status: Mapped[str] = mapped_column(String(12))  # applied | unchanged | superseded
-    fields: Mapped[list[str]] = mapped_column(ARRAY(String(41)))
+    fields: Mapped[list[str]] = mapped_column(ARRAY(String(41)))  # the items the event carried
     effective_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     actor: Mapped[str] = mapped_column(String(120))

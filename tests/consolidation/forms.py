@@ -20,3 +20,26 @@ DISABILITY_FORMS: list[tuple[str, str, str, list[str]]] = [
     ("低收入残疾人家庭情况表", "mzj", "quarterly", [NAME[0], ID[0], "低收入状况", "月补贴金额（元）", "性别"]),
     ("残疾人辅具适配与教育情况表", "cl", "yearly", [NAME[0], ID[2], "辅助器具适配", "受教育程度", "民族"]),
 ]
+
+
+async def register_forms(client, headers, forms) -> list[int]:
+    ids = []
+    for name, dept, freq, headers_ in forms:
+        r = await client.post("/api/v1/legacy-forms", headers=headers, json={
+            "name": name, "department": dept, "frequency": freq, "level": "district", "headers": headers_})
+        assert r.status_code == 201, r.text
+        ids.append(r.json()["id"])
+    return ids
+
+
+async def go_live_disability(client, world) -> dict:
+    """The 11 forms registered, proposed, replaced by the drafted pull-only template and retired."""
+    ids = await register_forms(client, world.admin, DISABILITY_FORMS)
+    p = (await client.post("/api/v1/legacy-forms/proposals", headers=world.admin,
+                           json={"form_ids": ids})).json()["items"][0]
+    r = await client.post("/api/v1/report-templates", headers=world.dept, json=p["template"])
+    assert r.status_code == 201, r.text
+    r = await client.post("/api/v1/legacy-forms/go-live", headers=world.dept,
+                          json={"form_ids": ids, "template_id": r.json()["id"], "ledger": "disability"})
+    assert r.status_code == 200, r.text
+    return p
