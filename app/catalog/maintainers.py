@@ -5,13 +5,15 @@ it arrives by push (app/push/). Once the department has delivered the stored val
 names `department:<code>`), a township may not change it, whatever its grants say, and the answer
 names the department ("由残联维护"); the difference goes to the department, not over its value.
 Before the feed delivers anything, the township's stock value (首次录入) stays editable: the reform
-starts from township data, and the department's first push overrides it (its value stays in history).
+starts from township data, and the department's first push overrides it (its value stays in
+history).
 The department itself, and platform administrators, may always change it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from app.auth.principal import Principal
 from app.catalog.model import Catalog, Field, Ledger
@@ -24,13 +26,20 @@ def maintaining_department(f: Field) -> str | None:
 
 
 def may_push(f: Field, department: str) -> bool:
-    """May this department's system write the item? Its owner may; the city platform connector (dsjj)
+    """May this department's system write the item? Its owner may; the city platform connector
+    (dsjj)
     may feed the items whose source is the city platform."""
     return f.owner == department or (f.source == "city_platform" and department == "dsjj")
 
 
-def check_maintained(principal: Principal, ledger: Ledger, codes: Iterable[str], provenance: dict | None,
-                     catalog: Catalog, path_prefix: str = "body") -> None:
+def check_maintained(
+    principal: Principal,
+    ledger: Ledger,
+    codes: Iterable[str],
+    provenance: dict[str, Any] | None,
+    catalog: Catalog,
+    path_prefix: str = "body",
+) -> None:
     """403 access.field_maintained naming the keeper of every item the caller may not change: items
     whose stored value their maintaining department delivered."""
     if principal.is_platform_admin:
@@ -46,8 +55,14 @@ def check_maintained(principal: Principal, ledger: Ledger, codes: Iterable[str],
             continue
         d = catalog.departments.get(dept)
         keeper = d.short_name if d else dept
-        errors.append(FieldError(f"{path_prefix}.{code}", "access.field_maintained", f"由{keeper}维护"))
+        errors.append(
+            FieldError(f"{path_prefix}.{code}", "access.field_maintained", f"由{keeper}维护")
+        )
     if errors:
-        raise Problem(403, "access.field_maintained", "该数据项由部门系统维护，镇街不能修改",
-                      detail="；".join(f"{e.path.rsplit('.', 1)[-1]}：{e.message}" for e in errors),
-                      errors=errors)
+        raise Problem(
+            403,
+            "access.field_maintained",
+            "该数据项由部门系统维护，镇街不能修改",
+            detail="；".join(f"{e.path.rsplit('.', 1)[-1]}：{e.message}" for e in errors),
+            errors=errors,
+        )

@@ -25,7 +25,9 @@ from app.catalog.model import Catalog, Field, Ledger
 
 SAME_ITEM = 88  # two headers of different forms name one item
 # Headers that frame a form rather than name a data item.
-NOT_ITEMS = frozenset({"序号", "编号", "合计", "小计", "备注", "填表人", "审核人", "填报单位", "填报日期", "联系人"})
+NOT_ITEMS = frozenset(
+    {"序号", "编号", "合计", "小计", "备注", "填表人", "审核人", "填报单位", "填报日期", "联系人"}
+)
 
 
 @dataclass(frozen=True)
@@ -51,7 +53,7 @@ class Item:
 
 
 def source_kind(f: Field | None) -> str:
-    """platform | department | township: who keeps the item's values (an unknown item: townships)."""
+    """platform | department | township: who keeps the item's values (unknown item: townships)."""
     if f is None or f.source == "township":
         return "township"
     if f.source == "city_platform":
@@ -82,7 +84,8 @@ def reachable(catalog: Catalog, subject: Ledger) -> list[str]:
 
 
 def path_of(catalog: Catalog, subject: Ledger, ledger: str, code: str) -> str | None:
-    """The report-template path of an item, from the subject's base ledger (person for an extension)."""
+    """The report-template path of an item, from the subject's base ledger (person for an
+    extension)."""
     base = subject.parent or subject.code
     if ledger == base:
         return code
@@ -134,22 +137,29 @@ def propose(forms: list[Form], catalog: Catalog) -> list[dict[str, Any]]:
     """One proposal per subject (ledger or extension) the forms fall into."""
     per_form: dict[int, Ledger | None] = {}
     for form in forms:
-        per_form[form.id] = _subject_of(catalog, [_candidates(catalog, concept(h)) for h in form.headers
-                                                  if concept(h) not in NOT_ITEMS])
+        per_form[form.id] = _subject_of(
+            catalog,
+            [_candidates(catalog, concept(h)) for h in form.headers if concept(h) not in NOT_ITEMS],
+        )
     # A form of only base items (name, ID, address) about an extension's subject, as its name says
     # (残疾人户籍信息核对表), joins that extension when other forms of the batch fall in it.
     extensions = {s.code: s for s in per_form.values() if s is not None and s.kind == "extension"}
     for form in forms:
         subj = per_form[form.id]
         if subj is not None and subj.kind == "core":
-            named = [e for e in extensions.values() if e.parent == subj.code and e.label in form.name]
+            named = [
+                e for e in extensions.values() if e.parent == subj.code and e.label in form.name
+            ]
             if named:
                 per_form[form.id] = named[0]
     groups: dict[str | None, list[Form]] = {}
     for form in forms:
         subj = per_form[form.id]
         groups.setdefault(subj.code if subj else None, []).append(form)
-    return [_proposal(catalog, catalog.ledger(code) if code else None, group) for code, group in groups.items()]
+    return [
+        _proposal(catalog, catalog.ledger(code) if code else None, group)
+        for code, group in groups.items()
+    ]
 
 
 def _proposal(catalog: Catalog, subject: Ledger | None, forms: list[Form]) -> dict[str, Any]:
@@ -159,7 +169,8 @@ def _proposal(catalog: Catalog, subject: Ledger | None, forms: list[Form]) -> di
         options = _candidates(catalog, item.concept)
         if not options:
             continue
-        # Best score, then the nearest ledger: 残疾等级 is the extension's item, not the person's flag.
+        # Best score, then the nearest ledger: 残疾等级 is the extension's item, not the
+        # person's flag.
         rank = {code: i for i, code in enumerate(near)}
         options.sort(key=lambda o: (-o[0], rank.get(o[1], len(near)), o[1], o[2]))
         item.score, item.ledger, item.field = options[0]
@@ -170,15 +181,25 @@ def _proposal(catalog: Catalog, subject: Ledger | None, forms: list[Form]) -> di
         f = lg.field(item.field) if lg and item.field else None
         kind = source_kind(f)
         by_source[kind] += 1
-        out_items.append({
-            "label": item.label, "headers": sorted(item.headers), "forms": len(item.forms),
-            "ledger": item.ledger, "field": item.field, "catalogue_label": f.label if f else None,
-            "score": round(item.score), "source": kind, "catalogue_source": f.source if f else None,
-            "owner": f.owner if f else None, "frequency": f.frequency if f else None,
-            "path": path_of(catalog, subject, item.ledger, item.field) if subject and item.ledger and item.field
-            else None,
-            "new_item": f is None,  # not in the catalogue yet: goes to admission (数据项准入)
-        })
+        out_items.append(
+            {
+                "label": item.label,
+                "headers": sorted(item.headers),
+                "forms": len(item.forms),
+                "ledger": item.ledger,
+                "field": item.field,
+                "catalogue_label": f.label if f else None,
+                "score": round(item.score),
+                "source": kind,
+                "catalogue_source": f.source if f else None,
+                "owner": f.owner if f else None,
+                "frequency": f.frequency if f else None,
+                "path": path_of(catalog, subject, item.ledger, item.field)
+                if subject and item.ledger and item.field
+                else None,
+                "new_item": f is None,  # not in the catalogue yet: goes to admission (数据项准入)
+            }
+        )
     return {
         "subject": subject.code if subject else None,
         "subject_label": subject.label if subject else None,
@@ -196,11 +217,22 @@ def _proposal(catalog: Catalog, subject: Ledger | None, forms: list[Form]) -> di
 def pull_only_template(proposal: dict[str, Any], code: str, name: str) -> dict[str, Any]:
     """A report template spec with one pulled column per catalogued item: what the merged forms
     become at go-live (no gap column, nothing typed by townships)."""
-    columns = [{"kind": "field", "code": f"c{i + 1}", "label": (it["catalogue_label"] or it["label"])[:60],
-                "path": it["path"]}
-               for i, it in enumerate(i for i in proposal["items"] if i["path"])]
-    spec: dict[str, Any] = {"code": code, "name": name, "kind": "list", "ledger": proposal["base_ledger"],
-                            "columns": columns}
+    columns = [
+        {
+            "kind": "field",
+            "code": f"c{i + 1}",
+            "label": (it["catalogue_label"] or it["label"])[:60],
+            "path": it["path"],
+        }
+        for i, it in enumerate(i for i in proposal["items"] if i["path"])
+    ]
+    spec: dict[str, Any] = {
+        "code": code,
+        "name": name,
+        "kind": "list",
+        "ledger": proposal["base_ledger"],
+        "columns": columns,
+    }
     if proposal["subject_kind"] == "extension":
         spec["filter"] = [{"path": proposal["subject"], "op": "exists"}]
     return spec

@@ -13,8 +13,9 @@ Frequency = Literal["daily", "weekly", "monthly", "quarterly", "half_yearly", "y
 class FormIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str = Field(min_length=1, max_length=200, description="报表名称")
-    department: str | None = Field(None, pattern=r"^[a-z][a-z0-9_]{0,40}$",
-                                   description="制发部门代码；部门用户缺省为本部门")
+    department: str | None = Field(
+        None, pattern=r"^[a-z][a-z0-9_]{0,40}$", description="制发部门代码；部门用户缺省为本部门"
+    )
     frequency: Frequency = Field(description="报送频次")
     level: Literal["city", "district", "township"] = Field("district", description="制发层级")
     headers: list[str] = Field(min_length=1, max_length=200, description="表头（列名），按原表顺序")
@@ -43,12 +44,16 @@ class FormList(BaseModel):
 
 class ProposalIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    form_ids: list[int] | None = Field(None, max_length=1000, description="参与合并的报表；缺省为全部在用报表")
+    form_ids: list[int] | None = Field(
+        None, max_length=1000, description="参与合并的报表；缺省为全部在用报表"
+    )
 
 
 class ProposalList(BaseModel):
-    items: list[dict[str, Any]] = Field(description="每个主题（台账或专题台账）一份合并方案：数据项、来源、镇街维护量、"
-                                                    "上线后的只取数模板草案")
+    items: list[dict[str, Any]] = Field(
+        description="每个主题（台账或专题台账）一份合并方案：数据项、来源、镇街维护量、"
+        "上线后的只取数模板草案"
+    )
 
 
 class GoLiveIn(BaseModel):

@@ -74,7 +74,9 @@ def _csv(content: bytes) -> list[dict[str, Any]]:
         text = content.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise _bad("CSV 应为 UTF-8 编码") from None
-    rows: list[list[object]] = [[c if c != "" else None for c in r] for r in csv.reader(io.StringIO(text))]
+    rows: list[list[object]] = [
+        [c if c != "" else None for c in r] for r in csv.reader(io.StringIO(text))
+    ]
     return _table(rows)
 
 
@@ -88,5 +90,9 @@ async def read_body(content: bytes, media_type: str) -> list[dict[str, Any]]:
         return await anyio.to_thread.run_sync(_csv, content)
     if media_type in JSON_TYPES or media_type == "":
         return await anyio.to_thread.run_sync(_json, content)
-    raise Problem(415, "push.media_type", "不支持的内容类型",
-                  detail="可用：application/json、application/x-ndjson、text/csv、XLSX")
+    raise Problem(
+        415,
+        "push.media_type",
+        "不支持的内容类型",
+        detail="可用：application/json、application/x-ndjson、text/csv、XLSX",
+    )

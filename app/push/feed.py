@@ -28,8 +28,17 @@ def _label(catalog: Catalog, source: str) -> str:
     return source_label(catalog, dept, event)
 
 
-async def changes(session: AsyncSession, principal: Principal, catalog: Catalog, *, ledger: str,
-                  since: int, limit: int, source: str | None, region: str | None) -> dict[str, Any]:
+async def changes(
+    session: AsyncSession,
+    principal: Principal,
+    catalog: Catalog,
+    *,
+    ledger: str,
+    since: int,
+    limit: int,
+    source: str | None,
+    region: str | None,
+) -> dict[str, Any]:
     policy = await policy_for(session, principal, ledger)
     h = sources.history_table()
     t = sources.ledger_table(policy)
@@ -41,13 +50,27 @@ async def changes(session: AsyncSession, principal: Principal, catalog: Catalog,
         return case(*whens, else_=null().cast(Text)) if whens else null().cast(Text)
 
     stmt = (
-        select(h.c.id, h.c.record_id, t.c.region_code, h.c.op, h.c.field, masked(h.c.before).label("before"),
-               masked(h.c.after).label("after"), h.c.source, h.c.at)
+        select(
+            h.c.id,
+            h.c.record_id,
+            t.c.region_code,
+            h.c.op,
+            h.c.field,
+            masked(h.c.before).label("before"),
+            masked(h.c.after).label("after"),
+            h.c.source,
+            h.c.at,
+        )
         .join(t, t.c.id == h.c.record_id)
-        .where(h.c.ledger == ledger, h.c.id > since, h.c.source.like(PUSHED),
-               policy.scope_clause(include_deleted=True),
-               or_(h.c.field.in_(visible or [""]), h.c.field.is_(None)))
-        .order_by(h.c.id).limit(limit + 1)
+        .where(
+            h.c.ledger == ledger,
+            h.c.id > since,
+            h.c.source.like(PUSHED),
+            policy.scope_clause(include_deleted=True),
+            or_(h.c.field.in_(visible or [""]), h.c.field.is_(None)),
+        )
+        .order_by(h.c.id)
+        .limit(limit + 1)
     )
     if source:
         stmt = stmt.where(h.c.source.like(f"department:{source}/%"))
@@ -59,9 +82,26 @@ async def changes(session: AsyncSession, principal: Principal, catalog: Catalog,
     items = []
     for r in rows:
         dept, _, event = r.source.removeprefix("department:").partition("/")
-        items.append({"id": r.id, "record_id": r.record_id, "region_code": r.region_code, "op": r.op,
-                      "field": r.field, "before": r.before, "after": r.after, "source": dept,
-                      "source_event_id": event, "source_label": _label(catalog, r.source), "at": r.at})
-    await audit_read(session, policy, sorted({r.record_id for r in rows}), "push.changes",
-                     fields=[r.field for r in rows if r.field])
+        items.append(
+            {
+                "id": r.id,
+                "record_id": r.record_id,
+                "region_code": r.region_code,
+                "op": r.op,
+                "field": r.field,
+                "before": r.before,
+                "after": r.after,
+                "source": dept,
+                "source_event_id": event,
+                "source_label": _label(catalog, r.source),
+                "at": r.at,
+            }
+        )
+    await audit_read(
+        session,
+        policy,
+        sorted({r.record_id for r in rows}),
+        "push.changes",
+        fields=[r.field for r in rows if r.field],
+    )
     return {"items": items, "next_since": rows[-1].id if rows else since, "more": more}

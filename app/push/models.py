@@ -28,7 +28,9 @@ class PushEvent(Base):
     status: Mapped[str] = mapped_column(String(12))  # applied | unchanged | superseded
     fields: Mapped[list[str]] = mapped_column(ARRAY(String(41)))  # the items the event carried
     effective_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    received_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), server_default=func.now()
+    )
     actor: Mapped[str] = mapped_column(String(120))
     request_id: Mapped[str | None] = mapped_column(String(64))
 
@@ -39,7 +41,7 @@ class PushEvent(Base):
 
 
 class PushSourceState(Base):
-    """When each source last pushed, and since when it is overdue (an alert job reads stale_since)."""
+    """When each source last pushed, and since when it is overdue (alerts read stale_since)."""
 
     __tablename__ = "push_source_state"
 

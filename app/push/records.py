@@ -66,7 +66,9 @@ def parse_effective(raw: object) -> datetime:
         try:
             dt = datetime.fromisoformat(s.replace(" ", "T", 1))
         except ValueError:
-            raise ValueIssue("push.effective_at_format", "生效时间 effective_at 应为 ISO 日期或日期时间") from None
+            raise ValueIssue(
+                "push.effective_at_format", "生效时间 effective_at 应为 ISO 日期或日期时间"
+            ) from None
     return dt if dt.tzinfo is not None else dt.replace(tzinfo=CHINA)
 
 
@@ -80,8 +82,9 @@ def _coerce_key(f: Field, raw: object, catalog: Catalog) -> object:
     return coerce(f, raw, catalog).value
 
 
-def read_record(index: int, raw: dict[str, object], lg: Ledger, parent: Ledger | None,
-                catalog: Catalog) -> PushRecord:
+def read_record(
+    index: int, raw: dict[str, object], lg: Ledger, parent: Ledger | None, catalog: Catalog
+) -> PushRecord:
     """Meta checks and value coercion of one record; problems become its rejection reason."""
     event = _text(raw.get("source_event_id"))
     rec = PushRecord(index, event)
@@ -121,7 +124,8 @@ def read_record(index: int, raw: dict[str, object], lg: Ledger, parent: Ledger |
     clean = clean_record(lg.fields, data, catalog, partial=True)
     for code, err_code, message in clean.errors:
         rec.reject(err_code, f"{code}：{message}")
-    # clean_record fills birth date and sex from an ID number it was given: a push writes what it sent.
+    # clean_record fills birth date and sex from an ID number it was given: a push writes what
+    # it sent.
     rec.values = {k: v for k, v in clean.values.items() if k in data}
     rec.flags = {k: v for k, v in clean.flags.items() if k in data}
     if op == "death" and rec.effective_at is not None:
@@ -141,7 +145,9 @@ def new_record_values(rec: PushRecord, lg: Ledger, catalog: Catalog) -> dict[str
     if clean.errors:
         missing = [c for c, code, _ in clean.errors if code == "field.required"]
         if missing:
-            rec.reject("push.create_incomplete", f"台账中没有该记录，新建还缺少：{'、'.join(missing)}")
+            rec.reject(
+                "push.create_incomplete", f"台账中没有该记录，新建还缺少：{'、'.join(missing)}"
+            )
         else:
             code, err_code, message = clean.errors[0]
             rec.reject(err_code, f"{code}：{message}")

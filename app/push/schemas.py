@@ -13,10 +13,13 @@ class PushOutcome(BaseModel):
     source_event_id: str | None
     status: Literal["applied", "unchanged", "superseded", "already_applied", "rejected"] = Field(
         description="applied 已更新；unchanged 无变化；superseded 已有更晚生效的值，仅记入历史；"
-                    "already_applied 该事件已处理过；rejected 未处理（见 reason）")
+        "already_applied 该事件已处理过；rejected 未处理（见 reason）"
+    )
     record_id: int | None
     fields: list[str] = Field(default_factory=list, description="本事件改变的数据项")
-    superseded: list[str] = Field(default_factory=list, description="因生效时间较早而未采用的数据项")
+    superseded: list[str] = Field(
+        default_factory=list, description="因生效时间较早而未采用的数据项"
+    )
     reason_code: str | None = None
     reason: str | None = None
 

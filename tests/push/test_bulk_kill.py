@@ -28,8 +28,10 @@ N = 10_000
 
 
 def _ids() -> list[str]:
-    return [make_id_card("500118", date(1950, 1, 1) + timedelta(days=i // 400), (i % 400) * 2, "2")
-            for i in range(N)]
+    return [
+        make_id_card("500118", date(1950, 1, 1) + timedelta(days=i // 400), (i % 400) * 2, "2")
+        for i in range(N)
+    ]
 
 
 def _count(url: str, sql: str) -> int:
@@ -46,8 +48,14 @@ def push_database(database_url: str):
 async def _gaj_key(url: str) -> dict[str, str]:
     engine = create_async_engine(url)
     async with async_sessionmaker(engine, expire_on_commit=False)() as session:
-        unit = await make_org_unit(session, code="dept:gaj", name="区公安局", kind="department",
-                                   region_code="500118000000", department_code="gaj")
+        unit = await make_org_unit(
+            session,
+            code="dept:gaj",
+            name="区公安局",
+            kind="department",
+            region_code="500118000000",
+            department_code="gaj",
+        )
         _, key = await make_service_account(session, unit, name="gaj-system")
         await session.commit()
     await engine.dispose()
@@ -56,8 +64,16 @@ async def _gaj_key(url: str) -> dict[str, str]:
 
 async def test_c2_6_ten_thousand_persons_killed_mid_request_then_retried(push_database, settings):
     headers = await _gaj_key(push_database)
-    body = [{"source_event_id": f"HZ-{i:05d}", "effective_at": "2024-06-01T08:00:00+08:00", "id_number": n,
-             "name": f"居民{i}", "region_code": VILLAGE_A} for i, n in enumerate(_ids())]
+    body = [
+        {
+            "source_event_id": f"HZ-{i:05d}",
+            "effective_at": "2024-06-01T08:00:00+08:00",
+            "id_number": n,
+            "name": f"居民{i}",
+            "region_code": VILLAGE_A,
+        }
+        for i, n in enumerate(_ids())
+    ]
     secret = settings.secret_key.get_secret_value()
     proxy = CuttableProxy(*target_of(push_database))
     await proxy.start()
@@ -88,8 +104,13 @@ async def test_c2_6_ten_thousand_persons_killed_mid_request_then_retried(push_da
             r = await c.post("/api/v1/push/person", headers=headers, json=body)
             assert r.status_code == 200, r.text
             out = r.json()
-            assert out["counts"] == {"applied": N, "unchanged": 0, "superseded": 0, "already_applied": 0,
-                                     "rejected": 0}
+            assert out["counts"] == {
+                "applied": N,
+                "unchanged": 0,
+                "superseded": 0,
+                "already_applied": 0,
+                "rejected": 0,
+            }
             assert len(out["results"]) == N and len({x["record_id"] for x in out["results"]}) == N
             assert [x["source_event_id"] for x in out["results"][:2]] == ["HZ-00000", "HZ-00001"]
             # The client did not see the first answer: sending everything again changes nothing.
