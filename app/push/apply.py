@@ -461,9 +461,9 @@ async def apply_push(
         lambda: _plan(recs, states, parents, done, lg, dept, principal.actor, catalog)
     )
     touched = list({id(st): st for _, st, _ in events}.values())
-    await _write_creates(session, t, lg, [st for st in touched if st.new and not st.closing])
+    await _write_creates(session, t, lg, [st for st in touched if st.new])
     await _write_updates(session, t, [st for st in touched if not st.new and st.dirty])
-    closed = [st.record_id for st in touched if st.closing and not st.new]
+    closed = [st.record_id for st in touched if st.closing]  # created and closed alike
     if closed:
         await session.execute(
             update(t)

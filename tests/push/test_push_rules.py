@@ -333,6 +333,26 @@ async def test_create_status_events_and_rejections_per_record(client, session, w
         "/api/v1/push/person", headers=sources.mzj, json=[{**moved[0], "source_event_id": "M"}]
     )
     assert r.status_code == 403
+    # Created and moved out in one request: the row exists, out of every read path, with its
+    # history; a later upsert of the key is refused as closed.
+    other = person_id(42)
+    both = [
+        {"source_event_id": "G6", "effective_at": "2024-01-01", "id_number": other,
+         "name": "钱八", "region_code": VILLAGE_A},
+        {"source_event_id": "G7", "effective_at": "2024-02-01", "id_number": other,
+         "op": "moved_out"},
+    ]
+    r = (await client.post("/api/v1/push/person", headers=sources.gaj, json=both)).json()
+    assert [x["status"] for x in r["results"]] == ["applied", "applied"]
+    gone = r["results"][0]["record_id"]
+    assert gone is not None and r["results"][1]["record_id"] == gone
+    row = (await session.execute(text("SELECT deleted_at IS NOT NULL FROM lg_person WHERE id = :r"),
+                                 {"r": gone})).scalar()
+    assert row is True
+    late = [{"source_event_id": "G8", "effective_at": "2024-03-01", "id_number": other,
+             "name": "钱八"}]
+    r = (await client.post("/api/v1/push/person", headers=sources.gaj, json=late)).json()
+    assert r["results"][0]["reason_code"] == "push.record_closed"
 
 
 async def test_csv_and_ndjson_bodies(client, sources, person_x):
