@@ -21,7 +21,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 import anyio
-from sqlalchemy import BigInteger, Table, cast, column, func, insert, select, update, values
+from sqlalchemy import BigInteger, String, Table, bindparam, column, func, insert, select, update
 from sqlalchemy.dialects.postgresql import JSONB, array
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -364,23 +364,45 @@ def _create(
     )
 
 
+def _recordset(cols: list[tuple[str, Any]], rows: list[dict[str, Any]]) -> Any:
+    """Rows as one JSON parameter, typed by jsonb_to_recordset: a statement of a few hundred bytes
+    and one bind, however many rows (a multi-row VALUES of 1,000 rows × 20 columns costs more to
+    build and parse than to run)."""
+    data = [{k: jsonable(v) for k, v in r.items()} for r in rows]
+    fn = func.jsonb_to_recordset(bindparam("rows", data, type_=JSONB))
+    return fn.table_valued(*[column(n, ty) for n, ty in cols]).render_derived("d", with_types=True)
+
+
+def _plain_type(col: Any) -> Any:
+    """The column's type without a collation (a column definition list cannot carry one)."""
+    ty = col.type
+    return String(ty.length) if isinstance(ty, String) and getattr(ty, "collation", None) else ty
+
+
 async def _write_creates(
     session: AsyncSession, t: Table, lg: Ledger, created: list[_State]
 ) -> None:
     assert lg.natural_key is not None
-    codes = [f.code for f in lg.fields]
+    names = [f.code for f in lg.fields] + ["region_code", "provenance", "flags"]
+    if lg.kind == "extension":
+        names.append("parent_id")
+    keycol = t.c[lg.natural_key]
     for i in range(0, len(created), CHUNK):
         part = created[i : i + CHUNK]
         rows = []
         for st in part:
-            row: dict[str, Any] = {c: st.values.get(c) for c in codes}
+            row: dict[str, Any] = {c: st.values.get(c) for c in names[: len(lg.fields)]}
             row.update(region_code=st.region_code, provenance=st.dirty, flags=st.flags)
             if lg.kind == "extension":
                 row["parent_id"] = st.parent_id
             rows.append(row)
-        keycol = t.c[lg.natural_key]
-        got = (await session.execute(insert(t).values(rows).returning(t.c.id, keycol))).all()
-        by_key = {r[1]: r.id for r in got}
+        d = _recordset([(n, _plain_type(t.c[n])) for n in names], rows)
+        stmt = (
+            insert(t)
+            .from_select(names, select(*[d.c[n] for n in names]))
+            .returning(t.c.id, keycol)
+        )
+        by_key = {r[1]: r.id for r in (await session.execute(stmt)).all()}
         for st in part:
             st.record_id = by_key[st.values[lg.natural_key]]
 
@@ -392,16 +414,14 @@ async def _write_updates(session: AsyncSession, t: Table, changed: list[_State])
     for codes, group in groups.items():
         for i in range(0, len(group), CHUNK):
             part = group[i : i + CHUNK]
-            d = values(
-                column("id", BigInteger),
-                *[column(c, t.c[c].type) for c in codes],
-                column("prov", JSONB),
-                column("fl", JSONB),
-                name="d",
-            ).data(
-                [(st.record_id, *[st.values[c] for c in codes], st.dirty, st.flags) for st in part]
-            )
-            sets: dict[str, Any] = {c: cast(d.c[c], t.c[c].type) for c in codes}
+            cols = [("id", BigInteger()), *[(c, _plain_type(t.c[c])) for c in codes],
+                    ("prov", JSONB()), ("fl", JSONB())]
+            d = _recordset(cols, [
+                {"id": st.record_id, **{c: st.values[c] for c in codes}, "prov": st.dirty,
+                 "fl": st.flags}
+                for st in part
+            ])
+            sets: dict[str, Any] = {c: d.c[c] for c in codes}
             sets.update(
                 provenance=t.c.provenance.op("||")(d.c.prov),
                 flags=t.c.flags.op("-")(array(list(codes))).op("||")(d.c.fl),
@@ -409,6 +429,16 @@ async def _write_updates(session: AsyncSession, t: Table, changed: list[_State])
                 updated_at=func.now(),
             )
             await session.execute(update(t).where(t.c.id == d.c.id).values(**sets))
+
+
+async def _insert_rows(session: AsyncSession, table: Any, rows: list[dict[str, Any]]) -> None:
+    """Append rows (history, events) through one JSON parameter per chunk."""
+    if not rows:
+        return
+    names = list(rows[0])
+    for i in range(0, len(rows), CHUNK * 5):
+        d = _recordset([(n, _plain_type(table.c[n])) for n in names], rows[i : i + CHUNK * 5])
+        await session.execute(insert(table).from_select(names, select(*[d.c[n] for n in names])))
 
 
 async def apply_push(
@@ -473,11 +503,11 @@ async def apply_push(
     for _, st, out in events:
         out.record_id = st.record_id
     history = [{**h, "record_id": st.record_id} for st in touched for h in st.history]
-    if history:
-        await session.execute(insert(tables().history), history)
+    await _insert_rows(session, tables().history, history)
     if events:
-        await session.execute(
-            insert(PushEvent),
+        await _insert_rows(
+            session,
+            PushEvent.__table__,
             [
                 {
                     "source": dept,
