@@ -398,9 +398,7 @@ async def _write_creates(
             rows.append(row)
         d = _recordset([(n, _plain_type(t.c[n])) for n in names], rows)
         stmt = (
-            insert(t)
-            .from_select(names, select(*[d.c[n] for n in names]))
-            .returning(t.c.id, keycol)
+            insert(t).from_select(names, select(*[d.c[n] for n in names])).returning(t.c.id, keycol)
         )
         by_key = {r[1]: r.id for r in (await session.execute(stmt)).all()}
         for st in part:
@@ -414,13 +412,24 @@ async def _write_updates(session: AsyncSession, t: Table, changed: list[_State])
     for codes, group in groups.items():
         for i in range(0, len(group), CHUNK):
             part = group[i : i + CHUNK]
-            cols = [("id", BigInteger()), *[(c, _plain_type(t.c[c])) for c in codes],
-                    ("prov", JSONB()), ("fl", JSONB())]
-            d = _recordset(cols, [
-                {"id": st.record_id, **{c: st.values[c] for c in codes}, "prov": st.dirty,
-                 "fl": st.flags}
-                for st in part
-            ])
+            cols = [
+                ("id", BigInteger()),
+                *[(c, _plain_type(t.c[c])) for c in codes],
+                ("prov", JSONB()),
+                ("fl", JSONB()),
+            ]
+            d = _recordset(
+                cols,
+                [
+                    {
+                        "id": st.record_id,
+                        **{c: st.values[c] for c in codes},
+                        "prov": st.dirty,
+                        "fl": st.flags,
+                    }
+                    for st in part
+                ],
+            )
             sets: dict[str, Any] = {c: d.c[c] for c in codes}
             sets.update(
                 provenance=t.c.provenance.op("||")(d.c.prov),
