@@ -337,20 +337,33 @@ async def test_create_status_events_and_rejections_per_record(client, session, w
     # history; a later upsert of the key is refused as closed.
     other = person_id(42)
     both = [
-        {"source_event_id": "G6", "effective_at": "2024-01-01", "id_number": other,
-         "name": "钱八", "region_code": VILLAGE_A},
-        {"source_event_id": "G7", "effective_at": "2024-02-01", "id_number": other,
-         "op": "moved_out"},
+        {
+            "source_event_id": "G6",
+            "effective_at": "2024-01-01",
+            "id_number": other,
+            "name": "钱八",
+            "region_code": VILLAGE_A,
+        },
+        {
+            "source_event_id": "G7",
+            "effective_at": "2024-02-01",
+            "id_number": other,
+            "op": "moved_out",
+        },
     ]
     r = (await client.post("/api/v1/push/person", headers=sources.gaj, json=both)).json()
     assert [x["status"] for x in r["results"]] == ["applied", "applied"]
     gone = r["results"][0]["record_id"]
     assert gone is not None and r["results"][1]["record_id"] == gone
-    row = (await session.execute(text("SELECT deleted_at IS NOT NULL FROM lg_person WHERE id = :r"),
-                                 {"r": gone})).scalar()
+    row = (
+        await session.execute(
+            text("SELECT deleted_at IS NOT NULL FROM lg_person WHERE id = :r"), {"r": gone}
+        )
+    ).scalar()
     assert row is True
-    late = [{"source_event_id": "G8", "effective_at": "2024-03-01", "id_number": other,
-             "name": "钱八"}]
+    late = [
+        {"source_event_id": "G8", "effective_at": "2024-03-01", "id_number": other, "name": "钱八"}
+    ]
     r = (await client.post("/api/v1/push/person", headers=sources.gaj, json=late)).json()
     assert r["results"][0]["reason_code"] == "push.record_closed"
 
@@ -364,8 +377,12 @@ async def test_csv_and_ndjson_bodies(client, sources, person_x):
         "/api/v1/push/person", headers={**sources.mzj, "Content-Type": "text/csv"}, content=csv_body
     )
     assert r.status_code == 200 and r.json()["counts"]["applied"] == 1, r.text
-    event = {"source_event_id": "ND1", "effective_at": "2024-05-01",
-             "id_number": person_x["id_number"], "low_income_status": "2"}
+    event = {
+        "source_event_id": "ND1",
+        "effective_at": "2024-05-01",
+        "id_number": person_x["id_number"],
+        "low_income_status": "2",
+    }
     nd = (json.dumps(event) + "\n").encode()
     r = await client.post(
         "/api/v1/push/person",
@@ -377,3 +394,49 @@ async def test_csv_and_ndjson_bodies(client, sources, person_x):
         "/api/v1/push/person", headers={**sources.mzj, "Content-Type": "text/plain"}, content=b"x"
     )
     assert r.status_code == 415
+
+
+async def test_the_change_feed_reads_through_the_readers_policy(
+    client, session, world, sources, person_x
+):
+    from app.access.models import Grant
+
+    body = [
+        {
+            "source_event_id": "F1",
+            "effective_at": "2024-04-01",
+            "id_number": person_x["id_number"],
+            "low_income_status": "1",
+            "marital_status": "20",
+        },
+    ]
+    assert (
+        await client.post("/api/v1/push/person", headers=sources.mzj, json=body)
+    ).status_code == 200
+    feed = (
+        await client.get("/api/v1/push/changes?ledger=person&source=mzj", headers=world.a)
+    ).json()
+    assert {c["field"] for c in feed["items"]} == {"low_income_status", "marital_status"}
+    # The same township user, 低收入状况 hidden by a grant of its own: that row leaves the feed.
+    session.add(
+        Grant(
+            grantee_type="user",
+            user_id=world.users["a"].id,
+            ledger="person",
+            field="low_income_status",
+            level="hidden",
+            row_scope="own",
+            created_by="test",
+        )
+    )
+    await session.flush()
+    feed = (await client.get("/api/v1/push/changes?ledger=person", headers=world.a)).json()
+    assert [c["field"] for c in feed["items"]] == ["marital_status"]
+    assert feed["items"][0]["source_label"] == "民政 / F1"
+    # Paging by cursor: nothing after the last row.
+    later = (
+        await client.get(
+            f"/api/v1/push/changes?ledger=person&since={feed['next_since']}", headers=world.a
+        )
+    ).json()
+    assert later["items"] == [] and later["next_since"] == feed["next_since"]
