@@ -266,7 +266,7 @@ def convert_row(ledger: str, mapping: list[ColumnMap],
             continue
         if col.f.type != FieldType.boolean and text.lower() in PLACEHOLDERS:
             issues.append(_issue(row, col.m, raw, "import.placeholder_empty",
-                                 f"“{text}”按空值处理", "warning"))
+                                 f"“{raw.strip()}”按空值处理", "warning"))
             continue
         warns: list[_Warn] = []
         try:

@@ -33,6 +33,7 @@ class ColumnMap:
 
 
 _NOTE = re.compile(r"[(\[【〔{][^()\[\]【】〔〕{}]*[)\]】〕}]")
+_BRACKETS = re.compile(r"[()\[\]【】〔〕{}]")
 _NOISE = re.compile(r"[\s*＊※:：、.．]+")
 
 
@@ -42,6 +43,8 @@ def normalize_header(text: str) -> str:
     prev = None
     while prev != s:
         prev, s = s, _NOTE.sub("", s)
+    if not _NOISE.sub("", s):  # the whole header was in brackets: 【身份证号】
+        s = _BRACKETS.sub("", normalize_text(text))
     return _NOISE.sub("", s)
 
 
