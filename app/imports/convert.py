@@ -1,10 +1,10 @@
-"""Cell conversion for imported rows: the text a clerk typed -> the typed value the catalogue stores,
-plus per-cell issues (row, column, raw value, stable code, zh-CN message; error or warning).
+"""Cell conversion for imported rows: the text a clerk typed -> the typed value the catalogue
+stores, plus per-cell issues (row, column, raw value, stable code, zh-CN message; error or warning).
 
 What legacy sheets hold, beyond what app/catalog/coerce.py accepts from the API:
 - 15-digit IDs (issued before 1999): "19" goes in after the division code and the GB 11643 check
-  character is computed; full-width digits, spaces and a lower-case x are normalised; an ID Excel kept
-  as a number (1.10105194912310e+17) has lost its last digits and is refused as such;
+  character is computed; full-width digits, spaces and a lower-case x are normalised; an ID Excel
+  kept as a number (1.10105194912310e+17) has lost its last digits and is refused as such;
 - dates as 1974.02 (no day: the 1st, or the ID's day when the ID agrees), 1974-2-3, 1974.2.3,
   2024年1月5日, 20240105, 197402, Excel serials (45292 -> 2024-01-01), date cells;
 - 无, /, -, ——, 暂无 … meaning "nothing": empty, with a warning (a boolean's 无 is 否);
@@ -13,6 +13,7 @@ What legacy sheets hold, beyond what app/catalog/coerce.py accepts from the API:
 - code lists by value, by label, by common wording (男性, 汉, 妻 -> 配偶, 儿子 -> 子 for GB/T 4761);
 - sex and birth date against the ID: a contradiction is a warning, the clerk decides.
 Blank cells are absent from the values, so an import never blanks a stored value by omission.
+Birth date and sex are not derived from the ID here: clean_record does that when rows are stored.
 """
 
 from __future__ import annotations
@@ -44,21 +45,22 @@ class CellIssue:
     severity: str  # 'error' | 'warning'
 
 
-PLACEHOLDERS = frozenset(["无", "/", "\\", "-", "--", "—", "——", "－", "－－", "_", "暂无", "空", "null", "none",
-                          "n/a", "#n/a", "na", "无无", "/无"])
+PLACEHOLDERS = frozenset(
+    "无 / \\ - -- — —— － －－ _ 暂无 空 null none n/a #n/a na 无无 /无".split())
 
-# Common wording for code-list labels in township sheets, by code list (then any list: 男性 -> 男).
-LABEL_WORDING: dict[str, dict[str, str]] = {
-    "relation_to_head": {"本人": "户主", "妻": "配偶", "妻子": "配偶", "夫": "配偶", "丈夫": "配偶", "之妻": "配偶",
-                         "之夫": "配偶", "儿子": "子", "长子": "子", "次子": "子", "之子": "子", "三子": "子",
-                         "女儿": "女", "长女": "女", "次女": "女", "之女": "女", "孙子": "孙子女", "孙女": "孙子女",
-                         "外孙": "孙子女", "外孙女": "孙子女", "父亲": "父母", "母亲": "父母", "父": "父母",
-                         "母": "父母", "兄": "兄弟姐妹", "弟": "兄弟姐妹", "姐": "兄弟姐妹", "妹": "兄弟姐妹",
-                         "哥哥": "兄弟姐妹", "弟弟": "兄弟姐妹", "姐姐": "兄弟姐妹", "妹妹": "兄弟姐妹"},
-    "sex": {"男性": "男", "女性": "女", "m": "男", "f": "女"},
-    "marital_status": {"已婚(初婚)": "初婚", "有配偶": "已婚", "单身": "未婚"},
-    "political_status": {"党员": "中共党员", "团员": "共青团员", "预备党员": "中共预备党员"},
+# Common wording for code-list labels in township sheets, by code list ("wording:label" pairs).
+_WORDING = {
+    "relation_to_head": "本人:户主 妻:配偶 妻子:配偶 夫:配偶 丈夫:配偶 之妻:配偶 之夫:配偶 "
+                        "儿子:子 长子:子 次子:子 之子:子 三子:子 女儿:女 长女:女 次女:女 之女:女 "
+                        "孙子:孙子女 孙女:孙子女 外孙:孙子女 外孙女:孙子女 父亲:父母 母亲:父母 "
+                        "父:父母 母:父母 兄:兄弟姐妹 弟:兄弟姐妹 姐:兄弟姐妹 妹:兄弟姐妹 "
+                        "哥哥:兄弟姐妹 弟弟:兄弟姐妹 姐姐:兄弟姐妹 妹妹:兄弟姐妹",
+    "sex": "男性:男 女性:女 m:男 f:女",
+    "marital_status": "已婚(初婚):初婚 有配偶:已婚 单身:未婚",
+    "political_status": "党员:中共党员 团员:共青团员 预备党员:中共预备党员",
 }
+LABEL_WORDING: dict[str, dict[str, str]] = {
+    code: dict(pair.split(":") for pair in pairs.split()) for code, pairs in _WORDING.items()}
 
 _ID_FLOAT = re.compile(r"\d(\.\d+)?e\+?\d+", re.I)
 _YM = re.compile(r"(\d{4})\s*(?:[-/.]|年)\s*(\d{1,2})\s*月?")
@@ -78,8 +80,10 @@ def id_15_to_18(s: str) -> str:
     return first17 + v.id_card_check_char(first17)
 
 
-def _issue(row: RawRow, m: ColumnMap, raw: str | None, code: str, reason: str, severity: str) -> CellIssue:
-    return CellIssue(row.row_no, m.header, raw, m.field, code, f"第{row.row_no}行“{m.header}”列：{reason}", severity)
+def _issue(row: RawRow, m: ColumnMap, raw: str | None, code: str, reason: str,
+           severity: str) -> CellIssue:
+    message = f"第{row.row_no}行“{m.header}”列：{reason}"
+    return CellIssue(row.row_no, m.header, raw, m.field, code, message, severity)
 
 
 @dataclass
@@ -90,7 +94,8 @@ class _Warn:
 
 def _id_card(s: str, warns: list[_Warn]) -> str:
     if _ID_FLOAT.fullmatch(v.normalize_text(s)):
-        raise ValueIssue("id_card.precision_lost", "身份证号码被 Excel 存成了数字，末几位已丢失，请将该列设为文本后重新填写")
+        raise ValueIssue("id_card.precision_lost",
+                         "身份证号码被 Excel 存成了数字，末几位已丢失，请将该列设为文本后重新填写")
     code = v.normalize_code(s)
     if len(code) == 15 and code.isascii() and code.isdigit():
         code = id_15_to_18(code)
@@ -196,8 +201,8 @@ def _converter(path: str, f: Field, catalog: Catalog) -> Callable[[str, list[_Wa
     if kind == "phone":
         return lambda s, w: _phone(s, w)
     if path.endswith("household_no"):
-        # A sheet's own 户号 (1, 23, 0012) becomes village code + number on the job side, which knows
-        # the village; a full 16-18 digit number is checked here.
+        # A sheet's own 户号 (1, 23, 0012) becomes village code + number on the job side,
+        # which knows the village; a full 16-18 digit number is checked here.
         def household_no(s: str, w: list[_Warn]) -> object:
             t = v.normalize_code(s)
             if t.isdigit() and len(t) <= 6:
@@ -249,8 +254,9 @@ def _plan(ledger: str, mapping: list[ColumnMap], catalog: Catalog) -> list[_Colu
 
 def convert_row(ledger: str, mapping: list[ColumnMap],
                 row: RawRow) -> tuple[dict[str, Any], list[CellIssue]]:
-    """Values keyed by field path (see app.imports.mapping), coerced to catalogue types (IDs 18-digit,
-    dates, codes); blank and placeholder cells are absent. Issues name row, column and reason."""
+    """Values keyed by field path (see app.imports.mapping), coerced to catalogue types (IDs
+    18-digit, dates, codes); blank and placeholder cells are absent. Issues name row, column and
+    reason."""
     catalog = get_catalog()
     values: dict[str, Any] = {}
     issues: list[CellIssue] = []
@@ -284,8 +290,8 @@ def convert_row(ledger: str, mapping: list[ColumnMap],
     return values, issues
 
 
-def _against_id(row: RawRow, values: dict[str, Any], columns: dict[str, _Column], month_only: set[str],
-                issues: list[CellIssue]) -> None:
+def _against_id(row: RawRow, values: dict[str, Any], columns: dict[str, _Column],
+                month_only: set[str], issues: list[CellIssue]) -> None:
     """Birth date and sex beside the ID: fill a month-only birth date's day from the ID when they
     agree; contradictions are warnings on the sex / birth-date column."""
     number = values.get("id_number")

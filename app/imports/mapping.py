@@ -9,9 +9,10 @@ the ledger from one reached through a link:
 The ledger's own fields win over extension fields, then link attributes, then linked ledgers.
 
 Headers are compared normalised: NFKC (full-width forms), no spaces, no bracketed notes such as
-"(必填)" or "（男/女）", no "*" required markers or trailing colons. A two-row header "户籍信息/户号"
-is tried whole, then by its lower label, then by its upper one. Every column comes back: one the
-catalogue does not know is how='unknown' with field None, for the clerk to map or leave out.
+"(必填)" or "（男/女）", no "*" required markers or trailing colons. A two-row header
+"户籍信息/户号" is tried whole, then by its lower label, then by its upper one. Every column comes
+back: one the catalogue does not know is how='unknown' with field None, for the clerk to map or
+leave out.
 """
 
 from __future__ import annotations
