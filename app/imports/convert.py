@@ -22,6 +22,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
+from functools import lru_cache
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -72,6 +73,13 @@ _CJK_SPACED = re.compile(r"^[\u4e00-\u9fff]+(\s+[\u4e00-\u9fff]+)+$")
 
 class _Cell(Exception):
     """A value with a warning to keep: raised by converters, caught per cell."""
+
+
+@lru_cache(maxsize=4096)
+def is_placeholder(s: str) -> bool:
+    """无, /, ——, 暂无 … (short cells repeat a lot: cached)."""
+    t = v.normalize_text(s).lower()
+    return not t or t in PLACEHOLDERS
 
 
 def id_15_to_18(s: str) -> str:
@@ -219,7 +227,21 @@ def _converter(path: str, f: Field, catalog: Catalog) -> Callable[[str, list[_Wa
     if f.type in (FieldType.integer, FieldType.decimal):
         return lambda s, w: coerce(f, _number(s, w), catalog).value
     if f.type == FieldType.code:
-        return lambda s, w: _code_value(f, s, catalog)
+        memo: dict[str, str | ValueIssue] = {}  # a column's few distinct labels, converted once
+
+        def code(s: str, w: list[_Warn]) -> object:
+            hit = memo.get(s)
+            if hit is None:
+                try:
+                    hit = _code_value(f, s, catalog)
+                except ValueIssue as e:
+                    hit = e
+                if len(memo) < 10_000:
+                    memo[s] = hit
+            if isinstance(hit, ValueIssue):
+                raise ValueIssue(hit.code, hit.message)
+            return hit
+        return code
     if f.type == FieldType.text and f.mask.value == "name":
         def name(s: str, w: list[_Warn]) -> object:
             t = v.trim_text(s)
@@ -267,10 +289,10 @@ def convert_row(ledger: str, mapping: list[ColumnMap],
         raw = cells[col.index] if col.index < len(cells) else None
         if raw is None:
             continue
-        text = v.normalize_text(raw)
-        if not text:
+        stripped = raw.strip()
+        if not stripped:
             continue
-        if col.f.type != FieldType.boolean and text.lower() in PLACEHOLDERS:
+        if col.f.type != FieldType.boolean and len(stripped) <= 5 and is_placeholder(stripped):
             issues.append(_issue(row, col.m, raw, "import.placeholder_empty",
                                  f"“{raw.strip()}”按空值处理", "warning"))
             continue
@@ -290,12 +312,24 @@ def convert_row(ledger: str, mapping: list[ColumnMap],
     return values, issues
 
 
+@dataclass(frozen=True)
+class _IdFacts:
+    birth_date: date
+    sex: str
+
+
+def _id_facts(number: str) -> _IdFacts:
+    """Birth date and sex of an ID check_id_card has accepted (no second full check)."""
+    birth = date(int(number[6:10]), int(number[10:12]), int(number[12:14]))
+    return _IdFacts(birth, "1" if int(number[16]) % 2 else "2")
+
+
 def _against_id(row: RawRow, values: dict[str, Any], columns: dict[str, _Column],
                 month_only: set[str], issues: list[CellIssue]) -> None:
     """Birth date and sex beside the ID: fill a month-only birth date's day from the ID when they
     agree; contradictions are warnings on the sex / birth-date column."""
     number = values.get("id_number")
-    info = v.check_id_card(number) if isinstance(number, str) else None
+    info = _id_facts(number) if isinstance(number, str) else None
     for path in month_only:
         d = values[path]
         col = columns[path]

@@ -208,6 +208,7 @@ _TOTAL = re.compile(r"^(合计|小计|总计|共计|累计|总数)[:：]?$")
 _FOOTER = re.compile(r"^(填表人|填报人|制表人|审核人|审核|审批人|负责人|单位负责人|分管领导|"
                      r"统计人|经办人|联系人|填报日期|填表日期|制表日期|报送日期|日期|注|说明|备注)"
                      r"[:：]")
+_TOTAL_CHARS = frozenset("合小总共累计")
 _FOOTER_WORDS = ("填表人", "填报人", "制表人", "审核人", "填报日期", "填表日期", "制表日期")
 _SPACES = re.compile(r"\s+")
 
@@ -226,18 +227,21 @@ def _has_digit(s: str) -> bool:
 
 def row_kind(cells: list[str | None] | tuple[str | None, ...],
              header: list[str] | None = None) -> str | None:
-    """Why a row below the header is not data (zh-CN), or None for a data row."""
+    """Why a row below the header is not data (zh-CN), or None for a data row. `header`: the
+    header row's labels as `_squash` leaves them, to spot a header repeated on every printed page."""
     filled = [c for c in cells if c is not None]
     if not filled:
         return "空行"
-    first = [_squash(c) for c in filled[:3]]
-    if any(_TOTAL.match(c) for c in first):
+    # Cheap tests on the raw text first: most rows are data, and normalising every cell is not.
+    if any(len(c) <= 12 and _TOTAL_CHARS.intersection(c) for c in filled[:3]) \
+            and any(_TOTAL.match(_squash(c)) for c in filled[:3]):
         return "合计行"
-    squashed = [_squash(c) for c in filled]
-    if len(filled) <= 4 and (_FOOTER.match(squashed[0])
-                             or any(w in c for c in squashed for w in _FOOTER_WORDS)):
-        return "表尾（填表人、审核人、日期等）"
-    if header is not None and squashed == [_squash(h) for h in header if h] and len(squashed) > 1:
+    if len(filled) <= 4:
+        squashed = [_squash(c) for c in filled]
+        if _FOOTER.match(squashed[0]) or any(w in c for c in squashed for w in _FOOTER_WORDS):
+            return "表尾（填表人、审核人、日期等）"
+    if header is not None and len(filled) == len(header) > 1 and _squash(filled[0]) == header[0] \
+            and [_squash(c) for c in filled] == header:
         return "重复的表头行"
     return None
 
@@ -364,7 +368,7 @@ def open_table(path: Path, *, sheet: str | None = None,
         headers=headers, skipped=skipped,
         _pending=[(i + 1, window[i]) for i in range(body_at, len(window))],
         _lines=src.lines, _next_no=len(window) + 1,
-        _header_cells=[_squash(c) for c in top if c is not None])
+        _header_cells=[_squash(c) for c in top if c is not None and _squash(c)])
 
 
 def read_table(path: Path, *, sheet: str | None = None,

@@ -26,7 +26,7 @@ import sys
 from datetime import date, datetime, time, timedelta
 from typing import IO, Any
 
-from app.sheets.guard import Limits, SheetRefused, inspect
+from app.sheets.guard import Limits, SheetRefused, inspect, sheet_extent_scan
 
 UNREADABLE = "无法读取该文件，请上传 XLSX、XLS 或 CSV 格式的表格"
 _XLS_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
@@ -84,7 +84,7 @@ def run(options: dict[str, Any], out: IO[str]) -> None:
     try:
         if head.startswith(b"PK"):
             with open(path, "rb") as fh:
-                inspect(fh.read(), limits)  # ZIP and every sheet's extent, before the reader
+                inspect(fh.read(), limits, sheet_extent_scan)  # ZIP, every sheet's extent
         elif head != _XLS_MAGIC:
             raise SheetRefused(422, "import.unreadable", UNREADABLE)
     except SheetRefused as r:

@@ -175,3 +175,42 @@ def test_zip_that_is_not_a_workbook(tmp_path: Path) -> None:
     with pytest.raises(SheetRefused) as e:
         read_table(p)
     assert e.value.status == 422
+
+
+def _sheet_zip(path: Path, sheet_xml: str) -> zipfile.ZipFile:
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("xl/worksheets/sheet1.xml", sheet_xml)
+    return zipfile.ZipFile(path)
+
+
+@pytest.mark.parametrize("cells, extent", [
+    ('<row r="1"><c r="A1"/><c r="C1"/></row><row r="7"><c r="B7"/></row>', (7, 3)),
+    # no references: cells and rows follow the previous ones (the fallback to expat)
+    ('<row><c/><c/><c/><c/></row><row><c/></row>', (2, 4)),
+    # a namespace prefix and single quotes: the fallback too
+    ("<x:row r='3'><x:c r='E3'/></x:row>", (3, 5)),
+    # a cell reference beyond its row's own number still counts
+    ('<row r="1"><c r="A9"/></row>', (9, 1)),
+])
+def test_fast_extent_scan_agrees_with_expat(tmp_path: Path, cells: str, extent) -> None:
+    from app.sheets.guard import Limits, sheet_extent, sheet_extent_scan
+
+    xml = ('<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" '
+           'xmlns:x="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
+           f"<sheetData>{cells}</sheetData></worksheet>")
+    z = _sheet_zip(tmp_path / "s.xlsx", xml)
+    limits = Limits()
+    assert sheet_extent(z, "xl/worksheets/sheet1.xml", limits) == extent
+    assert sheet_extent_scan(z, "xl/worksheets/sheet1.xml", limits) == extent
+
+
+def test_fast_extent_scan_refuses_what_expat_refuses(tmp_path: Path) -> None:
+    from app.sheets.guard import Limits, sheet_extent_scan
+
+    limits = Limits(max_rows=100, max_cols=10)
+    for cells in ('<row r="1"><c r="A101"/></row>', '<row r="1"><c r="K1"/></row>',
+                  '<row r="500"/>', '<row r="1"><c/><c/><c/><c/><c/><c/><c/><c/><c/><c/><c/></row>'):
+        z = _sheet_zip(tmp_path / "s.xlsx", f"<worksheet><sheetData>{cells}</sheetData></worksheet>")
+        with pytest.raises(SheetRefused) as e:
+            sheet_extent_scan(z, "xl/worksheets/sheet1.xml", limits)
+        assert e.value.status == 413, cells
