@@ -228,7 +228,7 @@ def _has_digit(s: str) -> bool:
 def row_kind(cells: list[str | None] | tuple[str | None, ...],
              header: list[str] | None = None) -> str | None:
     """Why a row below the header is not data (zh-CN), or None for a data row. `header`: the
-    header row's labels as `_squash` leaves them, to spot a header repeated on every printed page."""
+    header row's labels as `_squash` leaves them, to spot a header repeated on printed pages."""
     filled = [c for c in cells if c is not None]
     if not filled:
         return "空行"

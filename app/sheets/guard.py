@@ -14,6 +14,7 @@ import io
 import re
 import zipfile
 import zlib
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from xml.etree import ElementTree as ET
 from xml.parsers import expat
@@ -154,10 +155,10 @@ _MAX_TAG_BYTES = 1 << 16
 def sheet_extent_scan(z: zipfile.ZipFile, name: str, limits: Limits) -> tuple[int, int]:
     """sheet_extent without a Python callback per cell, for imports of up to a million rows.
 
-    Excel, LibreOffice and xlsxwriter write every cell as `<c r="B7"` and every row as `<row r="7"`.
-    When the count of such references equals the count of `<c ` and `<row ` tags (bytes.count: text
-    can't hold a raw "<"), the extent is the largest reference (and the declared dimension). Anything
-    else (a tag without a reference, another attribute order, a namespace prefix, text this scan
+    Excel, LibreOffice and xlsxwriter write every cell as `<c r="B7"` and every row as
+    `<row r="7"`. When the count of such references equals the count of `<c ` and `<row ` tags
+    (bytes.count: text can't hold a raw "<"), the extent is the largest reference (and the declared
+    dimension). Anything else (a tag without a reference, another attribute order, a namespace prefix, text this scan
     can't tell from a tag) falls back to sheet_extent. Tag-like text in CDATA or comments can only
     make the extent larger or force the fallback, never hide a cell."""
     max_row = max_col = 0
@@ -229,9 +230,11 @@ def custom_properties(z: zipfile.ZipFile) -> dict[str, str]:
     return out
 
 
-def inspect(content: bytes, limits: Limits, extent=sheet_extent) -> WorkbookInfo:
+def inspect(content: bytes, limits: Limits,
+            extent: Callable[[zipfile.ZipFile, str, Limits], tuple[int, int]] = sheet_extent,
+            ) -> WorkbookInfo:
     """Every check above, in order of cost; SheetRefused for anything beyond the limits.
-    `extent`: sheet_extent (expat) or sheet_extent_scan (regular expressions, for large imports)."""
+    `extent`: sheet_extent (expat) or sheet_extent_scan (no callback per cell, large imports)."""
     try:
         z = zipfile.ZipFile(io.BytesIO(content))
     except (zipfile.BadZipFile, ValueError, OSError):
