@@ -18,13 +18,15 @@ from app.imports.mapping import ColumnMap, propose_mapping
 from app.imports.reading import RawRow, read_table
 from app.imports.sample import write_xlsx
 
-HEADERS = ["姓名", "性别", "身份证号码", "出生日期", "联系电话", "与户主关系", "民族", "死亡日期", "是否退役军人"]
+HEADERS = ["姓名", "性别", "身份证号码", "出生日期", "联系电话", "与户主关系", "民族", "死亡日期",
+           "是否退役军人"]
 MAP = propose_mapping("person", HEADERS)
 
 
 def row(row_no: int = 7, **cells: str | None) -> RawRow:
-    by_header = {"姓名": cells.get("name", "张三"), "性别": cells.get("sex"), "身份证号码": cells.get("id"),
-                 "出生日期": cells.get("birth"), "联系电话": cells.get("phone"),
+    by_header = {"姓名": cells.get("name", "张三"), "性别": cells.get("sex"),
+                 "身份证号码": cells.get("id"), "出生日期": cells.get("birth"),
+                 "联系电话": cells.get("phone"),
                  "与户主关系": cells.get("relation"), "民族": cells.get("ethnicity"),
                  "死亡日期": cells.get("death"), "是否退役军人": cells.get("veteran")}
     return RawRow(row_no, tuple(by_header[h] for h in HEADERS))
@@ -34,7 +36,7 @@ def codes(issues: list[CellIssue]) -> list[tuple[str, str]]:
     return [(i.code, i.severity) for i in issues]
 
 
-# --- C1-2 ------------------------------------------------------------------------------------------
+# --- C1-2 --------------------------------------------------------
 
 def test_c1_2_fifteen_digit_id_becomes_eighteen() -> None:
     values, issues = convert_row("person", MAP, row(id="110105491231002"))
@@ -80,7 +82,7 @@ def test_id_kept_as_a_number_by_excel_lost_its_digits() -> None:
     assert codes(issues) == [("id_card.precision_lost", "error")]
 
 
-# --- other legacy forms ----------------------------------------------------------------------------
+# --- other legacy forms ------------------------------------------
 
 @pytest.mark.parametrize("text, expected, month_only", [
     ("1974.02", date(1974, 2, 1), True),
@@ -135,7 +137,8 @@ def test_boolean_no_is_false_not_empty() -> None:
 
 
 @pytest.mark.parametrize("text, expected", [
-    ("138 1234 5678", "13812345678"), ("+86 13812345678", "13812345678"), ("１３８１２３４５６７８", "13812345678"),
+    ("138 1234 5678", "13812345678"), ("+86 13812345678", "13812345678"),
+    ("１３８１２３４５６７８", "13812345678"),
     ("023-49812345", "023-49812345"), ("13812345678、13987654321", "13812345678"),
 ])
 def test_phones_cleaned(text: str, expected: str) -> None:
@@ -149,14 +152,17 @@ def test_bad_phone_is_an_error() -> None:
 
 
 @pytest.mark.parametrize("field, text, expected", [
-    ("sex", "男", "1"), ("sex", "女", "2"), ("sex", "1", "1"), ("sex", "2", "2"), ("sex", "男性", "1"),
-    ("relation", "户主", "01"), ("relation", "配偶", "02"), ("relation", "妻", "02"), ("relation", "儿子", "10"),
-    ("relation", "女儿", "20"), ("relation", "孙女", "30"), ("relation", "母亲", "50"), ("relation", "1", "01"),
-    ("ethnicity", "汉族", "01"), ("ethnicity", "汉", "01"), ("ethnicity", "01", "01"), ("ethnicity", "1", "01"),
+    ("sex", "男", "1"), ("sex", "女", "2"), ("sex", "1", "1"), ("sex", "2", "2"),
+    ("sex", "男性", "1"), ("relation", "户主", "01"), ("relation", "配偶", "02"),
+    ("relation", "妻", "02"), ("relation", "儿子", "10"), ("relation", "女儿", "20"),
+    ("relation", "孙女", "30"), ("relation", "母亲", "50"), ("relation", "1", "01"),
+    ("ethnicity", "汉族", "01"), ("ethnicity", "汉", "01"), ("ethnicity", "01", "01"),
+    ("ethnicity", "1", "01"),
 ])
 def test_code_lists_by_label(field: str, text: str, expected: str) -> None:
     values, issues = convert_row("person", MAP, row(**{field: text}))
-    path = {"sex": "sex", "relation": "household.@relation_to_head", "ethnicity": "ethnicity"}[field]
+    path = {"sex": "sex", "relation": "household.@relation_to_head",
+            "ethnicity": "ethnicity"}[field]
     assert values[path] == expected and issues == []
 
 
@@ -183,7 +189,8 @@ def test_names_typed_with_spaces() -> None:
 
 
 def test_unmapped_columns_are_not_converted() -> None:
-    mapping = [ColumnMap(0, "序号", None, "unknown"), ColumnMap(1, "身份证号码", "id_number", "alias")]
+    mapping = [ColumnMap(0, "序号", None, "unknown"),
+               ColumnMap(1, "身份证号码", "id_number", "alias")]
     values, issues = convert_row("person", mapping, RawRow(2, ("x", "11010519491231002X")))
     assert values == {"id_number": "11010519491231002X"} and issues == []
 
@@ -219,7 +226,7 @@ def test_the_generated_sheet_end_to_end(tmp_path: Path) -> None:
     assert len(ids) - len(set(ids)) >= truth.duplicates_with_id * 0.9
 
 
-# --- properties ------------------------------------------------------------------------------------
+# --- properties --------------------------------------------------
 
 births_15 = st.dates(min_value=date(1900, 1, 1), max_value=date(1999, 12, 31))
 divisions = st.sampled_from(["110105", "500118", "510104", "440305", "650102"])
@@ -261,5 +268,6 @@ def test_property_serials_are_excel_days(n: int) -> None:
     if n == 60 or len(str(n)) not in (4, 5) or (len(str(n)) == 4 and 1880 <= n <= 2100):
         return
     d, _ = parse_legacy_date(str(n))
-    expected = date(1899, 12, 30) + timedelta(days=n) if n > 60 else date(1899, 12, 31) + timedelta(days=n)
+    epoch = date(1899, 12, 30) if n > 60 else date(1899, 12, 31)  # Excel's 1900-02-29
+    expected = epoch + timedelta(days=n)
     assert d == expected

@@ -30,8 +30,9 @@ def test_sample_headers_map_by_label_and_alias() -> None:
     ]
 
 
-@pytest.mark.parametrize("header", ["身份证号", "身份证号码", "公民身份号码", "证件号码", "居民身份证号码",
-                                    "身份证号码（必填）", "＊身份证号码：", "公民身份 号码", "【身份证号】"])
+@pytest.mark.parametrize("header", ["身份证号", "身份证号码", "公民身份号码", "证件号码",
+                                    "居民身份证号码", "身份证号码（必填）", "＊身份证号码：",
+                                    "公民身份 号码", "【身份证号】"])
 def test_id_number_synonyms(header: str) -> None:
     [m] = propose_mapping("person", [header])
     assert m.field == "id_number"
@@ -58,8 +59,8 @@ def test_unknown_columns_are_kept_in_order() -> None:
     headers = ["是否参加新农合", "姓名", "列C", "身份证号码"]
     got = propose_mapping("person", headers)
     assert [m.index for m in got] == [0, 1, 2, 3]
-    assert [(m.field, m.how) for m in got] == [(None, "unknown"), ("name", "label"), (None, "unknown"),
-                                              ("id_number", "alias")]
+    assert [(m.field, m.how) for m in got] == [(None, "unknown"), ("name", "label"),
+                                              (None, "unknown"), ("id_number", "alias")]
 
 
 def test_each_field_taken_once() -> None:
@@ -72,7 +73,8 @@ def test_saved_mapping_reused_next_month() -> None:
     first = propose_mapping("person", FLAT)
     by_header = {m.header: m for m in first}
     by_header["联系方式/固定电话"].field, by_header["联系方式/固定电话"].how = "remark", "manual"
-    by_header["备注(必填)"].field, by_header["备注(必填)"].how = None, "manual"  # left out on purpose
+    remark = by_header["备注(必填)"]
+    remark.field, remark.how = None, "manual"  # left out on purpose
     by_header["序号"].how = "manual"
     saved = saved_form(first)
     # next month: same form, typed a little differently (full-width brackets, spaces)

@@ -1,5 +1,5 @@
-"""Reading legacy sheets: layout detection against the generator's truth, XLSX and CSV alike, and the
-caps that refuse a file before (or instead of) parsing it."""
+"""Reading legacy sheets: layout detection against the generator's truth, XLSX and CSV alike, and
+the caps that refuse a file before (or instead of) parsing it."""
 
 from __future__ import annotations
 
@@ -76,8 +76,8 @@ def test_sheet_choice(sample_xlsx) -> None:
 def test_flatten_headers() -> None:
     top = ["序号", "户籍地址", None, None, "姓名", None]
     below = [None, "区县", "乡镇", "村", None, None]
-    assert flatten_headers(top, below, 7) == ["序号", "户籍地址/区县", "户籍地址/乡镇", "户籍地址/村", "姓名",
-                                              "列F", "列G"]
+    assert flatten_headers(top, below, 7) == ["序号", "户籍地址/区县", "户籍地址/乡镇",
+                                              "户籍地址/村", "姓名", "列F", "列G"]
     assert flatten_headers(["姓名", "性别"], None, 2) == ["姓名", "性别"]
 
 
@@ -95,7 +95,7 @@ def test_row_kind(cells, reason) -> None:
 
 
 def test_header_row_and_data_right_below(tmp_path: Path) -> None:
-    """A one-row header with data directly below: the first data row is not taken for a sub-header."""
+    """A one-row header with data directly below: the first data row is no sub-header."""
     p = tmp_path / "plain.csv"
     p.write_text("\n\n某村低保户名册\n姓名,性别,身份证号码,联系电话\n张三,男,110105194912310021,无\n"
                  "李四,女,,13812345678\n", encoding="utf-8")
@@ -125,7 +125,7 @@ def test_oversize_file_refused_before_reading(sample_xlsx) -> None:
 
 
 def test_dimension_bomb_refused(tmp_path: Path) -> None:
-    """A few KB declaring a cell at XFD1048576: refused by the guard before calamine fills the rectangle."""
+    """A few KB declaring a cell at XFD1048576: refused before calamine fills the rectangle."""
     p = tmp_path / "bomb.xlsx"
     wb = xlsxwriter.Workbook(str(p))
     ws = wb.add_worksheet()
@@ -209,8 +209,9 @@ def test_fast_extent_scan_refuses_what_expat_refuses(tmp_path: Path) -> None:
 
     limits = Limits(max_rows=100, max_cols=10)
     for cells in ('<row r="1"><c r="A101"/></row>', '<row r="1"><c r="K1"/></row>',
-                  '<row r="500"/>', '<row r="1"><c/><c/><c/><c/><c/><c/><c/><c/><c/><c/><c/></row>'):
-        z = _sheet_zip(tmp_path / "s.xlsx", f"<worksheet><sheetData>{cells}</sheetData></worksheet>")
+                  '<row r="500"/>', '<row r="1">' + "<c/>" * 11 + "</row>"):
+        xml = f"<worksheet><sheetData>{cells}</sheetData></worksheet>"
+        z = _sheet_zip(tmp_path / "s.xlsx", xml)
         with pytest.raises(SheetRefused) as e:
             sheet_extent_scan(z, "xl/worksheets/sheet1.xml", limits)
         assert e.value.status == 413, cells
