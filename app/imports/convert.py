@@ -24,10 +24,11 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
+from operator import mul
 from typing import Any
 
 from app.catalog import validators as v
-from app.catalog.coerce import coerce
+from app.catalog.coerce import coerce, is_free_text
 from app.catalog.loader import get_catalog
 from app.catalog.model import Catalog, Field, FieldType
 from app.catalog.validators import ValueIssue
@@ -64,10 +65,12 @@ LABEL_WORDING: dict[str, dict[str, str]] = {
     code: dict(pair.split(":") for pair in pairs.split()) for code, pairs in _WORDING.items()}
 
 _ID_FLOAT = re.compile(r"\d(\.\d+)?e\+?\d+", re.I)
+_DIGITS = re.compile(r"\d+(\.\d+)?")
 _YM = re.compile(r"(\d{4})\s*(?:[-/.]|年)\s*(\d{1,2})\s*月?")
 _YMD_DOTS = re.compile(r"(\d{4})\s*[-/.]\s*(\d{1,2})\s*[-/.]\s*(\d{1,2})\s*[日号]?")
 _PHONE_SPLIT = re.compile(r"[,，;；、/]|\s{2,}|或")
 _UNITS = re.compile(r"(元|万元|亩|平方米|平米|㎡|m2|人|户|个|间|岁|年|kg|公斤|斤)$", re.I)
+_ZERO_WIDTH = frozenset("\u200b\u200c\u200d\u2060\ufeff\u00ad")
 _CJK_SPACED = re.compile(r"^[\u4e00-\u9fff]+(\s+[\u4e00-\u9fff]+)+$")
 
 
@@ -100,7 +103,26 @@ class _Warn:
     reason: str
 
 
+_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+
+
+def _plain_valid_id(s: str) -> bool:
+    """The common case, an 18-character ID typed cleanly and valid, without normalising: what
+    fails here goes through check_id_card, which gives the reason."""
+    if len(s) != 18 or not s.isascii() or not s[:17].isdigit() or s[:2] not in v.PROVINCES:
+        return False
+    try:
+        birth = date(int(s[6:10]), int(s[10:12]), int(s[12:14]))
+    except ValueError:
+        return False
+    if birth.year < 1880 or birth > date.today():
+        return False
+    return "10X98765432"[sum(map(mul, map(int, s[:17]), _ID_WEIGHTS)) % 11] == s[17]
+
+
 def _id_card(s: str, warns: list[_Warn]) -> str:
+    if _plain_valid_id(s):
+        return s
     if _ID_FLOAT.fullmatch(v.normalize_text(s)):
         raise ValueIssue("id_card.precision_lost",
                          "身份证号码被 Excel 存成了数字，末几位已丢失，请将该列设为文本后重新填写")
@@ -112,6 +134,8 @@ def _id_card(s: str, warns: list[_Warn]) -> str:
 
 
 def _phone(s: str, warns: list[_Warn]) -> str:
+    if len(s) == 11 and s.isascii() and s.isdigit() and s[0] == "1" and s[1] in "3456789":
+        return s  # a mobile number typed cleanly
     text = v.normalize_text(s)
     parts = [p for p in _PHONE_SPLIT.split(text) if p.strip()]
     if len(parts) > 1:
@@ -123,8 +147,13 @@ def _phone(s: str, warns: list[_Warn]) -> str:
 def parse_legacy_date(s: str) -> tuple[date, bool]:
     """(date, day_known). Raises ValueIssue. Pure digits: 8 -> yyyymmdd, 6 -> yyyymm, 4 -> a year
     (refused) when 1880-2100, else like 5 an Excel serial."""
+    if len(s) == 10 and s[4] == "-" and s[7] == "-" and s.isascii():
+        try:
+            return date.fromisoformat(s), True  # a date cell, or ISO text
+        except ValueError:
+            pass
     t = v.normalize_text(s)
-    if re.fullmatch(r"\d+(\.\d+)?", t):
+    if _DIGITS.fullmatch(t):
         digits = t.split(".")[0]
         if "." in t and len(digits) == 4:  # 1974.02 / 1974.2
             pass
@@ -212,7 +241,7 @@ def _converter(path: str, f: Field, catalog: Catalog) -> Callable[[str, list[_Wa
         # A sheet's own 户号 (1, 23, 0012) becomes village code + number on the job side,
         # which knows the village; a full 16-18 digit number is checked here.
         def household_no(s: str, w: list[_Warn]) -> object:
-            t = v.normalize_code(s)
+            t = s if s.isascii() and s.isdigit() else v.normalize_code(s)
             if t.isdigit() and len(t) <= 6:
                 return t
             return coerce(f, t, catalog).value
@@ -222,7 +251,7 @@ def _converter(path: str, f: Field, catalog: Catalog) -> Callable[[str, list[_Wa
             d, day_known = parse_legacy_date(s)
             if not day_known:
                 w.append(_Warn("date.day_missing", "只有年月，日按1日记录"))
-            return coerce(f, d, catalog).value
+            return d if f.validator is None else coerce(f, d, catalog).value
         return day
     if f.type in (FieldType.integer, FieldType.decimal):
         return lambda s, w: coerce(f, _number(s, w), catalog).value
@@ -242,13 +271,21 @@ def _converter(path: str, f: Field, catalog: Catalog) -> Callable[[str, list[_Wa
                 raise ValueIssue(hit.code, hit.message)
             return hit
         return code
-    if f.type == FieldType.text and f.mask.value == "name":
-        def name(s: str, w: list[_Warn]) -> object:
-            t = v.trim_text(s)
-            if _CJK_SPACED.fullmatch(t):
-                t = "".join(t.split())
-            return coerce(f, t, catalog).value
-        return name
+    if is_free_text(f):
+        squeeze = f.mask.value == "name"
+
+        def free_text(s: str, w: list[_Warn]) -> object:
+            # what coerce does for free text, inline: trimmed ends, no NUL, the length limit
+            t = s if s == s.strip() and s[0] not in _ZERO_WIDTH and s[-1] not in _ZERO_WIDTH \
+                else v.trim_text(s)
+            if squeeze and " " in t and _CJK_SPACED.fullmatch(t):
+                t = "".join(t.split())  # 张 三 -> 张三
+            if "\x00" in t:
+                raise ValueIssue("text.control", "不能包含控制字符")
+            if f.max_length and len(t) > f.max_length:
+                raise ValueIssue("text.too_long", f"长度不得超过 {f.max_length} 个字符")
+            return t
+        return free_text
     return lambda s, w: coerce(f, s, catalog).value
 
 

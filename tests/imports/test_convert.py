@@ -271,3 +271,21 @@ def test_property_serials_are_excel_days(n: int) -> None:
     epoch = date(1899, 12, 30) if n > 60 else date(1899, 12, 31)  # Excel's 1900-02-29
     expected = epoch + timedelta(days=n)
     assert d == expected
+
+
+@given(st.one_of(
+    st.text(alphabet="0123456789X", min_size=18, max_size=18),
+    st.builds(make_id_card, divisions, st.dates(min_value=date(1880, 1, 1), max_value=date.today()),
+              st.integers(0, 999), st.sampled_from("12"))))
+def test_property_fast_id_path_agrees_with_check_id_card(text: str) -> None:
+    from app.catalog.validators import ValueIssue
+    from app.imports.convert import _plain_valid_id
+
+    try:
+        expected: str | None = check_id_card(text).number
+    except ValueIssue:
+        expected = None
+    if _plain_valid_id(text):
+        assert expected == text
+    values, _ = convert_row("person", MAP, row(id=text))
+    assert values.get("id_number") == expected
