@@ -215,3 +215,24 @@ def test_fast_extent_scan_refuses_what_expat_refuses(tmp_path: Path) -> None:
         with pytest.raises(SheetRefused) as e:
             sheet_extent_scan(z, "xl/worksheets/sheet1.xml", limits)
         assert e.value.status == 413, cells
+
+
+def test_old_xls_with_merged_two_row_header() -> None:
+    """fixtures/legacy_lowincome.xls: a BIFF8 workbook written once with xlwt 1.3.0 (not a
+    dependency): a title, 序号/姓名/身份证号码/出生日期 merged down over two header rows, 联系方式
+    merged across 手机号码/固定电话, a date cell, an ID typed as a number, 合计 and 填表人 rows."""
+    from app.imports.convert import convert_row
+    from app.imports.mapping import propose_mapping
+
+    t = read_table(Path(__file__).parent / "fixtures" / "legacy_lowincome.xls")
+    assert t.sheet_names == ["低保户名册", "说明"]
+    assert t.headers == ["序号", "姓名", "身份证号码", "联系方式/手机号码", "联系方式/固定电话",
+                         "出生日期"]
+    assert t.skipped == [(1, "标题行"), (7, "合计行"), (8, "空行"),
+                         (9, "表尾（填表人、审核人、日期等）")]
+    assert [r.row_no for r in t.rows] == [4, 5, 6]
+    assert t.rows[2].cells[2] == "110105491231002"  # the number cell, as its digits
+    mapping = propose_mapping("person", t.headers)
+    converted = [convert_row("person", mapping, r)[0] for r in t.rows]
+    assert {c["id_number"] for c in converted} == {"11010519491231002X"}
+    assert [str(c["birth_date"]) for c in converted] == ["1949-12-31"] * 3  # cell, 1949.12, serial
