@@ -106,3 +106,25 @@ def test_targets_reach_extensions_and_links() -> None:
 def test_unknown_ledger() -> None:
     with pytest.raises(KeyError):
         propose_mapping("no_such_ledger", ["姓名"])
+
+
+
+def test_aliases_are_catalogue_metadata(tmp_path) -> None:
+    """Declared in YAML, loaded into Field.aliases, kept by the export, checked by the schema."""
+    from app.catalog.export import as_yaml
+    from app.catalog.loader import CatalogError, load_catalog
+
+    cat = yaml_catalog()
+    assert "公民身份证号码" in cat.ledgers["person"].field("id_number").aliases
+    (tmp_path / "all.yaml").write_text(as_yaml(cat), encoding="utf-8")
+    again = load_catalog(tmp_path)
+    assert again.ledgers["person"].field("id_number").aliases == \
+        cat.ledgers["person"].field("id_number").aliases
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "x.yaml").write_text(
+        "ledgers:\n  - code: thing2\n    label: 物\n    kind: core\n    fields:\n"
+        "      - {code: name, label: 名称, type: text, aliases: [1]}\n", encoding="utf-8")
+    with pytest.raises(CatalogError) as e:
+        load_catalog(bad)
+    assert "aliases" in str(e.value)
