@@ -118,7 +118,8 @@ def main() -> None:
             assert n == n2 == truth.data_rows, (n, n2, truth.data_rows)
             rate = n / both_s
             print(f"{label}: read {read_s:.2f}s ({n / read_s:,.0f} rows/s, "
-                  f"{n / read_cpu:,.0f} rows per CPU-second); read + map + convert {both_s:.2f}s ({rate:,.0f} rows/s, "
+                  f"{n / read_cpu:,.0f} rows per CPU-second); read + map + convert "
+                  f"{both_s:.2f}s ({rate:,.0f} rows/s, "
                   f"{n / both_cpu:,.0f} rows per CPU-second, {errors} rows with errors); "
                   f"ratio to COPY {rate / copy_rate:.2f}x", flush=True)
 
