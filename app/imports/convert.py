@@ -289,25 +289,39 @@ def _converter(path: str, f: Field, catalog: Catalog) -> Callable[[str, list[_Wa
     return lambda s, w: coerce(f, s, catalog).value
 
 
-_plans: dict[tuple[object, ...], list[_Column]] = {}
+@dataclass
+class _Plan:
+    mapping: list[ColumnMap]  # held so that its id is not reused while cached
+    fields: list[tuple[int, str, str | None]]  # what the plan was built from
+    columns: list[tuple[int, str, Callable[[str, list[_Warn]], object], bool, ColumnMap]]
+    by_path: dict[str, _Column]
 
 
-def _plan(ledger: str, mapping: list[ColumnMap], catalog: Catalog) -> list[_Column]:
-    key = (catalog.stamp, id(catalog), ledger, tuple((m.index, m.header, m.field) for m in mapping))
+_plans: dict[tuple[object, ...], _Plan] = {}
+
+
+def _plan(ledger: str, mapping: list[ColumnMap], catalog: Catalog) -> _Plan:
+    """The converters for a mapping, built once: keyed by the mapping list and checked against its
+    current contents, so a ColumnMap changed in place gets a new plan."""
+    key = (id(catalog), catalog.stamp, ledger, id(mapping))
+    fields = [(m.index, m.header, m.field) for m in mapping]
     plan = _plans.get(key)
-    if plan is None:
-        targets = target_fields(ledger, catalog)
-        plan = []
-        for m in mapping:
-            if m.field is None:
-                continue
-            f = targets.get(m.field)
-            if f is None:
-                raise KeyError(f"{ledger}: no field {m.field}")
-            plan.append(_Column(m.index, m, m.field, f, _converter(m.field, f, catalog)))
-        if len(_plans) > 256:
-            _plans.clear()
-        _plans[key] = plan
+    if plan is not None and plan.mapping is mapping and plan.fields == fields:
+        return plan
+    targets = target_fields(ledger, catalog)
+    by_path: dict[str, _Column] = {}
+    for m in mapping:
+        if m.field is None:
+            continue
+        f = targets.get(m.field)
+        if f is None:
+            raise KeyError(f"{ledger}: no field {m.field}")
+        by_path[m.field] = _Column(m.index, m, m.field, f, _converter(m.field, f, catalog))
+    columns = [(c.index, c.path, c.convert, c.f.type != FieldType.boolean, c.m)
+               for c in by_path.values()]
+    if len(_plans) > 256:
+        _plans.clear()
+    plan = _plans[key] = _Plan(mapping, fields, columns, by_path)
     return plan
 
 
@@ -315,37 +329,41 @@ def convert_row(ledger: str, mapping: list[ColumnMap],
                 row: RawRow) -> tuple[dict[str, Any], list[CellIssue]]:
     """Values keyed by field path (see app.imports.mapping), coerced to catalogue types (IDs
     18-digit, dates, codes); blank and placeholder cells are absent. Issues name row, column and
-    reason."""
-    catalog = get_catalog()
+    reason. A mapping to a path the ledger does not have raises KeyError."""
+    plan = _plan(ledger, mapping, get_catalog())
     values: dict[str, Any] = {}
     issues: list[CellIssue] = []
     cells = row.cells
-    month_only: set[str] = set()
-    columns: dict[str, _Column] = {}
-    for col in _plan(ledger, mapping, catalog):
-        raw = cells[col.index] if col.index < len(cells) else None
-        if raw is None:
+    width = len(cells)
+    month_only: list[str] = []
+    warns: list[_Warn] = []
+    for index, path, convert, placeholders, m in plan.columns:
+        if index >= width:
             continue
-        stripped = raw.strip()
-        if not stripped:
+        raw = cells[index]
+        if raw is None or not raw or raw.isspace():
             continue
-        if col.f.type != FieldType.boolean and len(stripped) <= 5 and is_placeholder(stripped):
-            issues.append(_issue(row, col.m, raw, "import.placeholder_empty",
-                                 f"“{raw.strip()}”按空值处理", "warning"))
-            continue
-        warns: list[_Warn] = []
+        if placeholders and len(raw) <= 12:
+            stripped = raw.strip()
+            if len(stripped) <= 5 and is_placeholder(stripped):
+                issues.append(_issue(row, m, raw, "import.placeholder_empty",
+                                     f"“{stripped}”按空值处理", "warning"))
+                continue
         try:
-            values[col.path] = col.convert(raw, warns)
+            values[path] = convert(raw, warns)
         except ValueIssue as e:
-            issues.append(_issue(row, col.m, raw, e.code, e.message, "error"))
+            issues.append(_issue(row, m, raw, e.code, e.message, "error"))
+            warns.clear()
             continue
-        columns[col.path] = col
-        for w in warns:
-            if w.code == "date.day_missing":
-                month_only.add(col.path)
-            else:
-                issues.append(_issue(row, col.m, raw, w.code, w.reason, "warning"))
-    _against_id(row, values, columns, month_only, issues)
+        if warns:
+            for w in warns:
+                if w.code == "date.day_missing":
+                    month_only.append(path)
+                else:
+                    issues.append(_issue(row, m, raw, w.code, w.reason, "warning"))
+            warns = []
+    if "id_number" in values or month_only:
+        _against_id(row, values, plan.by_path, month_only, issues)
     return values, issues
 
 
@@ -361,12 +379,13 @@ def _id_facts(number: str) -> _IdFacts:
     return _IdFacts(birth, "1" if int(number[16]) % 2 else "2")
 
 
-def _against_id(row: RawRow, values: dict[str, Any], columns: dict[str, _Column],
-                month_only: set[str], issues: list[CellIssue]) -> None:
+def _against_id(row: RawRow, values: dict[str, Any], by_path: dict[str, _Column],
+                month_only: list[str], issues: list[CellIssue]) -> None:
     """Birth date and sex beside the ID: fill a month-only birth date's day from the ID when they
     agree; contradictions are warnings on the sex / birth-date column."""
     number = values.get("id_number")
     info = _id_facts(number) if isinstance(number, str) else None
+    columns = {path: by_path[path] for path in values.keys() & by_path.keys()}
     for path in month_only:
         d = values[path]
         col = columns[path]
