@@ -8,7 +8,9 @@ village), (b) a list template of disabled persons (28 columns) and (c) 区民政
 (app/demo/reports.py: households with a 低保 member, an exists filter over household.members, persons
 per household, house area once per house, one row per village) are dispatched to every township:
 compile + one INSERT … SELECT per task. Each is timed against one hand-written statement that computes
-the same rows for the whole district, in the same run; for (c) the pre-filled cells must equal it. Everything happens in one transaction that is
+the same rows for the whole district, in the same run (with the server's settings and with jit=off, as the
+pre-fill statement runs); the pre-filled cells must equal its answers cell by cell. It prints the
+environment first, and splits the dispatch into the pre-fill statement, other statements and Python. Everything happens in one transaction that is
 rolled back: the database is left as it was (report tables are created inside it if missing).
 """
 
