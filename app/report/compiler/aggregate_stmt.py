@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import re
+from typing import Any
 
 from sqlalchemy import (
     Integer,
@@ -207,8 +209,8 @@ def _filtered(expr: ColumnElement, conds: list[ColumnElement], code: str, col: C
 
 
 def _rows(b: Builder):
-    """The ids of the template's rows (scope, area, filter) as a subquery planned apart (OFFSET 0 keeps
-    PostgreSQL from pulling it up into the query that joins it).
+    """The ids of the template's rows (scope, area, filter), computed once and shared by every counted-once
+    query of the statement (a MATERIALIZED CTE: planned apart, never pulled up into the queries joining it).
 
     A query counting far records once repeated the template's filter next to its own hops. With an
     `exists` over a one-to-many link in that filter, PostgreSQL 15 and 18 alike estimated one row
@@ -217,8 +219,10 @@ def _rows(b: Builder):
     picks the households first (as the main query does) and the hops start from them.
     """
     rb = b.fork()
-    return (select(rb.base.c.id).select_from(rb.from_).where(*rb.base_where()).offset(0)
-            .subquery(f"rows{next(rb.tables.names)}"))
+    # One CTE per area: its name is unique in a dispatch's UNION ALL of townships (CTE names are global).
+    name = "rows_" + (re.sub(r"[^0-9A-Za-z]", "_", b.area) or "all")
+    return (select(rb.base.c.id).select_from(rb.from_).where(*rb.base_where())
+            .cte(name).prefix_with("MATERIALIZED"))
 
 
 class _Once:
@@ -231,6 +235,7 @@ class _Once:
     def __init__(self, b: Builder):
         self.b = b
         self.groups: dict[tuple, dict] = {}
+        self.rows: Any = None  # the template's rows, one CTE for every group (see _rows)
 
     def add(self, c: AggregateColumn, ref: PathRef, where: str) -> str:
         b = self.b
@@ -246,7 +251,9 @@ class _Once:
             key = _row_key(fb, "body.rows.path")
             if b.spec.filter:
                 # The template's rows come from a subquery planned on its own (see _rows): joined here by id.
-                rows = _rows(b)
+                if self.rows is None:
+                    self.rows = _rows(b)
+                rows = self.rows
                 fb.tables.clause = rows.join(fb.from_, rows.c.id == fb.base.c.id)
                 fwhere = conds
             else:
