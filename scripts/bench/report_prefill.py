@@ -28,22 +28,21 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from sqlalchemy import event, select, text  # noqa: E402
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine  # noqa: E402
+from sqlalchemy import event, select, text
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 
-from scripts.bench._env import print_environment  # noqa: E402
-
-from app.access.models import Grant  # noqa: E402
-from app.auth.principal import Principal  # noqa: E402
-from app.config import get_settings  # noqa: E402
-from app.demo.grants import DEMO_GRANTS  # noqa: E402
-from app.demo.reports import LOW_INCOME_HOUSING  # noqa: E402
-from app.db.engine import normalise_url, resolve_database_url  # noqa: E402
-from app.org.models import OrgUnit  # noqa: E402
-from app.org.regions import region_prefix  # noqa: E402
-from app.report import dispatch as dispatch_mod  # noqa: E402
-from app.report.dsl import parse_spec  # noqa: E402
-from app.report.models import ReportTemplate, ReportTemplateVersion  # noqa: E402
+from app.access.models import Grant
+from app.auth.principal import Principal
+from app.config import get_settings
+from app.db.engine import normalise_url, resolve_database_url
+from app.demo.grants import DEMO_GRANTS
+from app.demo.reports import LOW_INCOME_HOUSING
+from app.org.models import OrgUnit
+from app.org.regions import region_prefix
+from app.report import dispatch as dispatch_mod
+from app.report.dsl import parse_spec
+from app.report.models import ReportTemplate, ReportTemplateVersion
+from scripts.bench._env import print_environment
 
 AGGREGATE = {
     "code": "bench_households", "name": "各村人口与住房统计", "kind": "aggregate", "ledger": "person",
@@ -229,10 +228,10 @@ class SqlClock:
         event.listen(engine.sync_engine, "before_cursor_execute", self._before)
         event.listen(engine.sync_engine, "after_cursor_execute", self._after)
 
-    def _before(self, conn, cursor, statement, parameters, context, executemany) -> None:  # noqa: ARG002
+    def _before(self, conn, cursor, statement, parameters, context, executemany) -> None:
         self._t0[id(cursor)] = time.perf_counter()
 
-    def _after(self, conn, cursor, statement, parameters, context, executemany) -> None:  # noqa: ARG002
+    def _after(self, conn, cursor, statement, parameters, context, executemany) -> None:
         spent = time.perf_counter() - self._t0.pop(id(cursor), time.perf_counter())
         if statement.lstrip().startswith("WITH") and "INSERT INTO report_row" in statement:
             self.prefill += spent
@@ -299,7 +298,8 @@ async def run(url: str, repeat: int) -> None:
             principal, dept = departments[dept_code]
             template = await _template(session, dept, raw)
 
-            async def hand_sql(jit: str | None = None):
+            # Defaults bind this iteration's values (the closures run within it; ruff B023 asks for it).
+            async def hand_sql(jit: str | None = None, hand: str = hand):
                 prev = await _set(session, "jit", jit) if jit else None
                 out = (await session.execute(text(hand), {"prefix": prefix})).all()
                 if prev is not None:
@@ -311,7 +311,10 @@ async def run(url: str, repeat: int) -> None:
 
             period = "2026-Q4" if raw.get("period") == "quarterly" else "2026-11"
 
-            async def dispatch():
+            spent: list[float] = []
+            split: list[tuple[float, float]] = []
+
+            async def dispatch(principal=principal, template=template, period=period, spent=spent, split=split):
                 # Each round in a savepoint rolled back, so every round dispatches afresh.
                 async with session.begin_nested() as sp:
                     clock.reset()
@@ -329,8 +332,6 @@ async def run(url: str, repeat: int) -> None:
             await hand_sql()  # warm the cache for both sides alike
             hand_times, hand_rows = await _timed(hand_sql, repeat)
             nojit_times, _ = await _timed(hand_nojit, repeat)
-            split: list[tuple[float, float]] = []
-            spent: list[float] = []
             _, (result, stored_rows) = await _timed(dispatch, repeat)
             disp_times = spent
             stored = len(stored_rows)
