@@ -37,8 +37,10 @@ class Profile:
     address: frozenset[str]
 
 
-def profile(row: dict[str, Any], address_fields: tuple[str, ...] = ("residence_address", "hukou_address"),
-            ) -> Profile:
+def profile(
+    row: dict[str, Any],
+    address_fields: tuple[str, ...] = ("residence_address", "hukou_address"),
+) -> Profile:
     name = nz.name_key(str(row.get("name") or ""))
     addr: frozenset[str] = frozenset()
     for f in address_fields:
@@ -82,8 +84,8 @@ ADDR_DIFF = (_w(0.20, 0.966), "地址不同")
 SEX_SAME = (_w(0.98, 0.5), "性别相同")
 SEX_DIFF = (_w(0.02, 0.5), "性别不同")
 
-# Prior odds that a pair sharing a block is the same person, as a log2; a pair is a candidate when its
-# posterior probability reaches CANDIDATE_PROBABILITY.
+# Prior odds that a pair sharing a block is the same person, as a log2; a pair is a candidate when
+# its # posterior probability reaches CANDIDATE_PROBABILITY.
 PRIOR_LOG2 = -14.0
 CANDIDATE_PROBABILITY = 0.5
 
@@ -158,7 +160,7 @@ def match_weight(a: Profile, b: Profile) -> tuple[float, list[str]]:
 
 
 def probability(weight: float) -> float:
-    return 1.0 / (1.0 + 2.0 ** -(weight + PRIOR_LOG2))
+    return float(1.0 / (1.0 + 2.0 ** -(weight + PRIOR_LOG2)))
 
 
 def is_candidate(weight: float) -> bool:
