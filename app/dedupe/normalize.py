@@ -41,12 +41,20 @@ def name_key(raw: str) -> str:
     return _NAME_NOISE.sub("", fold(raw)).upper()
 
 
+@lru_cache(maxsize=50_000)
+def _char_pinyin(ch: str) -> str:
+    return lazy_pinyin(ch, style=Style.NORMAL, errors="default")[0]
+
+
 @lru_cache(maxsize=200_000)
 def pinyin(name: str) -> tuple[str, ...]:
-    """Toneless pinyin syllables of a folded name ('张三' -> ('zhang', 'san'))."""
-    return tuple(lazy_pinyin(name, style=Style.NORMAL, errors="default"))
+    """Toneless pinyin syllables of a folded name ('张三' -> ('zhang', 'san')), character by
+    character with each one's usual reading: names have no phrase context, and a heteronym
+    surname (曾, 单) reads the same on both sides of a comparison."""
+    return tuple(_char_pinyin(ch) for ch in name)
 
 
+@lru_cache(maxsize=50_000)
 def fuzzy_syllable(s: str) -> str:
     for a, b in _FUZZY_INITIALS:
         if s.startswith(a):

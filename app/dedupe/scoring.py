@@ -63,18 +63,22 @@ def _w(m: float, u: float) -> float:
     return math.log2(m / u)
 
 
-# (weight, zh-CN reason) per level; the last level of each field is "disagrees".
-NAME_EXACT = (_w(0.80, 0.0015), "姓名一致（繁简、全半角折叠后）")
-NAME_HOMOPHONE = (_w(0.08, 0.002), "姓名同音（拼音相同，含平翘舌、前后鼻音）")
-NAME_ONE_OFF = (_w(0.09, 0.01), "姓名相差一字")
-NAME_DIFF = (_w(0.03, 0.9865), "姓名不同")
-BIRTH_EXACT = (_w(0.86, 0.0001), "出生日期一致")
-BIRTH_SWAPPED = (_w(0.04, 0.0001), "出生日期日月颠倒")
-BIRTH_ONE_DIGIT = (_w(0.06, 0.003), "出生日期相差一位数字")
+# (weight, zh-CN reason) per level; the last level of each field is "disagrees". u: two random
+# residents of one district (1 in ~29,000 share a birth date over 80 years of births; a full name is
+# shared by a few in 10,000); m: how often a township sheet records the same person at that level.
+NAME_EXACT = (_w(0.80, 0.0004), "姓名一致（繁简、全半角折叠后）")
+NAME_HOMOPHONE = (_w(0.08, 0.0004), "姓名同音（拼音相同，含平翘舌、前后鼻音）")
+NAME_ONE_OFF = (_w(0.07, 0.002), "姓名相差一字")  # three or more characters, one differs
+NAME_SURNAME = (_w(0.03, 0.03), "姓氏相同、名相差一字")  # two-character names: only the surname left
+NAME_DIFF = (_w(0.02, 0.9672), "姓名不同")
+BIRTH_EXACT = (_w(0.86, 0.00004), "出生日期一致")
+BIRTH_SWAPPED = (_w(0.04, 0.00004), "出生日期日月颠倒")
+BIRTH_ONE_DIGIT = (_w(0.06, 0.001), "出生日期相差一位数字")
 BIRTH_SAME_YEAR = (_w(0.02, 0.0125), "出生年份相同")
-BIRTH_DIFF = (_w(0.02, 0.9844), "出生日期不同")
+BIRTH_DIFF = (_w(0.02, 0.98642), "出生日期不同")
 ID_EXACT = (_w(0.95, 1e-7), "身份证号一致（含15位升18位）")
-ID_ONE_OFF = (_w(0.04, 1e-5), "身份证号相差一位")
+# One digit apart: a typo, or two people born the same day (the sequence digits): no evidence.
+ID_ONE_OFF = (_w(0.04, 0.04), "身份证号相差一位")
 ID_DIFF = (_w(0.01, 0.99999), "身份证号不同")
 PHONE_EXACT = (_w(0.55, 0.0005), "联系电话一致")
 PHONE_DIFF = (_w(0.45, 0.9995), "联系电话不同")
@@ -84,9 +88,10 @@ ADDR_DIFF = (_w(0.20, 0.966), "地址不同")
 SEX_SAME = (_w(0.98, 0.5), "性别相同")
 SEX_DIFF = (_w(0.02, 0.5), "性别不同")
 
-# Prior odds that a pair sharing a block is the same person, as a log2; a pair is a candidate when
-# its # posterior probability reaches CANDIDATE_PROBABILITY.
-PRIOR_LOG2 = -14.0
+# Prior odds, as a log2, that two random rows of a district's ledger are one person (about one pair in
+# 65,000: a few duplicates per thousand rows among tens of thousands); a pair is a candidate when
+# its posterior probability reaches CANDIDATE_PROBABILITY.
+PRIOR_LOG2 = -16.0
 CANDIDATE_PROBABILITY = 0.5
 
 
@@ -98,7 +103,7 @@ def _name_level(a: Profile, b: Profile) -> tuple[float, str] | None:
     if a.fuzzy == b.fuzzy:
         return NAME_HOMOPHONE
     if len(a.name) >= 2 and Levenshtein.distance(a.name, b.name) <= 1:
-        return NAME_ONE_OFF
+        return NAME_ONE_OFF if min(len(a.name), len(b.name)) >= 3 else NAME_SURNAME
     return NAME_DIFF
 
 
@@ -154,7 +159,7 @@ def match_weight(a: Profile, b: Profile) -> tuple[float, list[str]]:
             continue
         w, why = level
         total += w
-        if w > 0 and level is not SEX_SAME:
+        if w > 0.5 and level is not SEX_SAME:
             reasons.append(why)
     return total, reasons
 
