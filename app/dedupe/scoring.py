@@ -69,7 +69,8 @@ def _w(m: float, u: float) -> float:
 NAME_EXACT = (_w(0.80, 0.0004), "姓名一致（繁简、全半角折叠后）")
 NAME_HOMOPHONE = (_w(0.08, 0.0004), "姓名同音（拼音相同，含平翘舌、前后鼻音）")
 NAME_ONE_OFF = (_w(0.07, 0.002), "姓名相差一字")  # three or more characters, one differs
-NAME_SURNAME = (_w(0.03, 0.03), "姓氏相同、名相差一字")  # two-character names: only the surname left
+# Two-character names one apart: only the surname is left, no evidence either way.
+NAME_SURNAME = (_w(0.03, 0.03), "姓氏相同、名相差一字")
 NAME_DIFF = (_w(0.02, 0.9672), "姓名不同")
 BIRTH_EXACT = (_w(0.86, 0.00004), "出生日期一致")
 BIRTH_SWAPPED = (_w(0.04, 0.00004), "出生日期日月颠倒")
@@ -88,8 +89,8 @@ ADDR_DIFF = (_w(0.20, 0.966), "地址不同")
 SEX_SAME = (_w(0.98, 0.5), "性别相同")
 SEX_DIFF = (_w(0.02, 0.5), "性别不同")
 
-# Prior odds, as a log2, that two random rows of a district's ledger are one person (about one pair in
-# 65,000: a few duplicates per thousand rows among tens of thousands); a pair is a candidate when
+# Prior odds, as a log2, that two random rows of a district's ledger are one person (about one pair
+# in 65,000: a few duplicates per thousand rows among tens of thousands); a pair is a candidate when
 # its posterior probability reaches CANDIDATE_PROBABILITY.
 PRIOR_LOG2 = -16.0
 CANDIDATE_PROBABILITY = 0.5

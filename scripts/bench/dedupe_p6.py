@@ -2,16 +2,17 @@
 
     .venv/bin/python scripts/bench/dedupe_p6.py --records 50000 200000 [--seed 6] [--no-splink]
 
-The generator makes a district's person rows (demo name pools, so namesakes are as common as in a real
-township) and, for a share of them, duplicates as a township sheet would hold them: typos and
-homophones in the name, traditional characters, the ID missing or in its 15-digit form, day and month
-swapped, a moved address, another or no phone. Truth is the entity each row was made from; a true pair
-is two rows of one entity. Both matchers get the same folded columns (app.dedupe.normalize) and the
-same blocking keys (app.dedupe.blocking.keys); Splink estimates u by random sampling and m by EM, the
-Onetable matcher uses its fixed Fellegi-Sunter priors. Printed per size: pairs compared, precision,
-recall and F1 at the 0.5 probability threshold (and each method's best F1 over thresholds), seconds,
-and the time ratio Splink / Onetable. `--database-url` (or ONETABLE_DATABASE_URL) only feeds the
-environment line.
+The generator makes a district's person rows (demo name pools, so namesakes are as common as in a
+real township) and, for a share of them, duplicates as a township sheet would hold them: typos and
+homophones in the name, traditional characters, the ID missing or in its 15-digit form, day and
+month swapped, a moved address, another or no phone. Truth is the entity each row was made from; a
+true pair is two rows of one entity. Both matchers get the same folded columns
+(app.dedupe.normalize) and the same blocking keys (app.dedupe.blocking.keys); Splink estimates u
+by random sampling and m by EM, the Onetable matcher uses its fixed Fellegi-Sunter priors. Printed
+per size: pairs compared,
+precision, recall and F1 at the 0.5 probability threshold (and each method's best F1 over
+thresholds), seconds, and the time ratio Splink / Onetable. `--database-url` (or
+ONETABLE_DATABASE_URL) only feeds the environment line.
 """
 
 from __future__ import annotations
@@ -110,7 +111,9 @@ class Generator:
         r = self.r
         town = r.choice(TOWNS)
         if town.endswith("街道"):
-            return f"重庆市永川区{town}{r.choice(ROADS)}{r.randint(1, 300)}号{r.randint(1, 30)}栋{r.randint(1, 30)}-{r.randint(1, 6)}"
+            road = f"{r.choice(ROADS)}{r.randint(1, 300)}号"
+            flat = f"{r.randint(1, 30)}栋{r.randint(1, 30)}-{r.randint(1, 6)}"
+            return f"重庆市永川区{town}{road}{flat}"
         village = r.choice(VILLAGE_A) + r.choice(VILLAGE_B) + "村"
         return f"重庆市永川区{town}{village}{r.randint(1, 12)}组{r.randint(1, 80)}号"
 
@@ -420,10 +423,11 @@ def main(argv: list[str] | None = None) -> int:
         bf1, bt = best_f1(found, truth)
         ours = prep + match
         print(
-            f"\n{n:,} records, {len(truth):,} true pairs, {compared:,} pairs compared after blocking"
+            f"\n{n:,} records, {len(truth):,} true pairs, {compared:,} pairs compared (blocked)"
         )
         print(
-            f"  onetable: precision {p:.4f} recall {r:.4f} F1 {f1:.4f} (best F1 {bf1:.4f} at p>={bt}); "
+            f"  onetable: precision {p:.4f} recall {r:.4f} F1 {f1:.4f} "
+            f"(best F1 {bf1:.4f} at p>={bt}); "
             f"{ours:.1f} s (fold {prep:.1f} s + block/score {match:.1f} s)"
         )
         if not args.no_splink:
@@ -431,11 +435,13 @@ def main(argv: list[str] | None = None) -> int:
             sp, sr, sf1 = scores(sfound, truth, 0.5)
             sbf1, sbt = best_f1(sfound, truth)
             print(
-                f"  splink:   precision {sp:.4f} recall {sr:.4f} F1 {sf1:.4f} (best F1 {sbf1:.4f} at p>={sbt}); "
+                f"  splink:   precision {sp:.4f} recall {sr:.4f} F1 {sf1:.4f} "
+                f"(best F1 {sbf1:.4f} at p>={sbt}); "
                 f"{secs:.1f} s (train + predict, folding not counted)"
             )
             print(
-                f"  F1 onetable - splink: {f1 - sf1:+.4f}; time splink / onetable: {secs / ours:.2f}x"
+                f"  F1 onetable - splink: {f1 - sf1:+.4f}; "
+                f"time splink / onetable: {secs / ours:.2f}x"
             )
     return 0
 
