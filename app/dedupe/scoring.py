@@ -90,10 +90,13 @@ SEX_SAME = (_w(0.98, 0.5), "性别相同")
 SEX_DIFF = (_w(0.02, 0.5), "性别不同")
 
 # Prior odds, as a log2, that two random rows of a district's ledger are one person (about one pair
-# in 65,000: a few duplicates per thousand rows among tens of thousands); a pair is a candidate when
-# its posterior probability reaches CANDIDATE_PROBABILITY.
+# in 65,000: a few duplicates per thousand rows among tens of thousands).
 PRIOR_LOG2 = -16.0
-CANDIDATE_PROBABILITY = 0.5
+# A pair is queued for review from this posterior on. Low on purpose: a reviewer rejects a wrong
+# suggestion in one click, a duplicate never suggested stays in the ledger. Set on the P6 generator
+# (scripts/bench/dedupe_p6.py), where F1 peaks between 0.05 and 0.2; revisit with the real share of
+# rejected candidates once districts review them.
+CANDIDATE_PROBABILITY = 0.1
 
 
 def _name_level(a: Profile, b: Profile) -> tuple[float, str] | None:
