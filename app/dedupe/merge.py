@@ -264,6 +264,8 @@ async def accept(
         other_prov = {c: {"source": cand.source, "at": at, "actor": principal.actor} for c in other}
     decisions = survive(lg.fields, surv, surv["provenance"] or {}, other, other_prov)
     changed = {c: other.get(c) for c, d in decisions.items() if d["from"] == LOSER}
+    if loser_id is None:  # values from a sheet: the reviewer must be one who may write them
+        policy.check_write(sorted(changed), "incoming")
     prov = {c: {**(other_prov.get(c) or {}), "merge": True} for c in changed}
     before = {
         "fields": {c: jsonable(surv.get(c)) for c in changed},

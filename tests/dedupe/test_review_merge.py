@@ -14,7 +14,7 @@ from app.dedupe.candidates import enqueue_candidates, find_candidates
 from app.dedupe.models import DedupeCandidate
 from tests.factories import auth_headers, make_user
 from tests.ledger.test_records import assert_problem
-from tests.world import VILLAGE_A, A
+from tests.world import VILLAGE_A, VILLAGE_B, A
 
 PERSONS = "/api/v1/ledgers/person/records"
 QUEUE = "/api/v1/dedupe/candidates"
@@ -58,10 +58,14 @@ async def test_c1_4_traditional_row_without_id_becomes_a_candidate_pair_never_me
 ):
     rec = await _person(client, world.a, "张三", date(1960, 5, 1), 11)
     other = await _person(client, world.a, "李四", date(1960, 5, 1), 12)
+    # The same name and birth date in township B is outside the importing township's area.
+    r = await client.post(PERSONS, headers=world.b, json={
+        "region_code": VILLAGE_B, "name": "张三", "residence_address": ADDRESS,
+        "id_number": make_id_card("500118", date(1960, 5, 1), 15, "1")})
+    assert r.status_code == 201, r.text
     found = await _queue_c1_4(connection, [C1_4_ROW, {"name": "王五", "birth_date": "1988-09-30"}])
-    assert [(c.row_index, c.record_id) for c in found] == [
-        (0, rec["id"])
-    ]  # not 李四, nothing for 王五
+    # Not 李四, not B's record, nothing for 王五.
+    assert [(c.row_index, c.record_id) for c in found] == [(0, rec["id"])]
     assert found[0].score > 0.99 and "姓名一致（繁简、全半角折叠后）" in found[0].reasons
     # Queued once, even when the same batch is scored again.
     await _queue_c1_4(connection, [C1_4_ROW])
@@ -78,7 +82,7 @@ async def test_c1_4_traditional_row_without_id_becomes_a_candidate_pair_never_me
             select(func.count()).select_from(t).where(t.c.deleted_at.is_(None))
         )
     ).scalar()
-    assert alive == 2 and other["id"] != rec["id"]
+    assert alive == 3 and other["id"] != rec["id"]
 
 
 async def test_accepting_an_incoming_candidate_fills_the_record_and_undo_restores_it(
