@@ -31,6 +31,7 @@ class Profile:
     name: str
     fuzzy: str  # fuzzy pinyin of the whole name, syllables joined by spaces
     birth: date | None
+    birth_s: str  # YYYYMMDD, '' without a date
     sex: str | None
     phone: str | None
     id18: str | None
@@ -48,10 +49,12 @@ def profile(
         if raw:
             addr = addr | nz.address_tokens(str(raw))
     sex = row.get("sex")
+    birth = nz.to_date(row.get("birth_date"))
     return Profile(
         name=name,
         fuzzy=nz.fuzzy_pinyin(name) if name else "",
-        birth=nz.to_date(row.get("birth_date")),
+        birth=birth,
+        birth_s=f"{birth.year:04d}{birth.month:02d}{birth.day:02d}" if birth else "",
         sex=str(sex) if sex in ("1", "2", 1, 2) else None,
         phone=nz.phone_key(row.get("phone")),
         id18=nz.id_key(row.get("id_number")),
@@ -118,7 +121,7 @@ def _birth_level(a: Profile, b: Profile) -> tuple[float, str] | None:
         return BIRTH_EXACT
     if nz.swapped(a.birth) == b.birth:
         return BIRTH_SWAPPED
-    if Levenshtein.distance(a.birth.strftime("%Y%m%d"), b.birth.strftime("%Y%m%d")) <= 1:
+    if Levenshtein.distance(a.birth_s, b.birth_s) <= 1:
         return BIRTH_ONE_DIGIT
     if a.birth.year == b.birth.year:
         return BIRTH_SAME_YEAR
