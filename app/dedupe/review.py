@@ -17,6 +17,7 @@ from app.auth.principal import Principal
 from app.dedupe.candidates import QUEUE
 from app.dedupe.models import DedupeCandidate
 from app.ledger.history import jsonable
+from app.query import sources
 
 
 async def _masked_incoming(
@@ -65,12 +66,12 @@ async def list_candidates(
     more = len(cands) > limit
     cands = cands[:limit]
     ids = sorted({i for x in cands for i in (x.record_id, x.other_id) if i is not None})
-    t = policy.table
+    t: Any = sources.ledger_table(policy)
     records: dict[int, dict[str, Any]] = {}
     if ids:
         rows = (
             await session.execute(
-                select(*policy.select_columns()).where(t.c.id.in_(ids), policy.scope_clause())
+                select(*policy.select_columns(t)).where(t.c.id.in_(ids), policy.scope_clause(t))
             )
         ).all()
         records = {r.id: {k: jsonable(v) for k, v in r._mapping.items()} for r in rows}
