@@ -33,8 +33,13 @@ def create_app(settings: Settings | None = None, *, manage_engine: bool = True) 
         from app.db import engine as engines
         from app.db.embedded import watch
 
-        engine = engines.make_engine(engines.resolve_database_url(settings), settings)
+        from app.db.fast import make_read_engine
+
+        url = engines.resolve_database_url(settings)
+        engine = engines.make_engine(url, settings)
         app.state.sessionmaker = engines.make_sessionmaker(engine)
+        # Single-statement reads of callers whose access is cached (app/db/fast.py).
+        app.state.read_engine = make_read_engine(url, settings)
         background = []
         # The embedded server is the service's to keep alive: restarted when its postmaster dies.
         if engines._embedded_server is not None and settings.embedded_watch_seconds > 0:
@@ -52,6 +57,7 @@ def create_app(settings: Settings | None = None, *, manage_engine: bool = True) 
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            await app.state.read_engine.dispose()
             await engine.dispose()
 
     app = FastAPI(

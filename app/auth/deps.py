@@ -14,7 +14,7 @@ from fastapi.security import APIKeyHeader, OAuth2PasswordBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.passwords import hash_api_key
-from app.auth.principal import Principal
+from app.auth.principal import Credentials, Principal
 from app.auth.tokens import TokenClaims, decode_claims, invalid_token
 from app.config import Settings
 from app.db.deps import Session
@@ -153,3 +153,14 @@ def principal_of(kind: str, id_: int, name: str, unit: OrgUnit, roles: frozenset
         department_code=unit.department_code,
         roles=roles,
     )
+
+
+async def credentials(
+    bearer: Annotated[str | None, Depends(oauth2_scheme)],
+    api_key: Annotated[str | None, Depends(api_key_scheme)],
+) -> Credentials:
+    """The credentials alone, checked later (the cached read paths, app/ledger/fastread.py)."""
+    return Credentials(bearer, api_key)
+
+
+CallerCredentials = Annotated[Credentials, Depends(credentials)]
