@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Header, Path, Query, Request, Response
 
 from app.auth.deps import CallerCredentials, CurrentPrincipal
-from app.db.deps import LazySession, Session
+from app.db.deps import Session
 from app.jsonresponse import JSON
 from app.ledger import fastread, related, service
 from app.ledger.schemas import HistoryPage, RecordOut, RecordPage, RelatedPage
@@ -26,7 +26,6 @@ def _record(record: dict, status_code: int = 200, headers: dict | None = None) -
 @router.get("/{ledger}/records", response_model=None, responses={200: {"model": RecordPage}}, summary="列出记录（筛选、排序、游标分页）")
 async def list_records(
     request: Request,
-    session: LazySession,
     creds: CallerCredentials,
     ledger: LedgerCode,
     order: Annotated[str | None, Query(description="排序，如 birth_date.desc,name；总以 id 收尾")] = None,
@@ -37,7 +36,7 @@ async def list_records(
     Operators: eq, ne, in (comma separated), gt, gte, lt, lte, prefix, is_null (true/false)."""
     params = list(request.query_params.multi_items())
     return JSON(await fastread.answer(
-        request, session, creds,
+        request, creds,
         lambda reads, access: fastread.list_records(reads, access, ledger, params, order=order, limit=limit,
                                                     cursor=cursor),
         lambda s, principal: service.list_records(s, principal, ledger, params, order=order, limit=limit,
@@ -57,10 +56,10 @@ async def create_record(
 
 @router.get("/{ledger}/records/{record_id}", response_model=None, responses={200: {"model": RecordOut}}, summary="读取一条记录")
 async def get_record(
-    request: Request, session: LazySession, creds: CallerCredentials, ledger: LedgerCode, record_id: RecordId
+    request: Request, creds: CallerCredentials, ledger: LedgerCode, record_id: RecordId
 ) -> JSON:
     return _record(await fastread.answer(
-        request, session, creds,
+        request, creds,
         lambda reads, access: fastread.get_record(reads, access, ledger, record_id),
         lambda s, principal: service.get_record(s, principal, ledger, record_id)))
 

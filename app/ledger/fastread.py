@@ -24,6 +24,7 @@ from app.access.cache import Access
 from app.auth.principal import Credentials, Principal
 from app.catalog.admission import live as catalog_live
 from app.catalog.loader import IN_EFFECT
+from app.db.engine import session_scope
 from app.db.fast import VERSION_PARAM, Reads, Stale, access_guard, compile_text, is_disconnect
 from app.errors import Problem
 from app.ledger import service
@@ -31,26 +32,30 @@ from app.ledger import service
 T = TypeVar("T")
 
 
-async def answer(request: Request, session: AsyncSession, creds: Credentials,
+async def answer(request: Request, creds: Credentials,
                  fast: Callable[[Reads, Access], Awaitable[T]],
                  slow: Callable[[AsyncSession, Principal], Awaitable[T]]) -> T:
+    """The fast way if the caller is cached and it can answer, else the long way in one transaction
+    (committed before the answer is returned, so before it is sent)."""
     access = cache.lookup(creds)
+    maker = request.app.state.sessionmaker
     if access is not None:
         IN_EFFECT.set(access.catalog)
         request.state.principal = access.principal
-        async with Reads(request, session) as reads:
-            try:
+        try:
+            async with session_scope(maker) as session, Reads(request, session) as reads:
                 return await fast(reads, access)
-            except (Stale, Problem):
-                pass
-            except DBAPIError as exc:
-                if not is_disconnect(exc):
-                    raise
-    await catalog_live.enter(session)
-    access = await cache.load(session, request.app.state.settings, creds)
-    cache.seed_session(session, access)
-    request.state.principal = access.principal
-    return await slow(session, access.principal)
+        except (Stale, Problem):
+            pass
+        except DBAPIError as exc:
+            if not is_disconnect(exc):
+                raise
+    async with session_scope(maker) as session:
+        await catalog_live.enter(session)
+        access = await cache.load(session, request.app.state.settings, creds)
+        cache.seed_session(session, access)
+        request.state.principal = access.principal
+        return await slow(session, access.principal)
 
 
 async def get_record(reads: Reads, access: Access, ledger: str, record_id: int) -> dict[str, Any]:
@@ -66,7 +71,8 @@ async def get_record(reads: Reads, access: Access, ledger: str, record_id: int) 
                                             VERSION_PARAM: access.version})).first()
     if row is None:  # no such record for this reader, or another access version: the long way says which
         raise Stale
-    record = service.record_of(policy, row)
+    record = service.record_of(policy, row, access.memo(("rest.hidden", ledger),
+                                                        lambda: service.hidden_codes(policy)))
     await audit_read(conn, policy, [record_id], "rest")
     return record
 

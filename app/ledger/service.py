@@ -52,22 +52,22 @@ async def _read(session: AsyncSession, policy: LedgerPolicy, record_id: int) -> 
     return record_of(policy, row)
 
 
-def _hidden_codes(policy: LedgerPolicy) -> list[str]:
+def hidden_codes(policy: LedgerPolicy) -> list[str]:
     return [c for c in policy.fields if not policy.discloses_presence(c)]  # hidden, or masked `full`
 
 
 def read_statement(policy: LedgerPolicy, record_id: int | ColumnElement) -> Select:
     """One record as the policy lets its reader see it (record_of turns the row into the answer)."""
     t = sources.ledger_table(policy)
-    hidden = _hidden_codes(policy)
+    hidden = hidden_codes(policy)
     provenance = t.c.provenance if not hidden else t.c.provenance.op("-")(array(hidden))
     return select(*policy.select_columns(), provenance.label("provenance"), t.c.flags.label("flags")).where(
         t.c.id == record_id, policy.scope_clause()
     )
 
 
-def record_of(policy: LedgerPolicy, row: Row) -> dict:
-    hidden = _hidden_codes(policy)
+def record_of(policy: LedgerPolicy, row: Row, hidden: list[str] | None = None) -> dict:
+    hidden = hidden_codes(policy) if hidden is None else hidden
     out = dict(row._mapping)
     out["flags"] = {k: v for k, v in (out["flags"] or {}).items() if k not in hidden}
     return out
