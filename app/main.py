@@ -12,8 +12,8 @@ from sqlalchemy import text
 
 from app.config import Settings, get_settings
 from app.errors import install_problem_handlers
-from app.jsonresponse import JSON
 from app.inputs import InputGuard
+from app.jsonresponse import JSON
 from app.requests import RequestIdMiddleware
 
 
@@ -32,7 +32,6 @@ def create_app(settings: Settings | None = None, *, manage_engine: bool = True) 
             return
         from app.db import engine as engines
         from app.db.embedded import watch
-
         from app.db.fast import make_read_engine
 
         url = engines.resolve_database_url(settings)

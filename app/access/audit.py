@@ -9,7 +9,7 @@ chain, anchoring and verifying are app/access/audit_chain.py's, off the request 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
@@ -19,12 +19,13 @@ from app.access.policy import LedgerPolicy
 from app.auth.principal import Principal
 from app.requests import request_id_var
 
+
 async def append(
     session: AsyncSession, *, actor: str, action: str, path: str, ledger: str | None = None,
     record_ids: Iterable[int] = (), fields: Iterable[str] = (), detail: dict | None = None,
 ) -> AuditEntry:
     entry = AuditEntry(
-        at=datetime.now(timezone.utc), actor=actor, action=action, path=path, ledger=ledger,
+        at=datetime.now(UTC), actor=actor, action=action, path=path, ledger=ledger,
         record_ids=sorted(set(record_ids)), fields=sorted(set(fields)), detail=detail or {},
         request_id=request_id_var.get(),
     )
@@ -40,7 +41,7 @@ async def append_on(
     """The same append as one Core INSERT on a connection (the single-statement read paths of
     app/db/fast.py: in autocommit it is committed before the response carrying the values is sent)."""
     await conn.execute(insert(AuditEntry.__table__).values(
-        at=datetime.now(timezone.utc), actor=actor, action=action, path=path, ledger=ledger,
+        at=datetime.now(UTC), actor=actor, action=action, path=path, ledger=ledger,
         record_ids=sorted(set(record_ids)), fields=sorted(set(fields)), detail={},
         request_id=request_id_var.get()))
 

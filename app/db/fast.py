@@ -17,12 +17,13 @@ run every request inside one outer transaction) the request's own session connec
 from __future__ import annotations
 
 from types import TracebackType
-from typing import Any
+from typing import Any, Self
 
 from sqlalchemy import BigInteger, bindparam, event, literal_column
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, create_async_engine
 from sqlalchemy.sql import ClauseElement
+from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import ColumnElement
 from starlette.requests import Request
 
@@ -47,6 +48,7 @@ def compile_text(stmt: ClauseElement, dialect: Dialect, placeholders: dict[str, 
     """The statement as the driver receives it, and its parameters (to be run with exec_driver_sql,
     after replacing the `placeholders`: the parameters given per execution)."""
     compiled = stmt.compile(dialect=dialect, compile_kwargs={"render_postcompile": True})
+    assert isinstance(compiled, SQLCompiler)
     if compiled._bind_processors:  # none for the types used here (psycopg adapts them); be safe
         raise AssertionError(f"bind processors for {sorted(compiled._bind_processors)}")
     return compiled.string, dict(compiled.construct_params(placeholders))
@@ -66,7 +68,7 @@ def make_read_engine(url: str, settings: Settings) -> AsyncEngine:
     )
 
     @event.listens_for(engine.sync_engine, "connect")
-    def _connected(dbapi_connection: Any, connection_record: Any) -> None:  # noqa: ARG001
+    def _connected(dbapi_connection: Any, connection_record: Any) -> None:
         faults.outage.recovered()
 
     return engine
@@ -93,7 +95,7 @@ class Reads:
         if conn is not None and self.engine is not None:
             await conn.close()
 
-    async def __aenter__(self) -> Reads:
+    async def __aenter__(self) -> Self:
         return self
 
     async def __aexit__(self, et: type[BaseException] | None, e: BaseException | None,

@@ -15,6 +15,7 @@ is never sent.
 from __future__ import annotations
 
 import asyncio
+
 from fastapi import Request
 from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.fastapi import BaseContext

@@ -9,15 +9,14 @@ from starlette.responses import HTMLResponse, Response
 from strawberry.fastapi import GraphQLRouter
 from strawberry.types.unset import UNSET
 
-from app.docs import graphiql_html
-from app.errors import Problem, http_problem
 from app.access import cache as access_cache
 from app.db.fast import VERSION_SQL
+from app.docs import graphiql_html
+from app.errors import Problem, http_problem
 from app.graphql.context import GraphQLContext, get_context, slow_context
 from app.graphql.limits import MAX_TOKENS, too_many_tokens
 from app.graphql.schema import schema, schema_in_effect
 from app.jsonresponse import JSON, dumps
-
 
 VERSION_ONLY = f"SELECT {VERSION_SQL}"
 

@@ -28,11 +28,11 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[2]
 sys.path[:] = [str(ROOT)] + [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
-import orjson  # noqa: E402
-import psycopg  # noqa: E402
-from sqlalchemy import event  # noqa: E402
+import orjson
+import psycopg
+from sqlalchemy import event
 
-from scripts.bench._env import print_environment  # noqa: E402
+from scripts.bench._env import print_environment
 
 SECRET = "request-cost-benchmark-secret-key-32-bytes!"
 PERSON_Q = "query($id: ID!) { person(id: $id) { id name sex birthDate regionCode idNumber phone } }"
@@ -74,7 +74,7 @@ class Wire:
         self.on = False
 
     def attach(self, engine: Any) -> None:
-        def traced(dbapi_connection: Any, record: Any) -> None:  # noqa: ARG001
+        def traced(dbapi_connection: Any, record: Any) -> None:
             self.pgconns.append(dbapi_connection.driver_connection.pgconn)
 
         self.pgconns: list[Any] = getattr(self, "pgconns", [])

@@ -32,7 +32,7 @@ from app.db.ledger_tables import tables
 from tests.conftest import own_database
 from tests.factories import auth_headers, make_org_unit, make_user
 from tests.graphql.conftest import person_values
-from tests.world import A, VILLAGE_A
+from tests.world import VILLAGE_A, A
 
 PERSONS = "/api/v1/ledgers/person/records"
 _names = itertools.count()
@@ -53,7 +53,7 @@ class Wire:
         self.statements: list[str] = []
 
     def attach(self, engine: AsyncEngine) -> None:
-        def traced(dbapi_connection, connection_record) -> None:  # noqa: ARG001
+        def traced(dbapi_connection, connection_record) -> None:
             pgconn = dbapi_connection.driver_connection.pgconn
             pgconn.trace(self.file.fileno())
             pgconn.set_trace_flags(psycopg.pq.Trace.SUPPRESS_TIMESTAMPS)
