@@ -33,7 +33,7 @@ from app.catalog.model import Catalog
 from app.config import Settings
 from app.errors import Problem
 
-MAX_ENTRIES = 10_000
+MAX_ENTRIES = 10_000  # credentials, and separately shared entries
 
 
 @dataclass
@@ -44,7 +44,6 @@ class Access:
     grants: list[tuple[int, Grant]]
     catalog: Catalog
     version: int
-    expires_at: float  # time.time() after which the credential is refused (inf: API keys)
     policies: dict[str, LedgerPolicy] = field(default_factory=dict)
     built: dict[Hashable, Any] = field(default_factory=dict)
 
@@ -66,7 +65,11 @@ class Access:
         return got
 
 
-_entries: OrderedDict[bytes, Access] = OrderedDict()
+# credential key -> (entry, time.time() after which the credential is refused; inf for API keys)
+_entries: OrderedDict[bytes, tuple[Access, float]] = OrderedDict()
+# (version, principal kind, principal id) -> entry: every token of one account shares its policies and
+# compiled statements (one version is one state, so they are the same)
+_shared: dict[tuple[int, str, int], Access] = {}
 _lock = threading.Lock()
 
 
@@ -78,10 +81,10 @@ def lookup(creds: Credentials) -> Access | None:
     got = _entries.get(key)
     if got is None:
         return None
-    if time.time() >= got.expires_at:
+    if time.time() >= got[1]:
         forget(creds)
         return None
-    return got
+    return got[0]
 
 
 def forget(creds: Credentials) -> None:
@@ -94,6 +97,7 @@ def forget(creds: Credentials) -> None:
 def clear() -> None:
     with _lock:
         _entries.clear()
+        _shared.clear()
 
 
 async def load(session: AsyncSession, settings: Settings, creds: Credentials) -> Access:
@@ -108,14 +112,26 @@ async def load(session: AsyncSession, settings: Settings, creds: Credentials) ->
     expires = math.inf
     if creds.bearer:
         expires = decode_claims(settings, creds.bearer).expires_at.timestamp()
-    access = Access(principal, grants, get_catalog(), version if version is not None else -1, expires)
+    access = Access(principal, grants, get_catalog(), version if version is not None else -1)
     key = creds.key
-    if version is not None and key is not None:
-        with _lock:
-            _entries[key] = access
-            _entries.move_to_end(key)
-            while len(_entries) > MAX_ENTRIES:
-                _entries.popitem(last=False)
+    if version is None or key is None:
+        return access
+    with _lock:
+        shared = _shared.get((version, principal.kind, principal.id))
+        if shared is not None and shared.principal == principal and shared.catalog is access.catalog:
+            access = shared
+        else:
+            if _shared and next(iter(_shared))[0] < version:
+                # the oldest shared entry is of an older version, which no check accepts any more
+                for k in [k for k in _shared if k[0] < version]:
+                    del _shared[k]
+            if len(_shared) >= MAX_ENTRIES:
+                _shared.clear()
+            _shared[(version, principal.kind, principal.id)] = access
+        _entries[key] = (access, expires)
+        _entries.move_to_end(key)
+        while len(_entries) > MAX_ENTRIES:
+            _entries.popitem(last=False)
     return access
 
 
