@@ -1,7 +1,9 @@
 """The current principal: a user with a Bearer token or a service account with an X-API-Key.
 
-Roles and org unit are loaded from the database on every request (one joined query), so
-deactivation and role changes apply immediately. The principal is cached on request.state.
+Roles and org unit are loaded from the database (one joined query), so deactivation and role changes
+apply immediately. The hot reads take them from the per-process caller cache instead, which every such
+change invalidates through the access version checked in the read's own statement
+(app/access/cache.py, docs/performance.md). The principal is cached on request.state.
 """
 
 from __future__ import annotations
