@@ -9,22 +9,23 @@ chain, anchoring and verifying are app/access/audit_chain.py's, off the request 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import insert, select
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app.access.audit_models import AuditEntry
 from app.access.policy import LedgerPolicy
 from app.auth.principal import Principal
 from app.requests import request_id_var
 
+
 async def append(
     session: AsyncSession, *, actor: str, action: str, path: str, ledger: str | None = None,
     record_ids: Iterable[int] = (), fields: Iterable[str] = (), detail: dict | None = None,
 ) -> AuditEntry:
     entry = AuditEntry(
-        at=datetime.now(timezone.utc), actor=actor, action=action, path=path, ledger=ledger,
+        at=datetime.now(UTC), actor=actor, action=action, path=path, ledger=ledger,
         record_ids=sorted(set(record_ids)), fields=sorted(set(fields)), detail=detail or {},
         request_id=request_id_var.get(),
     )
@@ -33,13 +34,28 @@ async def append(
     return entry
 
 
-async def audit_read(session: AsyncSession, policy: LedgerPolicy, record_ids: list[int], path: str,
+async def append_on(
+    conn: AsyncConnection, *, actor: str, action: str, path: str, ledger: str | None = None,
+    record_ids: Iterable[int] = (), fields: Iterable[str] = (),
+) -> None:
+    """The same append as one Core INSERT on a connection (the single-statement read paths of
+    app/db/fast.py: in autocommit it is committed before the response carrying the values is sent)."""
+    await conn.execute(insert(AuditEntry.__table__).values(
+        at=datetime.now(UTC), actor=actor, action=action, path=path, ledger=ledger,
+        record_ids=sorted(set(record_ids)), fields=sorted(set(fields)), detail={},
+        request_id=request_id_var.get()))
+
+
+async def audit_read(session: AsyncSession | AsyncConnection, policy: LedgerPolicy, record_ids: list[int], path: str,
                      fields: list[str] | None = None) -> None:
     """Log a read that returned unmasked sensitive or secret values (nothing to log otherwise)."""
     plain = policy.plain_sensitive_fields
     if fields is not None:
         plain = [f for f in plain if f in fields]
-    if plain and record_ids:
+    if plain and record_ids and isinstance(session, AsyncConnection):
+        await append_on(session, actor=policy.principal.actor, action="read_sensitive", path=path,
+                        ledger=policy.ledger.code, record_ids=record_ids, fields=plain)
+    elif plain and record_ids:
         await append(session, actor=policy.principal.actor, action="read_sensitive", path=path,
                      ledger=policy.ledger.code, record_ids=record_ids, fields=plain)
 

@@ -2,7 +2,18 @@
 
 from datetime import datetime
 
-from sqlalchemy import ARRAY, BigInteger, Boolean, DateTime, ForeignKey, Identity, Index, String, func
+from sqlalchemy import (
+    ARRAY,
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Identity,
+    Index,
+    SmallInteger,
+    String,
+    func,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db.base import Base
@@ -32,3 +43,13 @@ class Grant(Base):
     __table_args__ = (
         Index("ix_access_grant_lookup", "ledger", "grantee_type"),
     )
+
+
+class AccessVersion(Base):
+    """One row whose number every change of who may read what replaces (triggers, migration 0015):
+    the key of every process's caller cache (app/access/cache.py)."""
+
+    __tablename__ = "access_version"
+
+    id: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
+    version: Mapped[int] = mapped_column(BigInteger)

@@ -233,9 +233,14 @@ def _grantee_rank(g: Grant, p: Principal) -> int | None:
     return None
 
 
+def grants_key(principal: Principal) -> tuple[str, str, int]:
+    """Where grants_for keeps a principal's grants in session.info."""
+    return ("access_grants", principal.kind, principal.id)
+
+
 async def grants_for(session: AsyncSession, principal: Principal) -> list[tuple[int, Grant]]:
     """All grants that apply to a principal, with their grantee rank; cached on the session."""
-    key = ("access_grants", principal.kind, principal.id)
+    key = grants_key(principal)
     cached = session.info.get(key)
     if cached is not None:
         return cached
@@ -354,4 +359,5 @@ async def policy_for(session: AsyncSession, principal: Principal, ledger_code: s
 
 
 __all__ = ["FieldAccess", "LedgerPolicy", "LinkPolicy", "link_attribute_level", "policy_for", "resolve", "grants_for",
+           "grants_key",
            "not_found"]

@@ -1,7 +1,9 @@
 """The current principal: a user with a Bearer token or a service account with an X-API-Key.
 
-Roles and org unit are loaded from the database on every request (one joined query), so
-deactivation and role changes apply immediately. The principal is cached on request.state.
+Roles and org unit are loaded from the database (one joined query), so deactivation and role changes
+apply immediately. The hot reads take them from the per-process caller cache instead, which every such
+change invalidates through the access version checked in the read's own statement
+(app/access/cache.py, docs/performance.md). The principal is cached on request.state.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from fastapi.security import APIKeyHeader, OAuth2PasswordBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.passwords import hash_api_key
-from app.auth.principal import Principal
+from app.auth.principal import Credentials, Principal
 from app.auth.tokens import TokenClaims, decode_claims, invalid_token
 from app.config import Settings
 from app.db.deps import Session
@@ -153,3 +155,14 @@ def principal_of(kind: str, id_: int, name: str, unit: OrgUnit, roles: frozenset
         department_code=unit.department_code,
         roles=roles,
     )
+
+
+async def credentials(
+    bearer: Annotated[str | None, Depends(oauth2_scheme)],
+    api_key: Annotated[str | None, Depends(api_key_scheme)],
+) -> Credentials:
+    """The credentials alone, checked later (the cached read paths, app/ledger/fastread.py)."""
+    return Credentials(bearer, api_key)
+
+
+CallerCredentials = Annotated[Credentials, Depends(credentials)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 
 
@@ -25,3 +26,19 @@ class Principal:
     @property
     def is_platform_admin(self) -> bool:
         return "platform_admin" in self.roles
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """What a request presented: a Bearer token or an API key (or neither)."""
+
+    bearer: str | None
+    api_key: str | None
+
+    @property
+    def key(self) -> bytes | None:
+        if self.bearer:
+            return hashlib.sha256(b"b:" + self.bearer.encode("utf-8", "surrogatepass")).digest()
+        if self.api_key:
+            return hashlib.sha256(b"k:" + self.api_key.encode("utf-8", "surrogatepass")).digest()
+        return None

@@ -17,10 +17,12 @@ from graphql import GraphQLError, GraphQLObjectType, get_named_type
 from graphql.execution.values import get_argument_values
 from graphql.pyutils import Path
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncConnection
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 from app.access.audit import audit_read
 from app.catalog.loader import get_catalog
+from app.db.fast import VERSION_SQL, Stale
 from app.db.faults import problem_for
 from app.errors import Problem
 from app.graphql import cache
@@ -74,11 +76,7 @@ class LedgerExecutor(StrawberryGraphQLCoreExecutionContext):
                 params = entry.params
                 if key is not None:
                     cache.statements.put(key, entry)
-            async with ctx.lock:
-                conn = await ctx.session.connection()
-                # The compiled text as SQLAlchemy would send it, run without rebuilding or re-keying
-                # the statement (events such as before_cursor_execute still fire).
-                text = (await conn.exec_driver_sql(entry.sql, params)).scalar()
+            text = await _run(ctx, entry.sql, params)
             if text is None:
                 return None
             if not entry.withheld and not entry.audits:
@@ -90,6 +88,9 @@ class LedgerExecutor(StrawberryGraphQLCoreExecutionContext):
                 self._report(w, data, path)
             return data
         except Exception as exc:  # noqa: BLE001 - every failure becomes a located field error
+            if ctx.reads is not None:  # the fast way: answered again the long way (router.py)
+                ctx.stale = True
+                return None
             self.handle_field_error(_as_graphql_error(exc), field_def.type, group, path)
             return None
 
@@ -125,7 +126,7 @@ class LedgerExecutor(StrawberryGraphQLCoreExecutionContext):
         compiler = Compiler(ctx, _Selection(self, variables))
         stmt = compiler.root(kind, ledger, get_named_type(field_def.type).name, group, args, path.key)
         async with ctx.lock:
-            dialect = (await ctx.session.connection()).dialect
+            dialect = (await _connection(ctx)).dialect
         compiled = stmt.compile(dialect=dialect, compile_kwargs={"render_postcompile": True})
         if compiled._bind_processors:  # none for the types used here (psycopg adapts them); be safe
             raise AssertionError(f"bind processors for {sorted(compiled._bind_processors)}")
@@ -142,6 +143,26 @@ class LedgerExecutor(StrawberryGraphQLCoreExecutionContext):
             p = p.add_key(key)
         err = GraphQLError(w.error.message, w.error.nodes, path=p.as_list(), extensions=w.error.extensions)
         self.collected_errors.add(err, p)
+
+
+async def _connection(ctx: GraphQLContext) -> AsyncConnection:
+    return await (ctx.reads.connection() if ctx.reads is not None else ctx.session.connection())
+
+
+async def _run(ctx: GraphQLContext, sql: str, params: dict[str, Any]) -> str | None:
+    """A root field's statement: the compiled text as SQLAlchemy would send it, run without rebuilding
+    or re-keying it (events such as before_cursor_execute still fire). On the fast way the same
+    statement returns the access version it saw; another version than the cached caller's is Stale."""
+    async with ctx.lock:
+        conn = await _connection(ctx)
+        if ctx.reads is None:
+            return (await conn.exec_driver_sql(sql, params)).scalar()
+        assert ctx.access is not None
+        version, text = (await conn.exec_driver_sql(f"SELECT {VERSION_SQL}, ({sql})", params)).one()
+    if version != ctx.access.version:
+        raise Stale
+    ctx.confirmed = True
+    return text
 
 
 def _strip_audit_ids(value: Any, found: dict[str, set[int]]) -> dict[str, set[int]]:
@@ -163,8 +184,9 @@ async def _audit(ctx: GraphQLContext, tags: dict[str, tuple[str, tuple[str, ...]
     for tag, key in tags.items():
         merged.setdefault(key, set()).update(ids.get(tag, ()))
     async with ctx.lock:
+        db = ctx.session if ctx.reads is None else await ctx.reads.connection()
         for (ledger, fields), record_ids in merged.items():
-            await audit_read(ctx.session, ctx.policy(ledger), sorted(record_ids), "graphql", fields=list(fields))
+            await audit_read(db, ctx.policy(ledger), sorted(record_ids), "graphql", fields=list(fields))
 
 
 def _first(value: Any, steps: list) -> list | None:

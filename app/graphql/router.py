@@ -9,12 +9,16 @@ from starlette.responses import HTMLResponse, Response
 from strawberry.fastapi import GraphQLRouter
 from strawberry.types.unset import UNSET
 
+from app.access import cache as access_cache
+from app.db.fast import VERSION_SQL
 from app.docs import graphiql_html
 from app.errors import Problem, http_problem
-from app.graphql.context import get_context
+from app.graphql.context import GraphQLContext, get_context, slow_context
 from app.graphql.limits import MAX_TOKENS, too_many_tokens
 from app.graphql.schema import schema, schema_in_effect
 from app.jsonresponse import JSON, dumps
+
+VERSION_ONLY = f"SELECT {VERSION_SQL}"
 
 
 class QueryRefused(Exception):
@@ -50,7 +54,27 @@ class OnetableGraphQLRouter(GraphQLRouter):
 
     async def run(self, request, context=UNSET, root_value=UNSET):  # type: ignore[override]
         try:
-            return await super().run(request, context, root_value)
+            if not isinstance(context, GraphQLContext) or context.reads is None:
+                return await super().run(request, context, root_value)
+            request.state.graphql_fast = context
+            try:
+                response = await super().run(request, context, root_value)
+                if not context.stale and not context.confirmed:
+                    # No ledger statement checked the access version (`me`, code lists, reports,
+                    # introspection, refusals): check it before answering from the cached caller.
+                    conn = await context.reads.connection()
+                    context.stale = (await conn.exec_driver_sql(VERSION_ONLY)).scalar() != context.access.version
+            finally:
+                request.state.graphql_fast = None
+                await context.reads.close()
+            if not context.stale:
+                return response
+            # The long way (context.py): this first answer is never sent.
+            access_cache.forget(context.creds)
+            again = await slow_context(request, context.session, context.creds)
+            again.request, again.response = context.request, context.response
+            again.background_tasks = context.background_tasks
+            return await super().run(request, again, root_value)
         except QueryRefused as e:
             return JSON({"data": None, "errors": [{"message": e.message, "extensions": {"code": e.code}}]},
                         status_code=400)
@@ -60,6 +84,10 @@ class OnetableGraphQLRouter(GraphQLRouter):
             raise http_problem(e.status_code) from None
 
     async def process_result(self, request, result):  # type: ignore[override]
+        context = getattr(request.state, "graphql_fast", None)
+        if result.errors and isinstance(context, GraphQLContext) and context.reads is not None:
+            context.stale = True  # any error on the fast way is answered again the long way
+            return {}
         # A root field that met a database fault (executor.py) answers the whole request with its 503.
         for error in result.errors or ():
             if isinstance(error.original_error, Problem) and error.original_error.status == 503:

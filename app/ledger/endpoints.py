@@ -6,10 +6,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Header, Path, Query, Request, Response
 
-from app.auth.deps import CurrentPrincipal
-from app.jsonresponse import JSON
+from app.auth.deps import CallerCredentials, CurrentPrincipal
 from app.db.deps import Session
-from app.ledger import related, service
+from app.jsonresponse import JSON
+from app.ledger import fastread, related, service
 from app.ledger.schemas import HistoryPage, RecordOut, RecordPage, RelatedPage
 
 router = APIRouter(prefix="/ledgers", tags=["台账记录"])
@@ -26,8 +26,7 @@ def _record(record: dict, status_code: int = 200, headers: dict | None = None) -
 @router.get("/{ledger}/records", response_model=None, responses={200: {"model": RecordPage}}, summary="列出记录（筛选、排序、游标分页）")
 async def list_records(
     request: Request,
-    session: Session,
-    principal: CurrentPrincipal,
+    creds: CallerCredentials,
     ledger: LedgerCode,
     order: Annotated[str | None, Query(description="排序，如 birth_date.desc,name；总以 id 收尾")] = None,
     limit: Annotated[int, Query(ge=1, le=1000, description="每页条数")] = 50,
@@ -36,8 +35,12 @@ async def list_records(
     """Filters are query parameters named after fields: `?sex=eq.2&birth_date=gte.1950-01-01&region_code=prefix.500118101`.
     Operators: eq, ne, in (comma separated), gt, gte, lt, lte, prefix, is_null (true/false)."""
     params = list(request.query_params.multi_items())
-    return JSON(await service.list_records(session, principal, ledger, params, order=order, limit=limit,
-                                           cursor=cursor))
+    return JSON(await fastread.answer(
+        request, creds,
+        lambda reads, access: fastread.list_records(reads, access, ledger, params, order=order, limit=limit,
+                                                    cursor=cursor),
+        lambda s, principal: service.list_records(s, principal, ledger, params, order=order, limit=limit,
+                                                  cursor=cursor)))
 
 
 @router.post("/{ledger}/records", response_model=None, responses={201: {"model": RecordOut}}, status_code=201, summary="新增记录")
@@ -53,9 +56,12 @@ async def create_record(
 
 @router.get("/{ledger}/records/{record_id}", response_model=None, responses={200: {"model": RecordOut}}, summary="读取一条记录")
 async def get_record(
-    session: Session, principal: CurrentPrincipal, ledger: LedgerCode, record_id: RecordId
+    request: Request, creds: CallerCredentials, ledger: LedgerCode, record_id: RecordId
 ) -> JSON:
-    return _record(await service.get_record(session, principal, ledger, record_id))
+    return _record(await fastread.answer(
+        request, creds,
+        lambda reads, access: fastread.get_record(reads, access, ledger, record_id),
+        lambda s, principal: service.get_record(s, principal, ledger, record_id)))
 
 
 @router.patch("/{ledger}/records/{record_id}", response_model=None, responses={200: {"model": RecordOut}}, summary="修改记录（部分字段）")

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timezone
 
-from sqlalchemy import cast, func, insert, select, update
+from sqlalchemy import Row, Select, cast, func, insert, select, update
 from sqlalchemy.dialects.postgresql import JSONB, array
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.sql.elements import ColumnElement
 
 from app.access.audit import audit_read, audit_write
 from app.access.policy import LedgerPolicy, policy_for
@@ -45,15 +47,28 @@ async def get_record(session: AsyncSession, principal: Principal, ledger: str, r
 
 
 async def _read(session: AsyncSession, policy: LedgerPolicy, record_id: int) -> dict:
-    t = sources.ledger_table(policy)
-    hidden = [c for c in policy.fields if not policy.discloses_presence(c)]  # hidden, or masked `full`
-    provenance = t.c.provenance if not hidden else t.c.provenance.op("-")(array(hidden))
-    stmt = select(*policy.select_columns(), provenance.label("provenance"), t.c.flags.label("flags")).where(
-        t.c.id == record_id, policy.scope_clause()
-    )
-    row = (await session.execute(stmt)).first()
+    row = (await session.execute(read_statement(policy, record_id))).first()
     if row is None:
         raise not_found()
+    return record_of(policy, row)
+
+
+def hidden_codes(policy: LedgerPolicy) -> list[str]:
+    return [c for c in policy.fields if not policy.discloses_presence(c)]  # hidden, or masked `full`
+
+
+def read_statement(policy: LedgerPolicy, record_id: int | ColumnElement) -> Select:
+    """One record as the policy lets its reader see it (record_of turns the row into the answer)."""
+    t = sources.ledger_table(policy)
+    hidden = hidden_codes(policy)
+    provenance = t.c.provenance if not hidden else t.c.provenance.op("-")(array(hidden))
+    return select(*policy.select_columns(), provenance.label("provenance"), t.c.flags.label("flags")).where(
+        t.c.id == record_id, policy.scope_clause()
+    )
+
+
+def record_of(policy: LedgerPolicy, row: Row, hidden: list[str] | None = None) -> dict:
+    hidden = hidden_codes(policy) if hidden is None else hidden
     out = dict(row._mapping)
     out["flags"] = {k: v for k, v in (out["flags"] or {}).items() if k not in hidden}
     return out
@@ -64,16 +79,28 @@ async def list_records(
     *, order: str | None, limit: int, cursor: str | None,
 ) -> dict:
     policy = await policy_for(session, principal, ledger)
+    stmt, keys = list_statement(policy, params, order=order, limit=limit, cursor=cursor)
+    rows = (await session.execute(stmt)).all()
+    return await list_page(session, policy, keys, rows, limit)
+
+
+def list_statement(policy: LedgerPolicy, params: list[tuple[str, str]], *, order: str | None, limit: int,
+                   cursor: str | None) -> tuple[Select, list[keyset.SortKey]]:
+    """A page of records (one more than `limit`, to know whether another page follows)."""
     where = listing.parse_filters(policy, params)
     keys = listing.parse_order(policy, order)
     stmt = select(*policy.select_columns(), *listing.sort_columns(keys)).where(policy.scope_clause(), *where)
     if cursor:
         stmt = stmt.where(keyset.keyset_clause(keys, cursor))
-    stmt = stmt.order_by(*keyset.order_by(keys)).limit(limit + 1)
-    rows = (await session.execute(stmt)).all()
+    return stmt.order_by(*keyset.order_by(keys)).limit(limit + 1), keys
+
+
+async def list_page(db: AsyncSession | AsyncConnection, policy: LedgerPolicy, keys: list[keyset.SortKey],
+                    rows: Sequence[Row], limit: int) -> dict:
+    """The answer for a page's rows, its read audited (on the session or the connection it was read on)."""
     more = len(rows) > limit
     rows = rows[:limit]
-    await audit_read(session, policy, [r.id for r in rows], "rest")
+    await audit_read(db, policy, [r.id for r in rows], "rest")
     return {
         "items": _rows_to_dicts(rows),
         "next_cursor": listing.next_cursor(keys, rows[-1]) if more and rows else None,

@@ -24,6 +24,10 @@ YAML_STAMP = "yaml"
 KEEP = 16  # catalogue versions kept built per process (each holds its tables and GraphQL schema)
 
 _CURRENT = text("SELECT stamp FROM catalog_version ORDER BY version DESC LIMIT 1")
+# The request's first statement: the catalogue stamp and the access version (app/access/cache.py) in
+# one round trip, so a request that reads its caller's grants next reads them no older than the version.
+_CURRENT_AND_ACCESS = text("SELECT (SELECT stamp FROM catalog_version ORDER BY version DESC LIMIT 1) AS stamp, "
+                           "(SELECT version FROM access_version WHERE id = 1) AS access_version")
 _known: OrderedDict[str, Catalog] = OrderedDict()
 _lock = threading.Lock()
 
@@ -72,7 +76,10 @@ def remember(stamp: str, cat: Catalog) -> Catalog:
 
 async def catalog_of(session: AsyncSession) -> Catalog:
     """The catalogue of the newest version this session's transaction sees."""
-    stamp = await session.scalar(_CURRENT)
+    return await _catalog_of_stamp(session, await session.scalar(_CURRENT))
+
+
+async def _catalog_of_stamp(session: AsyncSession, stamp: str | None) -> Catalog:
     if stamp is None or stamp == YAML_STAMP:
         return yaml_catalog()
     cat = _known.get(stamp)
@@ -83,8 +90,11 @@ async def catalog_of(session: AsyncSession) -> Catalog:
 
 
 async def enter(session: AsyncSession) -> Catalog:
-    """Make the session's catalogue the one in effect for the rest of this request (or task)."""
-    cat = await catalog_of(session)
+    """Make the session's catalogue the one in effect for the rest of this request (or task); the
+    access version read with it is left in session.info["access_version"]."""
+    row = (await session.execute(_CURRENT_AND_ACCESS)).one()
+    session.info["access_version"] = row.access_version
+    cat = await _catalog_of_stamp(session, row.stamp)
     IN_EFFECT.set(cat)
     return cat
 
