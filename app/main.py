@@ -44,7 +44,7 @@ def create_app(settings: Settings | None = None, *, manage_engine: bool = True) 
 
             background.append(asyncio.create_task(chain_forever(
                 engine, settings.audit_chain_interval_seconds, settings.audit_anchor_file,
-                settings.audit_anchor_interval_seconds)))
+                settings.audit_anchor_interval_seconds, settings.audit_anchor_url)))
         try:
             yield
         finally:

@@ -35,18 +35,21 @@ def describe(conn: Any) -> str:
 
             row = conn.execute(text(f"SHOW {name}")).fetchone()
         values.append(f"{name}={row[0]}")
+    return f"environment: PostgreSQL {' '.join(values)}; {describe_host()}"
+
+
+def describe_host() -> str:
+    """The client side: interpreter, CPUs and load average (for runs against a remote service)."""
     load1, load5, _ = os.getloadavg()
-    return (
-        f"environment: PostgreSQL {' '.join(values)}; "
-        f"python {platform.python_version()} on {sys.platform}, {os.cpu_count()} CPUs, "
-        f"load average {load1:.1f}/{load5:.1f}"
-    )
+    return (f"python {platform.python_version()} on {sys.platform}, {os.cpu_count()} CPUs, "
+            f"load average {load1:.1f}/{load5:.1f}")
 
 
 def print_environment(database_url: str) -> None:
     """Connect once with psycopg and print the environment line."""
     import psycopg
 
-    url = database_url.replace("postgresql+psycopg://", "postgresql://")
-    with psycopg.connect(url, autocommit=True) as conn:
+    from app.db.engine import libpq_conninfo
+
+    with psycopg.connect(libpq_conninfo(database_url), autocommit=True) as conn:
         print(describe(conn), flush=True)

@@ -29,6 +29,10 @@ from app.auth.deps import authenticate  # noqa: E402
 from app.auth.tokens import issue_token  # noqa: E402
 from app.config import Settings, get_settings  # noqa: E402
 from app.db.engine import make_engine, make_sessionmaker, resolve_database_url  # noqa: E402
+from scripts.bench._env import print_environment  # noqa: E402
+# The quick profile `make bench-smoke` runs (scripts/bench/_smoke.py): a few seconds, small district.
+SMOKE_ARGS = ["--rounds", "3"]
+
 from app.ledger import service  # noqa: E402
 from app.org.models import User  # noqa: E402
 
@@ -43,6 +47,7 @@ async def main() -> None:
     args = ap.parse_args()
     settings: Settings = get_settings()
     url = args.database_url or resolve_database_url(settings)
+    print_environment(url)
     engine = make_engine(url, settings)
     maker = make_sessionmaker(engine)
     async with maker() as s:

@@ -42,6 +42,10 @@ import psycopg  # noqa: E402
 from app.auth.tokens import issue_token  # noqa: E402
 from app.config import Settings, get_settings  # noqa: E402
 from app.db.engine import libpq_conninfo, resolve_database_url  # noqa: E402
+from scripts.bench._env import print_environment  # noqa: E402
+# The quick profile `make bench-smoke` runs (scripts/bench/_smoke.py): a few seconds, small district.
+SMOKE_ARGS = ["--requests", "20", "--max-seconds", "3"]
+
 
 SECRET = "graphql-benchmark-secret-key-32-bytes-long!"
 PERSON_FIELDS = ("id regionCode name idNumber sex birthDate ethnicity phone householdType hukouAddress "
@@ -148,6 +152,7 @@ async def main() -> None:
     settings: Settings = get_settings()
     url = args.database_url or resolve_database_url(settings)  # keeps an embedded server up while we run
     conninfo = libpq_conninfo(url)
+    print_environment(conninfo)
     rnd = random.Random(args.seed)
     with psycopg.connect(conninfo) as c:
         persons, max_id = c.execute("SELECT count(*), max(id) FROM lg_person").fetchone()

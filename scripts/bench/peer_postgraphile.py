@@ -65,6 +65,9 @@ from app.catalog.loader import load_catalog  # noqa: E402
 from app.config import Settings  # noqa: E402
 from app.db.engine import libpq_conninfo  # noqa: E402
 from scripts.bench._env import print_environment  # noqa: E402
+# The quick profile `make bench-smoke` runs (scripts/bench/_smoke.py): a few seconds, small district.
+SMOKE_ARGS = ["--clients", "1,4", "--seconds", "3", "--rounds", "1", "--check", "2", "--skip-without-npm"]
+
 
 POSTGRAPHILE = "postgraphile@4.14.1"
 SCHEMA = "peer_bench"
@@ -103,12 +106,16 @@ PGQL = {
 # PostGraphile: install, views, process
 
 
+class NoNode(SystemExit):
+    pass
+
+
 def install_postgraphile(scratch: Path) -> Path:
     cli = scratch / "node_modules" / ".bin" / "postgraphile"
     if cli.exists():
         return cli
-    if not shutil.which("npm"):
-        raise SystemExit("npm not found: Node.js 18+ with npm is needed for the PostGraphile side")
+    if not shutil.which("npm") or not shutil.which("node"):
+        raise NoNode("npm not found: Node.js 18+ with npm is needed for the PostGraphile side")
     scratch.mkdir(parents=True, exist_ok=True)
     (scratch / "package.json").write_text('{"private": true}\n')
     print(f"installing {POSTGRAPHILE} into {scratch} (npm) ...", flush=True)
@@ -327,7 +334,13 @@ async def run(args: argparse.Namespace) -> int:
     conninfo = libpq_conninfo(args.database_url)
     print_environment(conninfo)
     settings = Settings(database_url=args.database_url, secret_key=GB.SECRET)
-    cli = install_postgraphile(Path(args.scratch).expanduser())
+    try:
+        cli = install_postgraphile(Path(args.scratch).expanduser())
+    except NoNode as exc:
+        if args.skip_without_npm:
+            print(f"skipped: {exc}")
+            return 0
+        raise
     rnd = random.Random(args.seed)
     with psycopg.connect(conninfo, autocommit=True) as c:
         persons, max_id = c.execute(
@@ -535,6 +548,7 @@ def main() -> None:
     ap.add_argument("--user", default="mzj", help="demo user whose masks the views reproduce (区民政局)")
     ap.add_argument("--port", type=int, default=8771, help="Onetable port; PostGraphile +1, no-op +2")
     ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--skip-without-npm", action="store_true", help="exit 0 when Node.js/npm are missing")
     ap.add_argument("--keep-views", action="store_true", help="leave schema peer_bench in the database")
     args = ap.parse_args()
     if not args.database_url:

@@ -33,6 +33,10 @@ from app.config import get_settings  # noqa: E402
 from app.demo.grants import DEMO_GRANTS  # noqa: E402
 from app.demo.reports import LOW_INCOME_HOUSING  # noqa: E402
 from app.db.engine import normalise_url, resolve_database_url  # noqa: E402
+from scripts.bench._env import print_environment  # noqa: E402
+# The quick profile `make bench-smoke` runs (scripts/bench/_smoke.py): a few seconds, small district.
+SMOKE_ARGS = ["--repeat", "1"]
+
 from app.org.models import OrgUnit  # noqa: E402
 from app.org.regions import region_prefix  # noqa: E402
 from app.report import dispatch as dispatch_mod  # noqa: E402
@@ -265,6 +269,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args(argv)
     url = normalise_url(args.database_url) if args.database_url else resolve_database_url(get_settings())
+    print_environment(url)
     asyncio.run(run(url, args.repeat))
     return 0
 
