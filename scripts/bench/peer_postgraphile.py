@@ -506,27 +506,40 @@ async def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _merged(rounds: list[Round]) -> tuple[float, float, float, int, float]:
+@dataclass(frozen=True)
+class Merged:
+    rps: float
+    p50: float
+    p99: float
+    errors: int
+    gen_cpu: float
+    cpu_ms: float  # server CPU per request: steadier than req/s on a shared machine
+
+
+def _merged(rounds: list[Round]) -> Merged:
     lat = [x for r in rounds for x in r.lat]
     n = sum(r.n for r in rounds)
     wall = sum(r.wall for r in rounds)
-    return n / wall, pct(lat, 50) * 1000, pct(lat, 99) * 1000, sum(r.errors for r in rounds), \
-        max(r.gen_cpu for r in rounds)
+    cpu = sum(r.server_cpu * r.wall for r in rounds)
+    return Merged(n / wall, pct(lat, 50) * 1000, pct(lat, 99) * 1000, sum(r.errors for r in rounds),
+                  max(r.gen_cpu for r in rounds), cpu / max(n, 1) * 1000)
 
 
 def print_table(args: argparse.Namespace, sides: list[Side], noop: dict[int, Round]) -> None:
     ot, pg, sql = sides
     print("\n| scenario | clients | Onetable req/s | p50 / p99 ms | PostGraphile req/s | p50 / p99 ms | "
-          "hand SQL req/s | p50 / p99 ms | PostGraphile ÷ Onetable | SQL ÷ Onetable | generator CPU (max) |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+          "hand SQL req/s | p50 / p99 ms | PostGraphile ÷ Onetable | SQL ÷ Onetable | "
+          "server CPU ms/req Onetable / PostGraphile | generator CPU (max) |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     errors = 0
     for scenario in args.scenarios:
         for clients in args.clients:
             a, b, c = (_merged(s.rounds[(scenario, clients)]) for s in (ot, pg, sql))
-            errors += a[3] + b[3] + c[3]
-            print(f"| {scenario} | {clients} | {a[0]:.0f} | {a[1]:.2f} / {a[2]:.2f} | {b[0]:.0f} | "
-                  f"{b[1]:.2f} / {b[2]:.2f} | {c[0]:.0f} | {c[1]:.2f} / {c[2]:.2f} | "
-                  f"**{b[0] / a[0]:.2f}×** | {c[0] / a[0]:.2f}× | {max(a[4], b[4], c[4]):.0%} |")
+            errors += a.errors + b.errors + c.errors
+            print(f"| {scenario} | {clients} | {a.rps:.0f} | {a.p50:.2f} / {a.p99:.2f} | {b.rps:.0f} | "
+                  f"{b.p50:.2f} / {b.p99:.2f} | {c.rps:.0f} | {c.p50:.2f} / {c.p99:.2f} | "
+                  f"**{b.rps / a.rps:.2f}×** | {c.rps / a.rps:.2f}× | {a.cpu_ms:.2f} / {b.cpu_ms:.2f} | "
+                  f"{max(a.gen_cpu, b.gen_cpu, c.gen_cpu):.0%} |")
     ceil = ", ".join(f"{r.n / r.wall:.0f} req/s at {c} client(s) ({r.gen_cpu:.0%} CPU)" for c, r in noop.items())
     print(f"\nratios of throughput (> 1: the other side is faster). Load generator ceiling against a no-op "
           f"HTTP server: {ceil}. Rounds: {args.rounds} × {args.seconds / args.rounds:.1f} s per side, "
