@@ -2,7 +2,7 @@
 
 Two places, either or both:
 - ONETABLE_AUDIT_ANCHOR_FILE, an append-only JSON-lines file, one line per anchor:
-    {"pos": 1234, "id": 5678, "hash": "<sha256 of the row at that chain position>", "at": "<UTC ISO time>"}
+    {"pos": 1234, "id": 5678, "hash": "<sha256 of the row at that position>", "at": "<UTC ISO time>"}
 - ONETABLE_AUDIT_ANCHOR_URL, a second PostgreSQL database (another server, another owner): one row
   per anchor in table `audit_anchor` (the same four values), inserted, never updated.
 Someone who can rewrite the database can delete the newest audit rows and leave a chain that is
@@ -109,7 +109,7 @@ def append_if_due(path: Path, pos: int, row_id: int, hash_: str, every_seconds: 
     return True
 
 
-# --- the second database ---------------------------------------------------------------------------
+# --- the second database ------------------------------------------------------------------
 
 ANCHOR_TABLE_DDL = """CREATE TABLE IF NOT EXISTS audit_anchor (
     pos bigint PRIMARY KEY CHECK (pos > 0),

@@ -1,4 +1,4 @@
-"""plain indexes on link-table ends and extension parents, for readers without the soft-delete filter
+"""plain indexes on link ends and extension parents, for readers without the soft-delete filter
 
 Revision ID: 0016
 Revises: 0014
@@ -8,9 +8,9 @@ The one-to-one ends (`uq_<rel>_from`, `uq_<rel>_to`), the pair index and the sin
 parents (`uq_<lg>_parent`) are partial indexes `WHERE deleted_at IS NULL`. The service always says
 that, but a BI tool or an export joining `rel_residence` to `lg_person` does not, and PostgreSQL can
 only use a partial index when the query implies its predicate: such a join read the link table
-whole. Every link table now has a plain index on `from_id` and on `to_id`, every extension ledger
-on `parent_id`. The tables are taken from the database (this revision must not follow later catalogue
-changes), and an index already present under the same name is kept.
+whole. Every link table now has a plain index on `from_id` and on `to_id`, every extension
+ledger on `parent_id`. The tables are taken from the database (this revision must not follow
+later catalogue changes), and an index already present under the same name is kept.
 """
 
 from collections.abc import Sequence
@@ -37,11 +37,15 @@ def _tables(prefix: str, column: str) -> list[str]:
 
 
 def _index_exists(name: str) -> bool:
-    return op.get_bind().execute(sa.text("SELECT to_regclass(:n) IS NOT NULL"), {"n": name}).scalar_one()
+    return (
+        op.get_bind()
+        .execute(sa.text("SELECT to_regclass(:n) IS NOT NULL"), {"n": name})
+        .scalar_one()
+    )
 
 
 def _plain_indexes() -> list[tuple[str, str, str, str]]:
-    """(index, table, column, partial index it complements or '') for every index this revision owns."""
+    """(index, table, column, the partial index it complements or '') per index of this revision."""
     out = []
     for t in _tables("rel\\_%", "to_id"):
         out.append((f"ix_{t}_from", t, "from_id", ""))

@@ -1,8 +1,8 @@
 """The environment line every benchmark prints before its figures.
 
-A ratio measured on a loaded 2-core machine against PostgreSQL 15 is not the same figure as one on a
-quiet machine against PostgreSQL 18: the server version, the settings that change plans, and the load
-average go next to every number so two runs can be compared honestly.
+A ratio measured on a loaded 2-core machine against PostgreSQL 15 is not the same figure as one
+on a quiet machine against PostgreSQL 18: the server version, the settings that change plans, and
+the load average go next to every number so two runs can be compared honestly.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ PLAN_SETTINGS = (
 
 
 def describe(conn: Any) -> str:
-    """One line: server version and plan settings (conn: a psycopg connection or SQLAlchemy connection)."""
+    """One line: server version and plan settings (conn: psycopg or SQLAlchemy connection)."""
     values = []
     for name in PLAN_SETTINGS:
         try:

@@ -39,6 +39,7 @@ from app.access import audit, audit_chain  # noqa: E402
 from app.access.audit_models import AuditEntry  # noqa: E402
 from app.db.engine import libpq_conninfo, normalise_url  # noqa: E402
 from scripts.bench._env import print_environment  # noqa: E402
+
 # The quick profile `make bench-smoke` runs (scripts/bench/_smoke.py): a few seconds, small district.
 SMOKE_ARGS = ["--clients", "4", "--tx", "5", "--work-ms", "1"]
 

@@ -39,6 +39,7 @@ from app.auth.tokens import issue_token  # noqa: E402
 from app.config import Settings  # noqa: E402
 from app.db.engine import libpq_conninfo, normalise_url  # noqa: E402
 from scripts.bench._env import print_environment  # noqa: E402
+
 # The quick profile `make bench-smoke` runs (scripts/bench/_smoke.py): a few seconds, small district.
 SMOKE_ARGS = ["--clients", "4", "--seconds", "2"]
 

@@ -43,8 +43,9 @@ from app.auth.tokens import issue_token  # noqa: E402
 from app.config import Settings, get_settings  # noqa: E402
 from app.db.engine import libpq_conninfo, resolve_database_url  # noqa: E402
 from scripts.bench._env import print_environment  # noqa: E402
+
 # The quick profile `make bench-smoke` runs (scripts/bench/_smoke.py): a few seconds, small district.
-SMOKE_ARGS = ["--requests", "20", "--max-seconds", "3"]
+SMOKE_ARGS = ["--requests", "10", "--max-seconds", "1"]
 
 
 SECRET = "graphql-benchmark-secret-key-32-bytes-long!"

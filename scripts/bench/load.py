@@ -44,7 +44,9 @@ sys.path[:] = [str(ROOT)] + [p for p in sys.path if Path(p or ".").resolve() != 
 import httpx  # noqa: E402
 
 # The quick profile `make bench-smoke` runs (scripts/bench/_smoke.py): a few seconds, small district.
-SMOKE_ARGS = ["--seconds", "3", "--users", "20", "--closed", "4", "--closed-seconds", "3", "--townships", "2"]
+SMOKE_ARGS = ["--seconds", "2", "--users", "20", "--closed", "4", "--closed-seconds", "2",
+              "--townships", "1"]
+
 
 SECRET = "load-benchmark-secret-key-at-least-32-bytes!"
 PASSWORD = "onetable"  # the demo district's accounts (app/demo/load.py)

@@ -1,32 +1,35 @@
-"""Onetable's GraphQL side by side with PostGraphile 4 on the same database, and a hand-SQL baseline.
+"""Onetable's GraphQL next to PostGraphile 4 on the same database, and a hand-SQL baseline.
 
 One command:
-    .venv/bin/python scripts/bench/peer_postgraphile.py --database-url postgresql://postgres@127.0.0.1/DB \
-        --clients 1,32 --seconds 20
-The database holds a demo district (`onetable demo --scale full` for the figures in docs/benchmarks.md).
+    .venv/bin/python scripts/bench/peer_postgraphile.py \
+        --database-url postgresql://postgres@127.0.0.1/DB --clients 1,32 --seconds 20
+The database holds a demo district (`onetable demo --scale full` for the figures in
+docs/benchmarks.md).
 
 What it does, in order:
 1. prints the environment line (scripts/bench/_env.py);
 2. installs PostGraphile 4.14 with npm into a scratch folder outside the repository (--scratch,
-   default ~/.cache/onetable-peer; bench-only, never a dependency of the service; nothing from a CDN);
-3. creates the schema `peer_bench` in the database: views over lg_person, lg_house, rel_residence with
-   the soft-delete filter, the house scope and the masks the demo department 区民政局 (mzj) sees
-   (ID number, birth date to the year, phone, both addresses; the expressions are compiled from app/access/masks.py), plus
-   one SQL function for the village aggregate (PostGraphile 4 has no aggregates of its own);
+   default ~/.cache/onetable-peer; bench-only, never a dependency of the service; no CDN);
+3. creates the schema `peer_bench` in the database: views over lg_person, lg_house and
+   rel_residence with the soft-delete filter, the house scope and the masks the demo department
+   区民政局 (mzj) sees (ID number, birth date to the year, phone, both addresses; compiled from
+   app/access/masks.py), plus one SQL function for the village aggregate (PostGraphile 4 has no
+   aggregates of its own);
 4. starts both servers, one process each (uvicorn for Onetable, node for PostGraphile, each with a
    pool of `db_pool_size` connections) and a no-op node HTTP server;
 5. checks that the three answer the same (Onetable, PostGraphile, the hand-written SQL of
    scripts/bench/graphql.py) for sample pages, persons and townships, and stops if they differ;
 6. runs each scenario at each client count in rounds interleaved A,B,C,A,B,C (Onetable,
-   PostGraphile, hand SQL) from ONE closed-loop load generator (this process: raw HTTP/1.1 keep-alive
-   on asyncio, psycopg for SQL); the generator's own CPU use is printed per round, and the no-op
-   server gives its ceiling, so a reader can see it is not the bottleneck;
-7. prints a table: throughput, p50 / p99 and the ratios PostGraphile ÷ Onetable, SQL ÷ Onetable.
+   PostGraphile, hand SQL) from ONE closed-loop load generator (this process: raw HTTP/1.1
+   keep-alive on asyncio, psycopg for SQL); the generator's own CPU use is printed per round, and
+   the no-op server gives its ceiling, so a reader can see it is not the bottleneck;
+7. prints a table: throughput, p50 / p99, server CPU per request and the ratios
+   PostGraphile ÷ Onetable and SQL ÷ Onetable.
 
-Scenarios (as scripts/bench/graphql.py): `page` = 100 persons (20 fields) + residence house from a
-random keyset position; `single` = one person by id, same fields; `aggregate` = one township's persons
-counted per village (counts only: 区民政局 sees birth dates masked to the year, and Onetable refuses
-to aggregate a masked field).
+Scenarios (as scripts/bench/graphql.py): `page` = 100 persons (20 fields) + residence house from
+a random keyset position; `single` = one person by id, same fields; `aggregate` = one township's
+persons counted per village (counts only: 区民政局 sees birth dates masked to the year, and
+Onetable refuses to aggregate a masked field).
 """
 
 from __future__ import annotations
@@ -48,7 +51,7 @@ from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 from types import ModuleType, SimpleNamespace
-from typing import Any
+from typing import Any, cast
 
 import psutil
 import psycopg
@@ -57,7 +60,9 @@ from sqlalchemy.dialects import postgresql
 
 ROOT = Path(__file__).resolve().parents[2]
 # scripts/bench/graphql.py would shadow graphql-core: keep this folder off the path.
-sys.path[:] = [str(ROOT)] + [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+sys.path[:] = [str(ROOT)] + [
+    p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent
+]
 
 from app.access.masks import mask_column  # noqa: E402
 from app.auth.tokens import issue_token  # noqa: E402
@@ -65,24 +70,47 @@ from app.catalog.loader import load_catalog  # noqa: E402
 from app.config import Settings  # noqa: E402
 from app.db.engine import libpq_conninfo  # noqa: E402
 from scripts.bench._env import print_environment  # noqa: E402
-# The quick profile `make bench-smoke` runs (scripts/bench/_smoke.py): a few seconds, small district.
-SMOKE_ARGS = ["--clients", "1,4", "--seconds", "3", "--rounds", "1", "--check", "2", "--skip-without-npm"]
+
+# The quick profile `make bench-smoke` runs (scripts/bench/_smoke.py): seconds, small district.
+SMOKE_ARGS = [
+    "--clients", "1,4", "--seconds", "1", "--rounds", "1", "--check", "2", "--skip-without-npm",
+]
 
 
 POSTGRAPHILE = "postgraphile@4.14.1"
 SCHEMA = "peer_bench"
 # Fields 区民政局 reads masked in the demo grants (docs/access.md): the rule is the catalogue's.
 MASKED = ("id_number", "birth_date", "phone", "hukou_address", "residence_address")
-PERSON_COLUMNS = ("id", "region_code", "name", "id_number", "sex", "birth_date", "ethnicity", "phone",
-                  "household_type", "hukou_address", "residence_address", "marital_status",
-                  "political_status", "employment_status", "elderly_living_alone", "is_veteran",
-                  "death_date", "remark", "created_at", "updated_at")
+PERSON_COLUMNS = (
+    "id",
+    "region_code",
+    "name",
+    "id_number",
+    "sex",
+    "birth_date",
+    "ethnicity",
+    "phone",
+    "household_type",
+    "hukou_address",
+    "residence_address",
+    "marital_status",
+    "political_status",
+    "employment_status",
+    "elderly_living_alone",
+    "is_veteran",
+    "death_date",
+    "remark",
+    "created_at",
+    "updated_at",
+)
 DISTRICT = "500118"  # the demo district; 区民政局's house scope
 
 
 def _load_graphql_bench() -> ModuleType:
-    """scripts/bench/graphql.py: the Onetable queries, the hand SQL and the server start-up (one copy)."""
-    spec = importlib.util.spec_from_file_location("bench_graphql", ROOT / "scripts/bench/graphql.py")
+    """scripts/bench/graphql.py: the Onetable queries, the hand SQL, the server start-up."""
+    spec = importlib.util.spec_from_file_location(
+        "bench_graphql", ROOT / "scripts/bench/graphql.py"
+    )
     assert spec and spec.loader
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
@@ -91,18 +119,21 @@ def _load_graphql_bench() -> ModuleType:
 
 GB = _load_graphql_bench()
 
-PG_NODE = (f"{GB.PERSON_FIELDS} residence: residenceByFromId {{ since house: houseByToId "
-           f"{{ {GB.HOUSE_FIELDS} }} }}")
+PG_NODE = (
+    f"{GB.PERSON_FIELDS} residence: residenceByFromId {{ since house: houseByToId "
+    f"{{ {GB.HOUSE_FIELDS} }} }}"
+)
 PGQL = {
-    "page": f"query($after: Cursor) {{ persons: allPeople(first: 100, after: $after, orderBy: PRIMARY_KEY_ASC) "
-            f"{{ nodes {{ {PG_NODE} }} pageInfo {{ endCursor hasNextPage }} }} }}",
+    "page": "query($after: Cursor) { persons: allPeople(first: 100, after: $after, "
+    f"orderBy: PRIMARY_KEY_ASC) "
+    f"{{ nodes {{ {PG_NODE} }} pageInfo {{ endCursor hasNextPage }} }} }}",
     "single": f"query($id: BigInt!) {{ person: personById(id: $id) {{ {PG_NODE} }} }}",
     "aggregate": "query($t: String!) { villageAggregate(township: $t) "
-                 "{ nodes { village count } } }",
+    "{ nodes { village count } } }",
 }
 
 
-# ---------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------
 # PostGraphile: install, views, process
 
 
@@ -119,13 +150,17 @@ def install_postgraphile(scratch: Path) -> Path:
     scratch.mkdir(parents=True, exist_ok=True)
     (scratch / "package.json").write_text('{"private": true}\n')
     print(f"installing {POSTGRAPHILE} into {scratch} (npm) ...", flush=True)
-    subprocess.run(["npm", "install", "--no-audit", "--no-fund", "--loglevel=error", POSTGRAPHILE],
-                   cwd=scratch, check=True)
+    subprocess.run(
+        ["npm", "install", "--no-audit", "--no-fund", "--loglevel=error", POSTGRAPHILE],
+        cwd=scratch,
+        check=True,
+    )
     return cli
 
 
 def _sql(expr: Any) -> str:
-    return str(expr.compile(dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True}))
+    dialect = postgresql.dialect()  # type: ignore[no-untyped-call]
+    return str(expr.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
 
 
 def views_sql() -> str:
@@ -134,7 +169,8 @@ def views_sql() -> str:
     cols = []
     for c in PERSON_COLUMNS:
         if c in MASKED:
-            cols.append(f"{_sql(mask_column(rules[c], literal_column(f'p.{c}')))} AS {c}")
+            masked = mask_column(rules[c], literal_column(f"p.{c}"))
+            cols.append(f"{_sql(masked)} AS {c}")
         else:
             cols.append(f"p.{c}")
     return f"""
@@ -149,7 +185,8 @@ CREATE VIEW {SCHEMA}.residence AS SELECT r.id, r.from_id, r.to_id, r.since
 COMMENT ON VIEW {SCHEMA}.person IS E'@primaryKey id';
 COMMENT ON VIEW {SCHEMA}.house IS E'@primaryKey id';
 COMMENT ON VIEW {SCHEMA}.residence IS E'@primaryKey id\\n@unique from_id\\n'
-  '@foreignKey (from_id) references {SCHEMA}.person (id)\\n@foreignKey (to_id) references {SCHEMA}.house (id)';
+  '@foreignKey (from_id) references {SCHEMA}.person (id)\\n'
+  '@foreignKey (to_id) references {SCHEMA}.house (id)';
 CREATE TYPE {SCHEMA}.village_count AS (village text, count bigint);
 CREATE FUNCTION {SCHEMA}.village_aggregate(township text) RETURNS SETOF {SCHEMA}.village_count
   LANGUAGE sql STABLE AS $$
@@ -158,15 +195,17 @@ CREATE FUNCTION {SCHEMA}.village_aggregate(township text) RETURNS SETOF {SCHEMA}
 """
 
 
-# ---------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------
 # One load generator: raw HTTP/1.1 keep-alive (httpx costs more CPU per request than the servers do)
 
 
 class Http:
     def __init__(self, port: int, path: str, headers: dict[str, str]) -> None:
         self.port = port
-        self.head = (f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n"
-                     + "".join(f"{k}: {v}\r\n" for k, v in headers.items()))
+        self.head = (
+            f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n"
+            + "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+        )
         self.reader: asyncio.StreamReader | None = None
         self.writer: asyncio.StreamWriter | None = None
 
@@ -189,7 +228,10 @@ class Http:
         head = await reader.readuntil(b"\r\n\r\n")
         lines = head.decode("latin-1").split("\r\n")
         status = int(lines[0].split(" ", 2)[1])
-        hdrs = {k.strip().lower(): v.strip() for k, _, v in (ln.partition(":") for ln in lines[1:] if ln)}
+        hdrs = {
+            k.strip().lower(): v.strip()
+            for k, _, v in (ln.partition(":") for ln in lines[1:] if ln)
+        }
         if "content-length" in hdrs:
             return status, await reader.readexactly(int(hdrs["content-length"]))
         chunks = []
@@ -226,8 +268,9 @@ def pct(xs: list[float], p: float) -> float:
     return xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))]
 
 
-async def closed_loop(calls: list[Callable[[], Awaitable[None]]], seconds: float,
-                      server: psutil.Process | None) -> Round:
+async def closed_loop(
+    calls: list[Callable[[], Awaitable[None]]], seconds: float, server: psutil.Process | None
+) -> Round:
     """Each call is one client's request; every client repeats its call until the time is up."""
     r = Round()
     stop = time.perf_counter() + seconds
@@ -257,7 +300,7 @@ async def closed_loop(calls: list[Callable[[], Awaitable[None]]], seconds: float
     return r
 
 
-# ---------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------
 # Answers: one normal form for the three sides
 
 
@@ -294,7 +337,7 @@ def normal(scenario: str, data: dict[str, Any]) -> Any:
     return sorted((g["key"]["village"], int(g["count"])) for g in groups)
 
 
-# ---------------------------------------------------------------------------------------------------
+# ------------------------------------------------------------------------------------------
 
 
 @dataclass
@@ -306,14 +349,31 @@ class Side:
 
 
 def start_postgraphile(cli: Path, conninfo: str, port: int, pool: int) -> subprocess.Popen[bytes]:
-    cmd = [str(cli), "-c", conninfo, "-s", SCHEMA, "--host", "127.0.0.1", "--port", str(port),
-           "--disable-query-log", "--disable-default-mutations", "--no-setof-functions-contain-nulls",
-           "--disable-graphiql", "--max-pool-size", str(pool)]
-    return subprocess.Popen(cmd, env={**os.environ, "NODE_ENV": "production"}, stdout=subprocess.DEVNULL)
+    cmd = [
+        str(cli),
+        "-c",
+        conninfo,
+        "-s",
+        SCHEMA,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--disable-query-log",
+        "--disable-default-mutations",
+        "--no-setof-functions-contain-nulls",
+        "--disable-graphiql",
+        "--max-pool-size",
+        str(pool),
+    ]
+    return subprocess.Popen(
+        cmd, env={**os.environ, "NODE_ENV": "production"}, stdout=subprocess.DEVNULL
+    )
 
 
 NOOP_JS = """require('http').createServer((q, s) => { q.resume(); q.on('end', () => {
-  s.writeHead(200, {'content-type': 'application/json', 'content-length': 11}); s.end('{"data":{}}'); }); })
+  s.writeHead(200, {'content-type': 'application/json', 'content-length': 11});
+  s.end('{"data":{}}'); }); })
   .listen(+process.argv[1], '127.0.0.1');"""
 
 
@@ -344,20 +404,35 @@ async def run(args: argparse.Namespace) -> int:
     rnd = random.Random(args.seed)
     with psycopg.connect(conninfo, autocommit=True) as c:
         persons, max_id = c.execute(
-            "SELECT count(*), max(id) FROM lg_person WHERE deleted_at IS NULL").fetchone() or (0, 0)
+            "SELECT count(*), max(id) FROM lg_person WHERE deleted_at IS NULL"
+        ).fetchone() or (0, 0)
         row = c.execute("SELECT id FROM app_user WHERE username = %s", (args.user,)).fetchone()
-        townships = [r[0] for r in c.execute(
-            "SELECT DISTINCT left(region_code, 9) FROM lg_house WHERE region_code LIKE %s ORDER BY 1",
-            (DISTRICT + "%",))]
+        townships = [
+            r[0]
+            for r in c.execute(
+                "SELECT DISTINCT left(region_code, 9) FROM lg_house "
+                "WHERE region_code LIKE %s ORDER BY 1",
+                (DISTRICT + "%",),
+            )
+        ]
         if not persons or not townships or row is None:
-            raise SystemExit("no demo district in this database: load one first (`onetable demo --scale full`)")
+            raise SystemExit(
+                "no demo district in this database: load one first (`onetable demo --scale full`)"
+            )
         with c.transaction():
             c.execute(views_sql().encode())
-    print(f"demo district: {persons:,} persons, {len(townships)} townships; user {args.user}; "
-          f"views in schema {SCHEMA}; PostGraphile {POSTGRAPHILE.split('@')[1]} in {args.scratch}", flush=True)
-    token = issue_token(settings, SimpleNamespace(id=row[0]))
+    print(
+        f"demo district: {persons:,} persons, {len(townships)} townships; user {args.user}; "
+        f"views in schema {SCHEMA}; PostGraphile {POSTGRAPHILE.split('@')[1]} in {args.scratch}",
+        flush=True,
+    )
+    token = issue_token(settings, cast(Any, SimpleNamespace(id=row[0])))  # only .id is read
 
-    onetable, peer, noop = Side("Onetable", args.port), Side("PostGraphile", args.port + 1), Side("no-op", args.port + 2)
+    onetable, peer, noop = (
+        Side("Onetable", args.port),
+        Side("PostGraphile", args.port + 1),
+        Side("no-op", args.port + 2),
+    )
     onetable.proc = GB.start_server(args.database_url, onetable.port)
     peer.proc = start_postgraphile(cli, conninfo, peer.port, settings.db_pool_size)
     noop.proc = subprocess.Popen(["node", "-e", NOOP_JS, str(noop.port)])
@@ -368,7 +443,9 @@ async def run(args: argparse.Namespace) -> int:
             await wait_port(side.port, side.proc, side.name)
         await GB.wait_ready(f"http://127.0.0.1:{onetable.port}", onetable.proc)
         maxc = max(args.clients)
-        sql_conns = [await psycopg.AsyncConnection.connect(conninfo, autocommit=True) for _ in range(maxc)]
+        sql_conns = [
+            await psycopg.AsyncConnection.connect(conninfo, autocommit=True) for _ in range(maxc)
+        ]
 
         def draw(scenario: str) -> dict[str, Any]:
             if scenario == "page":
@@ -379,7 +456,11 @@ async def run(args: argparse.Namespace) -> int:
 
         def ot_body(scenario: str, v: dict[str, Any]) -> bytes:
             if scenario == "page":
-                cursor = base64.urlsafe_b64encode(json.dumps([v["after_id"]]).encode()).decode().rstrip("=")
+                cursor = (
+                    base64.urlsafe_b64encode(json.dumps([v["after_id"]]).encode())
+                    .decode()
+                    .rstrip("=")
+                )
                 variables: dict[str, Any] = {"after": cursor}
             elif scenario == "single":
                 variables = {"id": str(v["id"])}
@@ -389,7 +470,9 @@ async def run(args: argparse.Namespace) -> int:
 
         def pg_body(scenario: str, v: dict[str, Any]) -> bytes:
             if scenario == "page":
-                cursor = base64.b64encode(json.dumps(["primary_key_asc", [v["after_id"]]]).encode()).decode()
+                cursor = base64.b64encode(
+                    json.dumps(["primary_key_asc", [v["after_id"]]]).encode()
+                ).decode()
                 variables: dict[str, Any] = {"after": cursor}
             elif scenario == "single":
                 variables = {"id": str(v["id"])}
@@ -419,11 +502,17 @@ async def run(args: argparse.Namespace) -> int:
                 got = await cur.fetchone()
                 s = normal(scenario, json.loads(got[0]) if got else {"person": None})
                 if not (a == b == s):
-                    print(f"answers differ for {scenario} {v}:\n  Onetable     {str(a)[:600]}\n"
-                          f"  PostGraphile {str(b)[:600]}\n  SQL          {str(s)[:600]}")
+                    print(
+                        f"answers differ for {scenario} {v}:\n  Onetable     {str(a)[:600]}\n"
+                        f"  PostGraphile {str(b)[:600]}\n  SQL          {str(s)[:600]}"
+                    )
                     return 1
-        print(f"answers equal: {args.check} samples per scenario (+ the first page), Onetable = PostGraphile "
-              "= hand SQL", flush=True)
+        print(
+            f"answers equal: {args.check} samples per scenario (+ the first page), "
+            "Onetable = PostGraphile "
+            "= hand SQL",
+            flush=True,
+        )
         await ot_http.close()
         await pg_http.close()
 
@@ -441,55 +530,74 @@ async def run(args: argparse.Namespace) -> int:
             def noop_call(h: Http) -> Callable[[], Awaitable[None]]:
                 async def call() -> None:
                     await h.post(body)
+
                 return call
 
             noop_rounds[clients] = await closed_loop([noop_call(h) for h in https], round_s, None)
             for h in https:
                 await h.close()
             nr = noop_rounds[clients]
-            print(f"no-op ceiling c={clients:<3} {nr.n / nr.wall:8.0f} req/s, load generator CPU "
-                  f"{nr.gen_cpu:.0%} of one core", flush=True)
+            print(
+                f"no-op ceiling c={clients:<3} {nr.n / nr.wall:8.0f} req/s, load generator CPU "
+                f"{nr.gen_cpu:.0%} of one core",
+                flush=True,
+            )
 
         for scenario in args.scenarios:
             for clients in args.clients:
                 for rnd_no in range(-1, args.rounds):  # round -1 warms up (plans, caches, pools)
                     for side in sides:
                         if side is sql:
-                            def sql_call(conn: psycopg.AsyncConnection[Any]) -> Callable[[], Awaitable[None]]:
+
+                            def sql_call(
+                                conn: psycopg.AsyncConnection[Any],
+                            ) -> Callable[[], Awaitable[None]]:
                                 async def call() -> None:
                                     cur = await conn.execute(GB.SQL[scenario], draw(scenario))
                                     await cur.fetchone()
+
                                 return call
+
                             calls = [sql_call(sql_conns[i]) for i in range(clients)]
                             https = []
                             proc = None
                         else:
                             make = ot_body if side is onetable else pg_body
-                            https = [Http(side.port, "/graphql", auth if side is onetable else {})
-                                     for _ in range(clients)]
+                            https = [
+                                Http(side.port, "/graphql", auth if side is onetable else {})
+                                for _ in range(clients)
+                            ]
 
-                            def http_call(h: Http, make: Callable[[str, dict[str, Any]], bytes]
-                                          ) -> Callable[[], Awaitable[None]]:
+                            def http_call(
+                                h: Http, make: Callable[[str, dict[str, Any]], bytes]
+                            ) -> Callable[[], Awaitable[None]]:
                                 async def call() -> None:
                                     status, content = await h.post(make(scenario, draw(scenario)))
                                     if status != 200 or b'"errors":' in content:
                                         raise RuntimeError(f"{status} {content[:200]!r}")
+
                                 return call
+
                             calls = [http_call(h, make) for h in https]
                             proc = ot_proc if side is onetable else pg_proc
-                        r = await closed_loop(calls, round_s if rnd_no >= 0 else min(round_s, 3.0), proc)
+                        r = await closed_loop(
+                            calls, round_s if rnd_no >= 0 else min(round_s, 3.0), proc
+                        )
                         for h in https:
                             await h.close()
                         if rnd_no < 0:
                             continue
                         side.rounds.setdefault((scenario, clients), []).append(r)
-                        print(f"  {scenario:9} c={clients:<3} round {rnd_no + 1} {side.name:12} "
-                              f"{r.n / r.wall:8.1f} req/s p50 {pct(r.lat, 50) * 1000:7.2f} ms "
-                              f"errors {r.errors}; generator CPU {r.gen_cpu:4.0%}, server CPU "
-                              f"{r.server_cpu:4.0%}", flush=True)
+                        print(
+                            f"  {scenario:9} c={clients:<3} round {rnd_no + 1} {side.name:12} "
+                            f"{r.n / r.wall:8.1f} req/s p50 {pct(r.lat, 50) * 1000:7.2f} ms "
+                            f"errors {r.errors}; generator CPU {r.gen_cpu:4.0%}, server CPU "
+                            f"{r.server_cpu:4.0%}",
+                            flush=True,
+                        )
     finally:
-        for c in sql_conns:
-            await c.close()
+        for aconn in sql_conns:
+            await aconn.close()
         for side in (onetable, peer, noop):
             if side.proc is not None:
                 side.proc.terminate()
@@ -521,48 +629,88 @@ def _merged(rounds: list[Round]) -> Merged:
     n = sum(r.n for r in rounds)
     wall = sum(r.wall for r in rounds)
     cpu = sum(r.server_cpu * r.wall for r in rounds)
-    return Merged(n / wall, pct(lat, 50) * 1000, pct(lat, 99) * 1000, sum(r.errors for r in rounds),
-                  max(r.gen_cpu for r in rounds), cpu / max(n, 1) * 1000)
+    return Merged(
+        n / wall,
+        pct(lat, 50) * 1000,
+        pct(lat, 99) * 1000,
+        sum(r.errors for r in rounds),
+        max(r.gen_cpu for r in rounds),
+        cpu / max(n, 1) * 1000,
+    )
 
 
 def print_table(args: argparse.Namespace, sides: list[Side], noop: dict[int, Round]) -> None:
     ot, pg, sql = sides
-    print("\n| scenario | clients | Onetable req/s | p50 / p99 ms | PostGraphile req/s | p50 / p99 ms | "
-          "hand SQL req/s | p50 / p99 ms | PostGraphile ÷ Onetable | SQL ÷ Onetable | "
-          "server CPU ms/req Onetable / PostGraphile | generator CPU (max) |")
+    print(
+        "\n| scenario | clients | Onetable req/s | p50 / p99 ms | PostGraphile req/s "
+        "| p50 / p99 ms | "
+        "hand SQL req/s | p50 / p99 ms | PostGraphile ÷ Onetable | SQL ÷ Onetable | "
+        "server CPU ms/req Onetable / PostGraphile | generator CPU (max) |"
+    )
     print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     errors = 0
     for scenario in args.scenarios:
         for clients in args.clients:
             a, b, c = (_merged(s.rounds[(scenario, clients)]) for s in (ot, pg, sql))
             errors += a.errors + b.errors + c.errors
-            print(f"| {scenario} | {clients} | {a.rps:.0f} | {a.p50:.2f} / {a.p99:.2f} | {b.rps:.0f} | "
-                  f"{b.p50:.2f} / {b.p99:.2f} | {c.rps:.0f} | {c.p50:.2f} / {c.p99:.2f} | "
-                  f"**{b.rps / a.rps:.2f}×** | {c.rps / a.rps:.2f}× | {a.cpu_ms:.2f} / {b.cpu_ms:.2f} | "
-                  f"{max(a.gen_cpu, b.gen_cpu, c.gen_cpu):.0%} |")
-    ceil = ", ".join(f"{r.n / r.wall:.0f} req/s at {c} client(s) ({r.gen_cpu:.0%} CPU)" for c, r in noop.items())
-    print(f"\nratios of throughput (> 1: the other side is faster). Load generator ceiling against a no-op "
-          f"HTTP server: {ceil}. Rounds: {args.rounds} × {args.seconds / args.rounds:.1f} s per side, "
-          f"interleaved; errors: {errors}.")
+            print(
+                f"| {scenario} | {clients} | {a.rps:.0f} | {a.p50:.2f} / {a.p99:.2f} | "
+                f"{b.rps:.0f} | "
+                f"{b.p50:.2f} / {b.p99:.2f} | {c.rps:.0f} | {c.p50:.2f} / {c.p99:.2f} | "
+                f"**{b.rps / a.rps:.2f}×** | {c.rps / a.rps:.2f}× | "
+                f"{a.cpu_ms:.2f} / {b.cpu_ms:.2f} | "
+                f"{max(a.gen_cpu, b.gen_cpu, c.gen_cpu):.0%} |"
+            )
+    ceil = ", ".join(
+        f"{r.n / r.wall:.0f} req/s at {c} client(s) ({r.gen_cpu:.0%} CPU)" for c, r in noop.items()
+    )
+    print(
+        f"\nratios of throughput (> 1: the other side is faster). Load generator ceiling "
+        f"against a no-op HTTP server: {ceil}. Rounds: {args.rounds} × "
+        f"{args.seconds / args.rounds:.1f} s per side, "
+        f"interleaved; errors: {errors}."
+    )
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    ap.add_argument("--database-url", default=os.environ.get("ONETABLE_DATABASE_URL"),
-                    help="database with a demo district (default: $ONETABLE_DATABASE_URL)")
-    ap.add_argument("--clients", default="1,32", help="comma-separated client counts (default 1,32)")
-    ap.add_argument("--seconds", type=float, default=20.0,
-                    help="measured seconds per side, scenario and client count (split over --rounds)")
+    ap.add_argument(
+        "--database-url",
+        default=os.environ.get("ONETABLE_DATABASE_URL"),
+        help="database with a demo district (default: $ONETABLE_DATABASE_URL)",
+    )
+    ap.add_argument(
+        "--clients", default="1,32", help="comma-separated client counts (default 1,32)"
+    )
+    ap.add_argument(
+        "--seconds",
+        type=float,
+        default=20.0,
+        help="measured seconds per side, scenario and client count (split over --rounds)",
+    )
     ap.add_argument("--rounds", type=int, default=4, help="interleaved rounds (default 4)")
     ap.add_argument("--scenarios", default="page,single,aggregate")
-    ap.add_argument("--check", type=int, default=5, help="samples per scenario compared before the load")
-    ap.add_argument("--scratch", default=os.environ.get("ONETABLE_PEER_SCRATCH", "~/.cache/onetable-peer"),
-                    help="folder for the npm install of PostGraphile (outside the repository)")
-    ap.add_argument("--user", default="mzj", help="demo user whose masks the views reproduce (区民政局)")
-    ap.add_argument("--port", type=int, default=8771, help="Onetable port; PostGraphile +1, no-op +2")
+    ap.add_argument(
+        "--check", type=int, default=5, help="samples per scenario compared before the load"
+    )
+    ap.add_argument(
+        "--scratch",
+        default=os.environ.get("ONETABLE_PEER_SCRATCH", "~/.cache/onetable-peer"),
+        help="folder for the npm install of PostGraphile (outside the repository)",
+    )
+    ap.add_argument(
+        "--user", default="mzj", help="demo user whose masks the views reproduce (区民政局)"
+    )
+    ap.add_argument(
+        "--port", type=int, default=8771, help="Onetable port; PostGraphile +1, no-op +2"
+    )
     ap.add_argument("--seed", type=int, default=7)
-    ap.add_argument("--skip-without-npm", action="store_true", help="exit 0 when Node.js/npm are missing")
-    ap.add_argument("--keep-views", action="store_true", help="leave schema peer_bench in the database")
+    ap.add_argument(
+        "--skip-without-npm", action="store_true", help="exit 0 when Node.js/npm are missing"
+    )
+    ap.add_argument(
+        "--keep-views", action="store_true", help="leave schema peer_bench in the database"
+    )
     args = ap.parse_args()
     if not args.database_url:
         ap.error("--database-url (or ONETABLE_DATABASE_URL) is required")

@@ -34,14 +34,15 @@ from app.demo.grants import DEMO_GRANTS  # noqa: E402
 from app.demo.reports import LOW_INCOME_HOUSING  # noqa: E402
 from app.db.engine import normalise_url, resolve_database_url  # noqa: E402
 from scripts.bench._env import print_environment  # noqa: E402
-# The quick profile `make bench-smoke` runs (scripts/bench/_smoke.py): a few seconds, small district.
-SMOKE_ARGS = ["--repeat", "1"]
 
 from app.org.models import OrgUnit  # noqa: E402
 from app.org.regions import region_prefix  # noqa: E402
 from app.report import dispatch as dispatch_mod  # noqa: E402
 from app.report.dsl import parse_spec  # noqa: E402
 from app.report.models import ReportTemplate, ReportTemplateVersion  # noqa: E402
+
+# The quick profile `make bench-smoke` runs (scripts/bench/_smoke.py): a few seconds, small district.
+SMOKE_ARGS = ["--repeat", "1"]
 
 AGGREGATE = {
     "code": "bench_households", "name": "各村人口与住房统计", "kind": "aggregate", "ledger": "person",

@@ -14,7 +14,13 @@ from app.access.audit_anchor import read_anchors_db
 from app.cli import main
 from app.config import get_settings
 from app.db.engine import libpq_conninfo
-from tests.access.test_audit_chain import _committed, _raw, _verify, chain_url, eng  # noqa: F401
+from tests.access.test_audit_chain import (  # noqa: F401 (fixtures)
+    _committed,
+    _raw,
+    _verify,
+    chain_url,
+    eng,
+)
 from tests.conftest import own_database
 
 
@@ -43,8 +49,12 @@ def _cli_verify(monkeypatch: pytest.MonkeyPatch, chain: str, anchor: str) -> tup
     return out.exit_code, out.output
 
 
-async def test_a_truncated_tail_is_detected_against_the_anchor_database(eng, chain_url, anchor_url,  # noqa: F811
-                                                                        monkeypatch):
+async def test_a_truncated_tail_is_detected_against_the_anchor_database(
+    eng,  # noqa: F811
+    chain_url,  # noqa: F811
+    anchor_url,
+    monkeypatch,
+):
     await _committed(eng, 6)
     run = await audit_chain.run_chainer(eng, anchor_url=anchor_url, force_anchor=True)
     assert run is not None and run.anchored and run.head.pos == 6
@@ -74,8 +84,12 @@ async def test_anchor_database_rows_only_grow_and_respect_the_interval(eng, anch
     await _committed(eng, 1, start=3)
     again = await audit_chain.run_chainer(eng, anchor_url=anchor_url, anchor_every=3600)
     assert again is not None and again.sealed == 1 and not again.anchored  # not due yet
-    forced = await audit_chain.run_chainer(eng, anchor_url=anchor_url, anchor_every=3600, force_anchor=True)
+    forced = await audit_chain.run_chainer(
+        eng, anchor_url=anchor_url, anchor_every=3600, force_anchor=True
+    )
     assert forced is not None and forced.anchored
-    same = await audit_chain.run_chainer(eng, anchor_url=anchor_url, anchor_every=0, force_anchor=True)
+    same = await audit_chain.run_chainer(
+        eng, anchor_url=anchor_url, anchor_every=0, force_anchor=True
+    )
     assert same is not None and not same.anchored  # the head is anchored already
     assert [a.pos for a in read_anchors_db(anchor_url)] == [2, 3]

@@ -37,7 +37,7 @@ def _index_names(plan: str) -> set[str]:
 
 async def test_bi_join_without_soft_delete_filter_uses_plain_link_indexes(connection):
     assert "ix_rel_residence_from" in _index_names(await _plan(connection, BI_JOIN))
-    # The other direction (house -> residents) too, on a link whose "to" end is one-to-one elsewhere.
+    # The other direction (house -> residents) too.
     names = _index_names(await _plan(connection, "SELECT * FROM rel_residence WHERE to_id = 7"))
     assert names == {"ix_rel_residence_to"}
 
@@ -56,13 +56,22 @@ async def test_without_the_plain_index_the_same_join_scans_the_link_table(connec
 async def test_every_link_table_and_extension_has_plain_indexes(connection, kind):
     catalog = load_catalog()
     if kind == "relations":
-        wanted = {(r.table_name, f"ix_{r.table_name}_{end}")
-                  for r in catalog.relations.values() for end in ("from", "to")}
+        wanted = {
+            (r.table_name, f"ix_{r.table_name}_{end}")
+            for r in catalog.relations.values()
+            for end in ("from", "to")
+        }
     else:
-        wanted = {(lg.table_name, f"ix_{lg.table_name}_parent")
-                  for lg in catalog.ledgers.values() if lg.kind == "extension"}
+        wanted = {
+            (lg.table_name, f"ix_{lg.table_name}_parent")
+            for lg in catalog.ledgers.values()
+            if lg.kind == "extension"
+        }
     assert wanted
-    rows = await connection.execute(text(
-        "SELECT tablename, indexname FROM pg_indexes WHERE schemaname = current_schema() "
-        "AND indexdef NOT LIKE '%WHERE%'"))
+    rows = await connection.execute(
+        text(
+            "SELECT tablename, indexname FROM pg_indexes WHERE schemaname = current_schema() "
+            "AND indexdef NOT LIKE '%WHERE%'"
+        )
+    )
     assert wanted <= {(r[0], r[1]) for r in rows}
