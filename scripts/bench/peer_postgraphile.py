@@ -679,7 +679,7 @@ def main() -> None:
     ap.add_argument(
         "--database-url",
         default=os.environ.get("ONETABLE_DATABASE_URL"),
-        help="database with a demo district (default: $ONETABLE_DATABASE_URL)",
+        help="database with a demo district (default: $ONETABLE_DATABASE_URL, else the embedded one)",
     )
     ap.add_argument(
         "--clients", default="1,32", help="comma-separated client counts (default 1,32)"
@@ -714,8 +714,11 @@ def main() -> None:
         "--keep-views", action="store_true", help="leave schema peer_bench in the database"
     )
     args = ap.parse_args()
-    if not args.database_url:
-        ap.error("--database-url (or ONETABLE_DATABASE_URL) is required")
+    if not args.database_url:  # the embedded server in ONETABLE_DATA_DIR, kept up while we run
+        from app.config import get_settings
+        from app.db.engine import resolve_database_url
+
+        args.database_url = resolve_database_url(get_settings())
     args.clients = [int(c) for c in args.clients.split(",")]
     args.scenarios = [s for s in args.scenarios.split(",") if s]
     sys.exit(asyncio.run(run(args)))
