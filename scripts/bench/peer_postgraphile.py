@@ -679,7 +679,7 @@ def main() -> None:
     ap.add_argument(
         "--database-url",
         default=os.environ.get("ONETABLE_DATABASE_URL"),
-        help="database with a demo district (default: $ONETABLE_DATABASE_URL, else the embedded one)",
+        help="database with a demo district (default: $ONETABLE_DATABASE_URL, else embedded)",
     )
     ap.add_argument(
         "--clients", default="1,32", help="comma-separated client counts (default 1,32)"
