@@ -16,7 +16,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.onetable-installed
 
 .DEFAULT_GOAL := help
-.PHONY: help run test test-long fuzz lock schemas bench load venv web clean distclean
+.PHONY: help run test test-long fuzz lock schemas bench bench-smoke load venv web clean distclean
 
 help:
 	@echo "make run      start the service with the demo district (PORT=$(PORT) HOST=$(HOST) SCALE=$(SCALE))"
@@ -26,6 +26,7 @@ help:
 	@echo "make web      build the web UI into web/dist (make run and make test do it when it is stale)"
 	@echo "make schemas  regenerate schemas/openapi.json (and schema.graphql)"
 	@echo "make bench    run the benchmarks in scripts/bench/"
+	@echo "make bench-smoke  every benchmark briefly on a small district (CI; BENCH_DATABASE_URL=server, default embedded)"
 	@echo "make load     load test: open loop 200 users / 2 s think time for 60 s, then closed loop (LOAD_ARGS=--help)"
 	@echo "make lock     regenerate requirements.lock from pyproject.toml (LOCK_ARGS=--upgrade)"
 	@echo "make clean    remove caches and build output; make distclean also removes .venv"
@@ -105,6 +106,11 @@ bench: $(STAMP)
 	  $(BIN)/python "$$script"; \
 	done; \
 	[ $$found = 1 ] || echo "no benchmarks in scripts/bench/"
+
+# Every bench once with its SMOKE_ARGS on a small district in a scratch database (scripts/bench/_smoke.py):
+# embedded PostgreSQL by default, BENCH_DATABASE_URL=postgresql://…/postgres for a server.
+bench-smoke: $(STAMP)
+	$(BIN)/python scripts/bench/_smoke.py $(if $(BENCH_DATABASE_URL),--database-url $(BENCH_DATABASE_URL),)
 
 # scripts/bench/load.py: starts the service on a free port over the demo district (or LOAD_ARGS=--url URL).
 load: $(STAMP)

@@ -542,9 +542,18 @@ def service_account_add(
 # --- catalogue ----------------------------------------------------------------------------------
 
 
+def _anchor_db_name(url: str) -> str:
+    """The anchor database for messages: host and name, never the password."""
+    from sqlalchemy.engine import make_url
+
+    u = make_url(url)
+    return f"数据库 {u.host or 'localhost'}/{u.database}"
+
+
 @audit_app.command("chain")
 def audit_chain(
-    anchor: Annotated[bool, typer.Option(help="Append the head to ONETABLE_AUDIT_ANCHOR_FILE (when set).")] = True,
+    anchor: Annotated[bool, typer.Option(
+        help="Append the head to ONETABLE_AUDIT_ANCHOR_FILE and/or ONETABLE_AUDIT_ANCHOR_URL (when set).")] = True,
 ) -> None:
     """Seal committed audit rows into the chain now (the service does this every second) and anchor the head."""
     from app.access.audit_chain import run_chainer
@@ -558,6 +567,7 @@ def audit_chain(
         engine = make_engine(url, settings)
         try:
             return await run_chainer(engine, anchor_file=settings.audit_anchor_file if anchor else None,
+                                     anchor_url=settings.audit_anchor_url if anchor else None,
                                      anchor_every=settings.audit_anchor_interval_seconds, force_anchor=True)
         finally:
             await engine.dispose()
@@ -568,7 +578,10 @@ def audit_chain(
         _say("另一进程正在封存审计日志，本次跳过", style="yellow")
         return
     head = f"链头：第 {run.head.pos} 位（id {run.head.id}）" if run.head.pos else "链为空"
-    anchored = f"；已写入锚点 {settings.audit_anchor_file}" if run.anchored else ""
+    places = [str(settings.audit_anchor_file)] if settings.audit_anchor_file else []
+    if settings.audit_anchor_url:
+        places.append(_anchor_db_name(settings.audit_anchor_url))
+    anchored = f"；已写入锚点 {'、'.join(places)}" if run.anchored else ""
     _say(f"已封存 {run.sealed} 条审计记录；{head}{anchored}", style="green")
 
 
@@ -581,7 +594,9 @@ def audit_verify(
     ] = None,
 ) -> None:
     """Walk the sealed audit chain; exit 1 naming the first row edited, removed or inserted, or the lost tail."""
-    from app.access.audit_anchor import AnchorFileError, read_anchors
+    import psycopg
+
+    from app.access.audit_anchor import AnchorFileError, read_anchors, read_anchors_db
     from app.access.audit_chain import verify
 
     settings = _settings()
@@ -590,6 +605,12 @@ def audit_verify(
         anchors = read_anchors(path) if path is not None else []
     except AnchorFileError as exc:
         raise _fail(f"锚点文件无法读取：{exc}") from None
+    if settings.audit_anchor_url:
+        try:
+            anchors += read_anchors_db(settings.audit_anchor_url)
+        except psycopg.Error as exc:
+            raise _fail(f"锚点数据库无法读取（{_anchor_db_name(settings.audit_anchor_url)}）："
+                        f"{type(exc).__name__}") from None
     url = _resolve_url(settings)
     _require_schema(url)
     with _db_errors(url):
@@ -601,7 +622,8 @@ def audit_verify(
                     f"现存 {report.checked} 条完好{pending}（{report.reason}）")
     if not report.ok:
         raise _fail(f"审计日志校验失败：第 {report.broken_at} 条（{report.reason}）；此前 {report.checked} 条完好{pending}")
-    anchored = f"，与 {report.anchors} 个锚点一致" if report.anchors else ("；未配置锚点文件" if path is None else "")
+    unset = path is None and not settings.audit_anchor_url
+    anchored = f"，与 {report.anchors} 个锚点一致" if report.anchors else ("；未配置锚点文件或锚点数据库" if unset else "")
     _say(f"审计日志完好：共校验 {report.checked} 条{anchored}{pending}", style="green")
 
 

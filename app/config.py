@@ -72,9 +72,11 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     # Audit chain (app/access/audit_chain.py): the service seals new audit rows every this many seconds
     # (0: never; then run `onetable audit chain` from cron). The head is appended to the anchor file
-    # (JSON lines, keep it off the database host) at most once per anchor interval.
+    # (JSON lines, keep it off the database host) and/or to table audit_anchor in a second PostgreSQL
+    # database (audit_anchor_url) at most once per anchor interval.
     audit_chain_interval_seconds: float = 1.0
     audit_anchor_file: Path | None = None
+    audit_anchor_url: str | None = None
     audit_anchor_interval_seconds: float = 60.0
     # The built web UI (web/dist, made by `make run` / `npm run build`), served at / by app/web.py.
     web_dir: Path = Path(__file__).resolve().parents[1] / "web" / "dist"

@@ -49,7 +49,7 @@ def create_app(settings: Settings | None = None, *, manage_engine: bool = True) 
 
             background.append(asyncio.create_task(chain_forever(
                 engine, settings.audit_chain_interval_seconds, settings.audit_anchor_file,
-                settings.audit_anchor_interval_seconds)))
+                settings.audit_anchor_interval_seconds, settings.audit_anchor_url)))
         # Everything built so far (catalogue, tables, GraphQL schema, routes: some 200,000 objects) lives
         # as long as the process: out of the collector's sight, a full collection no longer walks it on
         # the request path (it cost ~1-3 ms per GraphQL request on average, docs/performance.md).

@@ -1,11 +1,15 @@
 """The audit chain's head written somewhere else, so that a truncated tail is noticed.
 
-ONETABLE_AUDIT_ANCHOR_FILE is an append-only JSON-lines file, one line per anchor:
-    {"pos": 1234, "id": 5678, "hash": "<sha256 of the row at that chain position>", "at": "<UTC ISO time>"}
+Two places, either or both:
+- ONETABLE_AUDIT_ANCHOR_FILE, an append-only JSON-lines file, one line per anchor:
+    {"pos": 1234, "id": 5678, "hash": "<sha256 of the row at that position>", "at": "<UTC ISO time>"}
+- ONETABLE_AUDIT_ANCHOR_URL, a second PostgreSQL database (another server, another owner): one row
+  per anchor in table `audit_anchor` (the same four values), inserted, never updated.
 Someone who can rewrite the database can delete the newest audit rows and leave a chain that is
-valid up to its new, shorter head; the anchors still name the lost positions. The file is only
-worth as much as its distance from the database: put it on another host's mount, append-only or
-WORM storage, or a path the log shipper forwards.
+valid up to its new, shorter head; the anchors still name the lost positions. An anchor is only
+worth as much as its distance from the database: put the file on another host's mount, append-only
+or WORM storage, or a path the log shipper forwards; give the service's role in the anchor database
+INSERT and SELECT on `audit_anchor` and nothing else.
 """
 
 from __future__ import annotations
@@ -14,8 +18,10 @@ import os
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 import orjson
+import psycopg
 
 _TAIL_BYTES = 8192  # one anchor line is ~150 bytes; the last complete one is in the final 8 KiB
 
@@ -101,3 +107,47 @@ def append_if_due(path: Path, pos: int, row_id: int, hash_: str, every_seconds: 
     finally:
         os.close(fd)
     return True
+
+
+# --- the second database ------------------------------------------------------------------
+
+ANCHOR_TABLE_DDL = """CREATE TABLE IF NOT EXISTS audit_anchor (
+    pos bigint PRIMARY KEY CHECK (pos > 0),
+    id bigint NOT NULL,
+    hash char(64) NOT NULL,
+    at timestamptz NOT NULL DEFAULT now())"""
+_CONNECT_TIMEOUT = 5  # seconds: an unreachable anchor database fails the pass, it does not hang it
+
+
+def _connect(url: str) -> psycopg.Connection[tuple[Any, ...]]:
+    from app.db.engine import libpq_conninfo
+
+    return psycopg.connect(libpq_conninfo(url), autocommit=True, connect_timeout=_CONNECT_TIMEOUT)
+
+
+def read_anchors_db(url: str) -> list[Anchor]:
+    """Every anchor in the anchor database, by position; none when the table is not there yet."""
+    with _connect(url) as conn:
+        if conn.execute("SELECT to_regclass('audit_anchor')").fetchone() == (None,):
+            return []
+        rows = conn.execute("SELECT pos, id, hash, at FROM audit_anchor ORDER BY pos").fetchall()
+    return [Anchor(pos=p, id=i, hash=h, at=at.isoformat()) for p, i, h, at in rows]
+
+
+def append_if_due_db(url: str, pos: int, row_id: int, hash_: str, every_seconds: float,
+                     force: bool = False) -> bool:
+    """append_if_due for the anchor database (blocking: called through asyncio.to_thread).
+
+    The table is created on first use when the role may (or made beforehand by its owner, with only
+    INSERT and SELECT granted to the service's role).
+    """
+    with _connect(url) as conn:
+        if conn.execute("SELECT to_regclass('audit_anchor')").fetchone() == (None,):
+            conn.execute(ANCHOR_TABLE_DDL)
+        last = conn.execute("SELECT pos, now() - at < make_interval(secs => %s) FROM audit_anchor "
+                            "ORDER BY pos DESC LIMIT 1", (every_seconds,)).fetchone()
+        if last is not None and (last[0] >= pos or (last[1] and not force)):
+            return False
+        cur = conn.execute("INSERT INTO audit_anchor (pos, id, hash) VALUES (%s, %s, %s) "
+                           "ON CONFLICT (pos) DO NOTHING", (pos, row_id, hash_))
+        return cur.rowcount == 1

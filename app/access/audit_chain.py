@@ -37,7 +37,7 @@ import orjson
 from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
-from app.access.audit_anchor import Anchor, append_if_due
+from app.access.audit_anchor import Anchor, append_if_due, append_if_due_db
 from app.access.audit_models import AuditEntry
 
 log = logging.getLogger(__name__)
@@ -103,8 +103,8 @@ class ChainRun:
     anchored: bool
 
 
-async def run_chainer(engine: AsyncEngine, *, anchor_file: Path | None = None, anchor_every: float = 60.0,
-                      force_anchor: bool = False, batch: int = 1000) -> ChainRun | None:
+async def run_chainer(engine: AsyncEngine, *, anchor_file: Path | None = None, anchor_url: str | None = None,
+                      anchor_every: float = 60.0, force_anchor: bool = False, batch: int = 1000) -> ChainRun | None:
     """Seal everything committed, then anchor the head when due. None: another process is chaining."""
     async with engine.connect() as conn:
         got = await conn.scalar(select(func.pg_try_advisory_lock(CHAIN_LOCK_KEY)))
@@ -122,10 +122,14 @@ async def run_chainer(engine: AsyncEngine, *, anchor_file: Path | None = None, a
             head = await chain_head(conn)
             await conn.commit()
             anchored = False
+            # Still under the lock, so the anchors' positions only grow.
             if anchor_file is not None and head.pos > 0:
-                # Still under the lock, so the file's positions only grow.
                 anchored = await asyncio.to_thread(
                     append_if_due, anchor_file, head.pos, head.id, head.hash, anchor_every, force_anchor)
+            if anchor_url is not None and head.pos > 0:
+                anchored = await asyncio.to_thread(
+                    append_if_due_db, anchor_url, head.pos, head.id, head.hash, anchor_every, force_anchor
+                ) or anchored
             return ChainRun(sealed, head, anchored)
         finally:
             try:
@@ -138,7 +142,8 @@ async def run_chainer(engine: AsyncEngine, *, anchor_file: Path | None = None, a
                     await conn.invalidate()
 
 
-async def chain_forever(engine: AsyncEngine, every: float, anchor_file: Path | None, anchor_every: float) -> None:
+async def chain_forever(engine: AsyncEngine, every: float, anchor_file: Path | None, anchor_every: float,
+                        anchor_url: str | None = None) -> None:
     """The service's background chainer: one pass every `every` seconds until cancelled.
 
     A failing pass (database down) is logged once per outage, not once per second.
@@ -146,7 +151,7 @@ async def chain_forever(engine: AsyncEngine, every: float, anchor_file: Path | N
     failing = False
     while True:
         try:
-            await run_chainer(engine, anchor_file=anchor_file, anchor_every=anchor_every)
+            await run_chainer(engine, anchor_file=anchor_file, anchor_url=anchor_url, anchor_every=anchor_every)
             if failing:
                 log.info("audit chainer: passes succeed again")
                 failing = False

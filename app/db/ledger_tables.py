@@ -97,8 +97,9 @@ def build_tables(catalog: Catalog, metadata) -> LedgerTables:
             if lg.cardinality == "one":
                 extra.append(Index(f"uq_{lg.table_name}_parent", "parent_id", unique=True,
                                    postgresql_where=text("deleted_at IS NULL")))
-            else:
-                extra.append(Index(f"ix_{lg.table_name}_parent", "parent_id"))
+            # Plain (not partial) so readers that don't repeat `deleted_at IS NULL` (BI, exports) join
+            # on it too; the partial unique index above only serves queries carrying that predicate.
+            extra.append(Index(f"ix_{lg.table_name}_parent", "parent_id"))
         for f in lg.fields:
             cols.append(Column(f.code, column_type(f), comment=f.label))
             if f.unique:
@@ -121,8 +122,12 @@ def build_tables(catalog: Catalog, metadata) -> LedgerTables:
         # (soft-deleted) links don't count. Names matter: the API maps uq_<table>_from/_to to 409s.
         ends = [Index(f"uq_{rel.table_name}_from", "from_id", unique=True, postgresql_where=live)
                 ] if not rel.forward_many else []
-        ends.append(Index(f"uq_{rel.table_name}_to", "to_id", unique=True, postgresql_where=live)
-                    if not rel.backward_many else Index(f"ix_{rel.table_name}_to", "to_id"))
+        if not rel.backward_many:
+            ends.append(Index(f"uq_{rel.table_name}_to", "to_id", unique=True, postgresql_where=live))
+        # Both ends also get a plain index: the partial ones above (and the pair index) serve only
+        # queries that carry `deleted_at IS NULL`; BI tools and exports joining the link tables
+        # without it would otherwise scan them whole.
+        ends += [Index(f"ix_{rel.table_name}_from", "from_id"), Index(f"ix_{rel.table_name}_to", "to_id")]
         relations[rel.code] = Table(
             rel.table_name, metadata, *cols,
             _region_index(rel.table_name),

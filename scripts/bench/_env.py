@@ -1,8 +1,8 @@
 """The environment line every benchmark prints before its figures.
 
-A ratio measured on a loaded 2-core machine against PostgreSQL 15 is not the same figure as one on a
-quiet machine against PostgreSQL 18: the server version, the settings that change plans, and the load
-average go next to every number so two runs can be compared honestly.
+A ratio measured on a loaded 2-core machine against PostgreSQL 15 is not the same figure as one
+on a quiet machine against PostgreSQL 18: the server version, the settings that change plans, and
+the load average go next to every number so two runs can be compared honestly.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ PLAN_SETTINGS = (
 
 
 def describe(conn: Any) -> str:
-    """One line: server version and plan settings (conn: a psycopg connection or SQLAlchemy connection)."""
+    """One line: server version and plan settings (conn: psycopg or SQLAlchemy connection)."""
     values = []
     for name in PLAN_SETTINGS:
         try:
@@ -35,18 +35,21 @@ def describe(conn: Any) -> str:
 
             row = conn.execute(text(f"SHOW {name}")).fetchone()
         values.append(f"{name}={row[0]}")
+    return f"environment: PostgreSQL {' '.join(values)}; {describe_host()}"
+
+
+def describe_host() -> str:
+    """The client side: interpreter, CPUs and load average (for runs against a remote service)."""
     load1, load5, _ = os.getloadavg()
-    return (
-        f"environment: PostgreSQL {' '.join(values)}; "
-        f"python {platform.python_version()} on {sys.platform}, {os.cpu_count()} CPUs, "
-        f"load average {load1:.1f}/{load5:.1f}"
-    )
+    return (f"python {platform.python_version()} on {sys.platform}, {os.cpu_count()} CPUs, "
+            f"load average {load1:.1f}/{load5:.1f}")
 
 
 def print_environment(database_url: str) -> None:
     """Connect once with psycopg and print the environment line."""
     import psycopg
 
-    url = database_url.replace("postgresql+psycopg://", "postgresql://")
-    with psycopg.connect(url, autocommit=True) as conn:
+    from app.db.engine import libpq_conninfo
+
+    with psycopg.connect(libpq_conninfo(database_url), autocommit=True) as conn:
         print(describe(conn), flush=True)

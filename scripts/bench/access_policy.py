@@ -22,6 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from pydantic import SecretStr  # noqa: E402
 from sqlalchemy import select, text  # noqa: E402
 
 from app.access.policy import policy_for  # noqa: E402
@@ -29,8 +30,13 @@ from app.auth.deps import authenticate  # noqa: E402
 from app.auth.tokens import issue_token  # noqa: E402
 from app.config import Settings, get_settings  # noqa: E402
 from app.db.engine import make_engine, make_sessionmaker, resolve_database_url  # noqa: E402
+from scripts.bench._env import print_environment  # noqa: E402
+
 from app.ledger import service  # noqa: E402
 from app.org.models import User  # noqa: E402
+
+# The quick profile `make bench-smoke` runs (scripts/bench/_smoke.py): a few seconds, small district.
+SMOKE_ARGS = ["--rounds", "3"]
 
 PAGE = 1000
 
@@ -42,7 +48,10 @@ async def main() -> None:
     ap.add_argument("--user", default="cl", help="demo user whose grants apply (default: 区残联 cl)")
     args = ap.parse_args()
     settings: Settings = get_settings()
+    if settings.secret_key is None:  # the token below is made and checked in this process only
+        settings = settings.model_copy(update={"secret_key": SecretStr("access-policy-bench-secret-32-bytes!!")})
     url = args.database_url or resolve_database_url(settings)
+    print_environment(url)
     engine = make_engine(url, settings)
     maker = make_sessionmaker(engine)
     async with maker() as s:

@@ -38,6 +38,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async
 from app.access import audit, audit_chain  # noqa: E402
 from app.access.audit_models import AuditEntry  # noqa: E402
 from app.db.engine import libpq_conninfo, normalise_url  # noqa: E402
+from scripts.bench._env import print_environment  # noqa: E402
+
+# The quick profile `make bench-smoke` runs (scripts/bench/_smoke.py): a few seconds, small district.
+SMOKE_ARGS = ["--clients", "4", "--tx", "5", "--work-ms", "1"]
+
 
 OLD_LOCK_KEY = 0x0E7AB1E
 
@@ -126,6 +131,7 @@ def main() -> None:
     name = f"onetable_bench_append_{os.getpid()}"
     url = make_url(normalise_url(args.database_url)).set(database=name).render_as_string(hide_password=False)
     admin = libpq_conninfo(make_url(url).set(database="postgres").render_as_string(hide_password=False))
+    print_environment(admin)
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     try:

@@ -38,6 +38,11 @@ import psycopg  # noqa: E402
 from app.auth.tokens import issue_token  # noqa: E402
 from app.config import Settings  # noqa: E402
 from app.db.engine import libpq_conninfo, normalise_url  # noqa: E402
+from scripts.bench._env import print_environment  # noqa: E402
+
+# The quick profile `make bench-smoke` runs (scripts/bench/_smoke.py): a few seconds, small district.
+SMOKE_ARGS = ["--clients", "4", "--seconds", "2"]
+
 
 SECRET = "audit-read-benchmark-secret-key-32-bytes-long!"
 QUERY = "query($after: String) {{ persons(first: 50, after: $after) {{ nodes {{ {fields} }} }} }}"
@@ -77,6 +82,7 @@ async def main() -> None:
         raise SystemExit("--database-url (or ONETABLE_DATABASE_URL) with the demo district loaded")
     url = normalise_url(args.database_url)
     conninfo = libpq_conninfo(url)
+    print_environment(conninfo)
     rnd = random.Random(7)
     with psycopg.connect(conninfo, autocommit=True) as c:
         user_id, unit_id = c.execute("SELECT id, org_unit_id FROM app_user WHERE username = %s",

@@ -4,7 +4,8 @@ Scenarios (a department user of 区民政局: ID numbers, phones and addresses c
   page       a page of 100 persons (20 fields) with their residence house, from a random keyset position
              (`after`), as a system syncing the district page by page does
   single     one person by record id, same fields and house
-  aggregate  persons of one township counted per village, with min / max birth date
+  aggregate  persons of one township counted per village (区民政局 sees birth dates masked to the
+             year, and masked fields cannot be aggregated: counts only)
 For each, at 1 and 32 concurrent clients: GraphQL over HTTP (httpx -> uvicorn on 127.0.0.1, started
 here as a subprocess), then the same data by one hand-written SQL statement returning JSON (psycopg,
 same concurrency, same masks and row scope) measured in the same run. Prints p50 / p99 latency,
@@ -41,6 +42,11 @@ import psycopg  # noqa: E402
 from app.auth.tokens import issue_token  # noqa: E402
 from app.config import Settings, get_settings  # noqa: E402
 from app.db.engine import libpq_conninfo, resolve_database_url  # noqa: E402
+from scripts.bench._env import print_environment  # noqa: E402
+
+# The quick profile `make bench-smoke` runs (scripts/bench/_smoke.py): a few seconds, small district.
+SMOKE_ARGS = ["--requests", "10", "--max-seconds", "1"]
+
 
 SECRET = "graphql-benchmark-secret-key-32-bytes-long!"
 PERSON_FIELDS = ("id regionCode name idNumber sex birthDate ethnicity phone householdType hukouAddress "
@@ -53,7 +59,7 @@ GQL = {
             f"{{ nodes {{ {NODE} }} pageInfo {{ endCursor hasNextPage }} }} }}",
     "single": f"query($id: ID!) {{ person(id: $id) {{ {NODE} }} }}",
     "aggregate": "query($t: String!) { personAggregate(filter: {regionCode: {prefix: $t}}, groupBy: [VILLAGE]) "
-                 "{ count groups { key { village } count min { birthDate } max { birthDate } } } }",
+                 "{ count groups { key { village } count } } }",
 }
 
 # The same data by hand, as one statement returning JSON: the masks written out, the row scopes the
@@ -64,7 +70,7 @@ _PHONE = "CASE WHEN {c} IS NULL THEN NULL WHEN length({c})>=7 THEN left({c},3)||
 _ADDR = ("CASE WHEN {c} IS NULL THEN NULL ELSE coalesce(left({c}, least(nullif(strpos({c}, '村'), 0), "
          "nullif(strpos({c}, '社区'), 0) + 1, nullif(strpos({c}, '居委会'), 0) + 2)) || '***', left({c}, 6) || '***') END")
 _NODE_SQL = f"""json_build_object('id', p.id::text, 'regionCode', p.region_code, 'name', p.name,
-  'idNumber', {_ID.format(c='p.id_number')}, 'sex', p.sex, 'birthDate', p.birth_date, 'ethnicity', p.ethnicity,
+  'idNumber', {_ID.format(c='p.id_number')}, 'sex', p.sex, 'birthDate', left(p.birth_date::text, 4), 'ethnicity', p.ethnicity,
   'phone', {_PHONE.format(c='p.phone')}, 'householdType', p.household_type,
   'hukouAddress', {_ADDR.format(c='p.hukou_address')}, 'residenceAddress', {_ADDR.format(c='p.residence_address')},
   'maritalStatus', p.marital_status, 'politicalStatus', p.political_status, 'employmentStatus', p.employment_status,
@@ -82,9 +88,9 @@ SQL = {
     "single": f"""SELECT json_build_object('person', {_NODE_SQL})::text FROM lg_person p
       WHERE p.id = %(id)s AND p.deleted_at IS NULL""",
     "aggregate": """SELECT json_build_object('personAggregate', json_build_object('count', coalesce(sum(n), 0),
-        'groups', coalesce(json_agg(json_build_object('key', json_build_object('village', v), 'count', n,
-          'min', json_build_object('birthDate', lo), 'max', json_build_object('birthDate', hi)) ORDER BY v), '[]')))::text
-      FROM (SELECT left(region_code, 12) AS v, count(*) AS n, min(birth_date) AS lo, max(birth_date) AS hi
+        'groups', coalesce(json_agg(json_build_object('key', json_build_object('village', v), 'count', n)
+          ORDER BY v), '[]')))::text
+      FROM (SELECT left(region_code, 12) AS v, count(*) AS n
             FROM lg_person WHERE region_code LIKE %(t)s || '%%' AND deleted_at IS NULL GROUP BY 1) g""",
 }
 
@@ -147,6 +153,7 @@ async def main() -> None:
     settings: Settings = get_settings()
     url = args.database_url or resolve_database_url(settings)  # keeps an embedded server up while we run
     conninfo = libpq_conninfo(url)
+    print_environment(conninfo)
     rnd = random.Random(args.seed)
     with psycopg.connect(conninfo) as c:
         persons, max_id = c.execute("SELECT count(*), max(id) FROM lg_person").fetchone()

@@ -43,6 +43,11 @@ sys.path[:] = [str(ROOT)] + [p for p in sys.path if Path(p or ".").resolve() != 
 
 import httpx  # noqa: E402
 
+# The quick profile `make bench-smoke` runs (scripts/bench/_smoke.py): a few seconds, small district.
+SMOKE_ARGS = ["--seconds", "2", "--users", "20", "--closed", "4", "--closed-seconds", "2",
+              "--townships", "1"]
+
+
 SECRET = "load-benchmark-secret-key-at-least-32-bytes!"
 PASSWORD = "onetable"  # the demo district's accounts (app/demo/load.py)
 PERSONS = "/api/v1/ledgers/person/records"
@@ -229,9 +234,11 @@ def database(args) -> str:
 
     from app.config import get_settings
     from app.db.engine import libpq_conninfo, normalise_url, resolve_database_url
+    from scripts.bench._env import print_environment
 
     # The embedded server (no --database-url) stays up while this process runs.
     url = normalise_url(args.database_url) if args.database_url else resolve_database_url(get_settings())
+    print_environment(url)
     cfg = Config(str(ROOT / "alembic.ini"))
     cfg.attributes["url"] = url
     command.upgrade(cfg, "head")
@@ -284,6 +291,9 @@ async def main() -> None:
 
     proc = None
     base = args.url
+    if base is not None:  # a running service: its database is not known here, the client side is
+        from scripts.bench._env import describe_host
+        print(f"environment: PostgreSQL of {base} not known here; {describe_host()}", flush=True)
     if base is None:
         url = database(args)
         port = free_port()

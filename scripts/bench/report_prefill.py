@@ -44,6 +44,9 @@ from app.report.dsl import parse_spec
 from app.report.models import ReportTemplate, ReportTemplateVersion
 from scripts.bench._env import print_environment
 
+# The quick profile `make bench-smoke` runs (scripts/bench/_smoke.py): a few seconds, small district.
+SMOKE_ARGS = ["--repeat", "1"]
+
 AGGREGATE = {
     "code": "bench_households", "name": "各村人口与住房统计", "kind": "aggregate", "ledger": "person",
     "rows": {"by": "village"},
