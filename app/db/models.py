@@ -6,6 +6,7 @@ from app.auth import models as _auth  # noqa: F401
 from app.catalog.admission import models as _admission  # noqa: F401
 from app.db.base import Base
 from app.db.ledger_tables import tables
+from app.imports import models as _imports  # noqa: F401
 from app.org import models as _org  # noqa: F401
 from app.report import models as _report  # noqa: F401
 
