@@ -33,6 +33,8 @@ def _field(f: Field) -> dict[str, Any]:
             {k: x for k, x in parts if x is not None}
     if f.derived_from:
         out["derived_from"] = list(f.derived_from)
+    if f.aliases:
+        out["aliases"] = list(f.aliases)
     return out
 
 

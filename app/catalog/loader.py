@@ -102,6 +102,7 @@ def parse_field(raw: dict) -> Field:
         owner=raw.get("owner"),
         description=raw.get("description"),
         derived_from=_refs(raw.get("derived_from")),
+        aliases=tuple(raw.get("aliases", ())),
     )
 
 

@@ -79,6 +79,8 @@ class Field:
     # "ledger.field" of every field whose value this one reveals in whole or part (birth date from the
     # ID number, a certificate embedding the ID): resolved so this field is never more readable than any.
     derived_from: tuple[str, ...] = ()
+    # Other headers legacy sheets use for this item (身份证号码, 证件号码 …): the import maps them here.
+    aliases: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,7 @@ from app.access import models as _access  # noqa: F401
 from app.auth import models as _auth  # noqa: F401
 from app.catalog.admission import models as _admission  # noqa: F401
 from app.db.base import Base
+from app.dedupe import models as _dedupe  # noqa: F401
 from app.db.ledger_tables import tables
 from app.imports import models as _imports  # noqa: F401
 from app.org import models as _org  # noqa: F401
