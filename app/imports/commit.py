@@ -15,11 +15,10 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from datetime import UTC, date, datetime
-from decimal import Decimal
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Text, cast, func, insert, select, text, update
+from sqlalchemy import BigInteger, Text, cast, func, insert, select, update
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -27,40 +26,25 @@ from app.access.audit import append
 from app.access.policy import LedgerPolicy, policy_for
 from app.auth.principal import Principal
 from app.catalog.model import Field
-from app.db.ledger_tables import column_type, tables
+from app.db.ledger_tables import column_type
 from app.dedupe.candidates import Candidate, enqueue_candidates
 from app.errors import Problem
 from app.imports import households
-from app.imports.jobs import RUNNING, build_plan, importer_of, is_approver, load_batch, save_mapping, store_rows, tracker
+from app.imports.jobs import (
+    RUNNING,
+    build_plan,
+    importer_of,
+    is_approver,
+    load_batch,
+    save_mapping,
+    store_rows,
+    tracker,
+)
 from app.imports.models import ImportBatch
 from app.imports.plan import Plan, Progress, RowPlan
+from app.imports.writes import CHUNK, HISTORY_COLUMNS, allocate_ids, as_text, insert_history
 from app.ledger.history import jsonable
-from app.report.bulk import json_texts, unnest
-from app.requests import request_id_var
-
-CHUNK = 20_000
-
-
-def as_text(v: Any) -> str | None:
-    """A typed value as the text PostgreSQL casts back to the column's type."""
-    if v is None:
-        return None
-    if isinstance(v, bool):
-        return "true" if v else "false"
-    if isinstance(v, (date, datetime)):
-        return v.isoformat()
-    if isinstance(v, Decimal):
-        return str(v)
-    return str(v)
-
-
-async def allocate_ids(session: AsyncSession, table_name: str, n: int) -> list[int]:
-    if n == 0:
-        return []
-    rows = await session.execute(
-        text("SELECT nextval(pg_get_serial_sequence(:t, 'id')) FROM generate_series(1, :n)"),
-        {"t": table_name, "n": n})
-    return [r[0] for r in rows]
+from app.report.bulk import unnest
 
 
 def _provenance(codes: list[str] | Any, batch_id: int, row_no: int, actor: str, at: str) -> str:
@@ -123,8 +107,7 @@ async def update_records(session: AsyncSession, policy: LedgerPolicy, rows: list
 
 async def write_history(session: AsyncSession, ledger: str, rows: list[RowPlan], batch_id: int, actor: str,
                         ops: dict[int, str] | None = None) -> None:
-    h = tables().history
-    cols: dict[str, list[str | None]] = {k: [] for k in ("rid", "region", "op", "field", "before", "after", "source")}
+    cols: dict[str, list[str | None]] = {k: [] for k in HISTORY_COLUMNS}
     for rp in rows:
         op = (ops or {}).get(rp.row_no) or ("create" if rp.outcome == "create" else "update")
         for code, (before, after) in rp.changes.items():
@@ -136,21 +119,6 @@ async def write_history(session: AsyncSession, ledger: str, rows: list[RowPlan],
             cols["after"].append(json.dumps(jsonable(after), ensure_ascii=False))
             cols["source"].append(f"import:{batch_id}:{rp.row_no}")
     await insert_history(session, ledger, cols, actor)
-
-
-async def insert_history(session: AsyncSession, ledger: str, cols: dict[str, list[str | None]], actor: str) -> None:
-    h = tables().history
-    n = len(cols["rid"])
-    rid = request_id_var.get()
-    for start in range(0, n, CHUNK * 3):
-        part = {k: v[start:start + CHUNK * 3] for k, v in cols.items()}
-        u = unnest("u", **part)
-        sel = select(func.cast(ledger, Text), cast(u.c.rid, BigInteger), u.c.region, u.c.op, u.c.field,
-                     cast(u.c.before, JSONB), cast(u.c.after, JSONB), u.c.source, func.cast(actor, Text),
-                     func.cast(rid, Text))
-        await session.execute(insert(h).from_select(
-            ["ledger", "record_id", "region_code", "op", "field", "before", "after", "source", "actor",
-             "request_id"], sel))
 
 
 async def commit(session: AsyncSession, principal: Principal, batch_id: int,
@@ -202,9 +170,10 @@ async def apply(session: AsyncSession, batch: ImportBatch, importer: Principal, 
         links, hh_counts = await households.link(session, batch, importer, plan.rows)
         counts.update(hh_counts)
     if plan.candidates:
-        cands = [Candidate(i, rec, score, reasons) for i, (_, rec, score, reasons) in enumerate(plan.candidates)]
+        cands = [Candidate(i, rec, score, reasons) for i, (_, rec, score, reasons, _) in enumerate(plan.candidates)]
+        incoming = [values for _, _, _, _, values in plan.candidates]
         await session.run_sync(lambda s: enqueue_candidates(
-            s.connection(), batch.ledger, cands, source=f"import:{batch.id}", batch_id=batch.id))
+            s.connection(), batch.ledger, cands, source=f"import:{batch.id}", batch_id=batch.id, rows=incoming))
     extra = {r.row_no: {"before": {k: jsonable(b) for k, (b, _) in r.changes.items()} if r.changes else None,
                         "after": {k: jsonable(a) for k, (_, a) in r.changes.items()} if r.changes else None,
                         "links": links.get(r.row_no)} for r in plan.rows}

@@ -286,7 +286,7 @@ async def _candidates(session: AsyncSession, batch: ImportBatch, policy: Any, ke
         rp.outcome, rp.record_id = "candidate", c.record_id
         rp.issues.append(issue(None, None, None, "import.candidate",
                                "可能与台账中已有记录为同一对象，已转人工核对：" + "；".join(c.reasons), "warning"))
-        plan.candidates.append((rp.row_no, c.record_id, c.score, list(c.reasons)))
+        plan.candidates.append((rp.row_no, c.record_id, c.score, list(c.reasons), dict(rp.values)))
 
 
 async def dry_run(session: AsyncSession, principal: Principal, batch_id: int,

@@ -89,7 +89,8 @@ class ColumnPlan:
 class Plan:
     rows: list[RowPlan]
     columns: ColumnPlan
-    candidates: list[tuple[int, int, float, list[str]]] = field(default_factory=list)  # (row_no, record, score, reasons)
+    # (row_no, record id, score, reasons, incoming values)
+    candidates: list[tuple[int, int, float, list[str], dict[str, Any]]] = field(default_factory=list)
 
     def counts(self, skipped: int = 0) -> dict[str, int]:
         c = {k: 0 for k in ("create", "update", "unchanged", "duplicate", "candidate", "error")}
@@ -193,18 +194,27 @@ def household_number(local: str, village: str) -> str:
 
 
 def place_rows(rows: list[RowPlan], area: AreaIndex, township: str) -> None:
-    """The village of every row from its address; an address outside the township is an error."""
+    """The village of every row from its addresses (现住址 first, then 户籍地址); an address in another
+    township is an error. An address naming the township but no village of it places the row at the
+    township itself, with a warning."""
     prefix = township[:9]
     for rp in rows:
-        if rp.failed or not rp.address:
+        if rp.failed:
             continue
-        place: Place | None = area.locate(rp.address)
-        if place is None:
-            continue
-        if (place.township or "")[:9] != prefix:
-            rp.error(_address_column(rp), rp.address, None, "import.out_of_area", OUT_OF_AREA)
-        else:
-            rp.region = place.code
+        for code in ADDRESS_FIELDS:
+            text = rp.values.get(code)
+            place: Place | None = area.locate(str(text)) if text else None
+            if place is None:
+                continue
+            if (place.township or "")[:9] != prefix:
+                rp.error(code, str(text), code, "import.out_of_area", OUT_OF_AREA)
+            elif place.code is None:
+                rp.region = township
+                rp.issues.append(issue(code, str(text), code, "import.township_only",
+                                       "地址中未能识别村（社区），记录归属到镇街", "warning"))
+            else:
+                rp.region = place.code
+            break
 
 
 def _address_column(rp: RowPlan) -> str | None:
