@@ -121,7 +121,7 @@ def _phone(rng: random.Random) -> str | None:
 
 def _id_text(rng: random.Random, p: _Person, truth: SampleTruth) -> str | None:
     k = rng.randrange(200)
-    if k < 6 and p.birth.year >= 1900:
+    if k < 6 and 1900 <= p.birth.year <= 1999:  # 15-digit IDs ended in 1999
         truth.ids_15 += 1
         return p.id18[:6] + p.id18[8:17]
     if k < 10:
@@ -169,8 +169,8 @@ def sample_rows(n: int, seed: int = 2024, truth: SampleTruth | None = None,
             p, had_id = recent[rng.randrange(len(recent))]
             if had_id:
                 truth.duplicates_with_id += 1
-                id_text: str | None = p.id18 if rng.randrange(2) else p.id18[:6] + p.id18[8:17] \
-                    if p.birth.year >= 1900 else p.id18
+                short = rng.randrange(2) and 1900 <= p.birth.year <= 1999
+                id_text: str | None = p.id18[:6] + p.id18[8:17] if short else p.id18
             else:
                 truth.duplicates_without_id += 1
                 id_text = None
