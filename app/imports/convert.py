@@ -60,11 +60,11 @@ LABEL_WORDING: dict[str, dict[str, str]] = {
     "political_status": {"党员": "中共党员", "团员": "共青团员", "预备党员": "中共预备党员"},
 }
 
-_ID_FLOAT = re.compile(r"\d(\.\d+)?e\+?\d+", re.I)
+_ID_FLOAT = re.compile(r"\d(\.\d+)?e\+?\d+", re.IGNORECASE)
 _YM = re.compile(r"(\d{4})\s*(?:[-/.]|年)\s*(\d{1,2})\s*月?")
 _YMD_DOTS = re.compile(r"(\d{4})\s*[-/.]\s*(\d{1,2})\s*[-/.]\s*(\d{1,2})\s*[日号]?")
 _PHONE_SPLIT = re.compile(r"[,，;；、/]|\s{2,}|或")
-_UNITS = re.compile(r"(元|万元|亩|平方米|平米|㎡|m2|人|户|个|间|岁|年|kg|公斤|斤)$", re.I)
+_UNITS = re.compile(r"(元|万元|亩|平方米|平米|㎡|m2|人|户|个|间|岁|年|kg|公斤|斤)$", re.IGNORECASE)
 _CJK_SPACED = re.compile(r"^[\u4e00-\u9fff]+(\s+[\u4e00-\u9fff]+)+$")
 
 

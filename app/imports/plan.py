@@ -40,6 +40,9 @@ Progress = Callable[[str, int, int], None]  # (phase, done, total)
 HOUSEHOLD_FIELDS = {"household_no": "户号", "relation_to_head": "与户主关系"}
 _HOUSEHOLD_HEADERS = (("与户主关系", "relation_to_head"), ("与户主的关系", "relation_to_head"),
                       ("户主关系", "relation_to_head"), ("户编号", "household_no"), ("户号", "household_no"))
+# Paths app/imports/mapping.py proposes for them
+_HOUSEHOLD_PATHS = {"household.household_no": "household_no", "household.@relation_to_head": "relation_to_head",
+                    "household_no": "household_no", "relation_to_head": "relation_to_head"}
 ADDRESS_FIELDS = ("residence_address", "hukou_address", "standard_address", "address")
 OUT_OF_AREA = "不在本辖区"
 
@@ -111,7 +114,7 @@ def plan_columns(policy: LedgerPolicy, mapping: list[ColumnMap]) -> ColumnPlan:
     issues: list[dict[str, Any]] = []
     taken: set[str] = set()
     for m in mapping:
-        code = m.field.rsplit(".", 1)[-1] if m.field else None
+        code = _HOUSEHOLD_PATHS.get(m.field or "", m.field)
         if code is None and lg.code == "person":  # household columns the header mapping does not know
             header = m.header.replace(" ", "")
             code = None if "户口簿" in header else next(
@@ -123,6 +126,10 @@ def plan_columns(policy: LedgerPolicy, mapping: list[ColumnMap]) -> ColumnPlan:
             continue
         if code in HOUSEHOLD_FIELDS and lg.code == "person":
             household[code] = ColumnMap(m.index, m.header, code, m.how)
+            continue
+        if "." in code:
+            issues.append(issue(m.header, None, code, "import.column_unsupported",
+                                "该列属于关联台账或专题台账，本次导入不写入，整列未导入"))
             continue
         f = lg.field(code)
         if f is None:
