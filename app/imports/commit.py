@@ -42,9 +42,15 @@ from app.imports.jobs import (
 )
 from app.imports.models import ImportBatch
 from app.imports.plan import Plan, Progress, RowPlan
-from app.imports.writes import CHUNK, HISTORY_COLUMNS, allocate_ids, as_text, insert_history
+from app.imports.writes import (
+    CHUNK,
+    HISTORY_COLUMNS,
+    allocate_ids,
+    as_text,
+    insert_history,
+    rows_of,
+)
 from app.ledger.history import jsonable
-from app.report.bulk import unnest
 
 
 def _provenance(codes: list[str] | Any, batch_id: int, row_no: int, actor: str, at: str) -> str:
@@ -69,7 +75,7 @@ async def insert_records(session: AsyncSession, policy: LedgerPolicy, rows: list
         }
         for f in fields:
             cols[f.code] = [as_text(r.changes.get(f.code, (None, None))[1]) for r in chunk]
-        u = unnest("u", **cols)
+        u = rows_of("u", cols)
         sel = select(cast(u.c._id, BigInteger), u.c._region, cast(u.c._prov, JSONB), cast(u.c._flags, JSONB),
                      *(cast(u.c[f.code], column_type(f)) for f in fields))
         await session.execute(insert(t).from_select(
@@ -95,7 +101,7 @@ async def update_records(session: AsyncSession, policy: LedgerPolicy, rows: list
             }
             for f in fields:
                 cols[f.code] = [as_text(r.changes[f.code][1]) for r in chunk]
-            u = unnest("u", **cols)
+            u = rows_of("u", cols)
             values: dict[str, Any] = {f.code: cast(u.c[f.code], column_type(f)) for f in fields}
             values.update(
                 version=t.c.version + 1, updated_at=func.now(),

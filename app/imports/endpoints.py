@@ -41,7 +41,7 @@ async def _summary(session: Any, principal: Any, batch_id: int) -> JSON:
 
 
 @router.post("", response_model=None, status_code=201,
-             responses={201: {"description": "已上传，返回批次"}, **problems(403, 404, 413, 415, 422)},
+             responses={201: {"description": "已上传，返回批次"}, **problems(403, 404, 413, 422)},
              summary="上传存量台账表格（XLSX/XLS/CSV）")
 async def upload(session: Session, principal: CurrentPrincipal,
                  file: Annotated[UploadFile, File(description="镇街存量表格")],

@@ -158,7 +158,7 @@ async def upload(session: AsyncSession, principal: Principal, *, ledger: str, to
     if not policy.in_scope(township[:9] + "001001") or not policy.can_write_any():
         raise Problem(403, "import.township_forbidden", "无权向该镇街的台账导入数据")
     if not file_name.lower().endswith(SUFFIXES):
-        raise Problem(415, "import.file_type", "仅支持 XLSX、XLS 或 CSV 文件")
+        raise Problem(422, "import.file_type", "仅支持 XLSX、XLS 或 CSV 文件")
     if table is None:
         table = await read_sheet(content, file_name, sheet)
     batch = ImportBatch(

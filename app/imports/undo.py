@@ -28,9 +28,8 @@ from app.errors import Problem
 from app.imports.jobs import importer_of, is_approver, load_batch
 from app.imports.models import ImportBatch, ImportRow
 from app.imports.plan import same
-from app.imports.writes import HISTORY_COLUMNS, as_text, insert_history
+from app.imports.writes import HISTORY_COLUMNS, as_text, insert_history, rows_of
 from app.ledger.history import jsonable
-from app.report.bulk import unnest
 
 
 def _typed(f: Field, v: Any) -> Any:
@@ -110,7 +109,7 @@ async def undo(session: AsyncSession, principal: Principal, batch_id: int) -> di
         cols: dict[str, list[str | None]] = {"_id": [str(g[1]) for g in group]}
         for c in codes:
             cols[c] = [as_text(g[3][c]) for g in group]
-        u = unnest("u", **cols)
+        u = rows_of("u", cols)
         values: dict[str, Any] = {c: cast(u.c[c], column_type(by_code[c])) for c in codes}
         values.update(version=t.c.version + 1, updated_at=func.now(),
                       provenance=t.c.provenance.op("-")(cast(list(codes), ARRAY(Text))))
@@ -138,7 +137,8 @@ async def _unlink(session: AsyncSession, batch: ImportBatch) -> dict[str, int]:
     """Remove the links the import made, then the households and houses it made that nothing links to."""
     t = tables()
     links = [r.links for r in (await session.execute(
-        select(ImportRow.links).where(ImportRow.batch_id == batch.id, ImportRow.links.is_not(None)))).all()]
+        select(ImportRow.links).where(ImportRow.batch_id == batch.id, ImportRow.links.is_not(None)))).all()
+             if isinstance(r.links, dict)]  # JSON null for rows that made nothing
     member = [v["member_link"] for v in links if v.get("member_link")]
     house_link = [v["house_link"] for v in links if v.get("house_link")]
     households = [v["household_created"] for v in links if v.get("household_created")]

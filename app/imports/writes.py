@@ -3,19 +3,27 @@ rows in one INSERT … SELECT FROM unnest, typed values as the text PostgreSQL c
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import BigInteger, Text, cast, func, insert, select, text
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy import BigInteger, Text, bindparam, cast, func, insert, select, text
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.selectable import TableValuedAlias
 
 from app.db.ledger_tables import tables
-from app.report.bulk import unnest
 from app.requests import request_id_var
 
 CHUNK = 20_000
+
+
+def rows_of(alias: str, columns: dict[str, Sequence[str | None]]) -> TableValuedAlias:
+    """app/report/bulk.unnest for columns named after any field ("name" included): text arrays unnested
+    into a table alias(col, ...), one bind parameter per column."""
+    arrays = [bindparam(f"{alias}_{i}", list(v), type_=ARRAY(Text)) for i, v in enumerate(columns.values())]
+    return func.unnest(*arrays).table_valued(*columns).render_derived(name=alias)
 HISTORY_COLUMNS = ("rid", "region", "op", "field", "before", "after", "source")
 
 
@@ -47,7 +55,7 @@ async def insert_history(session: AsyncSession, ledger: str, cols: dict[str, lis
     rid = request_id_var.get()
     for start in range(0, n, CHUNK * 3):
         part = {k: v[start:start + CHUNK * 3] for k, v in cols.items()}
-        u = unnest("u", **part)
+        u = rows_of("u", part)
         sel = select(func.cast(ledger, Text), cast(u.c.rid, BigInteger), u.c.region, u.c.op, u.c.field,
                      cast(u.c.before, JSONB), cast(u.c.after, JSONB), u.c.source, func.cast(actor, Text),
                      func.cast(rid, Text))

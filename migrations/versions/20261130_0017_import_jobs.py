@@ -1,7 +1,7 @@
 """import jobs: batches, staged rows with per-row outcome, uploaded files, mappings saved per legacy form
 
 Revision ID: 0017
-Revises: 0014
+Revises: 0018
 Create Date: 2026-11-30 05:34:44.331420
 """
 
@@ -12,7 +12,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision: str = '0017'
-down_revision: str | None = '0014'
+down_revision: str | None = '0018'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
