@@ -464,6 +464,7 @@ def import_sheet(
     """Import a township's legacy sheet: dry run, review, commit (the same job as /api/v1/imports)."""
     from app.errors import Problem
     from app.imports.cli import COUNT_LABELS, progress_line, run_import
+    from app.sheets.guard import SheetRefused
 
     if batch is None and (file is None or township is None):
         raise _fail("请给出文件和 --township（或用 --batch 继续已审核的批次）")
@@ -484,10 +485,8 @@ def import_sheet(
                 dry_only=dry_run, user=user, approver=approve_as, batch_id=batch, progress=progress_line()))
     except Problem as p:
         raise _fail(_problem_text(p)) from None
-    except Exception as exc:  # noqa: BLE001 (the reader's refusal, a bad file)
-        if type(exc).__name__ == "SheetRefused":
-            raise _fail(f"无法导入：{getattr(exc, 'message', exc)}") from None
-        raise
+    except SheetRefused as r:
+        raise _fail(f"无法导入：{r.message}") from None
     table = Table(title=f"导入批次 {out['id']}（{out['status']}）", title_justify="left")
     table.add_column("项目")
     table.add_column("数量", justify="right")

@@ -52,6 +52,7 @@ from app.imports.reading import SheetTable, read_table
 from app.ledger.history import jsonable
 from app.org.models import OrgUnit, User
 from app.report.bulk import json_texts, unnest
+from app.sheets.guard import SheetRefused
 
 APPROVER_ROLES = frozenset({"platform_admin", "district_reviewer", "dept_admin"})
 SUFFIXES = (".xlsx", ".xls", ".csv")
@@ -140,7 +141,10 @@ def _read(content: bytes, file_name: str, sheet: str | None) -> SheetTable:
 
 async def read_sheet(content: bytes, file_name: str, sheet: str | None) -> SheetTable:
     """The parse runs in app/sheets' worker process (read_table); waiting for it happens off the loop."""
-    return await anyio.to_thread.run_sync(_read, content, file_name, sheet)
+    try:
+        return await anyio.to_thread.run_sync(_read, content, file_name, sheet)
+    except SheetRefused as r:
+        raise Problem(r.status, r.code, r.message) from None
 
 
 async def upload(session: AsyncSession, principal: Principal, *, ledger: str, township: str, file_name: str,

@@ -108,7 +108,7 @@ async def test_review_gate_and_counts(client, session, area):
     assert await person(session, pid(1)) is None  # a dry run writes nothing
     err = (await rows_of(client, world, bid, "error"))[0]
     assert err["row"] == 5  # the header is row 1
-    bad = [i for i in err["issues"] if i["severity"] == "error"][0]
+    bad = next(i for i in err["issues"] if i["severity"] == "error")
     assert bad["column"] == "公民身份号码" and bad["raw"] == "500118196001019990" and bad["message"]
     assert (await client.post(f"/api/v1/imports/{bid}/submit", headers=world.a)).json()["status"] == \
         "awaiting_approval"
