@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.deps import principal_of
@@ -71,7 +71,7 @@ async def township_user(session: AsyncSession, township: str) -> Principal:
     row = (await session.execute(
         select(User.username).join(OrgUnit, OrgUnit.id == User.org_unit_id)
         .where(OrgUnit.region_code == code, OrgUnit.kind == "township", User.active.is_(True),
-               User.roles.any("township_admin")).order_by(User.id).limit(1))).first()
+               literal("township_admin") == func.any(User.roles)).order_by(User.id).limit(1))).first()
     if row is None:
         raise Problem(404, "user.not_found", f"镇街 {code} 没有可用的镇街管理员账号，请用 --user 指定")
     return await user_principal(session, row[0])
@@ -107,7 +107,8 @@ async def run_import(
 
         batch_id = await in_session(stage)
         if dry_only or not approver:
-            return await in_session(lambda s: _summary(s, batch_id))
+            out: dict[str, Any] = await in_session(lambda s: _summary(s, batch_id))
+            return out
     assert batch_id is not None
     bid: int = batch_id
 
@@ -123,7 +124,8 @@ async def run_import(
         await commit_job.commit(session, actor, bid, progress)
 
     await in_session(commit)
-    return await in_session(lambda s: _summary(s, bid))
+    done: dict[str, Any] = await in_session(lambda s: _summary(s, bid))
+    return done
 
 
 async def _summary(session: AsyncSession, batch_id: int) -> dict[str, Any]:

@@ -14,7 +14,7 @@ import json
 from collections import defaultdict
 from typing import Any
 
-from sqlalchemy import BigInteger, Text, bindparam, cast, func, insert, select
+from sqlalchemy import BigInteger, Text, bindparam, cast, func, insert, literal, select
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -50,9 +50,9 @@ async def link(session: AsyncSession, batch: ImportBatch, importer: Principal,
     heads = {no: next(m for m in members if m.relation == "01") for no, members in groups.items()}
 
     # households: existing by number, else new in the head's village
-    existing = dict((await session.execute(
+    existing: dict[str, int] = dict((await session.execute(
         select(hh_t.c.household_no, hh_t.c.id).where(
-            hh_t.c.household_no == _any("nos", list(groups)), hh_t.c.deleted_at.is_(None)))).all())
+            hh_t.c.household_no == _any("nos", list(groups)), hh_t.c.deleted_at.is_(None)))).tuples().all())
     new_nos = [no for no in groups if no not in existing]
     new_ids = await allocate_ids(session, hh_t.name, len(new_nos))
     if new_nos:
@@ -60,8 +60,8 @@ async def link(session: AsyncSession, batch: ImportBatch, importer: Principal,
         u = unnest("u", id=[str(i) for i in new_ids], no=new_nos, region=[heads[n].region for n in new_nos])
         await session.execute(insert(hh_t).from_select(
             ["id", "household_no", "household_kind", "region_code", "provenance"],
-            select(cast(u.c.id, BigInteger), u.c.no, func.cast("1", Text), u.c.region,
-                   cast(prov, JSONB))))
+            select(cast(u.c.id, BigInteger), u.c.no, literal("1", Text), u.c.region,
+                   cast(literal(prov), JSONB))))
         for no, hid in zip(new_nos, new_ids, strict=True):
             made[heads[no].row_no]["household_created"] = hid
         counts["households_created"] = len(new_nos)
@@ -69,17 +69,17 @@ async def link(session: AsyncSession, batch: ImportBatch, importer: Principal,
 
     # houses: the household's, else by the head's address, else new
     hids = list(household_id.values())
-    has_house = dict((await session.execute(
+    has_house: dict[int, int] = dict((await session.execute(
         select(hh_house_t.c.from_id, hh_house_t.c.to_id).where(
-            hh_house_t.c.from_id == _any("hids", hids, BigInteger), hh_house_t.c.deleted_at.is_(None)))).all())
+            hh_house_t.c.from_id == _any("hids", hids, BigInteger), hh_house_t.c.deleted_at.is_(None)))).tuples().all())
     want: dict[str, str] = {}
     for no, head in heads.items():
         if household_id[no] not in has_house and head.address:
             want[no] = head.address
-    houses = dict((await session.execute(
+    houses: dict[str, int] = dict((await session.execute(
         select(house_t.c.standard_address, house_t.c.id).where(
             house_t.c.standard_address == _any("addrs", sorted(set(want.values()))),
-            house_t.c.region_code.like(batch.township_code[:9] + "%"), house_t.c.deleted_at.is_(None)))).all())
+            house_t.c.region_code.like(batch.township_code[:9] + "%"), house_t.c.deleted_at.is_(None)))).tuples().all())
     missing = sorted({a for a in want.values() if a not in houses})
     house_ids = await allocate_ids(session, house_t.name, len(missing))
     if missing:
@@ -90,7 +90,7 @@ async def link(session: AsyncSession, batch: ImportBatch, importer: Principal,
         u = unnest("u", id=[str(i) for i in house_ids], code=codes, addr=missing, region=regions)
         await session.execute(insert(house_t).from_select(
             ["id", "house_code", "standard_address", "region_code", "provenance"],
-            select(cast(u.c.id, BigInteger), u.c.code, u.c.addr, u.c.region, cast(prov, JSONB))))
+            select(cast(u.c.id, BigInteger), u.c.code, u.c.addr, u.c.region, cast(literal(prov), JSONB))))
         for a, hid in zip(missing, house_ids, strict=True):
             houses[a] = hid
             made[heads[first_no[a]].row_no]["house_created"] = hid
@@ -108,17 +108,18 @@ async def link(session: AsyncSession, batch: ImportBatch, importer: Principal,
 
     # members
     members = [rp for group in groups.values() for rp in group]
-    current = dict((await session.execute(
+    current: dict[int, int] = dict((await session.execute(
         select(member_t.c.from_id, member_t.c.to_id).where(
             member_t.c.from_id == _any("pids", [rp.record_id for rp in members], BigInteger),
-            member_t.c.deleted_at.is_(None)))).all())
+            member_t.c.deleted_at.is_(None)))).tuples().all())
     new_links: list[RowPlan] = []
     seen: set[int] = set()
     for rp in members:
         hid = household_id[rp.household_no or ""]
-        have = current.get(rp.record_id)
-        if have is None and rp.record_id not in seen:
-            seen.add(rp.record_id or 0)
+        rid = rp.record_id or 0
+        have = current.get(rid)
+        if have is None and rid not in seen:
+            seen.add(rid)
             new_links.append(rp)
         elif have is not None and have != hid:
             rp.issues.append(issue("户号", rp.household_no, "household_no", "household.other",

@@ -283,10 +283,10 @@ async def _candidates(session: AsyncSession, batch: ImportBatch, policy: Any, ke
         if c.row_index not in best or c.score > best[c.row_index].score:
             best[c.row_index] = c
     for i, rp in enumerate(keyless):
-        c = best.get(i)
-        if c is None:
+        if i not in best:
             create_or_error(policy, rp)
             continue
+        c = best[i]
         rp.outcome, rp.record_id = "candidate", c.record_id
         rp.issues.append(issue(None, None, None, "import.candidate",
                                "可能与台账中已有记录为同一对象，已转人工核对：" + "；".join(c.reasons), "warning"))

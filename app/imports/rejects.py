@@ -41,9 +41,9 @@ async def rejects_xlsx(session: AsyncSession, principal: Principal, batch_id: in
         errors = [i for i in (r.issues or []) if i.get("severity") == "error"]
         marked: dict[int, list[str]] = {}
         for i in errors:
-            c = col_of.get(str(i.get("column") or ""), col_of.get(str(i.get("field") or "")))
-            if c is not None:
-                marked.setdefault(c, []).append(str(i.get("message")))
+            at = col_of.get(str(i.get("column") or ""), col_of.get(str(i.get("field") or "")))
+            if at is not None:
+                marked.setdefault(at, []).append(str(i.get("message")))
         for c in range(len(headers)):
             v = raw[c] if c < len(raw) else None
             text = "" if v is None else str(v)

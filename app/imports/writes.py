@@ -3,12 +3,12 @@ rows in one INSERT … SELECT FROM unnest, typed values as the text PostgreSQL c
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import BigInteger, Text, bindparam, cast, func, insert, select, text
+from sqlalchemy import BigInteger, Text, bindparam, cast, func, insert, literal, select, text
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.selectable import TableValuedAlias
@@ -19,7 +19,7 @@ from app.requests import request_id_var
 CHUNK = 20_000
 
 
-def rows_of(alias: str, columns: dict[str, Sequence[str | None]]) -> TableValuedAlias:
+def rows_of(alias: str, columns: Mapping[str, Sequence[str | None]]) -> TableValuedAlias:
     """app/report/bulk.unnest for columns named after any field ("name" included): text arrays unnested
     into a table alias(col, ...), one bind parameter per column."""
     arrays = [bindparam(f"{alias}_{i}", list(v), type_=ARRAY(Text)) for i, v in enumerate(columns.values())]
@@ -56,9 +56,9 @@ async def insert_history(session: AsyncSession, ledger: str, cols: dict[str, lis
     for start in range(0, n, CHUNK * 3):
         part = {k: v[start:start + CHUNK * 3] for k, v in cols.items()}
         u = rows_of("u", part)
-        sel = select(func.cast(ledger, Text), cast(u.c.rid, BigInteger), u.c.region, u.c.op, u.c.field,
-                     cast(u.c.before, JSONB), cast(u.c.after, JSONB), u.c.source, func.cast(actor, Text),
-                     func.cast(rid, Text))
+        sel = select(literal(ledger, Text), cast(u.c.rid, BigInteger), u.c.region, u.c.op, u.c.field,
+                     cast(u.c.before, JSONB), cast(u.c.after, JSONB), u.c.source, literal(actor, Text),
+                     literal(rid, Text))
         await session.execute(insert(h).from_select(
             ["ledger", "record_id", "region_code", "op", "field", "before", "after", "source", "actor",
              "request_id"], sel))
