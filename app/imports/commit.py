@@ -36,6 +36,7 @@ from app.imports.jobs import (
     importer_of,
     is_approver,
     load_batch,
+    long_transaction,
     save_mapping,
     store_rows,
     tracker,
@@ -137,6 +138,7 @@ async def commit(session: AsyncSession, principal: Principal, batch_id: int,
     if principal.id != batch.uploader_user_id and not is_approver(principal):
         raise Problem(403, "import.commit_forbidden", "仅上传人或区级审核人员可执行导入")
     importer = await importer_of(session, batch)
+    await long_transaction(session)
     run = tracker(batch.id, progress)
     try:
         plan = await build_plan(session, batch, importer, lock=True, progress=run)

@@ -20,7 +20,18 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-from sqlalchemy import BigInteger, Integer, cast, delete, func, insert, literal, select, update
+from sqlalchemy import (
+    BigInteger,
+    Integer,
+    cast,
+    delete,
+    func,
+    insert,
+    literal,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -85,6 +96,14 @@ def tracker(batch_id: int, also: Progress | None = None) -> Progress:
             also(phase, done, total)
 
     return progress
+
+
+async def long_transaction(session: AsyncSession) -> None:
+    """A dry run or commit of a large sheet spends minutes in one transaction, much of it converting rows
+    in Python between statements: the service's per-request statement and idle-in-transaction timeouts
+    would end it, so this transaction gets limits of its own (SET LOCAL: they end with it)."""
+    await session.execute(text("SET LOCAL statement_timeout = '10min'"))
+    await session.execute(text("SET LOCAL idle_in_transaction_session_timeout = '30min'"))
 
 
 # ---- who may do what ----------------------------------------------------------------------------
@@ -298,6 +317,7 @@ async def dry_run(session: AsyncSession, principal: Principal, batch_id: int,
     batch = await load_batch(session, principal, batch_id, lock=True)
     _uploader_only(principal, batch)
     _editable(batch)
+    await long_transaction(session)
     run = tracker(batch.id, progress)
     try:
         plan = await build_plan(session, batch, principal, lock=False, progress=run)
