@@ -310,3 +310,39 @@ async def test_rejects_download(client, session, area):
     assert len(grid) == 2 and grid[1][2] == "500118196001019990" and int(grid[1][-2]) == 3
     assert "公民身份号码" in grid[1][-1]
     assert (await client.get(f"/api/v1/imports/{out['id']}/rejects.xlsx", headers=world.b)).status_code == 404
+
+
+async def test_upload_size_cap_before_reading(settings, sessionmaker, area):
+    """The body is refused by the input guard (413) before the endpoint reads it; below the cap it is read."""
+    import httpx
+
+    from app.main import create_app
+
+    world = area
+    small = create_app(settings.model_copy(update={"max_import_bytes": 2000}), manage_engine=False)
+    small.state.sessionmaker = sessionmaker
+    transport = httpx.ASGITransport(app=small, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as c:
+        big = sheet([[i, "王伟", pid(80 + i), "男", None, ADDR_A, None, "x" * 40] for i in range(60)])
+        r = await c.post("/api/v1/imports", headers=world.a, files={"file": ("big.csv", big, "text/csv")},
+                         data={"ledger": "person", "township": A})
+        assert r.status_code == 413 and r.json()["code"] == "request.too_large"
+        ok = sheet([[1, "王伟", pid(80), "男", None, ADDR_A, None, None]])
+        r = await c.post("/api/v1/imports", headers=world.a, files={"file": ("ok.csv", ok, "text/csv")},
+                         data={"ledger": "person", "township": A})
+        assert r.status_code == 201, r.text
+
+
+async def test_upload_refusals(client, area):
+    """Another township's code, a file that is not a sheet, an unknown ledger: problem+json with codes."""
+    world = area
+    ok = sheet([[1, "王伟", pid(90), "男", None, ADDR_A, None, None]])
+    r = await client.post("/api/v1/imports", headers=world.a, files={"file": ("a.csv", ok, "text/csv")},
+                          data={"ledger": "person", "township": B})
+    assert r.status_code == 403 and r.json()["code"] == "import.township_forbidden"
+    r = await client.post("/api/v1/imports", headers=world.a, files={"file": ("a.txt", ok, "text/plain")},
+                          data={"ledger": "person", "township": A})
+    assert r.status_code == 422 and r.json()["code"] == "import.file_type"
+    r = await client.post("/api/v1/imports", headers=world.a, files={"file": ("a.csv", ok, "text/csv")},
+                          data={"ledger": "nope", "township": A})
+    assert r.status_code == 404 and r.json()["code"] == "ledger.not_found"
