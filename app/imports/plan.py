@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.access.levels import Level
 from app.access.policy import LedgerPolicy
-from app.catalog.coerce import clean_record
+from app.catalog.coerce import CleanRecord, fill_from_id_card
 from app.catalog.loader import get_catalog
 from app.catalog.model import Field, FieldType, Ledger
 from app.imports.area import AreaIndex, Place
@@ -296,7 +296,6 @@ def decide(policy: LedgerPolicy, rows: list[RowPlan], first: dict[str, RowPlan],
            existing: dict[str, dict[str, Any]], township: str) -> list[RowPlan]:
     """create / update / unchanged for the first row of every key; returns the rows without a key."""
     lg = policy.ledger
-    catalog = get_catalog()
     by_code = {f.code: f for f in lg.fields}
     keyless: list[RowPlan] = []
     prefix = township[:9]
@@ -317,7 +316,7 @@ def decide(policy: LedgerPolicy, rows: list[RowPlan], first: dict[str, RowPlan],
                 continue
             rp.record_id = cur["id"]
             rp.region = rp.region or cur["region_code"]
-            clean = clean_record(lg.fields, rp.values, catalog, partial=True, current=cur)
+            clean = complete(lg, rp.values, current=cur)
             _soften_mismatch(lg, rp, clean.errors)
             if rp.failed:
                 rp.outcome = "error"
@@ -342,7 +341,7 @@ def decide(policy: LedgerPolicy, rows: list[RowPlan], first: dict[str, RowPlan],
 def create_or_error(policy: LedgerPolicy, rp: RowPlan) -> None:
     """A row that matches no record: a complete, valid record in the importer's area is created."""
     lg = policy.ledger
-    clean = clean_record(lg.fields, rp.values, get_catalog(), partial=False)
+    clean = complete(lg, rp.values, partial=False)
     _soften_mismatch(lg, rp, clean.errors)
     if not rp.failed and rp.region is None:
         rp.error(_address_column(rp), rp.address, None, "import.no_village",
@@ -355,6 +354,20 @@ def create_or_error(policy: LedgerPolicy, rp: RowPlan) -> None:
     rp.changes = {c: (None, v) for c, v in clean.values.items() if v is not None}
     rp.flags = dict(clean.flags)
     rp.outcome = "create"
+
+
+def complete(lg: Ledger, values: dict[str, Any], *, partial: bool = True,
+             current: dict[str, Any] | None = None) -> CleanRecord:
+    """What clean_record adds to values convert_row already coerced: birth date and sex from the ID
+    (refused when they disagree) and, for a new record, the required fields. The values are not
+    coerced a second time."""
+    clean = CleanRecord(values={k: v for k, v in values.items() if lg.field(k) is not None})
+    fill_from_id_card(lg.fields, clean, current)
+    if not partial:
+        for f in lg.fields:
+            if f.required and clean.values.get(f.code) is None and not any(e[0] == f.code for e in clean.errors):
+                clean.errors.append((f.code, "field.required", f"“{f.label}”为必填项"))
+    return clean
 
 
 def _soften_mismatch(lg: Ledger, rp: RowPlan, errors: list[tuple[str, str, str]]) -> None:
