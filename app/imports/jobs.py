@@ -402,14 +402,18 @@ async def save_mapping(session: AsyncSession, batch: ImportBatch, actor: str) ->
 
 # ---- reading a batch --------------------------------------------------------------------------
 
+def summary_progress(batch_id: int) -> dict[str, Any] | None:
+    running = RUNNING.get(batch_id)
+    return running.as_dict() if running else None
+
+
 def summary(batch: ImportBatch) -> dict[str, Any]:
-    running = RUNNING.get(batch.id)
     return {
         "id": batch.id, "ledger": batch.ledger, "township": batch.township_code, "status": batch.status,
         "file_name": batch.file_name, "file_sha256": batch.file_sha256, "file_size": batch.file_size,
         "sheet": batch.sheet_name, "sheets": batch.sheet_names, "form_name": batch.form_name,
         "mapping": batch.mapping, "column_issues": batch.column_issues, "skipped": batch.skipped,
-        "counts": batch.counts, "progress": running.as_dict() if running else None,
+        "counts": batch.counts, "progress": summary_progress(batch.id),
         "uploader": batch.uploader, "approved_by": batch.approved_by, "approved_at": batch.approved_at,
         "committed_at": batch.committed_at, "undone_at": batch.undone_at, "error": batch.error,
         "created_at": batch.created_at,

@@ -346,3 +346,27 @@ async def test_upload_refusals(client, area):
     r = await client.post("/api/v1/imports", headers=world.a, files={"file": ("a.csv", ok, "text/csv")},
                           data={"ledger": "nope", "township": A})
     assert r.status_code == 404 and r.json()["code"] == "ledger.not_found"
+
+
+async def test_progress_of_a_running_job(client, session, area):
+    """While a dry run runs, GET /imports/{id} shows its phase, rows done of total, rows/s; after it, none."""
+    from app.imports import jobs
+    from app.imports.cli import user_principal
+
+    world = area
+    b = await upload(client, world.a, sheet([[i, f"王{i}", pid(100 + i), "男", None, ADDR_A, None, None]
+                                             for i in range(1, 31)]))
+    seen: list[dict[str, Any]] = []
+
+    def watch(phase: str, done: int, total: int) -> None:
+        got = jobs.summary_progress(b["id"])
+        assert got is not None
+        seen.append(got)
+
+    ta = await user_principal(session, "ta")
+    await jobs.dry_run(session, ta, b["id"], watch)
+    convert = [p for p in seen if p["phase"] == "convert"]
+    assert convert and convert[-1]["done"] == convert[-1]["total"] == 30
+    assert all("rows_per_second" in p and "eta_seconds" in p for p in seen)
+    after = (await client.get(f"/api/v1/imports/{b['id']}", headers=world.a)).json()
+    assert after["progress"] is None and after["status"] == "dry_run"
