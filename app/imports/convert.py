@@ -1,10 +1,10 @@
-"""Cell conversion for imported rows: the text a clerk typed -> the typed value the catalogue stores,
-plus per-cell issues (row, column, raw value, stable code, zh-CN message; error or warning).
+"""Cell conversion for imported rows: the text a clerk typed -> the typed value the catalogue
+stores, plus per-cell issues (row, column, raw value, stable code, zh-CN message; error or warning).
 
 What legacy sheets hold, beyond what app/catalog/coerce.py accepts from the API:
 - 15-digit IDs (issued before 1999): "19" goes in after the division code and the GB 11643 check
-  character is computed; full-width digits, spaces and a lower-case x are normalised; an ID Excel kept
-  as a number (1.10105194912310e+17) has lost its last digits and is refused as such;
+  character is computed; full-width digits, spaces and a lower-case x are normalised; an ID Excel
+  kept as a number (1.10105194912310e+17) has lost its last digits and is refused as such;
 - dates as 1974.02 (no day: the 1st, or the ID's day when the ID agrees), 1974-2-3, 1974.2.3,
   2024年1月5日, 20240105, 197402, Excel serials (45292 -> 2024-01-01), date cells;
 - 无, /, -, ——, 暂无 … meaning "nothing": empty, with a warning (a boolean's 无 is 否);
@@ -13,6 +13,7 @@ What legacy sheets hold, beyond what app/catalog/coerce.py accepts from the API:
 - code lists by value, by label, by common wording (男性, 汉, 妻 -> 配偶, 儿子 -> 子 for GB/T 4761);
 - sex and birth date against the ID: a contradiction is a warning, the clerk decides.
 Blank cells are absent from the values, so an import never blanks a stored value by omission.
+Birth date and sex are not derived from the ID here: clean_record does that when rows are stored.
 """
 
 from __future__ import annotations
@@ -22,10 +23,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
+from operator import mul
 from typing import Any
 
 from app.catalog import validators as v
-from app.catalog.coerce import coerce
+from app.catalog.coerce import coerce, is_free_text
 from app.catalog.loader import get_catalog
 from app.catalog.model import Catalog, Field, FieldType
 from app.catalog.validators import ValueIssue
@@ -44,32 +47,42 @@ class CellIssue:
     severity: str  # 'error' | 'warning'
 
 
-PLACEHOLDERS = frozenset(["无", "/", "\\", "-", "--", "—", "——", "－", "－－", "_", "暂无", "空", "null", "none",
-                          "n/a", "#n/a", "na", "无无", "/无"])
+PLACEHOLDERS = frozenset(
+    "无 / \\ - -- — —— － －－ _ 暂无 空 null none n/a #n/a na 无无 /无".split())
 
-# Common wording for code-list labels in township sheets, by code list (then any list: 男性 -> 男).
-LABEL_WORDING: dict[str, dict[str, str]] = {
-    "relation_to_head": {"本人": "户主", "妻": "配偶", "妻子": "配偶", "夫": "配偶", "丈夫": "配偶", "之妻": "配偶",
-                         "之夫": "配偶", "儿子": "子", "长子": "子", "次子": "子", "之子": "子", "三子": "子",
-                         "女儿": "女", "长女": "女", "次女": "女", "之女": "女", "孙子": "孙子女", "孙女": "孙子女",
-                         "外孙": "孙子女", "外孙女": "孙子女", "父亲": "父母", "母亲": "父母", "父": "父母",
-                         "母": "父母", "兄": "兄弟姐妹", "弟": "兄弟姐妹", "姐": "兄弟姐妹", "妹": "兄弟姐妹",
-                         "哥哥": "兄弟姐妹", "弟弟": "兄弟姐妹", "姐姐": "兄弟姐妹", "妹妹": "兄弟姐妹"},
-    "sex": {"男性": "男", "女性": "女", "m": "男", "f": "女"},
-    "marital_status": {"已婚(初婚)": "初婚", "有配偶": "已婚", "单身": "未婚"},
-    "political_status": {"党员": "中共党员", "团员": "共青团员", "预备党员": "中共预备党员"},
+# Common wording for code-list labels in township sheets, by code list ("wording:label" pairs).
+_WORDING = {
+    "relation_to_head": "本人:户主 妻:配偶 妻子:配偶 夫:配偶 丈夫:配偶 之妻:配偶 之夫:配偶 "
+                        "儿子:子 长子:子 次子:子 之子:子 三子:子 女儿:女 长女:女 次女:女 之女:女 "
+                        "孙子:孙子女 孙女:孙子女 外孙:孙子女 外孙女:孙子女 父亲:父母 母亲:父母 "
+                        "父:父母 母:父母 兄:兄弟姐妹 弟:兄弟姐妹 姐:兄弟姐妹 妹:兄弟姐妹 "
+                        "哥哥:兄弟姐妹 弟弟:兄弟姐妹 姐姐:兄弟姐妹 妹妹:兄弟姐妹",
+    "sex": "男性:男 女性:女 m:男 f:女",
+    "marital_status": "已婚(初婚):初婚 有配偶:已婚 单身:未婚",
+    "political_status": "党员:中共党员 团员:共青团员 预备党员:中共预备党员",
 }
+LABEL_WORDING: dict[str, dict[str, str]] = {
+    code: dict(pair.split(":") for pair in pairs.split()) for code, pairs in _WORDING.items()}
 
-_ID_FLOAT = re.compile(r"\d(\.\d+)?e\+?\d+", re.IGNORECASE)
+_ID_FLOAT = re.compile(r"\d(\.\d+)?e\+?\d+", re.I)
+_DIGITS = re.compile(r"\d+(\.\d+)?")
 _YM = re.compile(r"(\d{4})\s*(?:[-/.]|年)\s*(\d{1,2})\s*月?")
 _YMD_DOTS = re.compile(r"(\d{4})\s*[-/.]\s*(\d{1,2})\s*[-/.]\s*(\d{1,2})\s*[日号]?")
 _PHONE_SPLIT = re.compile(r"[,，;；、/]|\s{2,}|或")
-_UNITS = re.compile(r"(元|万元|亩|平方米|平米|㎡|m2|人|户|个|间|岁|年|kg|公斤|斤)$", re.IGNORECASE)
+_UNITS = re.compile(r"(元|万元|亩|平方米|平米|㎡|m2|人|户|个|间|岁|年|kg|公斤|斤)$", re.I)
+_ZERO_WIDTH = frozenset("\u200b\u200c\u200d\u2060\ufeff\u00ad")
 _CJK_SPACED = re.compile(r"^[\u4e00-\u9fff]+(\s+[\u4e00-\u9fff]+)+$")
 
 
 class _Cell(Exception):
     """A value with a warning to keep: raised by converters, caught per cell."""
+
+
+@lru_cache(maxsize=4096)
+def is_placeholder(s: str) -> bool:
+    """无, /, ——, 暂无 … (short cells repeat a lot: cached)."""
+    t = v.normalize_text(s).lower()
+    return not t or t in PLACEHOLDERS
 
 
 def id_15_to_18(s: str) -> str:
@@ -78,8 +91,10 @@ def id_15_to_18(s: str) -> str:
     return first17 + v.id_card_check_char(first17)
 
 
-def _issue(row: RawRow, m: ColumnMap, raw: str | None, code: str, reason: str, severity: str) -> CellIssue:
-    return CellIssue(row.row_no, m.header, raw, m.field, code, f"第{row.row_no}行“{m.header}”列：{reason}", severity)
+def _issue(row: RawRow, m: ColumnMap, raw: str | None, code: str, reason: str,
+           severity: str) -> CellIssue:
+    message = f"第{row.row_no}行“{m.header}”列：{reason}"
+    return CellIssue(row.row_no, m.header, raw, m.field, code, message, severity)
 
 
 @dataclass
@@ -88,9 +103,29 @@ class _Warn:
     reason: str
 
 
+_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+
+
+def _plain_valid_id(s: str) -> bool:
+    """The common case, an 18-character ID typed cleanly and valid, without normalising: what
+    fails here goes through check_id_card, which gives the reason."""
+    if len(s) != 18 or not s.isascii() or not s[:17].isdigit() or s[:2] not in v.PROVINCES:
+        return False
+    try:
+        birth = date(int(s[6:10]), int(s[10:12]), int(s[12:14]))
+    except ValueError:
+        return False
+    if birth.year < 1880 or birth > date.today():
+        return False
+    return "10X98765432"[sum(map(mul, map(int, s[:17]), _ID_WEIGHTS)) % 11] == s[17]
+
+
 def _id_card(s: str, warns: list[_Warn]) -> str:
+    if _plain_valid_id(s):
+        return s
     if _ID_FLOAT.fullmatch(v.normalize_text(s)):
-        raise ValueIssue("id_card.precision_lost", "身份证号码被 Excel 存成了数字，末几位已丢失，请将该列设为文本后重新填写")
+        raise ValueIssue("id_card.precision_lost",
+                         "身份证号码被 Excel 存成了数字，末几位已丢失，请将该列设为文本后重新填写")
     code = v.normalize_code(s)
     if len(code) == 15 and code.isascii() and code.isdigit():
         code = id_15_to_18(code)
@@ -99,6 +134,8 @@ def _id_card(s: str, warns: list[_Warn]) -> str:
 
 
 def _phone(s: str, warns: list[_Warn]) -> str:
+    if len(s) == 11 and s.isascii() and s.isdigit() and s[0] == "1" and s[1] in "3456789":
+        return s  # a mobile number typed cleanly
     text = v.normalize_text(s)
     parts = [p for p in _PHONE_SPLIT.split(text) if p.strip()]
     if len(parts) > 1:
@@ -110,8 +147,13 @@ def _phone(s: str, warns: list[_Warn]) -> str:
 def parse_legacy_date(s: str) -> tuple[date, bool]:
     """(date, day_known). Raises ValueIssue. Pure digits: 8 -> yyyymmdd, 6 -> yyyymm, 4 -> a year
     (refused) when 1880-2100, else like 5 an Excel serial."""
+    if len(s) == 10 and s[4] == "-" and s[7] == "-" and s.isascii():
+        try:
+            return date.fromisoformat(s), True  # a date cell, or ISO text
+        except ValueError:
+            pass
     t = v.normalize_text(s)
-    if re.fullmatch(r"\d+(\.\d+)?", t):
+    if _DIGITS.fullmatch(t):
         digits = t.split(".")[0]
         if "." in t and len(digits) == 4:  # 1974.02 / 1974.2
             pass
@@ -196,10 +238,10 @@ def _converter(path: str, f: Field, catalog: Catalog) -> Callable[[str, list[_Wa
     if kind == "phone":
         return lambda s, w: _phone(s, w)
     if path.endswith("household_no"):
-        # A sheet's own 户号 (1, 23, 0012) becomes village code + number on the job side, which knows
-        # the village; a full 16-18 digit number is checked here.
+        # A sheet's own 户号 (1, 23, 0012) becomes village code + number on the job side,
+        # which knows the village; a full 16-18 digit number is checked here.
         def household_no(s: str, w: list[_Warn]) -> object:
-            t = v.normalize_code(s)
+            t = s if s.isascii() and s.isdigit() else v.normalize_code(s)
             if t.isdigit() and len(t) <= 6:
                 return t
             return coerce(f, t, catalog).value
@@ -209,87 +251,141 @@ def _converter(path: str, f: Field, catalog: Catalog) -> Callable[[str, list[_Wa
             d, day_known = parse_legacy_date(s)
             if not day_known:
                 w.append(_Warn("date.day_missing", "只有年月，日按1日记录"))
-            return coerce(f, d, catalog).value
+            return d if f.validator is None else coerce(f, d, catalog).value
         return day
     if f.type in (FieldType.integer, FieldType.decimal):
         return lambda s, w: coerce(f, _number(s, w), catalog).value
     if f.type == FieldType.code:
-        return lambda s, w: _code_value(f, s, catalog)
-    if f.type == FieldType.text and f.mask.value == "name":
-        def name(s: str, w: list[_Warn]) -> object:
-            t = v.trim_text(s)
-            if _CJK_SPACED.fullmatch(t):
-                t = "".join(t.split())
-            return coerce(f, t, catalog).value
-        return name
+        memo: dict[str, str | ValueIssue] = {}  # a column's few distinct labels, converted once
+
+        def code(s: str, w: list[_Warn]) -> object:
+            hit = memo.get(s)
+            if hit is None:
+                try:
+                    hit = _code_value(f, s, catalog)
+                except ValueIssue as e:
+                    hit = e
+                if len(memo) < 10_000:
+                    memo[s] = hit
+            if isinstance(hit, ValueIssue):
+                raise ValueIssue(hit.code, hit.message)
+            return hit
+        return code
+    if is_free_text(f):
+        squeeze = f.mask.value == "name"
+
+        def free_text(s: str, w: list[_Warn]) -> object:
+            # what coerce does for free text, inline: trimmed ends, no NUL, the length limit
+            t = s if s == s.strip() and s[0] not in _ZERO_WIDTH and s[-1] not in _ZERO_WIDTH \
+                else v.trim_text(s)
+            if squeeze and " " in t and _CJK_SPACED.fullmatch(t):
+                t = "".join(t.split())  # 张 三 -> 张三
+            if "\x00" in t:
+                raise ValueIssue("text.control", "不能包含控制字符")
+            if f.max_length and len(t) > f.max_length:
+                raise ValueIssue("text.too_long", f"长度不得超过 {f.max_length} 个字符")
+            return t
+        return free_text
     return lambda s, w: coerce(f, s, catalog).value
 
 
-_plans: dict[tuple[object, ...], list[_Column]] = {}
+@dataclass
+class _Plan:
+    mapping: list[ColumnMap]  # held so that its id is not reused while cached
+    fields: list[tuple[int, str, str | None]]  # what the plan was built from
+    columns: list[tuple[int, str, Callable[[str, list[_Warn]], object], bool, ColumnMap]]
+    by_path: dict[str, _Column]
 
 
-def _plan(ledger: str, mapping: list[ColumnMap], catalog: Catalog) -> list[_Column]:
-    key = (catalog.stamp, id(catalog), ledger, tuple((m.index, m.header, m.field) for m in mapping))
+_plans: dict[tuple[object, ...], _Plan] = {}
+
+
+def _plan(ledger: str, mapping: list[ColumnMap], catalog: Catalog) -> _Plan:
+    """The converters for a mapping, built once: keyed by the mapping list and checked against its
+    current contents, so a ColumnMap changed in place gets a new plan."""
+    key = (id(catalog), catalog.stamp, ledger, id(mapping))
+    fields = [(m.index, m.header, m.field) for m in mapping]
     plan = _plans.get(key)
-    if plan is None:
-        targets = target_fields(ledger, catalog)
-        plan = []
-        for m in mapping:
-            if m.field is None:
-                continue
-            f = targets.get(m.field)
-            if f is None:
-                raise KeyError(f"{ledger}: no field {m.field}")
-            plan.append(_Column(m.index, m, m.field, f, _converter(m.field, f, catalog)))
-        if len(_plans) > 256:
-            _plans.clear()
-        _plans[key] = plan
+    if plan is not None and plan.mapping is mapping and plan.fields == fields:
+        return plan
+    targets = target_fields(ledger, catalog)
+    by_path: dict[str, _Column] = {}
+    for m in mapping:
+        if m.field is None:
+            continue
+        f = targets.get(m.field)
+        if f is None:
+            raise KeyError(f"{ledger}: no field {m.field}")
+        by_path[m.field] = _Column(m.index, m, m.field, f, _converter(m.field, f, catalog))
+    columns = [(c.index, c.path, c.convert, c.f.type != FieldType.boolean, c.m)
+               for c in by_path.values()]
+    if len(_plans) > 256:
+        _plans.clear()
+    plan = _plans[key] = _Plan(mapping, fields, columns, by_path)
     return plan
 
 
 def convert_row(ledger: str, mapping: list[ColumnMap],
                 row: RawRow) -> tuple[dict[str, Any], list[CellIssue]]:
-    """Values keyed by field path (see app.imports.mapping), coerced to catalogue types (IDs 18-digit,
-    dates, codes); blank and placeholder cells are absent. Issues name row, column and reason."""
-    catalog = get_catalog()
+    """Values keyed by field path (see app.imports.mapping), coerced to catalogue types (IDs
+    18-digit, dates, codes); blank and placeholder cells are absent. Issues name row, column and
+    reason. A mapping to a path the ledger does not have raises KeyError."""
+    plan = _plan(ledger, mapping, get_catalog())
     values: dict[str, Any] = {}
     issues: list[CellIssue] = []
     cells = row.cells
-    month_only: set[str] = set()
-    columns: dict[str, _Column] = {}
-    for col in _plan(ledger, mapping, catalog):
-        raw = cells[col.index] if col.index < len(cells) else None
-        if raw is None:
+    width = len(cells)
+    month_only: list[str] = []
+    warns: list[_Warn] = []
+    for index, path, convert, placeholders, m in plan.columns:
+        if index >= width:
             continue
-        text = v.normalize_text(raw)
-        if not text:
+        raw = cells[index]
+        if raw is None or not raw or raw.isspace():
             continue
-        if col.f.type != FieldType.boolean and text.lower() in PLACEHOLDERS:
-            issues.append(_issue(row, col.m, raw, "import.placeholder_empty",
-                                 f"“{text}”按空值处理", "warning"))
-            continue
-        warns: list[_Warn] = []
+        if placeholders and len(raw) <= 12:
+            stripped = raw.strip()
+            if len(stripped) <= 5 and is_placeholder(stripped):
+                issues.append(_issue(row, m, raw, "import.placeholder_empty",
+                                     f"“{stripped}”按空值处理", "warning"))
+                continue
         try:
-            values[col.path] = col.convert(raw, warns)
+            values[path] = convert(raw, warns)
         except ValueIssue as e:
-            issues.append(_issue(row, col.m, raw, e.code, e.message, "error"))
+            issues.append(_issue(row, m, raw, e.code, e.message, "error"))
+            warns.clear()
             continue
-        columns[col.path] = col
-        for w in warns:
-            if w.code == "date.day_missing":
-                month_only.add(col.path)
-            else:
-                issues.append(_issue(row, col.m, raw, w.code, w.reason, "warning"))
-    _against_id(row, values, columns, month_only, issues)
+        if warns:
+            for w in warns:
+                if w.code == "date.day_missing":
+                    month_only.append(path)
+                else:
+                    issues.append(_issue(row, m, raw, w.code, w.reason, "warning"))
+            warns = []
+    if "id_number" in values or month_only:
+        _against_id(row, values, plan.by_path, month_only, issues)
     return values, issues
 
 
-def _against_id(row: RawRow, values: dict[str, Any], columns: dict[str, _Column], month_only: set[str],
-                issues: list[CellIssue]) -> None:
+@dataclass(frozen=True)
+class _IdFacts:
+    birth_date: date
+    sex: str
+
+
+def _id_facts(number: str) -> _IdFacts:
+    """Birth date and sex of an ID check_id_card has accepted (no second full check)."""
+    birth = date(int(number[6:10]), int(number[10:12]), int(number[12:14]))
+    return _IdFacts(birth, "1" if int(number[16]) % 2 else "2")
+
+
+def _against_id(row: RawRow, values: dict[str, Any], by_path: dict[str, _Column],
+                month_only: list[str], issues: list[CellIssue]) -> None:
     """Birth date and sex beside the ID: fill a month-only birth date's day from the ID when they
     agree; contradictions are warnings on the sex / birth-date column."""
     number = values.get("id_number")
-    info = v.check_id_card(number) if isinstance(number, str) else None
+    info = _id_facts(number) if isinstance(number, str) else None
+    columns = {path: by_path[path] for path in values.keys() & by_path.keys()}
     for path in month_only:
         d = values[path]
         col = columns[path]

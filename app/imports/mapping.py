@@ -9,9 +9,10 @@ the ledger from one reached through a link:
 The ledger's own fields win over extension fields, then link attributes, then linked ledgers.
 
 Headers are compared normalised: NFKC (full-width forms), no spaces, no bracketed notes such as
-"(必填)" or "（男/女）", no "*" required markers or trailing colons. A two-row header "户籍信息/户号"
-is tried whole, then by its lower label, then by its upper one. Every column comes back: one the
-catalogue does not know is how='unknown' with field None, for the clerk to map or leave out.
+"(必填)" or "（男/女）", no "*" required markers or trailing colons. A two-row header
+"户籍信息/户号" is tried whole, then by its lower label, then by its upper one. Every column comes
+back: one the catalogue does not know is how='unknown' with field None, for the clerk to map or
+leave out.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ class ColumnMap:
 
 
 _NOTE = re.compile(r"[(\[【〔{][^()\[\]【】〔〕{}]*[)\]】〕}]")
+_BRACKETS = re.compile(r"[()\[\]【】〔〕{}]")
 _NOISE = re.compile(r"[\s*＊※:：、.．]+")
 
 
@@ -42,6 +44,8 @@ def normalize_header(text: str) -> str:
     prev = None
     while prev != s:
         prev, s = s, _NOTE.sub("", s)
+    if not _NOISE.sub("", s):  # the whole header was in brackets: 【身份证号】
+        s = _BRACKETS.sub("", normalize_text(text))
     return _NOISE.sub("", s)
 
 

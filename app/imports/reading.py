@@ -1,15 +1,15 @@
 """Reading a legacy sheet (XLSX/XLS/CSV) into header labels and raw text rows.
 
-Township sheets are reports first and tables second: a title and a "填报单位" line above the
-header, headers over two rows with merged parents (户籍地址 over 区县 / 乡镇 / 村), a 合计 row, and
-填表人 / 审核人 / 填报日期 under the table. `read_table` finds the header, flattens two-row headers to
+Township sheets are reports first and tables second: a title and a "填报单位" line above the header,
+headers over two rows with merged parents (户籍地址 over 区县 / 乡镇 / 村), a 合计 row, and 填表人 /
+审核人 / 填报日期 under the table. `read_table` finds the header, flattens two-row headers to
 "上级/下级", and reports every row it leaves out with its reason, so nothing disappears silently.
 
 Caps come before any parsing: the file size here; for XLSX the ZIP and dimension checks of
-`app.sheets.guard`; the parse itself runs in `app.sheets.stream`, a separate process under memory and
-CPU limits. CSV is read in this process: the csv module expands nothing, its field size is capped and
-rows and columns are counted as they stream. `read_table` blocks: callers on an event loop run it in
-a thread (anyio.to_thread).
+`app.sheets.guard`; the parse itself runs in `app.sheets.stream`, a separate process under memory
+and CPU limits. CSV is read in this process: the csv module expands nothing, its field size is
+capped and rows and columns are counted as they stream. `read_table` blocks: callers on an event
+loop run it in a thread (anyio.to_thread).
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from app.sheets.guard import Limits, SheetRefused
 
 _ROOT = Path(__file__).resolve().parent.parent.parent  # where `-m app.sheets.stream` resolves
 _XLS_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+UNREADABLE = "无法读取该文件，请上传 XLSX、XLS 或 CSV 格式的表格"
 HEADER_WINDOW = 30  # rows searched for the header
 
 
@@ -54,7 +55,7 @@ class SheetTable:
 
 @dataclass(frozen=True)
 class ImportLimits:
-    """What an import file may cost. The defaults admit a 1,048,576-row sheet (Excel's own limit)."""
+    """What an import file may cost. The defaults admit a 1,048,576-row sheet (Excel's limit)."""
 
     max_file_bytes: int = 512 << 20
     max_rows: int = 1_048_576
@@ -74,10 +75,10 @@ DEFAULT_LIMITS = ImportLimits()
 
 
 def _unreadable() -> SheetRefused:
-    return SheetRefused(422, "import.unreadable", "无法读取该文件，请上传 XLSX、XLS 或 CSV 格式的表格")
+    return SheetRefused(422, "import.unreadable", UNREADABLE)
 
 
-# --- raw lines from the file -----------------------------------------------------------------------
+# --- raw lines from the file ------------------------------------------------------------
 
 @dataclass
 class _Source:
@@ -176,8 +177,8 @@ def _csv_lines(path: Path, limits: ImportLimits) -> _Source:
                                            f"表格列数超出本次导入的上限（{limits.max_cols} 列）")
                     yield [c if c.strip() else None for c in rec]
             except csv.Error:
-                raise SheetRefused(422, "import.csv_malformed",
-                                   f"CSV 文件第 {reader.line_num} 行格式错误（引号不配对或单元格过长）") from None
+                msg = f"CSV 文件第 {reader.line_num} 行格式错误（引号不配对或单元格过长）"
+                raise SheetRefused(422, "import.csv_malformed", msg) from None
 
     return _Source(path.stem, [path.stem], lines())
 
@@ -201,11 +202,13 @@ def _open(path: Path, sheet: str | None, limits: ImportLimits) -> _Source:
     raise _unreadable()
 
 
-# --- layout: header, title, totals, footers ---------------------------------------------------------
+# --- layout: header, title, totals, footers ----------------------------------------------
 
 _TOTAL = re.compile(r"^(合计|小计|总计|共计|累计|总数)[:：]?$")
-_FOOTER = re.compile(r"^(填表人|填报人|制表人|审核人|审核|审批人|负责人|单位负责人|分管领导|统计人|经办人|"
-                     r"联系人|填报日期|填表日期|制表日期|报送日期|日期|注|说明|备注)[:：]")
+_FOOTER = re.compile(r"^(填表人|填报人|制表人|审核人|审核|审批人|负责人|单位负责人|分管领导|"
+                     r"统计人|经办人|联系人|填报日期|填表日期|制表日期|报送日期|日期|注|说明|备注)"
+                     r"[:：]")
+_TOTAL_CHARS = frozenset("合小总共累计")
 _FOOTER_WORDS = ("填表人", "填报人", "制表人", "审核人", "填报日期", "填表日期", "制表日期")
 _SPACES = re.compile(r"\s+")
 
@@ -222,19 +225,23 @@ def _has_digit(s: str) -> bool:
     return any(ch.isdigit() for ch in s)
 
 
-def row_kind(cells: list[str | None] | tuple[str | None, ...], header: list[str] | None = None) -> str | None:
-    """Why a row below the header is not data (zh-CN), or None for a data row."""
+def row_kind(cells: list[str | None] | tuple[str | None, ...],
+             header: list[str] | None = None) -> str | None:
+    """Why a row below the header is not data (zh-CN), or None for a data row. `header`: the
+    header row's labels as `_squash` leaves them, to spot a header repeated on printed pages."""
     filled = [c for c in cells if c is not None]
     if not filled:
         return "空行"
-    first = [_squash(c) for c in filled[:3]]
-    if any(_TOTAL.match(c) for c in first):
+    # Cheap tests on the raw text first: most rows are data, and normalising every cell is not.
+    if any(len(c) <= 12 and _TOTAL_CHARS.intersection(c) for c in filled[:3]) \
+            and any(_TOTAL.match(_squash(c)) for c in filled[:3]):
         return "合计行"
-    squashed = [_squash(c) for c in filled]
-    if len(filled) <= 4 and (_FOOTER.match(squashed[0])
-                             or any(w in c for c in squashed for w in _FOOTER_WORDS)):
-        return "表尾（填表人、审核人、日期等）"
-    if header is not None and squashed == [_squash(h) for h in header if h] and len(squashed) > 1:
+    if len(filled) <= 4:
+        squashed = [_squash(c) for c in filled]
+        if _FOOTER.match(squashed[0]) or any(w in c for c in squashed for w in _FOOTER_WORDS):
+            return "表尾（填表人、审核人、日期等）"
+    if header is not None and len(filled) == len(header) > 1 and _squash(filled[0]) == header[0] \
+            and [_squash(c) for c in filled] == header:
         return "重复的表头行"
     return None
 
@@ -270,8 +277,8 @@ def column_letters(n: int) -> str:
 
 
 def flatten_headers(top: list[str | None], below: list[str | None] | None, width: int) -> list[str]:
-    """One label per column: "上级/下级" under a merged parent, the parent alone over a vertical merge,
-    "列X" (the column's letter) where a column has no header at all."""
+    """One label per column: "上级/下级" under a merged parent, the parent alone over a vertical
+    merge, "列X" (the column's letter) where a column has no header at all."""
     out: list[str] = []
     parent: str | None = None
     for i in range(width):
@@ -361,15 +368,15 @@ def open_table(path: Path, *, sheet: str | None = None,
         headers=headers, skipped=skipped,
         _pending=[(i + 1, window[i]) for i in range(body_at, len(window))],
         _lines=src.lines, _next_no=len(window) + 1,
-        _header_cells=[_squash(c) for c in top if c is not None])
+        _header_cells=[_squash(c) for c in top if c is not None and _squash(c)])
 
 
 def read_table(path: Path, *, sheet: str | None = None,
                limits: ImportLimits = DEFAULT_LIMITS) -> SheetTable:
-    """XLSX/XLS/CSV; caps before reading; the Excel parse runs in app.sheets.stream's worker process.
+    """XLSX/XLS/CSV; caps before reading; the Excel parse runs in app.sheets.stream's worker.
 
-    Raises SheetRefused (status 413 beyond the caps, 422 unreadable): app.sheets.reader.refused turns
-    it into the problem+json the API returns."""
+    Raises SheetRefused (status 413 beyond the caps, 422 unreadable): app.sheets.reader.refused
+    turns it into the problem+json the API returns."""
     t = open_table(path, sheet=sheet, limits=limits)
     rows = list(t.rows())
     return SheetTable(t.file_name, t.sheet_name, t.sheet_names, t.headers, rows, t.skipped)

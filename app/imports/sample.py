@@ -1,12 +1,13 @@
-"""A messy legacy person sheet, the way township stock data really looks, for tests and the P5 bench.
+"""A messy legacy person sheet, as township stock data really looks, for tests and the P5 bench.
 
-Deterministic by seed and streamed (xlsxwriter's constant_memory mode, csv.writer), so a million rows
-cost a few MB of memory. What it holds:
-- a title row and a "填报单位 / 填报日期" row above a two-row header with merged parents
-  (联系方式 over 手机号码 / 固定电话, 户籍信息 over 户籍地址 / 户号 / 与户主关系; 姓名 etc. merged down);
+Deterministic by seed and streamed (xlsxwriter's constant_memory mode, csv.writer), so a million
+rows cost a few MB of memory. What it holds:
+- a title row and a "填报单位 / 填报日期" row above a two-row header with merged parents (联系方式
+  over 手机号码 / 固定电话, 户籍信息 over 户籍地址 / 户号 / 与户主关系; 姓名 etc. merged down);
 - IDs mostly 18 digits, some 15-digit, some full-width, some with a lower-case x, a few blank, a few
   with a wrong check digit; sex as 男/女/1/2, occasionally contradicting the ID;
-- birth dates as 1974.02, 1974-2-3, 1974年2月3日, 19740203, 1974/02/03, Excel date cells and serials;
+- birth dates as 1974.02, 1974-2-3, 1974年2月3日, 19740203, 1974/02/03, Excel date cells and
+  serials;
 - phones with spaces, +86, landlines, 无, /, blanks; 民族 as 汉族/汉/01;
 - about 4 % duplicates: rows repeating an earlier person with the same ID (other formatting), and
   rows repeating one without any ID (same name and birth date);
@@ -32,16 +33,20 @@ TOP = ["序号", "姓名", "性别", "身份证号码", "出生年月", "民族"
        "户籍信息", None, None, "现住址", "婚姻状况", "备注（必填）"]
 BELOW = [None, None, None, None, None, None, "手机号码", "固定电话",
          "户籍地址", "户号", "与户主关系", None, None, None]
-FLAT = ["序号", "姓名", "性别", "身份证号码", "出生年月", "民族", "联系方式/手机号码", "联系方式/固定电话",
-        "户籍信息/户籍地址", "户籍信息/户号", "户籍信息/与户主关系", "现住址", "婚姻状况", "备注(必填)"]
+# The headers as read_table flattens them.
+FLAT = ["序号", "姓名", "性别", "身份证号码", "出生年月", "民族", "联系方式/手机号码",
+        "联系方式/固定电话", "户籍信息/户籍地址", "户籍信息/户号", "户籍信息/与户主关系", "现住址",
+        "婚姻状况", "备注(必填)"]
 TITLE_ROWS = 2
 HEADER_ROWS = 2
 
-_SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈姚卢"
-_GIVEN = "伟芳娜秀英敏静丽强磊军洋勇艳杰娟涛明超秀兰霞平刚桂英华建国志强红梅玉兰德明春花文博子涵浩然雨欣"
+_SURNAMES = ("王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢"
+             "宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈姚卢")
+_GIVEN = ("伟芳娜秀英敏静丽强磊军洋勇艳杰娟涛明超秀兰霞平"
+          "刚桂英华建国志强红梅玉兰德明春花文博子涵浩然雨欣")
 _VILLAGES = ["红旗社区", "光明村", "石龙村", "凤凰社区", "双石村", "来苏村", "临江社区", "朱沱村"]
 _STREETS = ["中山路", "人民大道", "昌州大道", "兴龙大道", "萱花路", "红河路"]
-_RELATIONS = ["户主", "配偶", "子", "女", "孙子女", "父母", "兄弟姐妹", "其他", "妻", "儿子", "女儿", "本人"]
+_RELATIONS = "户主 配偶 子 女 孙子女 父母 兄弟姐妹 其他 妻 儿子 女儿 本人".split()
 _MARITAL = ["未婚", "已婚", "已婚", "已婚", "丧偶", "离婚", "初婚"]
 _FULL = str.maketrans("0123456789X", "０１２３４５６７８９Ｘ")
 
@@ -78,7 +83,8 @@ def _person(rng: random.Random, n: int) -> _Person:
     village = rng.choice(_VILLAGES)
     street = rng.choice(_STREETS)
     hukou = f"重庆市永川区中山路街道{village}{rng.randrange(1, 12)}组{rng.randrange(1, 200)}号"
-    residence = f"重庆市永川区{street}{rng.randrange(1, 999)}号{rng.randrange(1, 30)}栋{rng.randrange(1, 9)}单元"
+    building, unit = rng.randrange(1, 30), rng.randrange(1, 9)
+    residence = f"重庆市永川区{street}{rng.randrange(1, 999)}号{building}栋{unit}单元"
     return _Person(name, sex, birth, id18, hukou, residence, n // 3 + 1)
 
 
@@ -145,13 +151,18 @@ def _sex_text(rng: random.Random, p: _Person, truth: SampleTruth) -> str:
     return sex if rng.randrange(5) == 0 else {"1": "男", "2": "女"}[sex]
 
 
-def sample_rows(n: int, seed: int = 2024, truth: SampleTruth | None = None,
-                ) -> Iterator[list[str | int | date | None]]:
+Cell = str | int | date | None
+
+
+def sample_rows(n: int, seed: int = 2024, truth: SampleTruth | None = None) -> Iterator[list[Cell]]:
     """Every row of the sheet, title to footer, as cell values (None: blank)."""
     rng = random.Random(seed)
     truth = truth if truth is not None else SampleTruth()
-    yield [TITLE] + [None] * (len(TOP) - 1)
-    yield ["填报单位：中山路街道（盖章）"] + [None] * 9 + ["填报日期：2024年1月5日"] + [None] * 3
+    blank: list[Cell] = [None] * len(TOP)
+    yield [TITLE, *blank[1:]]
+    unit = list(blank)
+    unit[0], unit[10] = "填报单位：中山路街道（盖章）", "填报日期：2024年1月5日"
+    yield unit
     yield list(TOP)
     yield list(BELOW)
     row_no = TITLE_ROWS + HEADER_ROWS
@@ -190,10 +201,11 @@ def sample_rows(n: int, seed: int = 2024, truth: SampleTruth | None = None,
                "023-4981" + f"{rng.randrange(10000):04d}" if rng.randrange(10) == 0 else None,
                p.hukou, str(p.household), relation, p.residence if rng.randrange(8) else "无",
                rng.choice(_MARITAL), None]
-    yield ["合计", f"共{truth.data_rows}人"] + [None] * (len(TOP) - 2)
+    yield ["合计", f"共{truth.data_rows}人", *blank[2:]]
     yield [None] * len(TOP)
-    yield ["填表人：李明", None, None, "审核人：王芳", None, None, None, None, "填报日期：2024年1月5日"] \
-        + [None] * (len(TOP) - 9)
+    footer: list[Cell] = [None] * len(TOP)
+    footer[0], footer[3], footer[8] = "填表人：李明", "审核人：王芳", "填报日期：2024年1月5日"
+    yield footer
     truth.skipped_rows.extend([row_no + 1, row_no + 2, row_no + 3])
 
 
@@ -249,5 +261,6 @@ def write_csv(path: Path, n: int, seed: int = 2024, *, encoding: str = "gb18030"
     with open(path, "w", encoding=encoding, newline="") as fh:
         w = csv.writer(fh)
         for line in sample_rows(n, seed, truth):
-            w.writerow(["" if v is None else v.isoformat() if isinstance(v, date) else v for v in line])
+            w.writerow(["" if v is None else v.isoformat() if isinstance(v, date) else v
+                        for v in line])
     return truth

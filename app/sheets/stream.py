@@ -1,20 +1,20 @@
 """The row-streaming parse worker for imports: `python -m app.sheets.stream '<options JSON>'`.
 
-Unlike `app.sheets.worker` (the first sheet of a task upload, one JSON document), an import may be a
-whole township's stock data in any sheet of an XLSX or an old XLS, so this worker takes the file's
+Unlike `app.sheets.worker` (the first sheet of a task upload, one JSON document), an import may be
+a whole township's stock data in any sheet of an XLSX or an old XLS, so this worker takes the file's
 path and a sheet name and writes NDJSON to stdout:
 
-    {"sheet_names": [...], "sheet": "人口", "width": 14}     first line
-    ["1", "张三", "110105194912310021", …]                     one line per row, every cell as text
-    {"end": 3120}                                             last line
+    {"sheet_names": [...], "sheet": "人口", "width": 14}    first line
+    ["1", "张三", "110105194912310021", …]                    one line per row, cells as text
+    {"end": 3120}                                            last line
 or a single {"refused": {"status", "code", "message"}} line at any point.
 
 XLSX goes through `guard.inspect` (ZIP and dimension caps) before calamine sees a byte; XLS (a
-compound file, which calamine also reads) is capped by its file size, by the sheet dimensions calamine
-reports before any row is sent, and by this process's address-space and CPU limits. Cells become the
-text a clerk would see: numbers without a spurious ".0", dates as ISO dates, and numbers too large for
-a float's 15 significant digits (an ID typed as a number) in exponent form so that convert can say
-the digits were lost instead of storing wrong ones.
+compound file, which calamine also reads) is capped by its file size, by the sheet dimensions
+calamine reports before any row is sent, and by this process's address-space and CPU limits. Cells
+become the text a clerk would see: numbers without a spurious ".0", dates as ISO dates, and numbers
+too large for a float's 15 significant digits (an ID typed as a number) in exponent form so that
+convert can say the digits were lost instead of storing wrong ones.
 """
 
 from __future__ import annotations
@@ -26,8 +26,9 @@ import sys
 from datetime import date, datetime, time, timedelta
 from typing import IO, Any
 
-from app.sheets.guard import Limits, SheetRefused, inspect
+from app.sheets.guard import Limits, SheetRefused, inspect, sheet_extent_scan
 
+UNREADABLE = "无法读取该文件，请上传 XLSX、XLS 或 CSV 格式的表格"
 _XLS_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 
 
@@ -83,9 +84,9 @@ def run(options: dict[str, Any], out: IO[str]) -> None:
     try:
         if head.startswith(b"PK"):
             with open(path, "rb") as fh:
-                inspect(fh.read(), limits)  # ZIP and every sheet's extent, before the reader
+                inspect(fh.read(), limits, sheet_extent_scan)  # ZIP, every sheet's extent
         elif head != _XLS_MAGIC:
-            raise SheetRefused(422, "import.unreadable", "无法读取该文件，请上传 XLSX、XLS 或 CSV 格式的表格")
+            raise SheetRefused(422, "import.unreadable", UNREADABLE)
     except SheetRefused as r:
         _refuse(out, r.status, r.code, r.message)
         return
@@ -113,8 +114,8 @@ def run(options: dict[str, Any], out: IO[str]) -> None:
     except MemoryError:
         _refuse(out, 413, "import.too_complex", "表格过大或过于复杂，无法读取")
     except Exception:  # noqa: BLE001 (calamine raises several types for what is not a workbook)
-        _refuse(out, 422, "import.unreadable", "无法读取该文件，请上传 XLSX、XLS 或 CSV 格式的表格")
-    except BaseException as e:  # a Rust panic (pyo3 PanicException), e.g. an allocation it gave up on
+        _refuse(out, 422, "import.unreadable", UNREADABLE)
+    except BaseException as e:  # a Rust panic (pyo3 PanicException): an allocation it gave up on
         if isinstance(e, (KeyboardInterrupt, SystemExit)):
             raise
         _refuse(out, 413, "import.too_complex", "表格过大或过于复杂，无法读取")
