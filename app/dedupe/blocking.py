@@ -5,6 +5,7 @@ Keys (a pair is compared once even if it shares several):
 - the fuzzy pinyin of the whole name (same name, traditional forms, homophones);
 - birth date with day/month sorted + the surname's fuzzy pinyin (typos in the given name, swaps);
 - birth date with day/month sorted + the given name's fuzzy pinyin (a typo in the surname);
+- birth year and month + the surname's fuzzy pinyin (a typo in the day and in the given name);
 - the phone number; the 18-digit ID number (15-digit ones widened).
 A key shared by more than MAX_BLOCK rows (a default phone such as 00000000) is skipped.
 """
@@ -30,6 +31,7 @@ def keys(p: Profile) -> list[str]:
         out.append(f"s{born}{syllables[0]}")
         if len(syllables) > 1:
             out.append(f"g{born}{' '.join(syllables[1:])}")
+        out.append(f"m{p.birth.year}{p.birth.month:02d}{syllables[0]}")
     if p.phone:
         out.append("p" + p.phone)
     if p.id18:

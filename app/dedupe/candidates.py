@@ -27,6 +27,7 @@ from app.dedupe.scoring import Profile, is_candidate, match_weight, probability,
 from app.dedupe.spec import MatchSpec, spec_for
 
 MAX_PER_ROW = 5
+QUEUE: sqlalchemy.Table = DedupeCandidate.__table__  # type: ignore[assignment]
 
 
 @dataclass(frozen=True)
@@ -43,8 +44,13 @@ def _profile(spec: MatchSpec, row: dict[str, Any]) -> Profile:
     return profile(spec.as_profile_row(row), spec.address_roles)
 
 
-def _prefetch(conn: sqlalchemy.Connection, spec: MatchSpec, table: sqlalchemy.Table,
-              rows: list[dict[str, Any]], region_prefix: str | None) -> list[sqlalchemy.Row[Any]]:
+def _prefetch(
+    conn: sqlalchemy.Connection,
+    spec: MatchSpec,
+    table: sqlalchemy.Table,
+    rows: list[dict[str, Any]],
+    region_prefix: str | None,
+) -> list[sqlalchemy.Row[Any]]:
     c = table.c
     names: set[str] = set()
     dates: set[date] = set()
@@ -88,8 +94,8 @@ def find_candidates(
 ) -> list[Candidate]:
     """Score `rows` (field code -> value, WITHOUT a natural key) against `ledger`.
 
-    Only pairs whose posterior probability reaches scoring.CANDIDATE_PROBABILITY are returned, at most
-    MAX_PER_ROW per row, ordered by row then best first. Nothing is merged or written.
+    Only pairs whose posterior probability reaches scoring.CANDIDATE_PROBABILITY are returned, at
+    most MAX_PER_ROW per row, ordered by row then best first. Nothing is merged or written.
     """
     spec = spec_for(ledger)
     if spec is None or not rows:
@@ -105,7 +111,8 @@ def find_candidates(
         weight, reasons = match_weight(left[i], right[j])
         if is_candidate(weight):
             per_row.setdefault(i, []).append(
-                Candidate(i, int(existing[j].id), round(probability(weight), 6), reasons))
+                Candidate(i, int(existing[j].id), round(probability(weight), 6), reasons)
+            )
     out: list[Candidate] = []
     for i in sorted(per_row):
         out += sorted(per_row[i], key=lambda c: -c.score)[:MAX_PER_ROW]
@@ -113,7 +120,9 @@ def find_candidates(
 
 
 def _jsonable(row: dict[str, Any]) -> dict[str, Any]:
-    return {k: (v.isoformat() if isinstance(v, date) else v) for k, v in row.items() if v is not None}
+    return {
+        k: (v.isoformat() if isinstance(v, date) else v) for k, v in row.items() if v is not None
+    }
 
 
 def enqueue_candidates(
@@ -126,19 +135,28 @@ def enqueue_candidates(
     rows: list[dict[str, Any]] | None = None,
 ) -> None:
     """Write `candidates` to the review queue. `rows` (the list given to find_candidates) lets the
-    queue keep the incoming values, which an accepted merge applies; without it the reviewer sees the
-    pair and the reasons only. Enqueueing the same pair twice adds nothing."""
+    queue keep the incoming values, which an accepted merge applies; without it the reviewer sees
+    the     pair and the reasons only. Enqueueing the same pair twice adds nothing."""
     if not candidates:
         return
     table = tables().ledgers[ledger]
     ids = sorted({c.record_id for c in candidates})
-    regions = dict(conn.execute(select(table.c.id, table.c.region_code).where(table.c.id.in_(ids))).all())
+    got = conn.execute(select(table.c.id, table.c.region_code).where(table.c.id.in_(ids))).all()
+    regions: dict[int, str] = {int(r.id): str(r.region_code) for r in got}
     values = [
-        {"ledger": ledger, "region_code": regions[c.record_id], "record_id": c.record_id,
-         "incoming": _jsonable(rows[c.row_index]) if rows is not None else None,
-         "row_index": c.row_index, "batch_id": batch_id, "source": source, "score": c.score,
-         "reasons": list(c.reasons)}
-        for c in candidates if c.record_id in regions
+        {
+            "ledger": ledger,
+            "region_code": regions[c.record_id],
+            "record_id": c.record_id,
+            "incoming": _jsonable(rows[c.row_index]) if rows is not None else None,
+            "row_index": c.row_index,
+            "batch_id": batch_id,
+            "source": source,
+            "score": c.score,
+            "reasons": list(c.reasons),
+        }
+        for c in candidates
+        if c.record_id in regions
     ]
     if values:
-        conn.execute(insert(DedupeCandidate.__table__).values(values).on_conflict_do_nothing())
+        conn.execute(insert(QUEUE).values(values).on_conflict_do_nothing())

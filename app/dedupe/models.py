@@ -14,8 +14,9 @@ from app.db.ledger_tables import RegionCode
 
 
 class DedupeCandidate(Base):
-    """A pair for a reviewer: an existing record and either another record (`other_id`) or an incoming
-    row without a natural key (`incoming`, from an import batch). Never merged without a decision."""
+    """A pair for a reviewer: an existing record and either another record (`other_id`) or an
+    incoming row without a natural key (`incoming`, from an import batch). Never merged without a
+    decision."""
 
     __tablename__ = "dedupe_candidate"
 
@@ -31,24 +32,38 @@ class DedupeCandidate(Base):
     source: Mapped[str] = mapped_column(String(80))
     score: Mapped[float] = mapped_column(Double)
     reasons: Mapped[list[str]] = mapped_column(JSONB, default=list)
-    status: Mapped[str] = mapped_column(String(10), server_default=text("'open'"))  # open|merged|rejected
+    status: Mapped[str] = mapped_column(
+        String(10), server_default=text("'open'")
+    )  # open|merged|rejected
     decided_by: Mapped[str | None] = mapped_column(String(120))
     decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
     __table_args__ = (
-        Index("ix_dedupe_candidate_open", "ledger", "region_code", "id",
-              postgresql_where=text("status = 'open'")),
+        Index(
+            "ix_dedupe_candidate_open",
+            "ledger",
+            "region_code",
+            "id",
+            postgresql_where=text("status = 'open'"),
+        ),
         Index("ix_dedupe_candidate_batch", "batch_id"),
         # One open pair per (record, other record or batch row): enqueueing twice adds nothing.
-        Index("uq_dedupe_candidate_pair", "ledger", "record_id",
-              text("coalesce(other_id, 0)"), text("coalesce(batch_id, 0)"), text("coalesce(row_index, -1)"),
-              unique=True, postgresql_where=text("status = 'open'")),
+        Index(
+            "uq_dedupe_candidate_pair",
+            "ledger",
+            "record_id",
+            text("coalesce(other_id, 0)"),
+            text("coalesce(batch_id, 0)"),
+            text("coalesce(row_index, -1)"),
+            unique=True,
+            postgresql_where=text("status = 'open'"),
+        ),
     )
 
 
 class DedupeMerge(Base):
-    """One accepted merge: every value both sides held, what survived and why, the links re-pointed."""
+    """One accepted merge: every value both sides held, what survived and why, links re-pointed."""
 
     __tablename__ = "dedupe_merge"
 

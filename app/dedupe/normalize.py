@@ -21,7 +21,7 @@ _ADDR_NOISE = re.compile(r"[\s,，、;；:：\-—_#（）()]+")
 # Southwest Mandarin (and most southern speakers) merge these; a clerk writes what was heard.
 _FUZZY_INITIALS = (("zh", "z"), ("ch", "c"), ("sh", "s"), ("l", "n"), ("f", "h"))
 _FUZZY_FINALS = (("ang", "an"), ("eng", "en"), ("ing", "in"))
-# Administrative prefixes that every address in one district shares: dropped before comparing tokens.
+# Administrative prefixes every address in one district shares: dropped before comparing tokens.
 _ADMIN_PREFIX = re.compile(r"^(重庆市|重庆|.{2,6}?省)?(.{2,6}?市)?(.{1,6}?[区县])?")
 _ADDR_SPLIT = re.compile(r"(?<=[街道镇乡村社区组路街巷号栋幢楼单元室弄])")
 
@@ -41,16 +41,24 @@ def name_key(raw: str) -> str:
     return _NAME_NOISE.sub("", fold(raw)).upper()
 
 
+@lru_cache(maxsize=50_000)
+def _char_pinyin(ch: str) -> str:
+    return lazy_pinyin(ch, style=Style.NORMAL, errors="default")[0]
+
+
 @lru_cache(maxsize=200_000)
 def pinyin(name: str) -> tuple[str, ...]:
-    """Toneless pinyin syllables of a folded name ('张三' -> ('zhang', 'san'))."""
-    return tuple(lazy_pinyin(name, style=Style.NORMAL, errors="default"))
+    """Toneless pinyin syllables of a folded name ('张三' -> ('zhang', 'san')), character by
+    character with each one's usual reading: names have no phrase context, and a heteronym
+    surname (曾, 单) reads the same on both sides of a comparison."""
+    return tuple(_char_pinyin(ch) for ch in name)
 
 
+@lru_cache(maxsize=50_000)
 def fuzzy_syllable(s: str) -> str:
     for a, b in _FUZZY_INITIALS:
         if s.startswith(a):
-            s = b + s[len(a):]
+            s = b + s[len(a) :]
             break
     for a, b in _FUZZY_FINALS:
         if s.endswith(a):
@@ -79,7 +87,7 @@ def to_date(raw: object) -> date | None:
 
 
 def swapped(d: date) -> date | None:
-    """The date with day and month exchanged, if that is a different valid date (05-01 <-> 01-05)."""
+    """The date with day and month exchanged, if that is another valid date (05-01 <-> 01-05)."""
     if d.day > 12 or d.day == d.month:
         return None
     return date(d.year, d.day, d.month)
@@ -104,7 +112,7 @@ def phone_key(raw: object) -> str | None:
 
 
 def id_key(raw: object) -> str | None:
-    """18-digit ID number; a 15-digit one (pre-1999 cards) is widened the GB 11643 way (19 + check)."""
+    """18-digit ID number; a 15-digit one (pre-1999 cards) widened as GB 11643 says (19, check)."""
     if raw is None:
         return None
     s = unicodedata.normalize("NFKC", str(raw)).strip().upper()
@@ -116,7 +124,7 @@ def id_key(raw: object) -> str | None:
 
 @lru_cache(maxsize=200_000)
 def address_tokens(raw: str) -> frozenset[str]:
-    """Address parts after the district prefix: '中山路街道', '中山路', '12号', … plus character bigrams
+    """Address parts after the district prefix ('中山路街道', '12号', …) plus character bigrams
     of the rest, so '中山路街道幸福村3组' and '中山路街道幸福村三组' share most tokens."""
     s = _ADDR_NOISE.sub("", fold(raw))
     s = _ADMIN_PREFIX.sub("", s, count=1) or s

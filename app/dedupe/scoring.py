@@ -31,14 +31,17 @@ class Profile:
     name: str
     fuzzy: str  # fuzzy pinyin of the whole name, syllables joined by spaces
     birth: date | None
+    birth_s: str  # YYYYMMDD, '' without a date
     sex: str | None
     phone: str | None
     id18: str | None
     address: frozenset[str]
 
 
-def profile(row: dict[str, Any], address_fields: tuple[str, ...] = ("residence_address", "hukou_address"),
-            ) -> Profile:
+def profile(
+    row: dict[str, Any],
+    address_fields: tuple[str, ...] = ("residence_address", "hukou_address"),
+) -> Profile:
     name = nz.name_key(str(row.get("name") or ""))
     addr: frozenset[str] = frozenset()
     for f in address_fields:
@@ -46,10 +49,12 @@ def profile(row: dict[str, Any], address_fields: tuple[str, ...] = ("residence_a
         if raw:
             addr = addr | nz.address_tokens(str(raw))
     sex = row.get("sex")
+    birth = nz.to_date(row.get("birth_date"))
     return Profile(
         name=name,
         fuzzy=nz.fuzzy_pinyin(name) if name else "",
-        birth=nz.to_date(row.get("birth_date")),
+        birth=birth,
+        birth_s=f"{birth.year:04d}{birth.month:02d}{birth.day:02d}" if birth else "",
         sex=str(sex) if sex in ("1", "2", 1, 2) else None,
         phone=nz.phone_key(row.get("phone")),
         id18=nz.id_key(row.get("id_number")),
@@ -61,18 +66,23 @@ def _w(m: float, u: float) -> float:
     return math.log2(m / u)
 
 
-# (weight, zh-CN reason) per level; the last level of each field is "disagrees".
-NAME_EXACT = (_w(0.80, 0.0015), "姓名一致（繁简、全半角折叠后）")
-NAME_HOMOPHONE = (_w(0.08, 0.002), "姓名同音（拼音相同，含平翘舌、前后鼻音）")
-NAME_ONE_OFF = (_w(0.09, 0.01), "姓名相差一字")
-NAME_DIFF = (_w(0.03, 0.9865), "姓名不同")
-BIRTH_EXACT = (_w(0.86, 0.0001), "出生日期一致")
-BIRTH_SWAPPED = (_w(0.04, 0.0001), "出生日期日月颠倒")
-BIRTH_ONE_DIGIT = (_w(0.06, 0.003), "出生日期相差一位数字")
+# (weight, zh-CN reason) per level; the last level of each field is "disagrees". u: two random
+# residents of one district (1 in ~29,000 share a birth date over 80 years of births; a full name is
+# shared by a few in 10,000); m: how often a township sheet records the same person at that level.
+NAME_EXACT = (_w(0.80, 0.0004), "姓名一致（繁简、全半角折叠后）")
+NAME_HOMOPHONE = (_w(0.08, 0.0004), "姓名同音（拼音相同，含平翘舌、前后鼻音）")
+NAME_ONE_OFF = (_w(0.07, 0.002), "姓名相差一字")  # three or more characters, one differs
+# Two-character names one apart: only the surname is left, no evidence either way.
+NAME_SURNAME = (_w(0.03, 0.03), "姓氏相同、名相差一字")
+NAME_DIFF = (_w(0.02, 0.9672), "姓名不同")
+BIRTH_EXACT = (_w(0.86, 0.00004), "出生日期一致")
+BIRTH_SWAPPED = (_w(0.04, 0.00004), "出生日期日月颠倒")
+BIRTH_ONE_DIGIT = (_w(0.06, 0.001), "出生日期相差一位数字")
 BIRTH_SAME_YEAR = (_w(0.02, 0.0125), "出生年份相同")
-BIRTH_DIFF = (_w(0.02, 0.9844), "出生日期不同")
+BIRTH_DIFF = (_w(0.02, 0.98642), "出生日期不同")
 ID_EXACT = (_w(0.95, 1e-7), "身份证号一致（含15位升18位）")
-ID_ONE_OFF = (_w(0.04, 1e-5), "身份证号相差一位")
+# One digit apart: a typo, or two people born the same day (the sequence digits): no evidence.
+ID_ONE_OFF = (_w(0.04, 0.04), "身份证号相差一位")
 ID_DIFF = (_w(0.01, 0.99999), "身份证号不同")
 PHONE_EXACT = (_w(0.55, 0.0005), "联系电话一致")
 PHONE_DIFF = (_w(0.45, 0.9995), "联系电话不同")
@@ -82,10 +92,14 @@ ADDR_DIFF = (_w(0.20, 0.966), "地址不同")
 SEX_SAME = (_w(0.98, 0.5), "性别相同")
 SEX_DIFF = (_w(0.02, 0.5), "性别不同")
 
-# Prior odds that a pair sharing a block is the same person, as a log2; a pair is a candidate when its
-# posterior probability reaches CANDIDATE_PROBABILITY.
-PRIOR_LOG2 = -14.0
-CANDIDATE_PROBABILITY = 0.5
+# Prior odds, as a log2, that two random rows of a district's ledger are one person (about one pair
+# in 65,000: a few duplicates per thousand rows among tens of thousands).
+PRIOR_LOG2 = -16.0
+# A pair is queued for review from this posterior on. Low on purpose: a reviewer rejects a wrong
+# suggestion in one click, a duplicate never suggested stays in the ledger. Set on the P6 generator
+# (scripts/bench/dedupe_p6.py), where F1 peaks between 0.05 and 0.2; revisit with the real share of
+# rejected candidates once districts review them.
+CANDIDATE_PROBABILITY = 0.1
 
 
 def _name_level(a: Profile, b: Profile) -> tuple[float, str] | None:
@@ -96,7 +110,7 @@ def _name_level(a: Profile, b: Profile) -> tuple[float, str] | None:
     if a.fuzzy == b.fuzzy:
         return NAME_HOMOPHONE
     if len(a.name) >= 2 and Levenshtein.distance(a.name, b.name) <= 1:
-        return NAME_ONE_OFF
+        return NAME_ONE_OFF if min(len(a.name), len(b.name)) >= 3 else NAME_SURNAME
     return NAME_DIFF
 
 
@@ -107,7 +121,7 @@ def _birth_level(a: Profile, b: Profile) -> tuple[float, str] | None:
         return BIRTH_EXACT
     if nz.swapped(a.birth) == b.birth:
         return BIRTH_SWAPPED
-    if Levenshtein.distance(a.birth.strftime("%Y%m%d"), b.birth.strftime("%Y%m%d")) <= 1:
+    if Levenshtein.distance(a.birth_s, b.birth_s) <= 1:
         return BIRTH_ONE_DIGIT
     if a.birth.year == b.birth.year:
         return BIRTH_SAME_YEAR
@@ -152,13 +166,13 @@ def match_weight(a: Profile, b: Profile) -> tuple[float, list[str]]:
             continue
         w, why = level
         total += w
-        if w > 0 and level is not SEX_SAME:
+        if w > 0.5 and level is not SEX_SAME:
             reasons.append(why)
     return total, reasons
 
 
 def probability(weight: float) -> float:
-    return 1.0 / (1.0 + 2.0 ** -(weight + PRIOR_LOG2))
+    return float(1.0 / (1.0 + 2.0 ** -(weight + PRIOR_LOG2)))
 
 
 def is_candidate(weight: float) -> bool:

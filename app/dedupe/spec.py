@@ -36,11 +36,22 @@ class MatchSpec:
 
 
 SPECS: dict[str, MatchSpec] = {
-    "person": MatchSpec(name="name", birth_date="birth_date", sex="sex", phone="phone",
-                        id_number="id_number", addresses=("residence_address", "hukou_address")),
-    # Organisations typed without a credit code: name, founding date, phone and address carry the match.
-    "organisation": MatchSpec(name="name", birth_date="established_on", phone="legal_rep_phone",
-                              id_number="credit_code", addresses=("address",)),
+    "person": MatchSpec(
+        name="name",
+        birth_date="birth_date",
+        sex="sex",
+        phone="phone",
+        id_number="id_number",
+        addresses=("residence_address", "hukou_address"),
+    ),
+    # Organisations typed without a credit code: name, founding date, phone and address match.
+    "organisation": MatchSpec(
+        name="name",
+        birth_date="established_on",
+        phone="legal_rep_phone",
+        id_number="credit_code",
+        addresses=("address",),
+    ),
 }
 
 
