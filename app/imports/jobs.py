@@ -178,7 +178,7 @@ async def upload(session: AsyncSession, principal: Principal, *, ledger: str, to
                       errors=[FieldError("township", "division_code.format", "镇街区划代码格式不正确")])
     township = township[:9] + "000"
     policy = await policy_for(session, principal, ledger)
-    if not policy.in_scope(township[:9] + "001001") or not policy.can_write_any():
+    if not policy.in_scope(township) or not policy.can_write_any():
         raise Problem(403, "import.township_forbidden", "无权向该镇街的台账导入数据")
     if not file_name.lower().endswith(SUFFIXES):
         raise Problem(422, "import.file_type", "仅支持 XLSX、XLS 或 CSV 文件")
