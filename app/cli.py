@@ -446,6 +446,61 @@ def demo(
     _print_logins(url)
 
 
+# --- import ---------------------------------------------------------------------------------------
+
+
+@main.command("import")
+def import_sheet(
+    file: Annotated[Path | None, typer.Argument(help="XLSX, XLS or CSV file (omit with --batch).")] = None,
+    ledger: Annotated[str, typer.Option(help="Target ledger code.")] = "person",
+    township: Annotated[str | None, typer.Option(help="Importing township: 9- or 12-digit division code.")] = None,
+    sheet: Annotated[str | None, typer.Option(help="Sheet name (default: the first).")] = None,
+    form_name: Annotated[str | None, typer.Option(help="Legacy form name for the saved column mapping.")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Stop after the dry run.")] = False,
+    user: Annotated[str | None, typer.Option(help="Uploading user (default: the township's admin).")] = None,
+    approve_as: Annotated[str | None, typer.Option(help="District reviewer who approves, then commit.")] = None,
+    batch: Annotated[int | None, typer.Option(help="Commit (or retry) this approved batch instead.")] = None,
+) -> None:
+    """Import a township's legacy sheet: dry run, review, commit (the same job as /api/v1/imports)."""
+    from app.errors import Problem
+    from app.imports.cli import COUNT_LABELS, progress_line, run_import
+    from app.sheets.guard import SheetRefused
+
+    if batch is None and (file is None or township is None):
+        raise _fail("请给出文件和 --township（或用 --batch 继续已审核的批次）")
+    if file is not None and not file.is_file():
+        raise _fail(f"文件不存在：{file}")
+    settings = _settings()
+    url = _resolve_url(settings)
+    _require_schema(url)
+
+    async def in_session(work):
+        return await _in_session(url, settings, work)
+
+    started = time.perf_counter()
+    try:
+        with _db_errors(url):
+            out = asyncio.run(run_import(
+                in_session, file=file, ledger=ledger, township=township, sheet=sheet, form_name=form_name,
+                dry_only=dry_run, user=user, approver=approve_as, batch_id=batch, progress=progress_line()))
+    except Problem as p:
+        raise _fail(_problem_text(p)) from None
+    except SheetRefused as r:
+        raise _fail(f"无法导入：{r.message}") from None
+    table = Table(title=f"导入批次 {out['id']}（{out['status']}）", title_justify="left")
+    table.add_column("项目")
+    table.add_column("数量", justify="right")
+    for key, value in (out.get("counts") or {}).items():
+        table.add_row(COUNT_LABELS.get(key, key), f"{value:,}")
+    console.print(table)
+    for col in out.get("column_issues") or []:
+        _say(f"  列“{col['column']}”：{col['message']}", style="yellow")
+    _say(f"用时 {time.perf_counter() - started:.1f} 秒", style="dim")
+    if out["status"] == "awaiting_approval":
+        _say("已提交区级审核；审核通过后运行 onetable import --batch "
+             f"{out['id']} --approve-as 审核人，或由审核人在系统中导入", style="yellow")
+
+
 # --- users and service accounts -----------------------------------------------------------------
 
 

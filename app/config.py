@@ -68,6 +68,7 @@ class Settings(BaseSettings):
     # Request body caps (app/inputs.py): JSON and forms, multipart uploads (XLSX), GraphQL documents.
     max_body_bytes: int = 10 * 1024 * 1024
     max_upload_bytes: int = 25 * 1024 * 1024
+    max_import_bytes: int = 100 * 1024 * 1024  # legacy sheets (/api/v1/imports): a 1M-row XLSX is ~60 MB
     graphql_max_body_bytes: int = 1024 * 1024
     log_level: str = "INFO"
     # Audit chain (app/access/audit_chain.py): the service seals new audit rows every this many seconds

@@ -25,6 +25,7 @@ from app.config import Settings
 from app.errors import FieldError, Problem, invalid, problem_response
 
 GRAPHQL_PATH = "/graphql"
+IMPORTS_PATH = "/api/v1/imports"
 _JSON_TYPES = ("application/json", "application/problem+json", "application/merge-patch+json")
 _FORM = "application/x-www-form-urlencoded"
 _MULTIPART = "multipart/form-data"
@@ -49,6 +50,8 @@ class InputGuard:
         if path == GRAPHQL_PATH or path.startswith(GRAPHQL_PATH + "/"):
             return self.settings.graphql_max_body_bytes
         if media_type == _MULTIPART:
+            if path.startswith(IMPORTS_PATH):
+                return self.settings.max_import_bytes
             return self.settings.max_upload_bytes
         return self.settings.max_body_bytes
 

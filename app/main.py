@@ -91,6 +91,7 @@ def create_app(settings: Settings | None = None, *, manage_engine: bool = True) 
     from app.catalog.endpoints import router as catalog_router
     from app.consolidation.endpoints import router as legacy_router
     from app.dedupe.endpoints import router as dedupe_router
+    from app.imports.endpoints import router as imports_router
     from app.ledger.endpoints import relations_router
     from app.ledger.endpoints import router as ledger_router
     from app.org.endpoints import router as org_router
@@ -98,7 +99,7 @@ def create_app(settings: Settings | None = None, *, manage_engine: bool = True) 
     from app.report.endpoints import routers as report_routers
 
     for r in (auth_router, org_router, access_router, catalog_router, admission_router, ledger_router, relations_router,
-              push_router, legacy_router, *report_routers, dedupe_router):
+              push_router, legacy_router, *report_routers, dedupe_router, imports_router):
         app.include_router(r, prefix="/api/v1")
 
     from app.graphql.router import graphql_router

@@ -55,6 +55,15 @@ ALLOWLIST: dict[tuple[str, str], str] = {
     ("app/dedupe/merge.py", "_table_of"): "write: the link or extension table an undo re-points back",
     ("app/dedupe/merge.py", "accept"): "write: the merge's UPDATEs (loser soft-deleted, surviving values)",
     ("app/dedupe/merge.py", "undo"): "write: the undo's UPDATEs",
+    # Import jobs (docs/imports.md): bulk writes through the importer's policy, and the current values
+    # a write needs; nothing read here is returned to a reader (rows show the sheet's own values).
+    ("app/imports/plan.py", "existing_by_key"): "write: current values (locked at commit) of the records a sheet's keys match, for survivorship",
+    ("app/imports/commit.py", "insert_records"): "write: INSERT … SELECT FROM unnest of new records",
+    ("app/imports/commit.py", "update_records"): "write: UPDATE … FROM unnest of changed fields",
+    ("app/imports/households.py", "link"): "write: households, houses and links; matches by 户号 / address in the importing township",
+    ("app/imports/undo.py", "undo"): "write: current values to compare, restore or soft-delete what the import wrote",
+    ("app/imports/undo.py", "_unlink"): "write: soft-deletes links, households and houses the import made",
+    ("app/imports/writes.py", "insert_history"): "write: appends history rows in bulk",
 }
 
 _TABLE_NAME = re.compile(r"\b(?:lg|rel)_[a-z][a-z0-9_]*\b|\bledger_history\b")

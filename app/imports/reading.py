@@ -382,5 +382,15 @@ def read_table(path: Path, *, sheet: str | None = None,
     return SheetTable(t.file_name, t.sheet_name, t.sheet_names, t.headers, rows, t.skipped)
 
 
-__all__ = ["RawRow", "SheetTable", "ImportLimits", "TableStream", "open_table", "read_table",
-           "row_kind", "flatten_headers", "sniff_encoding", "column_letters"]
+__all__ = [
+    "ImportLimits",
+    "RawRow",
+    "SheetTable",
+    "TableStream",
+    "column_letters",
+    "flatten_headers",
+    "open_table",
+    "read_table",
+    "row_kind",
+    "sniff_encoding",
+]
