@@ -12,7 +12,7 @@ import os
 import signal
 import sys
 import time
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -50,7 +50,7 @@ main.add_typer(schemas_app, name="schemas")
 main.add_typer(audit_app, name="audit")
 
 
-class Scale(str, Enum):
+class Scale(StrEnum):
     small = "small"
     medium = "medium"
     full = "full"

@@ -12,8 +12,8 @@ from sqlalchemy import text
 
 from app.config import Settings, get_settings
 from app.errors import install_problem_handlers
-from app.jsonresponse import JSON
 from app.inputs import InputGuard
+from app.jsonresponse import JSON
 from app.requests import RequestIdMiddleware
 
 
@@ -78,8 +78,7 @@ def create_app(settings: Settings | None = None, *, manage_engine: bool = True) 
     from app.auth.endpoints import router as auth_router
     from app.catalog.admission.endpoints import router as admission_router
     from app.catalog.endpoints import router as catalog_router
-    from app.ledger.endpoints import relations_router
-    from app.ledger.endpoints import router as ledger_router
+    from app.ledger.endpoints import relations_router, router as ledger_router
     from app.org.endpoints import router as org_router
     from app.report.endpoints import routers as report_routers
 

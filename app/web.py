@@ -56,7 +56,7 @@ def install_web(app: FastAPI, dist: Path) -> None:
         app.mount("/assets", _Assets(directory=dist / "assets"), name="web-assets")
 
     @app.api_route("/{path:uipath}", methods=["GET", "HEAD"], include_in_schema=False)
-    async def web_ui(request: Request, path: str) -> Response:
+    def web_ui(request: Request, path: str) -> Response:  # file checks: run in the thread pool
         if not index.is_file():
             return HTMLResponse(_NOT_BUILT, status_code=200 if path == "" else 404)
         # A top-level file of the build (favicon and the like), else the app shell.

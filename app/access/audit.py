@@ -9,7 +9,7 @@ chain, anchoring and verifying are app/access/audit_chain.py's, off the request 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -19,12 +19,13 @@ from app.access.policy import LedgerPolicy
 from app.auth.principal import Principal
 from app.requests import request_id_var
 
+
 async def append(
     session: AsyncSession, *, actor: str, action: str, path: str, ledger: str | None = None,
     record_ids: Iterable[int] = (), fields: Iterable[str] = (), detail: dict | None = None,
 ) -> AuditEntry:
     entry = AuditEntry(
-        at=datetime.now(timezone.utc), actor=actor, action=action, path=path, ledger=ledger,
+        at=datetime.now(UTC), actor=actor, action=action, path=path, ledger=ledger,
         record_ids=sorted(set(record_ids)), fields=sorted(set(fields)), detail=detail or {},
         request_id=request_id_var.get(),
     )

@@ -353,5 +353,13 @@ async def policy_for(session: AsyncSession, principal: Principal, ledger_code: s
     return resolve(principal, ledger, await grants_for(session, principal))
 
 
-__all__ = ["FieldAccess", "LedgerPolicy", "LinkPolicy", "link_attribute_level", "policy_for", "resolve", "grants_for",
-           "not_found"]
+__all__ = [
+    "FieldAccess",
+    "LedgerPolicy",
+    "LinkPolicy",
+    "grants_for",
+    "link_attribute_level",
+    "not_found",
+    "policy_for",
+    "resolve",
+]

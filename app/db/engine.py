@@ -79,7 +79,7 @@ def make_engine(url: str, settings: Settings) -> AsyncEngine:
     faults.RETRY_AFTER["unavailable"] = settings.db_retry_after_seconds
 
     @event.listens_for(engine.sync_engine, "connect")
-    def _connected(dbapi_connection, connection_record) -> None:  # noqa: ARG001
+    def _connected(dbapi_connection, connection_record) -> None:
         faults.outage.recovered()  # a new connection works: an outage (if any) is over
 
     return engine

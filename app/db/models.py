@@ -1,7 +1,9 @@
 """Import every module that defines tables so Base.metadata is complete (Alembic, tests, create_app)."""
 
-from app.access import audit_models as _audit  # noqa: F401
-from app.access import models as _access  # noqa: F401
+from app.access import (
+    audit_models as _audit,  # noqa: F401
+    models as _access,  # noqa: F401
+)
 from app.auth import models as _auth  # noqa: F401
 from app.catalog.admission import models as _admission  # noqa: F401
 from app.db.base import Base

@@ -28,7 +28,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from graphql import (
-    FieldNode, FragmentDefinitionNode, ListValueNode, ObjectValueNode, OperationDefinitionNode, VariableNode,
+    FieldNode,
+    FragmentDefinitionNode,
+    ListValueNode,
+    ObjectValueNode,
+    OperationDefinitionNode,
+    VariableNode,
 )
 
 MAX_STATEMENTS = 256  # (operation, root field, policy, variable shape) combinations kept
@@ -95,7 +100,7 @@ class Entry:
             values = b.convert(variables[b.var])
             if shape_of(values) != b.shape:
                 return None
-            for name, value in zip(b.names, values):
+            for name, value in zip(b.names, values, strict=True):
                 if value is not None:  # a null is IS NULL in the SQL (same shape), not a parameter
                     params[name] = value
         return params

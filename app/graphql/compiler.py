@@ -31,7 +31,14 @@ from app.catalog.model import MaskRule, Relation
 from app.graphql import filters, limits
 from app.graphql.cache import Bind, Var, shape_of
 from app.graphql.spec import (
-    MASKABLE_SCALARS, Column, ExtensionField, LinkAttribute, LinkEnd, ParentField, RelationField, registry,
+    MASKABLE_SCALARS,
+    Column,
+    ExtensionField,
+    LinkAttribute,
+    LinkEnd,
+    ParentField,
+    RelationField,
+    registry,
 )
 from app.query import keyset, operators, sources
 from app.query.fields import BASE_FIELDS
@@ -116,7 +123,7 @@ class Compiler:
         names = tuple(f"gqlv{n}_{i}" for i in range(len(values)))
         self.binds.append(Bind(raw.name, names, convert, shape_of(values)))
         return tuple(v if v is None else bindparam(name, v, type_=(types[i] if types else None))
-                     for i, (name, v) in enumerate(zip(names, values)))
+                     for i, (name, v) in enumerate(zip(names, values, strict=True)))
 
     def _name(self, prefix: str) -> str:
         self._n += 1

@@ -8,7 +8,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from functools import partial
-from typing import Optional
 
 import anyio
 import strawberry
@@ -52,17 +51,17 @@ class CodeValue:
 class CodeList:
     code: str = strawberry.field(description="代码表代码")
     label: str = strawberry.field(description="名称")
-    standard: Optional[str] = strawberry.field(description="依据的标准，如 GB/T 2261.1-2003")
+    standard: str | None = strawberry.field(description="依据的标准，如 GB/T 2261.1-2003")
     values: list[CodeValue] = strawberry.field(description="代码值")
 
 
-def resolve_me(info: strawberry.Info) -> Optional[Me]:
+def resolve_me(info: strawberry.Info) -> Me | None:
     p = info.context.require_principal()
     return Me(kind=p.kind, name=p.name, org_unit_id=strawberry.ID(str(p.org_unit_id)), region_code=p.region_code,
               roles=sorted(p.roles))
 
 
-def resolve_code_lists(codes: Optional[list[str]] = strawberry.UNSET) -> list[CodeList]:
+def resolve_code_lists(codes: list[str] | None = strawberry.UNSET) -> list[CodeList]:
     lists = get_catalog().codelists.values()
     return [CodeList(code=c.code, label=c.label, standard=c.standard,
                      values=[CodeValue(value=v, label=label) for v, label in c.values.items()])

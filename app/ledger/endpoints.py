@@ -7,8 +7,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Header, Path, Query, Request, Response
 
 from app.auth.deps import CurrentPrincipal
-from app.jsonresponse import JSON
 from app.db.deps import Session
+from app.jsonresponse import JSON
 from app.ledger import related, service
 from app.ledger.schemas import HistoryPage, RecordOut, RecordPage, RelatedPage
 

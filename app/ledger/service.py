@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from sqlalchemy import cast, func, insert, select, update
 from sqlalchemy.dialects.postgresql import JSONB, array
@@ -29,7 +29,7 @@ def _rows_to_dicts(rows) -> list[dict]:
         return []
     keys = [k for k in rows[0]._fields if not k.startswith("_sort_")]  # once per page, not per row
     n = len(keys)
-    return [dict(zip(keys, r[:n])) for r in rows]
+    return [dict(zip(keys, r[:n], strict=True)) for r in rows]
 
 
 def _issues(errors: list[tuple[str, str, str]]) -> Problem:
@@ -90,7 +90,7 @@ def _check_region(raw: object) -> str:
 
 
 def _provenance(codes, source: str, principal: Principal) -> dict:
-    at = datetime.now(timezone.utc).isoformat()
+    at = datetime.now(UTC).isoformat()
     return {c: {"source": source, "at": at, "actor": principal.actor} for c in codes}
 
 
@@ -273,4 +273,4 @@ async def record_history(
             "next_before": rows[-1].id if more and rows else None}
 
 
-__all__ = ["get_record", "list_records", "create_record", "update_record", "delete_record", "record_history"]
+__all__ = ["create_record", "delete_record", "get_record", "list_records", "record_history", "update_record"]

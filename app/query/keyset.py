@@ -105,7 +105,7 @@ def decode_cursor(keys: list[SortKey], cursor: str, path: str) -> list:
         values = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
         if not isinstance(values, list) or len(values) != len(keys):
             raise ValueError
-        return [_cursor_value(k.field, v) for k, v in zip(keys, values)]
+        return [_cursor_value(k.field, v) for k, v in zip(keys, values, strict=True)]
     except (ValueError, TypeError, OverflowError, ArithmeticError):
         raise cursor_problem(path) from None
 
@@ -162,7 +162,7 @@ def keyset_after(keys: list[SortKey], raw: list, bound: list) -> ColumnElement:
         return row < at if keys[0].desc else row > at
     alternatives = []
     equal_so_far: list[ColumnElement] = []
-    for k, value in zip(keys, bound):
+    for k, value in zip(keys, bound, strict=True):
         if value is None:
             after = false()  # nothing sorts after NULL (NULLS LAST)
             equal = k.column.is_(None)
@@ -198,6 +198,6 @@ def keyset_clause(keys: list[SortKey], cursor: str, path: str = "query.cursor", 
     values = raw
     if bind is not None:
         row_form = is_row_form(keys, list(raw))
-        values = bind(decode, [None if (n and row_form) else k.column.type for k, n in zip(keys, numeric)])
-    bound = [v if v is None or n else cast(v, k.column.type) for k, v, n in zip(keys, values, numeric)]
+        values = bind(decode, [None if (n and row_form) else k.column.type for k, n in zip(keys, numeric, strict=True)])
+    bound = [v if v is None or n else cast(v, k.column.type) for k, v, n in zip(keys, values, numeric, strict=True)]
     return keyset_after(keys, list(raw), bound)

@@ -15,7 +15,15 @@ from app.catalog.loader import get_catalog
 from app.errors import FieldError, Problem, invalid
 from app.org.models import OrgUnit, Region
 from app.org.regions import region_prefix
-from app.report.common import bad_state, department_unit, latest_version, now, require_owner, spec_of, transition
+from app.report.common import (
+    bad_state,
+    department_unit,
+    latest_version,
+    now,
+    require_owner,
+    spec_of,
+    transition,
+)
 from app.report.compiler import compile_template, department_policies, department_principal
 from app.report.dsl import TemplateSpec
 from app.report.models import ReportTemplate, ReportTemplateVersion
@@ -138,4 +146,4 @@ async def decide(session: AsyncSession, principal: Principal, template: ReportTe
     return await template_view(session, template)
 
 
-__all__ = ["analyse", "live_analysis", "submit", "decide"]
+__all__ = ["analyse", "decide", "live_analysis", "submit"]

@@ -146,7 +146,7 @@ def merge(items: list[dict], cols: list[OutColumn], spec: TemplateSpec, *, total
                 # Distinct counts do not add up: the number of distinct values over the union of the parts'
                 # carried values. A part stored without them (before they were carried) leaves it blank.
                 values = [it.get("_carry", {}).get(f"__d_{c.code}") for it in group]
-                known = all(v is not None or not it["cells"].get(c.code) for v, it in zip(values, group))
+                known = all(v is not None or not it["cells"].get(c.code) for v, it in zip(values, group, strict=True))
                 cells[c.code] = (present[0] if present else None) if len(group) == 1 else \
                     (len(carry.get(f"__d_{c.code}") or []) if known else None)
             elif c.type in ("integer", "decimal"):

@@ -12,8 +12,7 @@ import re
 from datetime import date, timedelta
 
 from sqlalchemy import BigInteger, String, delete, func, insert, literal, select, true, union_all
-from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.postgresql import JSONB, insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.access import audit

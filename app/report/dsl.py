@@ -108,7 +108,7 @@ class GapColumn(_Strict):
         description="条件必填：同一行其他列满足该条件时本列必填，如 dibao_households > 0（比较 < <= > >= = !=，and / or / not）")
 
     @model_validator(mode="after")
-    def _typed(self) -> "GapColumn":
+    def _typed(self) -> GapColumn:
         if self.type is None and self.write_back is None:
             raise ValueError("gap column needs a type unless it writes back to a ledger field")
         return self
@@ -140,7 +140,7 @@ class Deadline(_Strict):
     days_after_dispatch: int | None = Field(None, ge=0, le=366)
 
     @model_validator(mode="after")
-    def _one(self) -> "Deadline":
+    def _one(self) -> Deadline:
         if (self.days_after_period_end is None) == (self.days_after_dispatch is None):
             raise ValueError("give exactly one of days_after_period_end, days_after_dispatch")
         return self
@@ -164,7 +164,7 @@ class TemplateSpec(_Strict):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"$id": "https://onetable.example/schemas/report_template"})
 
     @model_validator(mode="after")
-    def _shape(self) -> "TemplateSpec":
+    def _shape(self) -> TemplateSpec:
         if (self.kind == "aggregate") != (self.rows is not None):
             raise ValueError("rows is required for aggregate templates and not allowed for list templates")
         return self
@@ -226,5 +226,19 @@ def write_schema(path: Path = SCHEMA_FILE) -> None:
     path.write_text(render_schema(), encoding="utf-8", newline="\n")
 
 
-__all__ = ["TemplateSpec", "Condition", "Rule", "FieldColumn", "FormulaColumn", "RatioColumn", "AggregateColumn",
-           "GapColumn", "Rows", "Deadline", "parse_spec", "json_schema", "render_schema", "write_schema"]
+__all__ = [
+    "AggregateColumn",
+    "Condition",
+    "Deadline",
+    "FieldColumn",
+    "FormulaColumn",
+    "GapColumn",
+    "RatioColumn",
+    "Rows",
+    "Rule",
+    "TemplateSpec",
+    "json_schema",
+    "parse_spec",
+    "render_schema",
+    "write_schema",
+]

@@ -12,8 +12,17 @@ from pydantic import BaseModel, ConfigDict, Field
 from app.auth.deps import CurrentPrincipal
 from app.db.deps import Session
 from app.jsonresponse import JSON
-from app.report import admission, aggregate, dispatch, export, metrics, reader, review, templates
-from app.report import schemas as S
+from app.report import (
+    admission,
+    aggregate,
+    dispatch,
+    export,
+    metrics,
+    reader,
+    review,
+    schemas as S,
+    templates,
+)
 from app.report.common import latest_version, load_template
 from app.report.tasks import cells, listing, submit, view, xlsx
 from app.sheets.reader import refused

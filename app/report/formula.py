@@ -28,32 +28,32 @@ class Ref:
 
 @dataclass(frozen=True)
 class Neg:
-    arg: "Node"
+    arg: Node
 
 
 @dataclass(frozen=True)
 class BinOp:
     op: str
-    left: "Node"
-    right: "Node"
+    left: Node
+    right: Node
 
 
 @dataclass(frozen=True)
 class Cmp:
     op: str  # < <= > >= = !=
-    left: "Node"
-    right: "Node"
+    left: Node
+    right: Node
 
 
 @dataclass(frozen=True)
 class BoolOp:
     op: str  # and | or
-    args: tuple["Node", ...]
+    args: tuple[Node, ...]
 
 
 @dataclass(frozen=True)
 class Not:
-    arg: "Node"
+    arg: Node
 
 
 Node = Num | Ref | Neg | BinOp | Cmp | BoolOp | Not

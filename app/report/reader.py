@@ -33,8 +33,8 @@ from app.auth.principal import Principal
 from app.catalog.loader import get_catalog
 from app.catalog.model import MaskRule, Sensitivity
 from app.errors import FieldError, Problem
-from app.report import formula as fm
 from app.query.paths import Hop, PathError, PathRef, parse, policy_of
+from app.report import formula as fm
 from app.report.compiler import BASE, OutColumn, department_policies, jsonb
 from app.report.compiler.builder import MANY_OPS
 from app.report.dsl import AggregateColumn, FieldColumn, FormulaColumn, GapColumn, RatioColumn, TemplateSpec

@@ -22,15 +22,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from sqlalchemy import select, text  # noqa: E402
+from sqlalchemy import select, text
 
-from app.access.policy import policy_for  # noqa: E402
-from app.auth.deps import authenticate  # noqa: E402
-from app.auth.tokens import issue_token  # noqa: E402
-from app.config import Settings, get_settings  # noqa: E402
-from app.db.engine import make_engine, make_sessionmaker, resolve_database_url  # noqa: E402
-from app.ledger import service  # noqa: E402
-from app.org.models import User  # noqa: E402
+from app.access.policy import policy_for
+from app.auth.deps import authenticate
+from app.auth.tokens import issue_token
+from app.config import Settings, get_settings
+from app.db.engine import make_engine, make_sessionmaker, resolve_database_url
+from app.ledger import service
+from app.org.models import User
 
 PAGE = 1000
 

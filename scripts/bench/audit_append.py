@@ -21,7 +21,7 @@ import asyncio
 import os
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -59,7 +59,7 @@ async def locked(s, i: int) -> None:
     await s.execute(select(func.pg_advisory_xact_lock(OLD_LOCK_KEY)))
     prev = await s.scalar(select(AuditEntry.hash).where(AuditEntry.hash.is_not(None))
                           .order_by(AuditEntry.id.desc()).limit(1))
-    e = AuditEntry(at=datetime.now(timezone.utc), detail={}, request_id=None, prev_hash=prev or audit_chain.GENESIS,
+    e = AuditEntry(at=datetime.now(UTC), detail={}, request_id=None, prev_hash=prev or audit_chain.GENESIS,
                    **_row(i))
     e.hash = audit_chain.digest(e.prev_hash, e)
     s.add(e)

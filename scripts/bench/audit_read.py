@@ -46,7 +46,7 @@ SQL = "SELECT id, name, id_number FROM lg_person WHERE id > %s AND deleted_at IS
 
 def pct(xs: list[float], p: float) -> float:
     xs = sorted(xs) or [0.0]
-    return xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))]
+    return xs[min(len(xs) - 1, round(p / 100 * (len(xs) - 1)))]
 
 
 async def closed_loop(call, clients: int, seconds: float) -> dict:
@@ -90,7 +90,8 @@ async def main() -> None:
         audit_before = c.execute("SELECT count(*) FROM audit_log").fetchone()[0]
     token = issue_token(Settings(secret_key=SECRET), SimpleNamespace(id=user_id))
     env = {**os.environ, "ONETABLE_DATABASE_URL": url, "ONETABLE_SECRET_KEY": SECRET, "ONETABLE_LOG_LEVEL": "WARNING"}
-    proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "app.main:create_app", "--factory", "--host", "127.0.0.1",
+    proc = subprocess.Popen([sys.executable,  # noqa: ASYNC220 - spawns the server; nothing waits on it here
+                             "-m", "uvicorn", "app.main:create_app", "--factory", "--host", "127.0.0.1",
                              "--port", str(args.port), "--no-access-log", "--log-level", "warning"],
                             cwd=args.app_dir, env=env)
     base = f"http://127.0.0.1:{args.port}"

@@ -91,7 +91,7 @@ SQL = {
 
 def pct(xs: list[float], p: float) -> float:
     xs = sorted(xs)
-    return xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))]
+    return xs[min(len(xs) - 1, round(p / 100 * (len(xs) - 1)))]
 
 
 async def load(call: Callable[[int], Awaitable[None]], concurrency: int, total: int, max_seconds: float) -> dict:
@@ -182,18 +182,18 @@ async def main() -> None:
             conns = [await psycopg.AsyncConnection.connect(conninfo, autocommit=True) for _ in range(32)]
             try:
                 for name in GQL:
-                    def gvars() -> dict:
+                    def gvars(name: str = name) -> dict:
                         v = variables[name]()
                         v.pop("after_id", None)
                         return {**v, "id": str(v["id"])} if "id" in v else v
 
-                    async def gql_call(w: int) -> None:
+                    async def gql_call(w: int, name: str = name) -> None:
                         r = await http.post("/graphql", json={"query": GQL[name], "variables": gvars()})
                         # Not parsed (the SQL side is not either): "errors" would follow "data".
                         if r.status_code != 200 or b'"errors":' in r.content:
                             raise SystemExit(f"{name}: {r.status_code} {r.text[:400]}")
 
-                    async def sql_call(w: int) -> None:
+                    async def sql_call(w: int, name: str = name) -> None:
                         cur = await conns[w].execute(SQL[name], variables[name]())
                         await cur.fetchone()
 

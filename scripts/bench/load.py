@@ -72,7 +72,7 @@ class Tally:
               f"errors {sum(errors.values())} {dict(sorted(errors.items())) or ''}"
               + (f"; {self.dropped} not sent (client at its in-flight cap)" if self.dropped else ""))
         print(f"  {'request':<22}{'n':>7}{'p50 ms':>10}{'p95 ms':>10}{'p99 ms':>10}{'max ms':>10}")
-        for kind, xs in sorted(self.latencies.items()) + [("all", every)]:
+        for kind, xs in [*sorted(self.latencies.items()), ("all", every)]:
             if xs:
                 print(f"  {kind:<22}{len(xs):>7}{pct(xs, 50):>10.0f}{pct(xs, 95):>10.0f}{pct(xs, 99):>10.0f}"
                       f"{max(xs) * 1000:>10.0f}")

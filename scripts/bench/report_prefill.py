@@ -30,9 +30,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine  # noqa: E4
 from app.access.models import Grant  # noqa: E402
 from app.auth.principal import Principal  # noqa: E402
 from app.config import get_settings  # noqa: E402
+from app.db.engine import normalise_url, resolve_database_url  # noqa: E402
 from app.demo.grants import DEMO_GRANTS  # noqa: E402
 from app.demo.reports import LOW_INCOME_HOUSING  # noqa: E402
-from app.db.engine import normalise_url, resolve_database_url  # noqa: E402
 from app.org.models import OrgUnit  # noqa: E402
 from app.org.regions import region_prefix  # noqa: E402
 from app.report import dispatch as dispatch_mod  # noqa: E402
@@ -222,12 +222,12 @@ async def run(url: str, repeat: int) -> None:
             principal, dept = departments[dept_code]
             template = await _template(session, dept, raw)
 
-            async def hand_sql():
+            async def hand_sql(hand=hand):
                 return (await session.execute(text(hand), {"prefix": prefix})).all()
 
             period = "2026-Q4" if raw.get("period") == "quarterly" else "2026-11"
 
-            async def dispatch():
+            async def dispatch(principal=principal, template=template, period=period):
                 # Each round in a savepoint rolled back, so every round dispatches afresh.
                 async with session.begin_nested() as sp:
                     out = await dispatch_mod.dispatch(session, principal, template, period=period)

@@ -8,6 +8,7 @@ so they use a database of their own, emptied before each test.
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC
 from pathlib import Path
 
 import psycopg
@@ -31,7 +32,7 @@ from tests.ledger.test_records import create, person
 
 @pytest.fixture(scope="module")
 def chain_url(database_url):
-    with own_database(database_url, "onetable_auditchain") as (url, cfg):
+    with own_database(database_url, "onetable_auditchain") as (url, _cfg):
         yield url
 
 
@@ -283,7 +284,7 @@ async def test_a_departments_audited_graphql_read_commits_its_row_into_the_chain
 
 def test_migration_0014_keeps_a_chain_written_under_the_old_lock_valid(chain_url):
     """Rows chained before 0014 (id order, same digest) get positions by id and keep their hashes."""
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     cfg = Config(str(ROOT / "alembic.ini"))
     cfg.attributes["url"] = chain_url
@@ -293,7 +294,7 @@ def test_migration_0014_keeps_a_chain_written_under_the_old_lock_valid(chain_url
             conn.execute("TRUNCATE audit_log RESTART IDENTITY")
             prev = audit_chain.GENESIS
             for i in (1, 2, 3):
-                e = AuditEntry(at=datetime(2026, 11, 1, i, tzinfo=timezone.utc), actor=f"user:{i}:u", action="update",
+                e = AuditEntry(at=datetime(2026, 11, 1, i, tzinfo=UTC), actor=f"user:{i}:u", action="update",
                                path="rest", ledger="person", record_ids=[i], fields=["phone"], detail={},
                                request_id=None)
                 h = audit_chain.digest(prev, e)

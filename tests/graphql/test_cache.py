@@ -7,7 +7,7 @@ import pytest
 from graphql import parse
 
 from app.graphql import cache
-from tests.graphql.conftest import codes, grant, gql
+from tests.graphql.conftest import codes, gql, grant
 from tests.world import B
 
 SINGLE = "query($id: ID!) { person(id: $id) { id name idNumber residence { house { id houseCode } } } }"
@@ -33,7 +33,7 @@ async def test_repeated_query_reuses_its_statement_with_new_values(client, world
         warm.append(await gql(client, world.a, SINGLE, {"id": str(seed.ids[label])}))
         assert len([s for s in statements if "json_build_object" in s]) == 1
     assert cache.statements.hits == 3
-    for label, body in zip(("pa0", "pa1", "pb0", "pa2"), warm):
+    for label, body in zip(("pa0", "pa1", "pb0", "pa2"), warm, strict=True):
         assert body == await cold(client, world.a, SINGLE, {"id": str(seed.ids[label])})
     assert warm[0]["data"]["person"]["id"] == str(seed.ids["pa0"])
     assert warm[2]["data"]["person"] is None  # township B's person: outside A's rows, cached or not

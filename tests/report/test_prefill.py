@@ -11,7 +11,6 @@ from sqlalchemy import select
 from app.report import dispatch as dispatch_mod
 from app.report.compiler import OutColumn, cell_provenance
 from app.report.models import ReportRow
-
 from tests.report.test_workflow import VISIT, ok
 from tests.world import A, B
 

@@ -9,8 +9,8 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.sql.elements import ColumnElement
 
 from app.catalog.model import Field as CField
-from app.query.paths import BASE_FIELDS
 from app.errors import FieldError
+from app.query.paths import BASE_FIELDS
 from app.report.dsl import TemplateSpec
 
 NUMERIC = {"integer", "decimal"}
