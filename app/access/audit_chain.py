@@ -31,10 +31,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import orjson
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import Table, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from app.access.audit_anchor import Anchor, append_if_due
@@ -44,7 +44,7 @@ log = logging.getLogger(__name__)
 
 GENESIS = "0" * 64
 CHAIN_LOCK_KEY = 0x0E7AB1E  # any constant: one chainer for the one chain
-_T = AuditEntry.__table__
+_T = cast(Table, AuditEntry.__table__)
 
 Db = AsyncSession | AsyncConnection  # both run Core statements; tests pass their session
 
@@ -122,7 +122,7 @@ async def run_chainer(engine: AsyncEngine, *, anchor_file: Path | None = None, a
             head = await chain_head(conn)
             await conn.commit()
             anchored = False
-            if anchor_file is not None and head.pos > 0:
+            if anchor_file is not None and head.pos > 0 and head.id is not None:
                 # Still under the lock, so the file's positions only grow.
                 anchored = await asyncio.to_thread(
                     append_if_due, anchor_file, head.pos, head.id, head.hash, anchor_every, force_anchor)
