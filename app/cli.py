@@ -212,11 +212,7 @@ def _progress_printer():
 
 def _load_demo(url: str, *, scale: str, seed: int, reset: bool) -> dict[str, Any]:
     from app.db.engine import libpq_conninfo
-
-    try:
-        from app.demo import load_demo
-    except ImportError:  # the package may not re-export it
-        from app.demo.load import load_demo
+    from app.demo.load import load_demo
 
     return load_demo(libpq_conninfo(url), scale=scale, seed=seed, reset=reset, progress=_progress_printer())
 

@@ -133,8 +133,9 @@ def check_id_card(raw: str) -> IdCardInfo:
     return IdCardInfo(number=s, birth_date=birth, sex=sex, division=s[:6])
 
 
-def check_id_card_consistent(info: IdCardInfo, birth_date: date | None, sex: str | None) -> None:
-    """The record's birth date and sex must agree with the ID; unknown sex (0/9) never clashes."""
+def check_id_card_consistent(info: IdCardInfo, birth_date: object, sex: object) -> None:
+    """The record's birth date and sex must agree with the ID; unknown sex (0/9) never clashes.
+    Values as a record holds them (a date or datetime, a code or label; anything else disagrees)."""
     if birth_date is not None:
         if isinstance(birth_date, datetime):  # datetime == date is always False; compare the day
             birth_date = birth_date.date()

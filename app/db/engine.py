@@ -37,6 +37,8 @@ def libpq_conninfo(url: str) -> str:
 def ensure_database(url: str) -> None:
     """CREATE DATABASE if it does not exist (connecting to the server's postgres database)."""
     u = make_url(normalise_url(url))
+    if not u.database:
+        raise ValueError("the database URL names no database")
     admin = libpq_conninfo(u.set(database="postgres").render_as_string(hide_password=False))
     with psycopg.connect(admin, autocommit=True) as conn:
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (u.database,)).fetchone()

@@ -52,7 +52,7 @@ class _Selection:
 
 
 class LedgerExecutor(StrawberryGraphQLCoreExecutionContext):
-    def execute_field(self, parent_type, source, field_details_list, path, position_context):  # type: ignore[override]
+    def execute_field(self, parent_type, source, field_details_list, path, position_context):
         if path.prev is None and parent_type is self.schema.query_type:
             field_def = parent_type.fields.get(field_details_list[0].node.name.value)
             backref = field_def and field_def.extensions.get("strawberry-definition")

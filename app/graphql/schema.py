@@ -88,7 +88,7 @@ OFF_LOOP_CHARS = 2_000
 
 
 class OffLoopParserCache(ParserCache):
-    async def on_parse(self):  # type: ignore[override]
+    async def on_parse(self):
         ec = self.execution_context
         parse = partial(self.cached_parse_document, ec.query, **ec.parse_options)
         ec.graphql_document = await anyio.to_thread.run_sync(parse) if len(ec.query or "") > OFF_LOOP_CHARS \
@@ -97,7 +97,7 @@ class OffLoopParserCache(ParserCache):
 
 
 class OffLoopValidationCache(ValidationCache):
-    async def on_validate(self):  # type: ignore[override]
+    async def on_validate(self):
         ec = self.execution_context
         validate = partial(self.cached_validate_document, ec.schema._schema, ec.graphql_document,
                            ec.validation_rules)

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-from typing import Any, NewType
+from types import GenericAlias
+from typing import Any, NewType, cast
 
 import strawberry
 from strawberry.annotation import StrawberryAnnotation
@@ -68,6 +69,16 @@ def _field(gql: str, annotation: Any, description: str | None, args: list[Strawb
     return "f_" + gql, annotation, f
 
 
+def _list_of(item: Any) -> Any:
+    """`list[item]` for a class made at run time (what the annotation would say if it could be written)."""
+    return GenericAlias(list, (item,))
+
+
+def _enum(name: str, members: dict[str, Any]) -> type[enum.Enum]:
+    # The functional API; mypy types it only for a literal name, so the class it returns is cast.
+    return cast(type[enum.Enum], enum.Enum(name, members))
+
+
 def _cls(name: str, fields: list[tuple]) -> type:
     cls = type(name, (), {"__annotations__": {}, "__module__": __name__})
     for py, annotation, f in fields:
@@ -98,7 +109,7 @@ def _op_input(scalar: str) -> type:
     ops = ["eq", "ne", "isNull"] if scalar == "Boolean" else [o for o in _OPS if o != "prefix" or scalar == "String"]
     fields = []
     for op in ops:
-        ann = bool | None if op == "isNull" else list[py] | None if op == "in" else py | None
+        ann = bool | None if op == "isNull" else _list_of(py) | None if op == "in" else py | None
         fields.append(_field(op, ann, _OPS[op], input_=True))
     return strawberry.input(_cls(scalar + "Filter", fields), description=f"{scalar} 字段的筛选条件，多个条件同时成立")
 
@@ -122,14 +133,14 @@ class Built:
             filt = _cls(names.filter, [])
             fields = [_field(g, self.ops[c.scalar] | None, describe(c.field, cat), input_=True)
                       for g, c in names.filterable.items()]
-            fields += [_field("and", list[filt] | None, "全部条件成立", input_=True),
-                       _field("or", list[filt] | None, "任一条件成立", input_=True),
+            fields += [_field("and", _list_of(filt) | None, "全部条件成立", input_=True),
+                       _field("or", _list_of(filt) | None, "任一条件成立", input_=True),
                        _field("not", filt | None, "条件不成立", input_=True)]
             for py, ann, f in fields:
                 filt.__annotations__[py] = ann
                 setattr(filt, py, f)
             self.inputs[names.filter] = strawberry.input(filt, description=f"{cat.ledgers[code].label}筛选条件")
-            order_field = strawberry.enum(enum.Enum(names.order_field, {
+            order_field = strawberry.enum(_enum(names.order_field, {
                 c.code.upper(): strawberry.enum_value(c.code, description=c.field.label)
                 for c in names.filterable.values()}), description=f"{cat.ledgers[code].label}可排序字段")
             self.enums[names.order_field] = order_field
@@ -140,8 +151,9 @@ class Built:
             groupable = {}
             for value, code_ in names.groupable.items():
                 f = cat.ledgers[code].field(code_)
-                groupable[value] = strawberry.enum_value(code_, description=REGION_LEVELS.get(code_) or f.label)
-            self.enums[names.group_by] = strawberry.enum(enum.Enum(names.group_by, groupable),
+                groupable[value] = strawberry.enum_value(
+                    code_, description=REGION_LEVELS.get(code_) or (f.label if f is not None else code_))
+            self.enums[names.group_by] = strawberry.enum(_enum(names.group_by, groupable),
                                                         description="分组依据：区划层级或代码表字段")
 
         # Output types: plain classes first, decorated once all exist, so cycles resolve.
@@ -168,7 +180,7 @@ class Built:
             label = (cat.ledgers[spec.ledger].label if spec.ledger else "")
             desc = {
                 "node": f"{label}台账记录",
-                "link": spec.relation and f"{spec.relation.label}：{cat.ledgers[spec.relation.source].label} → "
+                "link": "" if spec.relation is None else f"{spec.relation.label}：{cat.ledgers[spec.relation.source].label} → "
                                           f"{cat.ledgers[spec.relation.target].label}（关联本身及其两端记录）",
                 "numbers": f"{label}数值字段的合计或平均值",
                 "extremes": f"{label}字段的最小或最大值",
@@ -195,7 +207,7 @@ class Built:
         names = self.reg.ledgers[ledger]
         return [
             _arg("filter", self.inputs[names.filter] | None, "筛选条件"),
-            _arg("orderBy", list[self.inputs[names.order]] | None, "排序，总以记录编号收尾以保证顺序稳定"),
+            _arg("orderBy", _list_of(self.inputs[names.order]) | None, "排序，总以记录编号收尾以保证顺序稳定"),
             _arg("first", int | None, "每页条数（默认 50，最多见 docs/graphql.md）"),
             _arg("after", str | None, "上一页 pageInfo.endCursor"),
         ]
@@ -234,8 +246,8 @@ class Built:
         self._add(edge, *_field("cursor", str, "该条记录的游标"))
         self._add(edge, *_field("node", node, label))
         conn = self.classes[name + "Connection"]
-        self._add(conn, *_field("nodes", list[node], f"本页的{label}"))
-        self._add(conn, *_field("edges", list[edge], "本页的记录及各自游标"))
+        self._add(conn, *_field("nodes", _list_of(node), f"本页的{label}"))
+        self._add(conn, *_field("edges", _list_of(edge), "本页的记录及各自游标"))
         self._add(conn, *_field("pageInfo", PageInfo, "分页信息"))
         pending += [(edge, f"{label}及其游标"), (conn, f"{label}分页列表（按游标翻页）")]
 
@@ -257,7 +269,7 @@ class Built:
         for f in [_field("key", self.classes[names.node + "AggregateKey"], "分组键"), *metrics()]:
             self._add(group, *f)
         agg = self.classes[names.node + "Aggregate"]
-        for f in [*metrics(), _field("groups", list[group], "按 groupBy 分组的结果（未分组时为一组）")]:
+        for f in [*metrics(), _field("groups", _list_of(group), "按 groupBy 分组的结果（未分组时为一组）")]:
             self._add(agg, *f)
         pending += [(group, f"{label}统计的一组"), (agg, f"{label}统计（在您可见的范围内）")]
 
@@ -274,6 +286,6 @@ class Built:
             out.append(_field(names.aggregate, self.classes[names.node + "Aggregate"] | None,
                               f"{label}统计：计数、合计、平均、最值，可按镇街、村社区或代码表字段分组",
                               args=[_arg("filter", self.inputs[names.filter] | None, "筛选条件"),
-                                    _arg("groupBy", list[self.enums[names.group_by]] | None, "分组依据")],
+                                    _arg("groupBy", _list_of(self.enums[names.group_by]) | None, "分组依据")],
                               metadata={ROOT_KEY: ("aggregate", code)}))
         return out

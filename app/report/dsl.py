@@ -9,6 +9,7 @@ schemas/report_template.schema.json is generated from these models (tests fail o
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -196,7 +197,7 @@ def parse_spec(raw: Any) -> TemplateSpec:
         raise invalid(errors, "报表模板格式有误") from None
 
 
-def _message(e: dict) -> str:
+def _message(e: Mapping[str, Any]) -> str:
     t = e["type"]
     if t == "missing":
         return "缺少必填项"
