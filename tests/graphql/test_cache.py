@@ -147,3 +147,28 @@ async def test_the_cache_is_bounded(client, world, seed, monkeypatch):
     for n in range(1, 8):
         await gql(client, world.a, f"{{ persons(first: {n}) {{ nodes {{ id }} }} }}")
     assert len(cache.statements.data) == 3
+
+
+def test_a_variable_used_unbindably_inside_a_fragment_is_not_parametric():
+    # The executor hands over its fragments as graphql-core keeps them (FragmentDetails, 3.3+).
+    from graphql.execution.collect_fields import FragmentDetails
+
+    doc = parse("""query($s: String!) { persons(filter: {name: {eq: $s}}) { nodes { id } } ...F }
+        fragment F on Query { other: persons(filter: {name: {in: [$s]}}) { nodes { id } } }""")
+    op, frag = doc.definitions
+    assert cache.parametric_variables(op, {}) == {"s"}  # the operation alone binds it
+    cache.clear()
+    assert cache.parametric_variables(op, {"F": FragmentDetails(frag)}) == frozenset()
+
+
+FRAGMENT_QUERY = """query($s: String!) { persons(filter: {name: {eq: $s}}) { nodes { id } } ...F }
+    fragment F on Query { other: persons(filter: {name: {in: [$s]}}) { nodes { id } } }"""
+
+
+async def test_a_fragment_query_answers_as_a_fresh_compile_for_each_value(client, world, seed):
+    for label in ("pa0", "pa1", "pa0"):
+        v = {"s": seed.rows[label]["name"]}
+        warm = await gql(client, world.a, FRAGMENT_QUERY, v)
+        assert warm == await cold(client, world.a, FRAGMENT_QUERY, v)
+        assert "errors" not in warm, warm
+        assert [n["id"] for n in warm["data"]["other"]["nodes"]] == [str(seed.ids[label])]
