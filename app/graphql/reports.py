@@ -31,7 +31,7 @@ async def _run(info: strawberry.Info, call: Callable[..., Awaitable[T]], *args: 
 async def report_templates(info: strawberry.Info) -> JSON | None:
     from app.report.templates import list_templates
 
-    return await _run(info, list_templates)
+    return JSON(await _run(info, list_templates))
 
 
 async def report_tasks(info: strawberry.Info, period: str | None = None, state: str | None = None,
@@ -39,7 +39,7 @@ async def report_tasks(info: strawberry.Info, period: str | None = None, state: 
     from app.report.tasks.listing import list_tasks
 
     tid = int(template_id) if template_id and str(template_id).isdigit() else None
-    return await _run(info, list_tasks, period=period, state=state, template_id=tid)
+    return JSON(await _run(info, list_tasks, period=period, state=state, template_id=tid))
 
 
 async def report_aggregate(info: strawberry.Info, template_id: strawberry.ID, period: str | None = None,

@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from functools import partial
+from typing import Any
 
 import anyio
 import strawberry
@@ -117,7 +118,7 @@ class OnetableSchema(strawberry.Schema):
 
 def build_schema() -> strawberry.Schema:
     built = Built(registry())
-    query = _cls("Query", built.root_fields())
+    query: Any = _cls("Query", built.root_fields())  # made at run time: its fields are set below
     query.me = strawberry.field(resolver=resolve_me, description="当前调用者（用户或服务账号）")
     query.code_lists = strawberry.field(resolver=resolve_code_lists, name="codeLists",
                                         description="代码表：台账中代码字段的取值和名称")

@@ -16,6 +16,7 @@ import strawberry
 from strawberry.annotation import StrawberryAnnotation
 from strawberry.types.arguments import StrawberryArgument
 from strawberry.types.field import StrawberryField
+from strawberry.types.scalar import ScalarDefinition
 
 from app.catalog.model import Field, FieldType
 from app.graphql.spec import (
@@ -35,7 +36,7 @@ ROOT_KEY = "onetable_root"  # metadata key marking a root ledger field for the e
 # Dates travel as text: a masked date is its year ("1980") or "****", still a value of the scalar.
 Date = NewType("Date", str)
 DateTime = NewType("DateTime", str)
-SCALAR_MAP = {
+SCALAR_MAP: dict[object, ScalarDefinition] = {
     Date: strawberry.scalar(name="Date", serialize=str, parse_value=str,
                             description="日期，YYYY-MM-DD。按年份脱敏时只有 YYYY，整体脱敏时为 ****。"),
     DateTime: strawberry.scalar(name="DateTime", serialize=str, parse_value=str,
