@@ -139,7 +139,9 @@ async def put_template(session: Session, principal: CurrentPrincipal, template_i
 async def analysis(session: Session, principal: CurrentPrincipal, template_id: Id) -> JSON:
     t = await load_template(session, principal, template_id)
     out = await admission.live_analysis(session, principal, t)
-    spec = (await latest_version(session, t)).spec
+    latest = await latest_version(session, t)
+    assert latest is not None  # a template is created with its first version
+    spec = latest.spec
     return JSON(await reader.cut_analysis(session, principal, spec, out))
 
 

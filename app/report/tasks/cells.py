@@ -6,13 +6,16 @@ from __future__ import annotations
 
 import asyncio
 import weakref
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any, cast
 
 import anyio
 from sqlalchemy import (
     BigInteger,
     DateTime,
     String,
+    Table,
     any_,
     bindparam,
     delete,
@@ -67,9 +70,11 @@ class CellProblem:
     reason: str
 
 
-def _check_cells(cells: list[CellInput], cols: list[OutColumn], known_rows: set[str]) -> tuple[list, list]:
+def _check_cells(cells: list[CellInput], cols: list[OutColumn], known_rows: set[str]
+                 ) -> tuple[list[tuple[CellInput, object]], list[CellProblem]]:
     by_code = {c.code: c for c in cols}
-    ok, bad = [], []
+    ok: list[tuple[CellInput, object]] = []
+    bad: list[CellProblem] = []
     catalog = get_catalog()
     for cell in cells:
         col = by_code.get(cell.column)
@@ -85,6 +90,7 @@ def _check_cells(cells: list[CellInput], cols: list[OutColumn], known_rows: set[
         elif is_blank(cell.value):
             ok.append((cell, None))
         else:
+            assert col.gap is not None  # a gap column carries its field (compiler)
             try:
                 ok.append((cell, jsonable(coerce(col.gap, cell.value, catalog).value)))
             except ValueIssue as issue:
@@ -126,14 +132,15 @@ def cell_problem(bad: list[CellProblem], cols: list[OutColumn]) -> Problem:
     )
 
 
-async def save_cells(session: AsyncSession, principal: Principal, task_id: int, items: list[dict], *,
+async def save_cells(session: AsyncSession, principal: Principal, task_id: int,
+                     items: Sequence[dict[str, Any] | CellInput], *,
                      origin: str = "typed", path_prefix: str = "body.cells") -> dict:
     task, version, template = await fillable_task(session, principal, task_id)
     spec = spec_of(version)
     cols = await columns_for(session, template, spec)
     if len(items) > MAX_CELLS:
         raise invalid([FieldError(path_prefix, "report.too_many_cells", f"一次最多保存 {MAX_CELLS} 个单元格")])
-    cells = []
+    cells: list[CellInput] = []
     for i, it in enumerate(items):
         if isinstance(it, CellInput):
             cells.append(it)
@@ -145,7 +152,7 @@ async def save_cells(session: AsyncSession, principal: Principal, task_id: int, 
 
 async def store_cells(session: AsyncSession, principal: Principal, task: ReportTask, cols: list[OutColumn],
                  cells: list[CellInput], origin: str, row_rules: list[rules.RowRule]) -> dict:
-    r = ReportRow.__table__
+    r = cast(Table, ReportRow.__table__)
     asked = sorted({c.row for c in cells})
     known = set((await session.scalars(select(r.c.row_key).where(
         r.c.task_id == task.id, r.c.row_key == any_(bindparam("asked", asked, type_=ARRAY(String)))))).all()
@@ -164,7 +171,7 @@ async def store_cells(session: AsyncSession, principal: Principal, task: ReportT
     fixed = set(latest)  # valid now: any reject kept for these cells is resolved
     if origin == "upload" and latest:
         # A sheet carries every gap cell back: only those that differ from what is stored count as typed.
-        c = ReportCell.__table__
+        c = cast(Table, ReportCell.__table__)
         stored = {(k, col): v for k, col, v in (await session.execute(
             select(c.c.row_key, c.c.column, c.c.value).where(c.c.task_id == task.id))).all()}
         latest = {k: v for k, v in latest.items() if stored.get(k) != v}
@@ -186,7 +193,7 @@ async def _upsert_cells(session: AsyncSession, task: ReportTask, latest: dict[tu
                         actor: str) -> None:
     """One INSERT … SELECT FROM unnest(arrays) … ON CONFLICT for any number of cells (app/report/bulk.py).
     A cleared cell is stored as JSON null: typed, but empty."""
-    c = ReportCell.__table__
+    c = cast(Table, ReportCell.__table__)
     keys = list(latest)
     src = bulk.unnest("cells", row_key=[k for k, _ in keys], col=[col for _, col in keys],
                       value=bulk.json_texts(list(latest.values())))
@@ -210,7 +217,7 @@ async def _keep_rejects(session: AsyncSession, principal: Principal, task: Repor
                         fixed: set[tuple[str, str]], bad: list[CellProblem]) -> None:
     """An upload keeps the good cells and the bad ones too: each rejected cell is stored with its raw
     value, sheet position and reason until a valid value for that cell is saved."""
-    rj = ReportReject.__table__
+    rj = cast(Table, ReportReject.__table__)
     done = fixed | {(b.cell.row, b.cell.column) for b in bad}
     if done:
         gone = bulk.unnest("done", row_key=[k for k, _ in done], col=[c for _, c in done])
