@@ -31,10 +31,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import orjson
-from sqlalchemy import Table, bindparam, func, select, update
+from sqlalchemy import bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from app.access.audit_anchor import Anchor, append_if_due
@@ -44,7 +44,7 @@ log = logging.getLogger(__name__)
 
 GENESIS = "0" * 64
 CHAIN_LOCK_KEY = 0x0E7AB1E  # any constant: one chainer for the one chain
-_T = cast(Table, AuditEntry.__table__)
+_T = AuditEntry.__table__
 
 Db = AsyncSession | AsyncConnection  # both run Core statements; tests pass their session
 

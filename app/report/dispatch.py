@@ -65,6 +65,7 @@ def deadline_for(spec: TemplateSpec, end: date) -> date:
     d = spec.deadline
     if d.days_after_dispatch is not None or spec.period == "once":
         return today() + timedelta(days=d.days_after_dispatch or d.days_after_period_end or 0)
+    assert d.days_after_period_end is not None  # a deadline names one of the two (dsl validation)
     return end + timedelta(days=d.days_after_period_end)
 
 

@@ -8,14 +8,13 @@ import asyncio
 import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
 import anyio
 from sqlalchemy import (
     BigInteger,
     DateTime,
     String,
-    Table,
     any_,
     bindparam,
     delete,
@@ -152,7 +151,7 @@ async def save_cells(session: AsyncSession, principal: Principal, task_id: int,
 
 async def store_cells(session: AsyncSession, principal: Principal, task: ReportTask, cols: list[OutColumn],
                  cells: list[CellInput], origin: str, row_rules: list[rules.RowRule]) -> dict:
-    r = cast(Table, ReportRow.__table__)
+    r = ReportRow.__table__
     asked = sorted({c.row for c in cells})
     known = set((await session.scalars(select(r.c.row_key).where(
         r.c.task_id == task.id, r.c.row_key == any_(bindparam("asked", asked, type_=ARRAY(String)))))).all()
@@ -171,7 +170,7 @@ async def store_cells(session: AsyncSession, principal: Principal, task: ReportT
     fixed = set(latest)  # valid now: any reject kept for these cells is resolved
     if origin == "upload" and latest:
         # A sheet carries every gap cell back: only those that differ from what is stored count as typed.
-        c = cast(Table, ReportCell.__table__)
+        c = ReportCell.__table__
         stored = {(k, col): v for k, col, v in (await session.execute(
             select(c.c.row_key, c.c.column, c.c.value).where(c.c.task_id == task.id))).all()}
         latest = {k: v for k, v in latest.items() if stored.get(k) != v}
@@ -193,7 +192,7 @@ async def _upsert_cells(session: AsyncSession, task: ReportTask, latest: dict[tu
                         actor: str) -> None:
     """One INSERT … SELECT FROM unnest(arrays) … ON CONFLICT for any number of cells (app/report/bulk.py).
     A cleared cell is stored as JSON null: typed, but empty."""
-    c = cast(Table, ReportCell.__table__)
+    c = ReportCell.__table__
     keys = list(latest)
     src = bulk.unnest("cells", row_key=[k for k, _ in keys], col=[col for _, col in keys],
                       value=bulk.json_texts(list(latest.values())))
@@ -217,7 +216,7 @@ async def _keep_rejects(session: AsyncSession, principal: Principal, task: Repor
                         fixed: set[tuple[str, str]], bad: list[CellProblem]) -> None:
     """An upload keeps the good cells and the bad ones too: each rejected cell is stored with its raw
     value, sheet position and reason until a valid value for that cell is saved."""
-    rj = cast(Table, ReportReject.__table__)
+    rj = ReportReject.__table__
     done = fixed | {(b.cell.row, b.cell.column) for b in bad}
     if done:
         gone = bulk.unnest("done", row_key=[k for k, _ in done], col=[c for _, c in done])
