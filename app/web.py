@@ -19,7 +19,8 @@ from starlette.convertors import Convertor, register_url_convertor
 SERVICE_PREFIXES = ("api/", "graphql", "docs", "static/", "openapi.json", "healthz", "assets/")
 _NOT_BUILT = """<!doctype html><html lang="zh-CN"><meta charset="utf-8"><title>一表通</title>
 <body style="font-family:sans-serif;padding:2em"><h1>一表通</h1>
-<p>网页界面尚未构建。请运行 <code>make run</code>（会自动构建），或在 web/ 下执行 <code>npm ci &amp;&amp; npm run build</code>。</p>
+<p>网页界面尚未构建。请运行 <code>make run</code>（会自动构建），
+或在 web/ 下执行 <code>npm ci &amp;&amp; npm run build</code>。</p>
 <p>API 文档：<a href="/docs">/docs</a></p></body></html>"""
 
 

@@ -106,7 +106,8 @@ class GapColumn(_Strict):
     write_back: Path_ | None = Field(None, description="提交时写回的台账字段路径；下期自动预填")
     required_when: str | None = Field(
         None, min_length=1, max_length=300,
-        description="条件必填：同一行其他列满足该条件时本列必填，如 dibao_households > 0（比较 < <= > >= = !=，and / or / not）")
+        description="条件必填：同一行其他列满足该条件时本列必填，"
+                    "如 dibao_households > 0（比较 < <= > >= = !=，and / or / not）")
 
     @model_validator(mode="after")
     def _typed(self) -> GapColumn:

@@ -90,10 +90,10 @@ async def main() -> None:
         audit_before = c.execute("SELECT count(*) FROM audit_log").fetchone()[0]
     token = issue_token(Settings(secret_key=SECRET), SimpleNamespace(id=user_id))
     env = {**os.environ, "ONETABLE_DATABASE_URL": url, "ONETABLE_SECRET_KEY": SECRET, "ONETABLE_LOG_LEVEL": "WARNING"}
-    proc = subprocess.Popen([sys.executable,  # noqa: ASYNC220 - spawns the server; nothing waits on it here
-                             "-m", "uvicorn", "app.main:create_app", "--factory", "--host", "127.0.0.1",
-                             "--port", str(args.port), "--no-access-log", "--log-level", "warning"],
-                            cwd=args.app_dir, env=env)
+    proc = subprocess.Popen(  # noqa: ASYNC220 - spawns the server; nothing waits on it here
+        [sys.executable, "-m", "uvicorn", "app.main:create_app", "--factory", "--host", "127.0.0.1",
+         "--port", str(args.port), "--no-access-log", "--log-level", "warning"],
+        cwd=args.app_dir, env=env)
     base = f"http://127.0.0.1:{args.port}"
     results: dict[str, dict] = {}
     try:

@@ -75,7 +75,8 @@ _NODE_SQL = f"""json_build_object('id', p.id::text, 'regionCode', p.region_code,
     FROM rel_residence r JOIN lg_house h ON h.id = r.to_id AND h.deleted_at IS NULL AND h.region_code LIKE '500118%%'
     WHERE r.from_id = p.id AND r.deleted_at IS NULL ORDER BY h.id LIMIT 1))"""
 SQL = {
-    "page": f"""SELECT json_build_object('persons', json_build_object('nodes', coalesce(json_agg(n ORDER BY id), '[]')))::text
+    "page": f"""SELECT json_build_object('persons',
+        json_build_object('nodes', coalesce(json_agg(n ORDER BY id), '[]')))::text
       FROM (SELECT p.id, {_NODE_SQL} AS n FROM lg_person p
             WHERE p.id > %(after_id)s AND p.deleted_at IS NULL
             ORDER BY p.id LIMIT 100) s""",
@@ -83,7 +84,8 @@ SQL = {
       WHERE p.id = %(id)s AND p.deleted_at IS NULL""",
     "aggregate": """SELECT json_build_object('personAggregate', json_build_object('count', coalesce(sum(n), 0),
         'groups', coalesce(json_agg(json_build_object('key', json_build_object('village', v), 'count', n,
-          'min', json_build_object('birthDate', lo), 'max', json_build_object('birthDate', hi)) ORDER BY v), '[]')))::text
+          'min', json_build_object('birthDate', lo), 'max', json_build_object('birthDate', hi))
+          ORDER BY v), '[]')))::text
       FROM (SELECT left(region_code, 12) AS v, count(*) AS n, min(birth_date) AS lo, max(birth_date) AS hi
             FROM lg_person WHERE region_code LIKE %(t)s || '%%' AND deleted_at IS NULL GROUP BY 1) g""",
 }

@@ -17,7 +17,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from app.access import audit, audit_chain
 from app.access.audit_anchor import read_anchors
@@ -254,7 +254,9 @@ async def test_cli_chain_seals_and_anchors(eng, chain_url, tmp_path, monkeypatch
     monkeypatch.setenv("ONETABLE_AUDIT_ANCHOR_FILE", str(tmp_path / "a.jsonl"))
     get_settings.cache_clear()
     try:
-        run = lambda *args: CliRunner().invoke(main, ["audit", *args], env={"COLUMNS": "200", "NO_COLOR": "1"})  # noqa: E731
+        def run(*args: str) -> Result:
+            return CliRunner().invoke(main, ["audit", *args], env={"COLUMNS": "200", "NO_COLOR": "1"})
+
         before = await asyncio.to_thread(run, "verify")
         chained = await asyncio.to_thread(run, "chain")
         after = await asyncio.to_thread(run, "verify")

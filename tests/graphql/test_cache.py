@@ -133,7 +133,8 @@ async def test_callers_with_different_grants_never_share_a_statement(client, wor
 
 
 def test_parametric_variables_are_those_only_used_as_bindable_values():
-    doc = parse("""query($id: ID!, $n: Int, $a: String, $s: String, $t: String, $b: Boolean!, $l: [String!], $f: PersonFilter) {
+    doc = parse("""query($id: ID!, $n: Int, $a: String, $s: String, $t: String, $b: Boolean!, $l: [String!],
+                         $f: PersonFilter) {
         person(id: $id) { id name @include(if: $b) }
         persons(first: $n, after: $a, filter: {and: [{name: {eq: $s}}], sex: {in: $l}, not: {phone: {prefix: $t}}}) {
           nodes { id residence { house { residents(filter: $f, after: $a) { nodes { since } } } } } }
