@@ -50,6 +50,22 @@ def write_floor(value: float, path: Path = FLOOR_FILE) -> None:
     )
 
 
+def raised_floor(total: float, floor: float) -> float | None:
+    """The floor to write after coverage grew (the total less NOISE, one decimal), None if not higher."""
+    new = math.floor((total - NOISE) * 10) / 10
+    return new if new > floor else None
+
+
+def verdict(total: float, floor: float) -> str | None:
+    """Why the check fails, or None when the total is within [floor, floor + RAISE_AFTER]."""
+    if total < floor:
+        return f"coverage fell below the floor by {floor - total:.2f} points"
+    if total > floor + RAISE_AFTER:
+        return (f"coverage grew {total - floor:.2f} points past the floor: raise it in the same change\n"
+                "      (.venv/bin/python scripts/coverage_floor.py --raise, then commit coverage-floor.txt)")
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data-file", default=".coverage")
@@ -61,23 +77,17 @@ def main(argv: list[str] | None = None) -> int:
     print(f"coverage of app/: {total:.2f} % (floor {floor:.1f} %)")
 
     if args.raise_floor:
-        new = math.floor((total - NOISE) * 10) / 10
-        if new <= floor:
+        new = raised_floor(total, floor)
+        if new is None:
             print(f"floor stays at {floor:.1f} % (it never goes down)")
             return 0
         write_floor(new)
         print(f"floor raised to {new:.1f} % in {FLOOR_FILE.name}: commit it with the tests that grew it")
         return 0
 
-    if total < floor:
-        print(f"FAIL: coverage fell below the floor by {floor - total:.2f} points", file=sys.stderr)
-        return 1
-    if total > floor + RAISE_AFTER:
-        print(
-            f"FAIL: coverage grew {total - floor:.2f} points past the floor: raise it in the same change\n"
-            "      (.venv/bin/python scripts/coverage_floor.py --raise, then commit coverage-floor.txt)",
-            file=sys.stderr,
-        )
+    failure = verdict(total, floor)
+    if failure:
+        print(f"FAIL: {failure}", file=sys.stderr)
         return 1
     print("ok: coverage floor")
     return 0
