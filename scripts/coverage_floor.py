@@ -22,7 +22,10 @@ import coverage
 
 FLOOR_FILE = Path(__file__).resolve().parent.parent / "coverage-floor.txt"
 NOISE = 0.5  # points kept below the measured total when raising
-RAISE_AFTER = 1.5  # points above the floor at which the floor must be raised
+# Points above the floor at which it must be raised. Wide enough for the gap between a local run
+# against a PostgreSQL server (no embedded-server or fault tests: about 1 point less) and CI's
+# embedded run, so both pass on the same floor; narrow enough that real growth is recorded.
+RAISE_AFTER = 2.5
 
 
 def read_floor(path: Path = FLOOR_FILE) -> float:
