@@ -127,7 +127,7 @@ load: $(STAMP)
 # The lock is universal (all platforms) and carries no index URLs; uv is installed into the venv.
 lock: | $(BIN)/python
 	@[ -x $(BIN)/uv ] || $(BIN)/pip install --disable-pip-version-check -q uv
-	$(BIN)/uv pip compile pyproject.toml --universal --extra test --extra dev --no-header --no-annotate \
+	$(BIN)/uv pip compile pyproject.toml --universal --extra test --extra bench --extra dev --no-header --no-annotate \
 	  $(LOCK_ARGS) -o requirements.lock
 
 clean:

@@ -78,12 +78,15 @@ def create_app(settings: Settings | None = None, *, manage_engine: bool = True) 
     from app.auth.endpoints import router as auth_router
     from app.catalog.admission.endpoints import router as admission_router
     from app.catalog.endpoints import router as catalog_router
+    from app.consolidation.endpoints import router as legacy_router
+    from app.dedupe.endpoints import router as dedupe_router
     from app.ledger.endpoints import relations_router, router as ledger_router
     from app.org.endpoints import router as org_router
+    from app.push.endpoints import router as push_router
     from app.report.endpoints import routers as report_routers
 
     for r in (auth_router, org_router, access_router, catalog_router, admission_router, ledger_router, relations_router,
-              *report_routers):
+              push_router, legacy_router, *report_routers, dedupe_router):
         app.include_router(r, prefix="/api/v1")
 
     from app.graphql.router import graphql_router

@@ -43,6 +43,18 @@ ALLOWLIST: dict[tuple[str, str], str] = {
     ("app/ledger/related.py", "delete_link"): "write: soft-deletes a link, region of the far end for history",
     ("app/catalog/admission/live.py", "_tables_of"): "schema: names of the YAML tables for Alembic's metadata, no rows read",
     ("app/report/tasks/write_back.py", "write_back"): "write: versions of the records a report writes back (in scope)",
+    ("app/push/apply.py", "_parents"): "write: locks the parent records a pushed extension row is created under",
+    ("app/push/apply.py", "apply_push"): "write: a department push locks, inserts and updates the records it owns "
+                                         "items of, and appends their history (no values returned)",
+    # Dedupe: matching reads only the match fields of the importer's area to score rows (nothing goes
+    # to a reader: the review list reads records through the reviewer's policy); merges are writes.
+    ("app/dedupe/candidates.py", "find_candidates"): "matching: match fields of rows in the importer's area, scored, not returned",
+    ("app/dedupe/candidates.py", "enqueue_candidates"): "write: the region of each candidate's record, scoping the queue row",
+    ("app/dedupe/merge.py", "_lock_record"): "write: locks a record under the reviewer's scope and reads it for the merge",
+    ("app/dedupe/merge.py", "_relink"): "write: re-points the loser's links and extension rows to the survivor",
+    ("app/dedupe/merge.py", "_table_of"): "write: the link or extension table an undo re-points back",
+    ("app/dedupe/merge.py", "accept"): "write: the merge's UPDATEs (loser soft-deleted, surviving values)",
+    ("app/dedupe/merge.py", "undo"): "write: the undo's UPDATEs",
 }
 
 _TABLE_NAME = re.compile(r"\b(?:lg|rel)_[a-z][a-z0-9_]*\b|\bledger_history\b")

@@ -10,7 +10,7 @@ from typing import Any
 
 import yaml
 
-from app.catalog.model import Catalog, Field, Ledger
+from app.catalog.model import Catalog, Department, Field, Ledger
 
 _FIELD_DEFAULTS = {"required": False, "unique": False, "sensitivity": "internal", "mask": "none",
                    "precision": 14, "scale": 2, "source": "township", "frequency": "on_change"}
@@ -33,6 +33,8 @@ def _field(f: Field) -> dict[str, Any]:
             {k: x for k, x in parts if x is not None}
     if f.derived_from:
         out["derived_from"] = list(f.derived_from)
+    if f.aliases:
+        out["aliases"] = list(f.aliases)
     return out
 
 
@@ -47,9 +49,19 @@ def _ledger(lg: Ledger) -> dict[str, Any]:
     return out
 
 
+def _department(d: Department) -> dict[str, Any]:
+    out: dict[str, Any] = {"code": d.code, "name": d.name}
+    if d.short:
+        out["short"] = d.short
+    if d.push_frequency:
+        out["push"] = {"frequency": d.push_frequency} | ({"tolerance": d.push_tolerance}
+                                                          if d.push_tolerance != 2.0 else {})
+    return out
+
+
 def as_data(cat: Catalog) -> dict[str, Any]:
     return {
-        "departments": [{"code": d.code, "name": d.name} for d in cat.departments.values()],
+        "departments": [_department(d) for d in cat.departments.values()],
         "codelists": [{"code": c.code, "label": c.label, **({"standard": c.standard} if c.standard else {}),
                        "values": dict(c.values)} for c in cat.codelists.values()],
         "ledgers": [_ledger(lg) for lg in cat.ledgers.values()],

@@ -102,6 +102,7 @@ def parse_field(raw: dict) -> Field:
         owner=raw.get("owner"),
         description=raw.get("description"),
         derived_from=_refs(raw.get("derived_from")),
+        aliases=tuple(raw.get("aliases", ())),
     )
 
 
@@ -143,7 +144,10 @@ def load_catalog(directory: Path | str = DEFAULT_DIR) -> Catalog:
             continue
         for i, raw in enumerate(data.get("departments", [])):
             _register(where, issues, "department", raw["code"], name, _line(lines, ("departments", i)))
-            catalog.departments[raw["code"]] = Department(raw["code"], raw["name"])
+            push = raw.get("push") or {}
+            catalog.departments[raw["code"]] = Department(
+                raw["code"], raw["name"], raw.get("short"), push.get("frequency"),
+                float(push.get("tolerance", 2.0)))
         for i, raw in enumerate(data.get("codelists", [])):
             _register(where, issues, "codelist", raw["code"], name, _line(lines, ("codelists", i)))
             catalog.codelists[raw["code"]] = CodeList(

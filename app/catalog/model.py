@@ -79,6 +79,8 @@ class Field:
     # "ledger.field" of every field whose value this one reveals in whole or part (birth date from the
     # ID number, a certificate embedding the ID): resolved so this field is never more readable than any.
     derived_from: tuple[str, ...] = ()
+    # Other headers legacy sheets use for this item (身份证号码, 证件号码 …): the import maps them here.
+    aliases: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -132,6 +134,13 @@ class Relation:
 class Department:
     code: str
     name: str
+    short: str | None = None  # how messages name it: 由残联维护
+    push_frequency: str | None = None  # declared when the department's system pushes (行业反哺)
+    push_tolerance: float = 2.0  # a feed is stale after frequency × tolerance without a push
+
+    @property
+    def short_name(self) -> str:
+        return self.short or self.name.removeprefix("区")
 
 
 @dataclass

@@ -17,6 +17,7 @@ from app.access.policy import LedgerPolicy, policy_for
 from app.auth.principal import Principal
 from app.catalog.coerce import clean_record
 from app.catalog.loader import get_catalog
+from app.catalog.maintainers import check_maintained
 from app.catalog.validators import ValueIssue, check_division_code
 from app.errors import FieldError, Problem, invalid, not_found
 from app.ledger import listing
@@ -173,7 +174,7 @@ async def _lock(session: AsyncSession, policy: LedgerPolicy, record_id: int) -> 
     t = policy.table
     field_cols = [t.c[f.code] for f in policy.ledger.fields]
     row = (await session.execute(
-        select(t.c.id, t.c.version, t.c.region_code, *field_cols)
+        select(t.c.id, t.c.version, t.c.region_code, t.c.provenance, *field_cols)
         .where(t.c.id == record_id, policy.scope_clause()).with_for_update()
     )).first()
     if row is None:
@@ -211,6 +212,8 @@ async def update_record(
         raise _issues(clean.errors)
     changed = {c: v for c, v in clean.values.items() if current.get(c) != v}
     policy.check_write([c for c in changed if c not in data])
+    # 由残联维护: a value its department's system delivered is that department's to change.
+    check_maintained(principal, lg, changed, current.get("provenance"), get_catalog())
     changes: list[tuple[str, object, object]] = [(c, current.get(c), v) for c, v in changed.items()]
     if new_region and new_region != row.region_code:
         changes.append(("region_code", row.region_code, new_region))

@@ -26,6 +26,7 @@ from app.report.compiler import Compiled, compile_template, department_policies,
 from app.report.dsl import TemplateSpec
 from app.report.models import ReportCell, ReportRow, ReportTask, ReportTemplate
 
+PREFILL_SETTINGS = {"plan_cache_mode": "force_custom_plan", "jit": "off"}  # for the pre-fill statement only
 PREFILL_BATCH = 25  # tasks per INSERT … SELECT: a district's townships in one statement
 
 _PERIOD = {
@@ -147,15 +148,26 @@ async def _prefill_batch(session: AsyncSession, items: list[tuple[ReportTask, Co
         # No write-back gap is pre-filled: no cells to insert, and `s`, read once, is not materialised.
         extra = []
     stmt = select(ins_rows.c.task_id, func.count().label("n"), *extra).group_by(ins_rows.c.task_id)
-    # The same statement text recurs (every refresh of a template, every dispatch of it): once psycopg
-    # prepares it, a generic plan cannot turn the bound `region_code LIKE :prefix` into an index range.
-    # Custom plans for this statement only: the setting is put back right after it (a failed statement
-    # aborts the transaction or savepoint, whose rollback reverts the setting anyway).
-    prev = (await session.execute(select(func.current_setting("plan_cache_mode"),
-                                         func.set_config("plan_cache_mode", "force_custom_plan", True)))).one()[0]
+    # Settings for this statement only, put back right after it (a failed statement aborts the
+    # transaction or savepoint, whose rollback reverts them anyway):
+    # - plan_cache_mode: the same statement text recurs (every refresh of a template, every dispatch of
+    #   it); once psycopg prepares it, a generic plan cannot turn the bound `region_code LIKE :prefix`
+    #   into an index range;
+    # - jit: a dispatch is one big UNION ALL whose cost is far above jit_above_cost, and on a server
+    #   built with LLVM (PostgreSQL 15 on the full district) compiling its expressions took longer than
+    #   running it (a 23-township aggregate: 117 s of JIT for 18 s of execution). See docs/reports.md.
+    prev = await _set_local(session, PREFILL_SETTINGS)
     counts = {row[0]: row[1] for row in (await session.execute(stmt)).all()}
-    await session.execute(select(func.set_config("plan_cache_mode", prev, True)))
+    await _set_local(session, prev)
     return counts
+
+
+async def _set_local(session: AsyncSession, settings: dict[str, str]) -> dict[str, str]:
+    """Set settings for the rest of the transaction (set_config(..., true)); returns their previous values."""
+    names = list(settings)
+    cols = [func.current_setting(n) for n in names] + [func.set_config(n, settings[n], True) for n in names]
+    row = (await session.execute(select(*cols))).one()
+    return dict(zip(names, row[:len(names)], strict=True))
 
 
 async def township_units(session: AsyncSession, dept: OrgUnit, codes: list[str] | None) -> list[OrgUnit]:

@@ -27,17 +27,17 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-import psycopg  # noqa: E402
-from alembic import command  # noqa: E402
-from alembic.config import Config  # noqa: E402
-from psycopg import sql  # noqa: E402
-from sqlalchemy import func, select, text  # noqa: E402
-from sqlalchemy.engine import make_url  # noqa: E402
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine  # noqa: E402
+import psycopg
+from alembic import command
+from alembic.config import Config
+from psycopg import sql
+from sqlalchemy import func, select, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
-from app.access import audit, audit_chain  # noqa: E402
-from app.access.audit_models import AuditEntry  # noqa: E402
-from app.db.engine import libpq_conninfo, normalise_url  # noqa: E402
+from app.access import audit, audit_chain
+from app.access.audit_models import AuditEntry
+from app.db.engine import libpq_conninfo, normalise_url
 
 OLD_LOCK_KEY = 0x0E7AB1E
 

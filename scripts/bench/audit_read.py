@@ -32,12 +32,12 @@ from types import SimpleNamespace
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-import httpx  # noqa: E402
-import psycopg  # noqa: E402
+import httpx
+import psycopg
 
-from app.auth.tokens import issue_token  # noqa: E402
-from app.config import Settings  # noqa: E402
-from app.db.engine import libpq_conninfo, normalise_url  # noqa: E402
+from app.auth.tokens import issue_token
+from app.config import Settings
+from app.db.engine import libpq_conninfo, normalise_url
 
 SECRET = "audit-read-benchmark-secret-key-32-bytes-long!"
 QUERY = "query($after: String) {{ persons(first: 50, after: $after) {{ nodes {{ {fields} }} }} }}"

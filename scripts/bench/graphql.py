@@ -35,12 +35,12 @@ ROOT = Path(__file__).resolve().parents[2]
 # This file is named graphql.py: keep its folder off the path so `import graphql` finds graphql-core.
 sys.path[:] = [str(ROOT)] + [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
-import httpx  # noqa: E402
-import psycopg  # noqa: E402
+import httpx
+import psycopg
 
-from app.auth.tokens import issue_token  # noqa: E402
-from app.config import Settings, get_settings  # noqa: E402
-from app.db.engine import libpq_conninfo, resolve_database_url  # noqa: E402
+from app.auth.tokens import issue_token
+from app.config import Settings, get_settings
+from app.db.engine import libpq_conninfo, resolve_database_url
 
 SECRET = "graphql-benchmark-secret-key-32-bytes-long!"
 PERSON_FIELDS = ("id regionCode name idNumber sex birthDate ethnicity phone householdType hukouAddress "

@@ -41,7 +41,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path[:] = [str(ROOT)] + [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
-import httpx  # noqa: E402
+import httpx
 
 SECRET = "load-benchmark-secret-key-at-least-32-bytes!"
 PASSWORD = "onetable"  # the demo district's accounts (app/demo/load.py)

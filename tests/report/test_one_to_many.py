@@ -188,6 +188,32 @@ async def test_a_shared_house_counts_once_per_row(client, world, small):
     assert got["total"]["cells"] == {"houses": 5, "residents": 10, "poor": 3, "poor_area": 250, "rels": 5}
 
 
+async def test_counted_once_columns_read_the_template_s_filtered_rows(client, world, small):
+    """With a template filter, a column counted once over a shared hop starts from the template's rows
+    computed in a subquery of their own (aggregate_stmt._rows); the figures are those of the same filter
+    put on each column (the other shape, which repeats it next to the hops) and of the hand count:
+    the 低收入 persons P1 (H1, 100), P8 (H3, 80) and Q1 (HB, 70), one house each."""
+    once = [{"kind": "aggregate", "code": "houses", "label": "房屋数", "fn": "count_distinct", "path": "residence.id"},
+            {"kind": "aggregate", "code": "area", "label": "住房面积", "fn": "sum", "path": "residence.floor_area"},
+            {"kind": "aggregate", "code": "avg", "label": "平均面积", "fn": "avg", "path": "residence.floor_area"}]
+    poor = [{"path": "low_income", "op": "exists"}]
+    by_template = {"code": "once_t", "name": "低收入人口住房", "kind": "aggregate", "ledger": "person",
+                   "rows": {"by": "village"}, "filter": poor,
+                   "columns": [{"kind": "aggregate", "code": "persons", "label": "人数", "fn": "count"}, *once]}
+    by_column = {**by_template, "code": "once_c", "filter": [],
+                 "columns": [{"kind": "aggregate", "code": "persons", "label": "人数", "fn": "count",
+                              "filter": poor}, *({**c, "filter": poor} for c in once)]}
+    want = {VILLAGE_A: {"persons": 1, "houses": 1, "area": 100, "avg": 100},
+            VILLAGE_A2: {"persons": 1, "houses": 1, "area": 80, "avg": 80},
+            VILLAGE_B: {"persons": 1, "houses": 1, "area": 70, "avg": 70}}
+    for spec in (by_template, by_column):
+        got = await live(client, world, spec)
+        cells = {it["key"]: it["cells"] for it in got["items"]}
+        assert {k: cells[k] for k in want} == want, spec["code"]
+        total = got["total"]["cells"]
+        assert (total["persons"], total["houses"], total["area"], float(total["avg"])) == (3, 3, 250, 83.33), total
+
+
 def _errors(r, status: int = 422) -> dict[str, str]:
     assert r.status_code == status, r.text
     return {e["path"]: e["code"] for e in r.json()["errors"]}

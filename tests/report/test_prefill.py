@@ -6,7 +6,7 @@ the same result on refresh."""
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from app.report import dispatch as dispatch_mod
 from app.report.compiler import OutColumn, cell_provenance
@@ -90,3 +90,28 @@ async def test_batches_of_one_and_of_all_store_the_same_rows(client, world, peop
     await ok(await client.post(f"{TASKS}/{task_a}/refresh", headers=world.a))
     after = await stored({"tasks": [t for t in d2["tasks"] if t["id"] == task_a]})
     assert after[A + "000"] == s2[A + "000"]
+
+
+async def test_prefill_statement_runs_without_jit_and_puts_settings_back(client, world, people, monkeypatch):
+    """JIT compiling a dispatch's big UNION ALL took longer than running it on PostgreSQL 15 (docs/reports.md):
+    the pre-fill statement runs with jit and plan_cache_mode set for it only, then both are put back."""
+    seen: list[tuple[dict[str, str], dict[str, str]]] = []
+    real = dispatch_mod._set_local
+
+    async def spy(session, settings):
+        prev = await real(session, settings)
+        now = (await session.execute(select(func.current_setting("jit"),
+                                            func.current_setting("plan_cache_mode")))).one()
+        seen.append((dict(settings), {"jit": now[0], "plan_cache_mode": now[1]}))
+        return prev
+
+    monkeypatch.setattr(dispatch_mod, "_set_local", spy)
+    tid = await _approved(client, world, {**VISIT, "code": "visit_nojit"})
+    await ok(await client.post(f"{T}/{tid}/dispatch", json={"period": "2026-11"}, headers=world.dept))
+    assert len(seen) == 2
+    (asked, during), (back, after) = seen
+    assert asked == dispatch_mod.PREFILL_SETTINGS
+    assert during == {"jit": "off", "plan_cache_mode": "force_custom_plan"}
+    # Put back to what they were before the statement (the server's defaults here), not left off.
+    assert after == back and set(back) == {"jit", "plan_cache_mode"}
+    assert back["plan_cache_mode"] == "auto"

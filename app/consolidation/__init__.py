@@ -1,0 +1,2 @@
+"""Layer A of the six-step method: the register of legacy report forms and their consolidation into
+ledgers and extensions (docs/push.md, "Form consolidation")."""

@@ -1,0 +1,1 @@
+"""Probabilistic dedupe for ledger rows without a natural key, review queue and merge."""
