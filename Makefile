@@ -16,11 +16,13 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.onetable-installed
 
 .DEFAULT_GOAL := help
-.PHONY: help run test test-long fuzz lock schemas bench bench-smoke load venv web clean distclean
+.PHONY: help run test test-long coverage lint lint-fix fuzz lock schemas bench bench-smoke load venv web clean distclean
 
 help:
 	@echo "make run      start the service with the demo district (PORT=$(PORT) HOST=$(HOST) SCALE=$(SCALE))"
 	@echo "make test     run the test suite (PYTEST_ARGS='-k name' to select)"
+	@echo "make lint     the static gates: ruff check, ruff format --check, mypy app/ (make lint-fix applies fixes)"
+	@echo "make coverage the test suite with coverage of app/, checked against coverage-floor.txt"
 	@echo "make test-long  the leak property tests at >= 10,000 examples (REST, GraphQL, reports)"
 	@echo "make fuzz     schemathesis over schemas/openapi.json, long profile (admin, township, department)"
 	@echo "make web      build the web UI into web/dist (make run and make test do it when it is stale)"
@@ -77,6 +79,18 @@ run: $(STAMP) $(WEB_DIST)
 test: $(STAMP) $(WEB_DIST)
 	$(BIN)/pytest $(PYTEST_ARGS)
 
+# The static gates (docs/development.md); lint-fix runs the formatter and ruff's safe fixes first.
+lint: $(STAMP)
+	@VENV=$(VENV) scripts/lint.sh
+
+lint-fix: $(STAMP)
+	@VENV=$(VENV) scripts/lint.sh --fix
+
+# The suite with coverage of app/ (line + branch), then the floor check (scripts/coverage_floor.py).
+coverage: $(STAMP) $(WEB_DIST)
+	$(BIN)/pytest --cov=app --cov-report=term:skip-covered $(PYTEST_ARGS)
+	$(BIN)/python scripts/coverage_floor.py
+
 # The leak property tests (marker `property`) at their long profile, one process per suite in
 # parallel (each its own database); then the examples run in all. Logs stay in var/test-long/.
 LONG_SUITES := tests/access tests/graphql tests/report
@@ -119,11 +133,11 @@ load: $(STAMP)
 # The lock is universal (all platforms) and carries no index URLs; uv is installed into the venv.
 lock: | $(BIN)/python
 	@[ -x $(BIN)/uv ] || $(BIN)/pip install --disable-pip-version-check -q uv
-	$(BIN)/uv pip compile pyproject.toml --universal --extra test --extra bench --no-header --no-annotate \
+	$(BIN)/uv pip compile pyproject.toml --universal --extra test --extra bench --extra dev --no-header --no-annotate \
 	  $(LOCK_ARGS) -o requirements.lock
 
 clean:
-	rm -rf build dist web/dist *.egg-info .pytest_cache .hypothesis .ruff_cache $(STAMP)
+	rm -rf build dist web/dist *.egg-info .pytest_cache .hypothesis .ruff_cache .mypy_cache .coverage htmlcov $(STAMP)
 	find . -path ./$(VENV) -prune -o -path ./var -prune -o -type d -name __pycache__ -print | xargs rm -rf
 
 # Also the virtualenv. The data folder var/ (embedded PostgreSQL) is left alone: rm -rf var to reset it.

@@ -12,7 +12,7 @@ import os
 import signal
 import sys
 import time
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -50,7 +50,7 @@ main.add_typer(schemas_app, name="schemas")
 main.add_typer(audit_app, name="audit")
 
 
-class Scale(str, Enum):
+class Scale(StrEnum):
     small = "small"
     medium = "medium"
     full = "full"
@@ -212,11 +212,7 @@ def _progress_printer():
 
 def _load_demo(url: str, *, scale: str, seed: int, reset: bool) -> dict[str, Any]:
     from app.db.engine import libpq_conninfo
-
-    try:
-        from app.demo import load_demo
-    except ImportError:  # the package may not re-export it
-        from app.demo.load import load_demo
+    from app.demo.load import load_demo
 
     return load_demo(libpq_conninfo(url), scale=scale, seed=seed, reset=reset, progress=_progress_printer())
 

@@ -102,8 +102,7 @@ def _loc_path(loc: tuple) -> str:
 
 def install_problem_handlers(app: FastAPI) -> None:
     import psycopg
-    from sqlalchemy.exc import PendingRollbackError
-    from sqlalchemy.exc import TimeoutError as PoolTimeout
+    from sqlalchemy.exc import PendingRollbackError, TimeoutError as PoolTimeout
 
     from app.db.faults import problem_for
 
@@ -171,7 +170,7 @@ def _zh_schema_message(e: dict) -> str:
     t = e.get("type", "")
     if t == "missing":
         return "缺少必填项"
-    if t.endswith("_type") or t.endswith("_parsing"):
+    if t.endswith(("_type", "_parsing")):
         return "类型不正确"
     if "too_long" in t or "too_short" in t:
         return "长度不符合要求"

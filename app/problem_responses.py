@@ -2,7 +2,8 @@
 
 The generic layers answer the same statuses on every operation (400 a bad cursor or unreadable body,
 401 credentials, 403 grants, 404 not found or outside one's area, 413 body over its cap, 422
-validation, 503 database unavailable / pool busy / statement or lock timeout with Retry-After), and writes add 409 (version conflicts, duplicates) and 428 (If-Match). Rather than a
+validation, 503 database unavailable / pool busy / statement or lock timeout with Retry-After), and
+writes add 409 (version conflicts, duplicates) and 428 (If-Match). Rather than a
 `responses=` dict repeated on ~50 routes, the document is completed once here, so clients and
 schemathesis can rely on status codes and media types (FastAPI's own 422 is application/json).
 """

@@ -19,7 +19,8 @@ from starlette.convertors import Convertor, register_url_convertor
 SERVICE_PREFIXES = ("api/", "graphql", "docs", "static/", "openapi.json", "healthz", "assets/")
 _NOT_BUILT = """<!doctype html><html lang="zh-CN"><meta charset="utf-8"><title>一表通</title>
 <body style="font-family:sans-serif;padding:2em"><h1>一表通</h1>
-<p>网页界面尚未构建。请运行 <code>make run</code>（会自动构建），或在 web/ 下执行 <code>npm ci &amp;&amp; npm run build</code>。</p>
+<p>网页界面尚未构建。请运行 <code>make run</code>（会自动构建），
+或在 web/ 下执行 <code>npm ci &amp;&amp; npm run build</code>。</p>
 <p>API 文档：<a href="/docs">/docs</a></p></body></html>"""
 
 
@@ -56,7 +57,7 @@ def install_web(app: FastAPI, dist: Path) -> None:
         app.mount("/assets", _Assets(directory=dist / "assets"), name="web-assets")
 
     @app.api_route("/{path:uipath}", methods=["GET", "HEAD"], include_in_schema=False)
-    async def web_ui(request: Request, path: str) -> Response:
+    def web_ui(request: Request, path: str) -> Response:  # file checks: run in the thread pool
         if not index.is_file():
             return HTMLResponse(_NOT_BUILT, status_code=200 if path == "" else 404)
         # A top-level file of the build (favicon and the like), else the app shell.

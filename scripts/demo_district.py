@@ -14,13 +14,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run as a plain script from a checkout
 
-from alembic import command  # noqa: E402
-from alembic.config import Config  # noqa: E402
+from alembic import command
+from alembic.config import Config
 
-from app.config import get_settings  # noqa: E402
-from app.db.engine import libpq_conninfo, resolve_database_url  # noqa: E402
-from app.demo.generate import SCALES  # noqa: E402
-from app.demo.load import load_demo  # noqa: E402
+from app.config import get_settings
+from app.db.engine import libpq_conninfo, resolve_database_url
+from app.demo.generate import SCALES
+from app.demo.load import load_demo
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -15,6 +15,7 @@ import httpx
 import pytest
 from alembic import command
 from alembic.config import Config
+from hypothesis import HealthCheck, settings as hypothesis_settings
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker, create_async_engine
 
@@ -25,8 +26,6 @@ pytest_plugins = ["tests.world"]
 
 # No timing asserts in tests: hypothesis's default 200 ms deadline per example is one, and it failed
 # on a loaded machine (a validator example took 585 ms). Examples are judged by what they return.
-from hypothesis import HealthCheck, settings as hypothesis_settings  # noqa: E402
-
 hypothesis_settings.register_profile("onetable", deadline=None, suppress_health_check=[HealthCheck.too_slow])
 hypothesis_settings.load_profile("onetable")
 

@@ -172,7 +172,9 @@ def test_every_allowlist_entry_still_names_a_direct_access():
 _PLANTED = {
     "tables().ledgers": ('from app.db.ledger_tables import tables\n\n'
                          'def f():\n    return tables().ledgers["person"]\n'),
-    "tables().relations": "from app.db.ledger_tables import tables as t\n\ndef f(rel):\n    return t().relations[rel]\n",
+    "tables().relations": (
+        "from app.db.ledger_tables import tables as t\n\ndef f(rel):\n    return t().relations[rel]\n"
+    ),
     "tables().history": "from app.db import ledger_tables\n\ndef f():\n    return ledger_tables.tables().history\n",
     "policy.table": "def f(policy):\n    return select(policy.table.c.name)\n",
     "table_name": 'def f(lg):\n    return text(f"SELECT * FROM {lg.table_name}")\n',

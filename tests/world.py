@@ -1,4 +1,5 @@
-"""Shared fixture `world` (a pytest plugin): two townships, A (500118101) and B (500118102), their admins, a department."""
+"""Shared fixture `world` (a pytest plugin): two townships, A (500118101) and B (500118102), their
+admins, a department."""
 
 from __future__ import annotations
 

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import any_, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from app.access.audit_models import AuditEntry
@@ -22,7 +23,7 @@ from app.requests import request_id_var
 
 async def append(
     session: AsyncSession, *, actor: str, action: str, path: str, ledger: str | None = None,
-    record_ids: Iterable[int] = (), fields: Iterable[str] = (), detail: dict | None = None,
+    record_ids: Iterable[int] = (), fields: Iterable[str] = (), detail: dict[str, Any] | None = None,
 ) -> AuditEntry:
     entry = AuditEntry(
         at=datetime.now(UTC), actor=actor, action=action, path=path, ledger=ledger,
@@ -78,7 +79,7 @@ async def query_log(
     if ledger:
         stmt = stmt.where(AuditEntry.ledger == ledger)
     if record_id is not None:
-        stmt = stmt.where(AuditEntry.record_ids.any(record_id))
+        stmt = stmt.where(any_(AuditEntry.record_ids) == record_id)
     if since is not None:
         stmt = stmt.where(AuditEntry.at >= since)
     if until is not None:

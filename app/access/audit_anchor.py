@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -85,7 +85,7 @@ def append_if_due(path: Path, pos: int, row_id: int, hash_: str, every_seconds: 
     Blocking file I/O: the service calls this through asyncio.to_thread.
     """
     last = last_anchor(path)
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     if last is not None:
         if last.pos >= pos:
             return False

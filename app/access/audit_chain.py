@@ -29,7 +29,7 @@ import hashlib
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timezone
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 
@@ -52,7 +52,7 @@ Db = AsyncSession | AsyncConnection  # both run Core statements; tests pass thei
 def digest(prev_hash: str, e: Any) -> str:
     """SHA-256 of the row's content and the previous hash (e: an AuditEntry or a row of audit_log)."""
     body = [
-        prev_hash, e.at.astimezone(timezone.utc).isoformat(), e.actor, e.action, e.path, e.ledger,
+        prev_hash, e.at.astimezone(UTC).isoformat(), e.actor, e.action, e.path, e.ledger,
         list(e.record_ids or []), list(e.fields or []), e.detail or {}, e.request_id,
     ]
     return hashlib.sha256(orjson.dumps(body, option=orjson.OPT_SORT_KEYS)).hexdigest()
@@ -122,11 +122,11 @@ async def run_chainer(engine: AsyncEngine, *, anchor_file: Path | None = None, a
             head = await chain_head(conn)
             await conn.commit()
             anchored = False
-            # Still under the lock, so the anchors' positions only grow.
-            if anchor_file is not None and head.pos > 0:
+            if anchor_file is not None and head.pos > 0 and head.id is not None:
+                # Still under the lock, so the anchors' positions only grow.
                 anchored = await asyncio.to_thread(
                     append_if_due, anchor_file, head.pos, head.id, head.hash, anchor_every, force_anchor)
-            if anchor_url is not None and head.pos > 0:
+            if anchor_url is not None and head.pos > 0 and head.id is not None:
                 anchored = await asyncio.to_thread(
                     append_if_due_db, anchor_url, head.pos, head.id, head.hash, anchor_every, force_anchor
                 ) or anchored
@@ -136,7 +136,7 @@ async def run_chainer(engine: AsyncEngine, *, anchor_file: Path | None = None, a
                 await conn.rollback()
                 await conn.execute(select(func.pg_advisory_unlock(CHAIN_LOCK_KEY)))
                 await conn.commit()
-            except Exception:
+            except Exception:  # noqa: BLE001 - any failure here means the connection is unusable
                 # The connection is gone, and the lock with its session; never pool it holding the lock.
                 with contextlib.suppress(Exception):
                     await conn.invalidate()
@@ -157,7 +157,7 @@ async def chain_forever(engine: AsyncEngine, every: float, anchor_file: Path | N
                 failing = False
         except asyncio.CancelledError:
             raise
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - keep the service up; log once per failing streak
             if not failing:
                 log.warning("audit chainer: pass failed (%s); retrying every %s s", type(exc).__name__, every)
                 failing = True

@@ -6,6 +6,7 @@ The trigger of migration 0014 allows exactly that one update: NULL -> sealed, co
 """
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import ARRAY, BigInteger, DateTime, Identity, Index, String, func, text
 from sqlalchemy.dialects.postgresql import JSONB
@@ -25,7 +26,7 @@ class AuditEntry(Base):
     ledger: Mapped[str | None] = mapped_column(String(41))
     record_ids: Mapped[list[int]] = mapped_column(ARRAY(BigInteger), default=list)
     fields: Mapped[list[str]] = mapped_column(ARRAY(String(41)), default=list)
-    detail: Mapped[dict] = mapped_column(JSONB, default=dict)
+    detail: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
     request_id: Mapped[str | None] = mapped_column(String(64))
     # Set once by the chainer: position in the chain (1, 2, ...; commit order, not id order), the
     # previous position's hash and this row's hash. NULL while the row waits to be sealed.

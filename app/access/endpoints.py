@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.access import audit, grants
+from app.access.models import Grant
 from app.access.policy import policy_for
 from app.access.schemas import EffectivePermissions, FieldPermission, GrantIn, GrantOut
 from app.auth.deps import CurrentPrincipal, PlatformAdmin, principal_of
+from app.auth.principal import Principal
 from app.db.deps import Session
 from app.errors import FieldError, Problem, invalid
 from app.org import queries as org_queries
@@ -23,12 +27,12 @@ router = APIRouter(tags=["授权与审计"])
 
 @router.get("/grants", response_model=list[GrantOut], summary="授权列表")
 async def list_grants(session: Session, _: PlatformAdmin, ledger: str | None = None,
-                      grantee_type: str | None = None):
+                      grantee_type: str | None = None) -> Sequence[Grant]:
     return await grants.list_grants(session, ledger=ledger, grantee_type=grantee_type)
 
 
 @router.post("/grants", response_model=GrantOut, status_code=201, summary="新增授权")
-async def create_grant(session: Session, admin: PlatformAdmin, body: GrantIn):
+async def create_grant(session: Session, admin: PlatformAdmin, body: GrantIn) -> Grant:
     return await grants.create_grant(session, admin, body)
 
 
@@ -59,17 +63,19 @@ async def effective(
     )
 
 
-async def _subject(session, username: str | None, service_account: str | None):
+async def _subject(session: AsyncSession, username: str | None, service_account: str | None) -> Principal:
     if username:
         user = await org_queries.user_by_username(session, username)
         if user is None:
             raise invalid([FieldError("query.username", "user.not_found", "用户不存在")])
         unit = await session.get(OrgUnit, user.org_unit_id)
+        assert unit is not None  # org_unit_id is a NOT NULL foreign key
         return principal_of("user", user.id, user.username, unit, frozenset(user.roles or ()))
     sa = await session.scalar(select(ServiceAccount).where(ServiceAccount.name == service_account))
     if sa is None:
         raise invalid([FieldError("query.service_account", "service_account.not_found", "服务账号不存在")])
     unit = await session.get(OrgUnit, sa.org_unit_id)
+    assert unit is not None  # org_unit_id is a NOT NULL foreign key
     return principal_of("service_account", sa.id, sa.name, unit, frozenset({"service"}))
 
 
@@ -81,7 +87,7 @@ async def audit_log(
     since: Annotated[datetime | None, Query(description="起始时间（含），ISO 8601")] = None,
     until: Annotated[datetime | None, Query(description="截止时间（不含），ISO 8601")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100, before_id: QueryId = None,
-) -> dict:
+) -> dict[str, Any]:
     rows = await audit.query_log(session, actor=actor, action=action, ledger=ledger, record_id=record_id,
                                  since=since, until=until, before_id=before_id, limit=limit + 1)
     more = len(rows) > limit

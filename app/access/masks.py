@@ -6,6 +6,8 @@ as a value. Partial rules show a part of the value, so a value shows as present 
 NULL there (docs/access.md).
 """
 
+from typing import Any
+
 from sqlalchemy import Text, case, cast, func, literal
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -14,22 +16,22 @@ from app.catalog.model import MaskRule
 FULL = "****"
 
 
-def _id_card(v: ColumnElement) -> ColumnElement:
+def _id_card(v: ColumnElement[Any]) -> ColumnElement[Any]:
     # 500118********1234: keep the 6-digit region and the last 4 characters.
     return func.concat(func.left(v, 6), func.repeat("*", func.greatest(func.length(v) - 10, 0)), func.right(v, 4))
 
 
-def _phone(v: ColumnElement) -> ColumnElement:
+def _phone(v: ColumnElement[Any]) -> ColumnElement[Any]:
     # 138****5678; short numbers are masked whole rather than half-revealed.
     return case((func.length(v) >= 7, func.concat(func.left(v, 3), "****", func.right(v, 4))), else_=literal(FULL))
 
 
-def _name(v: ColumnElement) -> ColumnElement:
+def _name(v: ColumnElement[Any]) -> ColumnElement[Any]:
     # 张** keeps the surname only.
     return func.concat(func.left(v, 1), func.repeat("*", func.greatest(func.length(v) - 1, 1)))
 
 
-def _address(v: ColumnElement) -> ColumnElement:
+def _address(v: ColumnElement[Any]) -> ColumnElement[Any]:
     # Cut after the village / community segment: 重庆市永川区胜利路街道新民社区***. strpos, not a
     # regex: this runs on every row of every masked page.
     ends = [func.nullif(func.strpos(v, token), 0) + (len(token) - 1) for token in ("村", "社区", "居委会")]
@@ -37,13 +39,13 @@ def _address(v: ColumnElement) -> ColumnElement:
     return case((cut.is_not(None), func.concat(func.left(v, cut), "***")), else_=func.concat(func.left(v, 6), "***"))
 
 
-def _certificate(v: ColumnElement) -> ColumnElement:
+def _certificate(v: ColumnElement[Any]) -> ColumnElement[Any]:
     # 500118********1234****: the embedded ID masked as the ID itself is, then a fixed tail so neither
     # the type and level digits nor the certificate's length show.
     return func.concat(func.left(v, 6), "********", func.substr(v, 15, 4), "****")
 
 
-def _year(v: ColumnElement) -> ColumnElement:
+def _year(v: ColumnElement[Any]) -> ColumnElement[Any]:
     # ISO dates and timestamps start with the year.
     return func.left(v, 4)
 
@@ -58,7 +60,7 @@ _RULES = {
 }
 
 
-def mask_text(rule: MaskRule, value: ColumnElement) -> ColumnElement:
+def mask_text(rule: MaskRule, value: ColumnElement[Any]) -> ColumnElement[Any]:
     """Mask a text expression. `full` is **** whether or not there is a value (a NULL shown as NULL
     would tell who is disabled); partial rules keep NULL as NULL, as their output shows presence anyway."""
     fn = _RULES.get(rule)
@@ -67,5 +69,5 @@ def mask_text(rule: MaskRule, value: ColumnElement) -> ColumnElement:
     return case((value.is_(None), None), else_=fn(value))
 
 
-def mask_column(rule: MaskRule, column: ColumnElement) -> ColumnElement:
+def mask_column(rule: MaskRule, column: ColumnElement[Any]) -> ColumnElement[Any]:
     return mask_text(rule, cast(column, Text))

@@ -17,10 +17,12 @@ from the same grants, so no combination of readable values rebuilds a masked or 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Any
 
 from sqlalchemy import Column, Table, false, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.selectable import FromClause
 
 from app.access.levels import DEFAULT_FOR_SENSITIVITY, Level
 from app.access.masks import mask_column, mask_text
@@ -65,7 +67,7 @@ class LedgerPolicy:
     scope_grant_id: int | None = None
 
     # ---- rows -------------------------------------------------------------------------------
-    def scope_clause(self, table: Table | None = None, *, include_deleted: bool = False) -> ColumnElement:
+    def scope_clause(self, table: FromClause | None = None, *, include_deleted: bool = False) -> ColumnElement[Any]:
         t = table if table is not None else self.table
         if not self.scope:
             return false()
@@ -86,7 +88,7 @@ class LedgerPolicy:
     def visible(self) -> list[FieldAccess]:
         return [fa for fa in self.fields.values() if fa.level >= Level.masked]
 
-    def column(self, code: str, table: Table | None = None) -> ColumnElement:
+    def column(self, code: str, table: FromClause | None = None) -> ColumnElement[Any]:
         """The expression a reader gets for a field: raw, masked in SQL, or a 403 if hidden."""
         t = table if table is not None else self.table
         if code in BASE_COLUMNS:
@@ -98,9 +100,9 @@ class LedgerPolicy:
             return mask_column(fa.mask, t.c[code])
         return t.c[code]
 
-    def select_columns(self, table: Table | None = None) -> list[ColumnElement]:
+    def select_columns(self, table: FromClause | None = None) -> list[ColumnElement[Any]]:
         t = table if table is not None else self.table
-        cols: list[ColumnElement] = [t.c[c] for c in BASE_COLUMNS]
+        cols: list[ColumnElement[Any]] = [t.c[c] for c in BASE_COLUMNS]
         if self.ledger.kind == "extension":
             cols.append(t.c.parent_id)
         cols += [self.column(fa.field.code, t).label(fa.field.code) for fa in self.visible()]
@@ -115,7 +117,7 @@ class LedgerPolicy:
             return False
         return fa.level >= Level.read or fa.mask != MaskRule.full
 
-    def mask_history_value(self, code: str, value_text: ColumnElement) -> ColumnElement | None:
+    def mask_history_value(self, code: str, value_text: ColumnElement[Any]) -> ColumnElement[Any] | None:
         """History before/after text for a field, masked like the field itself; None if hidden."""
         fa = self.fields.get(code)
         if fa is None or fa.level == Level.hidden:
@@ -125,7 +127,7 @@ class LedgerPolicy:
         return value_text
 
     # ---- what a caller may ask --------------------------------------------------------------
-    def check_filter(self, code: str, op: str, path: str) -> Column:
+    def check_filter(self, code: str, op: str, path: str) -> Column[Any]:
         """The raw column to filter on, if allowed. Masked fields: exact lookup only, if granted."""
         if code in BASE_FILTERABLE:
             return self.table.c[code]
@@ -137,7 +139,7 @@ class LedgerPolicy:
                           errors=[FieldError(path, "access.field_masked", "脱敏字段仅在授权时可精确查找")])
         return self.table.c[code]
 
-    def check_sort(self, code: str, path: str) -> Column:
+    def check_sort(self, code: str, path: str) -> Column[Any]:
         """Sorting, grouping and aggregating need the plain value: read or better."""
         if code in BASE_FILTERABLE:
             return self.table.c[code]
@@ -192,7 +194,7 @@ class LinkPolicy:
         f = next((a for a in self.relation.attributes if a.code == code), None)
         return Level.hidden if f is None else link_attribute_level(f)
 
-    def column(self, code: str, table: Table) -> ColumnElement:
+    def column(self, code: str, table: FromClause) -> ColumnElement[Any]:
         if self.level(code) < Level.read:
             raise _hidden(code, "field")
         return table.c[code]
@@ -241,7 +243,7 @@ def grants_key(principal: Principal) -> tuple[str, str, int]:
 async def grants_for(session: AsyncSession, principal: Principal) -> list[tuple[int, Grant]]:
     """All grants that apply to a principal, with their grantee rank; cached on the session."""
     key = grants_key(principal)
-    cached = session.info.get(key)
+    cached: list[tuple[int, Grant]] | None = session.info.get(key)
     if cached is not None:
         return cached
     user = principal.kind == "user"
@@ -265,7 +267,7 @@ def _snapshot(g: Grant) -> Grant:
     return Grant(**{c.key: getattr(g, c.key) for c in Grant.__table__.columns})
 
 
-def _best(candidates):
+def _best(candidates: list[tuple[int, Grant]]) -> tuple[int, Grant] | None:
     return max(candidates, key=lambda rg: (rg[0], rg[1].field != "*", rg[1].ledger != "*", rg[1].id or 0),
                default=None)
 
@@ -358,6 +360,14 @@ async def policy_for(session: AsyncSession, principal: Principal, ledger_code: s
     return resolve(principal, ledger, await grants_for(session, principal))
 
 
-__all__ = ["FieldAccess", "LedgerPolicy", "LinkPolicy", "link_attribute_level", "policy_for", "resolve", "grants_for",
-           "grants_key",
-           "not_found"]
+__all__ = [
+    "FieldAccess",
+    "LedgerPolicy",
+    "LinkPolicy",
+    "grants_for",
+    "grants_key",
+    "link_attribute_level",
+    "not_found",
+    "policy_for",
+    "resolve",
+]

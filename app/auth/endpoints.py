@@ -144,7 +144,7 @@ async def me(principal: CurrentPrincipal, session: Session) -> MeResponse:
     # Already in the session's identity map: current_principal loaded it in its joined query.
     unit = await session.get(OrgUnit, principal.org_unit_id)
     return MeResponse(
-        kind=principal.kind,  # type: ignore[arg-type]
+        kind=principal.kind,
         id=principal.id,
         name=principal.name,
         org_unit=OrgUnitRef.model_validate(unit),

@@ -52,7 +52,13 @@ def issue_token(settings: Settings, user: User) -> str:
         "jti": secrets.token_urlsafe(16),
         "ver": getattr(user, "token_version", None) or 0,
     }
-    return jwt.encode(claims, settings.secret_key.get_secret_value(), algorithm=ALGORITHM)
+    return jwt.encode(claims, _secret(settings), algorithm=ALGORITHM)
+
+
+def _secret(settings: Settings) -> str:
+    if settings.secret_key is None:  # the service refuses to start without one (config.py)
+        raise RuntimeError("ONETABLE_SECRET_KEY is not set")
+    return settings.secret_key.get_secret_value()
 
 
 def decode_token(settings: Settings, token: str) -> int:
@@ -66,7 +72,7 @@ def decode_claims(settings: Settings, token: str) -> TokenClaims:
     try:
         claims: dict[str, Any] = jwt.decode(
             token,
-            settings.secret_key.get_secret_value(),
+            _secret(settings),
             algorithms=[ALGORITHM],
             options={"require": ["sub", "exp", "iat", "jti"]},
         )

@@ -73,7 +73,8 @@ def coerce(f: Field, raw: object, catalog: Catalog) -> Coerced:
         case FieldType.text:
             s = v.trim_text(_raw_text(raw)) if is_free_text(f) else _text(raw)
             flag = None
-            kind = f.validator.kind if f.validator else None
+            validator = f.validator
+            kind = validator.kind if validator else None
             if kind == "id_card":
                 s = v.check_id_card(s).number
             elif kind == "uscc":
@@ -86,9 +87,9 @@ def coerce(f: Field, raw: object, catalog: Catalog) -> Coerced:
             elif kind == "parcel_code":
                 s = v.check_parcel_code(s)
             elif kind == "regex":
-                s = v.check_regex(s, f.validator.pattern or "")
+                s = v.check_regex(s, validator.pattern or "" if validator else "")
             elif kind == "pattern":  # user-supplied (report gap column): RE2
-                s = v.check_pattern(s, f.validator.pattern or "")
+                s = v.check_pattern(s, validator.pattern or "" if validator else "")
             if f.max_length and len(s) > f.max_length:
                 raise ValueIssue("text.too_long", f"长度不得超过 {f.max_length} 个字符")
             return Coerced(s, flag)
@@ -112,10 +113,10 @@ def coerce(f: Field, raw: object, catalog: Catalog) -> Coerced:
             _range(f, d)
             return Coerced(d)
         case FieldType.date:
-            d = v.parse_date(raw)
+            day = v.parse_date(raw)
             if f.validator and f.validator.kind == "range":
-                _range(f, d.year)
-            return Coerced(d)
+                _range(f, day.year)
+            return Coerced(day)
         case FieldType.datetime:
             if isinstance(raw, datetime):
                 dt = raw
@@ -133,6 +134,7 @@ def coerce(f: Field, raw: object, catalog: Catalog) -> Coerced:
             return Coerced(v.parse_bool(raw))
         case FieldType.code:
             s = _text(raw)
+            assert f.codelist is not None  # a code field names its code list (catalogue check)
             values = catalog.codelists[f.codelist].values
             if s in values:
                 return Coerced(s)

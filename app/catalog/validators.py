@@ -16,12 +16,27 @@ from datetime import date, datetime, timedelta
 from functools import lru_cache
 
 __all__ = [
-    "ValueIssue", "normalize_text", "normalize_code", "trim_text",
-    "IdCardInfo", "check_id_card", "id_card_check_char", "check_id_card_consistent", "make_id_card",
-    "UsccResult", "check_uscc", "uscc_check_char", "make_uscc",
-    "check_division_code", "check_phone", "check_parcel_code",
-    "parse_date", "parse_bool", "check_regex", "check_range",
     "PROVINCES",
+    "IdCardInfo",
+    "UsccResult",
+    "ValueIssue",
+    "check_division_code",
+    "check_id_card",
+    "check_id_card_consistent",
+    "check_parcel_code",
+    "check_phone",
+    "check_range",
+    "check_regex",
+    "check_uscc",
+    "id_card_check_char",
+    "make_id_card",
+    "make_uscc",
+    "normalize_code",
+    "normalize_text",
+    "parse_bool",
+    "parse_date",
+    "trim_text",
+    "uscc_check_char",
 ]
 
 
@@ -95,7 +110,7 @@ def id_card_check_char(first17: str) -> str:
     """ISO 7064 MOD 11-2 check character for the 17 leading digits."""
     if len(first17) != 17 or not first17.isascii() or not first17.isdigit():
         raise ValueError("first17 must be 17 ASCII digits")
-    return _ID_CHECK[sum(int(c) * w for c, w in zip(first17, _ID_WEIGHTS)) % 11]
+    return _ID_CHECK[sum(int(c) * w for c, w in zip(first17, _ID_WEIGHTS, strict=True)) % 11]
 
 
 def check_id_card(raw: str) -> IdCardInfo:
@@ -118,8 +133,9 @@ def check_id_card(raw: str) -> IdCardInfo:
     return IdCardInfo(number=s, birth_date=birth, sex=sex, division=s[:6])
 
 
-def check_id_card_consistent(info: IdCardInfo, birth_date: date | None, sex: str | None) -> None:
-    """The record's birth date and sex must agree with the ID; unknown sex (0/9) never clashes."""
+def check_id_card_consistent(info: IdCardInfo, birth_date: object, sex: object) -> None:
+    """The record's birth date and sex must agree with the ID; unknown sex (0/9) never clashes.
+    Values as a record holds them (a date or datetime, a code or label; anything else disagrees)."""
     if birth_date is not None:
         if isinstance(birth_date, datetime):  # datetime == date is always False; compare the day
             birth_date = birth_date.date()
@@ -162,7 +178,7 @@ class UsccResult:
 def uscc_check_char(first17: str) -> str:
     if len(first17) != 17 or any(c not in _USCC_VALUE for c in first17):
         raise ValueError("first17 must be 17 characters of the USCC alphabet")
-    total = sum(_USCC_VALUE[c] * w for c, w in zip(first17, _USCC_WEIGHTS))
+    total = sum(_USCC_VALUE[c] * w for c, w in zip(first17, _USCC_WEIGHTS, strict=True))
     return USCC_ALPHABET[(31 - total % 31) % 31]
 
 
@@ -189,7 +205,7 @@ def make_uscc(division6: str, org_seq: int, dept: str = "9", kind: str = "1") ->
     if len(division6) != 6 or not division6.isdigit() or not 0 <= org_seq < 10**8:
         raise ValueError("division6: 6 digits; org_seq: 0..99999999")
     body = f"{org_seq:08d}"
-    c9 = 11 - sum(int(c) * w for c, w in zip(body, _ORG_WEIGHTS)) % 11
+    c9 = 11 - sum(int(c) * w for c, w in zip(body, _ORG_WEIGHTS, strict=True)) % 11
     first17 = f"{dept}{kind}{division6}{body}{'X' if c9 == 10 else c9 % 11}"
     return first17 + uscc_check_char(first17)
 

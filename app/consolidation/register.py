@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import func, select
@@ -145,7 +145,7 @@ async def go_live(
         )
     ).scalar_one()
     rows = await _forms(session, ids, active_only=True)
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     for f in rows:
         f.state, f.template_id, f.target_ledger, f.retired_at = "retired", t.id, ledger, now
     await session.flush()

@@ -1,6 +1,8 @@
 """The one MetaData: ORM models of every domain module and the catalogue-generated ledger tables."""
 
-from sqlalchemy import MetaData
+from typing import ClassVar
+
+from sqlalchemy import MetaData, Table
 from sqlalchemy.orm import DeclarativeBase
 
 NAMING = {
@@ -14,3 +16,6 @@ NAMING = {
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
+    # Every model here maps one Table (no mapping to a join or subquery): typed so, for Core statements
+    # built on Model.__table__ (SQLAlchemy types it as the general FromClause).
+    __table__: ClassVar[Table]

@@ -37,6 +37,8 @@ def libpq_conninfo(url: str) -> str:
 def ensure_database(url: str) -> None:
     """CREATE DATABASE if it does not exist (connecting to the server's postgres database)."""
     u = make_url(normalise_url(url))
+    if not u.database:
+        raise ValueError("the database URL names no database")
     admin = libpq_conninfo(u.set(database="postgres").render_as_string(hide_password=False))
     with psycopg.connect(admin, autocommit=True) as conn:
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (u.database,)).fetchone()
@@ -79,7 +81,7 @@ def make_engine(url: str, settings: Settings) -> AsyncEngine:
     faults.RETRY_AFTER["unavailable"] = settings.db_retry_after_seconds
 
     @event.listens_for(engine.sync_engine, "connect")
-    def _connected(dbapi_connection, connection_record) -> None:  # noqa: ARG001
+    def _connected(dbapi_connection, connection_record) -> None:
         faults.outage.recovered()  # a new connection works: an outage (if any) is over
 
     return engine

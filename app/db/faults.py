@@ -12,8 +12,7 @@ import logging
 import time
 
 import psycopg
-from sqlalchemy.exc import DBAPIError, PendingRollbackError
-from sqlalchemy.exc import TimeoutError as PoolTimeout
+from sqlalchemy.exc import DBAPIError, PendingRollbackError, TimeoutError as PoolTimeout
 
 from app.errors import Problem
 

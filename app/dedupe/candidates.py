@@ -27,7 +27,7 @@ from app.dedupe.scoring import Profile, is_candidate, match_weight, probability,
 from app.dedupe.spec import MatchSpec, spec_for
 
 MAX_PER_ROW = 5
-QUEUE: sqlalchemy.Table = DedupeCandidate.__table__  # type: ignore[assignment]
+QUEUE: sqlalchemy.Table = DedupeCandidate.__table__
 
 
 @dataclass(frozen=True)

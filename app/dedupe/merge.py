@@ -13,7 +13,7 @@ history, and the merge can be undone (fields edited since are reported, not over
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import Table, cast, func, select, update
@@ -88,7 +88,7 @@ def survive(
     by_code = {f.code: f for f in fields}
     for f in fields:  # derived fields go with their source's side
         for ref in f.derived_from:
-            lg, _, src = ref.partition(".")
+            _, _, src = ref.partition(".")
             d = out.get(src)
             if (
                 d is not None
@@ -220,7 +220,7 @@ async def reject(session: AsyncSession, principal: Principal, candidate_id: int)
     cand.status, cand.decided_by, cand.decided_at = (
         "rejected",
         principal.actor,
-        datetime.now(timezone.utc),
+        datetime.now(UTC),
     )
     await session.flush()
     return {"id": cand.id, "status": cand.status}
@@ -251,7 +251,7 @@ async def accept(
     for rid in sorted(pair):  # fixed order: two reviewers merging crossing pairs never deadlock
         await _lock_record(session, policy, rid)
     surv = await _lock_record(session, policy, surv_id)
-    now = datetime.now(timezone.utc).isoformat()
+    now = datetime.now(UTC).isoformat()
     if loser_id is not None:
         other = await _lock_record(session, policy, loser_id)
         other_prov = other["provenance"] or {}
@@ -332,7 +332,7 @@ async def accept(
     cand.status, cand.decided_by, cand.decided_at = (
         "merged",
         principal.actor,
-        datetime.now(timezone.utc),
+        datetime.now(UTC),
     )
     await audit_write(session, principal, "dedupe.merge", lg.code, surv_id, list(changed))
     await session.flush()
@@ -445,7 +445,7 @@ async def undo(session: AsyncSession, principal: Principal, merge_id: int) -> di
             principal=principal,
             source=source,
         )
-    merge.undone_at, merge.undone_by = datetime.now(timezone.utc), principal.actor
+    merge.undone_at, merge.undone_by = datetime.now(UTC), principal.actor
     cand.status, cand.decided_by, cand.decided_at = "open", None, None
     await audit_write(session, principal, "dedupe.undo", lg.code, merge.survivor_id, list(restore))
     await session.flush()

@@ -82,15 +82,21 @@ def organisations(g: DistrictGenerator, ctx: VillageRows) -> None:
             established = g.date_between(date(1984, 1, 1).toordinal(), date(2001, 12, 31).toordinal())
         elif kind == "1":
             industry = pick_industry()
-            name = g.unique_name(lambda: f"{rng.choice(('重庆', PREFIX))}{_trade(g)}"
-                                         f"{rng.choice(names.INDUSTRY_WORDS[industry])}有限公司")
+
+            def company_name(industry: str = industry) -> str:
+                return f"{rng.choice(('重庆', PREFIX))}{_trade(g)}{rng.choice(names.INDUSTRY_WORDS[industry])}有限公司"
+
+            name = g.unique_name(company_name)
             capital = round(min(max(rng.lognormvariate(4.6, 1.2), 3), 50_000), 2)
             employees = min(max(int(rng.lognormvariate(2.5, 1.0)), 1), 2000)
             established = _since(g, 2500, 1993)
         elif kind == "2":
             shop, industry = rng.choice(names.SHOPS)
-            name = g.unique_name(lambda: f"永川区{v.township.name}"
-                                         f"{rep[P_NAME][0] + '记' if r() < 0.4 else _trade(g)}{shop}")
+
+            def shop_name(rep: tuple = rep, shop: str = shop) -> str:
+                return f"永川区{v.township.name}{rep[P_NAME][0] + '记' if r() < 0.4 else _trade(g)}{shop}"
+
+            name = g.unique_name(shop_name)
             capital, employees = round(rng.uniform(1, 50), 2), rng.randint(1, 5)
             established = _since(g, 1500, 1995)
         elif kind == "3":
@@ -128,7 +134,7 @@ def organisations(g: DistrictGenerator, ctx: VillageRows) -> None:
         else:
             roles = {"3": ["4"] * rng.randint(5, 15), "6": ["9"] * rng.randint(3, 6)}.get(kind, [])
         others = [p for p in rng.sample(pool, min(len(roles) + 1, len(pool))) if p is not rep]
-        for p, role in zip(others, roles):
+        for p, role in zip(others, roles, strict=False):
             g.ctx_row(ctx, "rel_membership", (p[1], p[P_ID], oid, role))
 
 

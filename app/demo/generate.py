@@ -314,7 +314,7 @@ class DistrictGenerator:
         head = persons[0]
         rows["lg_person"] += persons
         ctx.persons += persons
-        ctx.adults += [p for p, m in zip(persons, members) if 22 <= m[2] <= 75]
+        ctx.adults += [p for p, m in zip(persons, members, strict=True) if 22 <= m[2] <= 75]
 
         house_id, built_year = self.house(ctx, head, hh_no, addr, building, unit, room)
         # Residence: the head moved in as an adult, after the house was built; children at birth.
@@ -326,7 +326,7 @@ class DistrictGenerator:
                                                            since))
         self.ctx_row(ctx, "rel_household_house", (v.code, household_id, house_id))
         residence, member = rows["rel_residence"], rows["rel_household_member"]
-        for p, m in zip(persons, members):
+        for p, m in zip(persons, members, strict=True):
             moved_in = date.fromordinal(max(since_ord, m[3]))
             residence.append((self.next_id("rel_residence"), v.code, p[P_ID], house_id, moved_in))
             member.append((self.next_id("rel_household_member"), v.code, p[P_ID], household_id, m[0], moved_in))

@@ -45,8 +45,8 @@ DEMO_GRANTS: list[dict] = [
 
 def seed_demo_grants(conn: psycopg.Connection) -> int:
     conn.execute("DELETE FROM access_grant WHERE created_by = 'demo'")  # reloadable: replace, don't pile up
-    units = dict(conn.execute("SELECT code, id FROM org_unit").fetchall())
-    accounts = dict(conn.execute("SELECT name, id FROM service_account").fetchall())
+    units: dict[str, int] = dict(conn.execute("SELECT code, id FROM org_unit").fetchall())
+    accounts: dict[str, int] = dict(conn.execute("SELECT name, id FROM service_account").fetchall())
     rows = []
     for g in DEMO_GRANTS:
         kind, who = g["grantee"]

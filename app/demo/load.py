@@ -46,7 +46,7 @@ def load_demo(conninfo: str, *, scale: str = "small", seed: int = 20261123, rese
     with psycopg.connect(conninfo, autocommit=True) as conn:
         if not reset and _any_rows(conn, ledgers):
             say("already loaded", 0)
-            return _counts(conn, counted)
+            return dict[str, int | str](_counts(conn, counted))
         with conn.transaction():
             conn.execute("SET LOCAL synchronous_commit = off")
             conn.execute("SET LOCAL maintenance_work_mem = '256MB'")
@@ -75,13 +75,16 @@ def load_demo(conninfo: str, *, scale: str = "small", seed: int = 20261123, rese
 def _any_rows(conn: psycopg.Connection, tables: Iterable[str]) -> bool:
     query = sql.SQL(" OR ").join(
         sql.SQL("EXISTS (SELECT 1 FROM {})").format(sql.Identifier(t)) for t in tables)
-    return bool(conn.execute(sql.SQL("SELECT ") + query).fetchone()[0])
+    row = conn.execute(sql.SQL("SELECT ") + query).fetchone()
+    return bool(row and row[0])
 
 
 def _counts(conn: psycopg.Connection, tables: list[str]) -> dict[str, int]:
     query = sql.SQL(", ").join(
         sql.SQL("(SELECT count(*) FROM {})").format(sql.Identifier(t)) for t in tables)
-    return dict(zip(tables, conn.execute(sql.SQL("SELECT ") + query).fetchone(), strict=True))
+    row = conn.execute(sql.SQL("SELECT ") + query).fetchone()
+    assert row is not None  # one row of counts
+    return dict(zip(tables, row, strict=True))
 
 
 def _chunks(batches: Iterator[Batch]) -> Iterator[tuple[str, dict[str, list[tuple]]]]:
@@ -131,7 +134,8 @@ def _org_tree(conn: psycopg.Connection) -> str:
             "ON CONFLICT (code) DO UPDATE SET name = EXCLUDED.name, level = EXCLUDED.level, "
             "parent_code = EXCLUDED.parent_code", region_rows())
         district = DISTRICT[0]
-        units = [("platform", "区大数据发展局（一表通平台）", "platform", district, None)]
+        units: list[tuple[str, str, str, str, str | None]] = [
+            ("platform", "区大数据发展局（一表通平台）", "platform", district, None)]
         units += [(f"dept:{d.code}", d.name, "department", district, d.code)
                   for d in catalog.departments.values()]
         units += [(t.code, t.office, "township", t.code, None) for t in townships()]
@@ -142,7 +146,7 @@ def _org_tree(conn: psycopg.Connection) -> str:
             "VALUES (%s, %s, %s, %s, %s) "
             "ON CONFLICT (code) DO UPDATE SET name = EXCLUDED.name, kind = EXCLUDED.kind, "
             "region_code = EXCLUDED.region_code, department_code = EXCLUDED.department_code", units)
-        unit_id = dict(cur.execute("SELECT code, id FROM org_unit WHERE code = ANY(%s)",
+        unit_id: dict[str, int] = dict(cur.execute("SELECT code, id FROM org_unit WHERE code = ANY(%s)",
                                    ([u[0] for u in units],)).fetchall())
         pw = hash_password(DEMO_PASSWORD)  # argon2 is slow on purpose: hash once, share the hash
         first_village = villages()[0]

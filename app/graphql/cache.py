@@ -23,13 +23,18 @@ from __future__ import annotations
 
 import enum
 from collections import OrderedDict
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from graphql import (
-    FieldNode, FragmentDefinitionNode, ListValueNode, ObjectValueNode, OperationDefinitionNode, VariableNode,
+    FieldNode,
+    ListValueNode,
+    ObjectValueNode,
+    OperationDefinitionNode,
+    VariableNode,
 )
+from graphql.execution.collect_fields import FragmentDetails
 
 MAX_STATEMENTS = 256  # (operation, root field, policy, variable shape) combinations kept
 MAX_POLICIES = 256  # distinct grant sets kept resolved to their effective-policy fingerprint
@@ -39,7 +44,8 @@ FILTER_OPERANDS = frozenset({"eq", "ne", "gt", "gte", "lt", "lte", "prefix"})
 
 class LRU:
     def __init__(self, maxsize: int):
-        self.maxsize, self.data = maxsize, OrderedDict()
+        self.maxsize = maxsize
+        self.data: OrderedDict[Hashable, Any] = OrderedDict()
         self.hits = self.misses = 0
 
     def get(self, key: Hashable) -> Any:
@@ -95,7 +101,7 @@ class Entry:
             values = b.convert(variables[b.var])
             if shape_of(values) != b.shape:
                 return None
-            for name, value in zip(b.names, values):
+            for name, value in zip(b.names, values, strict=True):
                 if value is not None:  # a null is IS NULL in the SQL (same shape), not a parameter
                     params[name] = value
         return params
@@ -118,7 +124,7 @@ def clear() -> None:
     _parametric.clear()
 
 
-def parametric_variables(operation: OperationDefinitionNode, fragments: dict[str, FragmentDefinitionNode]
+def parametric_variables(operation: OperationDefinitionNode, fragments: Mapping[str, FragmentDetails]
                          ) -> frozenset[str]:
     """Variables whose every use in the operation and its fragments is a bindable position."""
     got = _parametric.get(id(operation))
@@ -149,8 +155,8 @@ def parametric_variables(operation: OperationDefinitionNode, fragments: dict[str
             selections(s)
 
     selections(operation)
-    for frag in fragments.values():
-        selections(frag)
+    for frag in fragments.values():  # graphql-core's FragmentDetails: the node is its .definition
+        selections(frag.definition)
     out = frozenset(name for name, ok in uses.items() if ok)
     _parametric.put(id(operation), (operation, out))
     return out

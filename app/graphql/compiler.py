@@ -15,7 +15,7 @@ lateral joins run, so nested work is done only for the rows returned.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -23,7 +23,7 @@ from graphql import GraphQLError
 from sqlalchemy import Text, and_, bindparam, cast, column, func, literal_column, null, select, true, tuple_
 from sqlalchemy.dialects.postgresql import JSON, aggregate_order_by
 from sqlalchemy.sql.elements import ColumnElement
-from sqlalchemy.sql.selectable import FromClause, Lateral, Select
+from sqlalchemy.sql.selectable import FromClause, LateralFromClause, Select
 
 from app.access.levels import DEFAULT_FOR_SENSITIVITY, Level
 from app.access.policy import LedgerPolicy
@@ -31,7 +31,14 @@ from app.catalog.model import MaskRule, Relation
 from app.graphql import filters, limits
 from app.graphql.cache import Bind, Var, shape_of
 from app.graphql.spec import (
-    MASKABLE_SCALARS, Column, ExtensionField, LinkAttribute, LinkEnd, ParentField, RelationField, registry,
+    MASKABLE_SCALARS,
+    Column,
+    ExtensionField,
+    LinkAttribute,
+    LinkEnd,
+    ParentField,
+    RelationField,
+    registry,
 )
 from app.query import keyset, operators, sources
 from app.query.fields import BASE_FIELDS
@@ -72,7 +79,7 @@ class Link:
     near_id: ColumnElement
 
 
-def jobj(pairs: list[tuple[str, ColumnElement]]) -> ColumnElement:
+def jobj(pairs: Sequence[tuple[str, ColumnElement[Any]]]) -> ColumnElement[Any]:
     # Response keys are GraphQL names ([_A-Za-z][_0-9A-Za-z]*), so they are safe as SQL literals.
     args: list[ColumnElement] = []
     for key, value in pairs:
@@ -116,7 +123,7 @@ class Compiler:
         names = tuple(f"gqlv{n}_{i}" for i in range(len(values)))
         self.binds.append(Bind(raw.name, names, convert, shape_of(values)))
         return tuple(v if v is None else bindparam(name, v, type_=(types[i] if types else None))
-                     for i, (name, v) in enumerate(zip(names, values)))
+                     for i, (name, v) in enumerate(zip(names, values, strict=True)))
 
     def _name(self, prefix: str) -> str:
         self._n += 1
@@ -154,7 +161,7 @@ class Compiler:
         return out
 
     def _page(self, ledger: str, t: FromClause, conds: list, keys: list[SortKey], limit: int,
-              link: Link | None, outer: FromClause | None, needs: set[str]) -> Lateral:
+              link: Link | None, outer: FromClause | None, needs: set[str]) -> LateralFromClause:
         pol = self.ctx.policy(ledger)
         needs = needs | {k.code for k in keys}
         cols, frm = [c for c in t.c if c.name in needs], t
@@ -206,10 +213,10 @@ class Compiler:
         pkeys = keyset.rebind(keys, page)
         row_cols: list[ColumnElement] = [func.row_number().over(order_by=keyset.order_by(pkeys)).label("rn")]
         lats: list = []
-        top: list[tuple[str, Callable[[Lateral], ColumnElement]]] = []
+        top: list[tuple[str, Callable[[LateralFromClause], ColumnElement]]] = []
         need_cursor = False
 
-        def as_list(label: str) -> Callable[[Lateral], ColumnElement]:
+        def as_list(label: str) -> Callable[[LateralFromClause], ColumnElement]:
             return lambda r: func.coalesce(
                 func.json_agg(aggregate_order_by(r.c[label], r.c.rn)).filter(r.c.rn <= first),
                 literal_column("'[]'::json"))
@@ -239,7 +246,7 @@ class Compiler:
                 row_cols.append(jobj(pairs).label(label))
                 top.append((key, as_list(label)))
             elif name == "pageInfo":
-                parts: list[tuple[str, Callable[[Lateral], ColumnElement]]] = []
+                parts: list[tuple[str, Callable[[LateralFromClause], ColumnElement]]] = []
                 for pkey, psub in self.sel.fields("PageInfo", sub).items():
                     pname = psub[0].node.name.value
                     if pname == "hasNextPage":
@@ -249,7 +256,12 @@ class Compiler:
                         parts.append((pkey, lambda r: func.max(r.c.c).filter(r.c.rn == func.least(r.c.cnt, first))))
                     else:
                         parts.append((pkey, lambda r: _lit("PageInfo")))
-                top.append((key, lambda r, parts=parts: jobj([(k, f(r)) for k, f in parts])))
+
+                def page_info(r: LateralFromClause, parts: list[tuple[str, Callable[[LateralFromClause], ColumnElement]]] = parts
+                              ) -> ColumnElement:
+                    return jobj([(k, f(r)) for k, f in parts])
+
+                top.append((key, page_info))
             else:
                 top.append((key, lambda r: _lit(conn_type)))
         if need_cursor:
@@ -297,6 +309,7 @@ class Compiler:
 
     def _column(self, pol: LedgerPolicy, col: Column, src: FromClause, path: Path, sub: FieldGroup
                 ) -> ColumnElement:
+        expr: ColumnElement[Any]
         if col.base:  # id, region, version, timestamps, parent_id: shown with any visible row
             expr = src.c[col.code]
         else:
@@ -369,8 +382,12 @@ class Compiler:
                 lats += more
             elif isinstance(kind, LinkEnd):
                 id_col = src.c["_l_from_id" if kind.side == "source" else "_l_to_id"]
+
+                def same_id(t: FromClause, id_col: ColumnElement[Any] = id_col) -> list[ColumnElement[bool]]:
+                    return [t.c.id == id_col]
+
                 lat = self.single(kind.ledger, self.reg.ledgers[kind.ledger].node, sub, here, rows,
-                                  lambda t, id_col=id_col: [t.c.id == id_col], outer=src).lateral(self._name("x"))
+                                  same_id, outer=src).lateral(self._name("x"))
                 lats.append(lat)
                 pairs.append((key, lat.c._v))
         return jobj(pairs), lats
@@ -393,7 +410,7 @@ class Compiler:
                 pol.check_sort(code, f"{key}.groupBy[{i}]")  # grouping reveals values: read level needed
                 key_exprs.append(t.c[code])
         s = select(*t.c, *[e.label(f"_k{i}") for i, e in enumerate(key_exprs)]).where(*conds).subquery("s")
-        kcols = {code: s.c[f"_k{i}"] for i, code in enumerate(by)}
+        kcols: dict[str, ColumnElement[Any]] = {code: s.c[f"_k{i}"] for i, code in enumerate(by)}
         node = names.node
         top: list[tuple[str, ColumnElement | None]] = []
         group_json: ColumnElement | None = None
@@ -405,14 +422,19 @@ class Compiler:
             else:
                 top += self._metrics(ledger, type_name, [*sub], s, None, key, only=k)
         if group_json is None or not key_exprs:
-            groups = func.json_build_array(group_json) if group_json is not None else None
-            return select(jobj([(k, groups if v is None else v) for k, v in top]).label("_v")).select_from(s)
+            pairs: list[tuple[str, ColumnElement[Any]]] = []
+            for k, v in top:
+                if v is None:  # the groups field: it set group_json
+                    assert group_json is not None
+                    v = func.json_build_array(group_json)
+                pairs.append((k, v))
+            return select(jobj(pairs).label("_v")).select_from(s)
         kc = list(kcols.values())
         inner = (select(func.grouping(*kc).label("_g"), *kc, group_json.label("_grp"),
                         *[cast(func.to_json(v), Text).label(f"_t{i}") for i, (_, v) in enumerate(top) if v is not None])
                  .select_from(s).group_by(func.grouping_sets(tuple_(*kc), literal_column("()")))
                  .subquery("g"))
-        out = []
+        out: list[tuple[str, ColumnElement[Any]]] = []
         for i, (k, v) in enumerate(top):
             if v is None:
                 ordered = aggregate_order_by(inner.c._grp, *[inner.c[c.name].asc().nulls_last() for c in kc])
@@ -450,7 +472,8 @@ class Compiler:
                 pairs = []
                 for k2, sub2 in self.sel.fields(spec.name, sub).items():
                     code = spec.fields.get(sub2[0].node.name.value)
-                    pairs.append((k2, (keys or {}).get(code, null()) if code else _lit(spec.name)))
+                    pairs.append((k2, (keys or {}).get(code, null()) if isinstance(code, str) and code
+                                  else _lit(spec.name)))
                 out.append((k, jobj(pairs)))
             else:
                 out.append((k, _lit(type_name)))

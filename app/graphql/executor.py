@@ -54,9 +54,10 @@ class _Selection:
 
 
 class LedgerExecutor(StrawberryGraphQLCoreExecutionContext):
-    def execute_field(self, parent_type, source, field_details_list, path, position_context):  # type: ignore[override]
-        if path.prev is None and parent_type is self.schema.query_type:
-            field_def = parent_type.fields.get(field_details_list[0].node.name.value)
+    def execute_field(self, parent_type, source, field_details_list, path, position_context):
+        query_type = self.schema.query_type
+        if path.prev is None and query_type is not None and parent_type is query_type:
+            field_def = query_type.fields.get(field_details_list[0].node.name.value)
             backref = field_def and field_def.extensions.get("strawberry-definition")
             root = backref and backref.metadata.get(ROOT_KEY)
             if root:
@@ -68,7 +69,7 @@ class LedgerExecutor(StrawberryGraphQLCoreExecutionContext):
         ctx: GraphQLContext = self.context_value
         try:
             await ctx.load_grants()
-            key, parametric = self._statement_key(ctx, path.key, group)
+            key, parametric = self._statement_key(ctx, str(path.key), group)
             entry = cache.statements.get(key) if key is not None else None
             params = entry.params_for(self._variables()) if entry is not None else None
             if entry is None or params is None:
@@ -124,13 +125,13 @@ class LedgerExecutor(StrawberryGraphQLCoreExecutionContext):
         d = group[0]
         args = get_argument_values(field_def, d.node, variables, d.fragment_variable_values)
         compiler = Compiler(ctx, _Selection(self, variables))
-        stmt = compiler.root(kind, ledger, get_named_type(field_def.type).name, group, args, path.key)
+        stmt = compiler.root(kind, ledger, get_named_type(field_def.type).name, group, args, str(path.key))
         async with ctx.lock:
             dialect = (await _connection(ctx)).dialect
         compiled = stmt.compile(dialect=dialect, compile_kwargs={"render_postcompile": True})
         if compiled._bind_processors:  # none for the types used here (psycopg adapts them); be safe
             raise AssertionError(f"bind processors for {sorted(compiled._bind_processors)}")
-        return Entry(self.operation, compiled.string, compiled.construct_params(), compiler.binds,
+        return Entry(self.operation, compiled.string, dict(compiled.construct_params()), compiler.binds,
                      compiler.withheld, compiler.audits)
 
     def _report(self, w: Withheld, data: Any, root: Path) -> None:

@@ -16,6 +16,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.selectable import FromClause
 
 from app.access.policy import LedgerPolicy
+from app.catalog.model import Field
 from app.graphql.cache import Var
 from app.graphql.spec import LedgerNames
 from app.query import fields, keyset, operators
@@ -70,7 +71,11 @@ def _field_ops(policy: LedgerPolicy, t: FromClause, code: str, ops: dict, path: 
         f, _ = fields.filter_field(policy, code, op, path)
         col = t.c[code]
         if op in operators.SCALAR_OPS:  # one operand: a bind parameter where it is a variable's
-            (value,) = bind(arg, lambda v, f=f, op=op: (operators.operand(f, op, v, path),), [col.type])
+            # Kept by the statement cache to convert the variable's next value: f and op bound now.
+            def convert(v: Any, f: Field = f, op: str = op) -> tuple[Any]:
+                return (operators.operand(f, op, v, path),)
+
+            (value,) = bind(arg, convert, [col.type])
         else:
             value = operators.operand(f, op, arg, path)
         out.append(operators.apply(col, op, value))

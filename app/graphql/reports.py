@@ -7,7 +7,7 @@ rows have the columns a department declared at runtime, not catalogue types, so 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any, Optional, TypeVar
+from typing import Any, TypeVar
 
 import strawberry
 from strawberry.scalars import JSON
@@ -28,22 +28,22 @@ async def _run(info: strawberry.Info, call: Callable[..., Awaitable[T]], *args: 
         raise from_problem(p) from None
 
 
-async def report_templates(info: strawberry.Info) -> Optional[JSON]:
+async def report_templates(info: strawberry.Info) -> JSON | None:
     from app.report.templates import list_templates
 
-    return await _run(info, list_templates)
+    return JSON(await _run(info, list_templates))
 
 
-async def report_tasks(info: strawberry.Info, period: Optional[str] = None, state: Optional[str] = None,
-                       template_id: Optional[strawberry.ID] = None) -> Optional[JSON]:
+async def report_tasks(info: strawberry.Info, period: str | None = None, state: str | None = None,
+                       template_id: strawberry.ID | None = None) -> JSON | None:
     from app.report.tasks.listing import list_tasks
 
     tid = int(template_id) if template_id and str(template_id).isdigit() else None
-    return await _run(info, list_tasks, period=period, state=state, template_id=tid)
+    return JSON(await _run(info, list_tasks, period=period, state=state, template_id=tid))
 
 
-async def report_aggregate(info: strawberry.Info, template_id: strawberry.ID, period: Optional[str] = None,
-                           states: Optional[list[str]] = None) -> Optional[JSON]:
+async def report_aggregate(info: strawberry.Info, template_id: strawberry.ID, period: str | None = None,
+                           states: list[str] | None = None) -> JSON | None:
     from app.report.aggregate import collect
     from app.report.common import load_template
 

@@ -32,7 +32,7 @@ class OnetableGraphQLRouter(GraphQLRouter):
     # The schema of the catalogue the request's transaction sees (its Session dependency set it): an
     # admitted field is queryable at once, in every process, without a restart.
     @property
-    def schema(self):  # type: ignore[override]
+    def schema(self):
         return schema_in_effect()
 
     @schema.setter
@@ -44,7 +44,7 @@ class OnetableGraphQLRouter(GraphQLRouter):
         # rows become numbers as in REST.
         return dumps(data)
 
-    async def parse_http_body(self, request):  # type: ignore[override]
+    async def parse_http_body(self, request):
         data = await super().parse_http_body(request)
         for item in data if isinstance(data, list) else [data]:
             if item.query and too_many_tokens(item.query):
@@ -52,7 +52,7 @@ class OnetableGraphQLRouter(GraphQLRouter):
                                    f"查询文档过大：最多 {MAX_TOKENS} 个记号（字段、别名、括号等），请拆分查询")
         return data
 
-    async def run(self, request, context=UNSET, root_value=UNSET):  # type: ignore[override]
+    async def run(self, request, context=UNSET, root_value=UNSET):
         try:
             if not isinstance(context, GraphQLContext) or context.reads is None:
                 return await super().run(request, context, root_value)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from functools import partial
-from typing import Optional
+from typing import Any
 
 import anyio
 import strawberry
@@ -52,17 +52,17 @@ class CodeValue:
 class CodeList:
     code: str = strawberry.field(description="代码表代码")
     label: str = strawberry.field(description="名称")
-    standard: Optional[str] = strawberry.field(description="依据的标准，如 GB/T 2261.1-2003")
+    standard: str | None = strawberry.field(description="依据的标准，如 GB/T 2261.1-2003")
     values: list[CodeValue] = strawberry.field(description="代码值")
 
 
-def resolve_me(info: strawberry.Info) -> Optional[Me]:
+def resolve_me(info: strawberry.Info) -> Me | None:
     p = info.context.require_principal()
     return Me(kind=p.kind, name=p.name, org_unit_id=strawberry.ID(str(p.org_unit_id)), region_code=p.region_code,
               roles=sorted(p.roles))
 
 
-def resolve_code_lists(codes: Optional[list[str]] = strawberry.UNSET) -> list[CodeList]:
+def resolve_code_lists(codes: list[str] | None = strawberry.UNSET) -> list[CodeList]:
     lists = get_catalog().codelists.values()
     return [CodeList(code=c.code, label=c.label, standard=c.standard,
                      values=[CodeValue(value=v, label=label) for v, label in c.values.items()])
@@ -89,7 +89,7 @@ OFF_LOOP_CHARS = 2_000
 
 
 class OffLoopParserCache(ParserCache):
-    async def on_parse(self):  # type: ignore[override]
+    async def on_parse(self):
         ec = self.execution_context
         parse = partial(self.cached_parse_document, ec.query, **ec.parse_options)
         ec.graphql_document = await anyio.to_thread.run_sync(parse) if len(ec.query or "") > OFF_LOOP_CHARS \
@@ -98,7 +98,7 @@ class OffLoopParserCache(ParserCache):
 
 
 class OffLoopValidationCache(ValidationCache):
-    async def on_validate(self):  # type: ignore[override]
+    async def on_validate(self):
         ec = self.execution_context
         validate = partial(self.cached_validate_document, ec.schema._schema, ec.graphql_document,
                            ec.validation_rules)
@@ -118,7 +118,7 @@ class OnetableSchema(strawberry.Schema):
 
 def build_schema() -> strawberry.Schema:
     built = Built(registry())
-    query = _cls("Query", built.root_fields())
+    query: Any = _cls("Query", built.root_fields())  # made at run time: its fields are set below
     query.me = strawberry.field(resolver=resolve_me, description="当前调用者（用户或服务账号）")
     query.code_lists = strawberry.field(resolver=resolve_code_lists, name="codeLists",
                                         description="代码表：台账中代码字段的取值和名称")

@@ -6,6 +6,7 @@ GraphQL name always maps back to the same column, relation or extension.
 
 from __future__ import annotations
 
+import builtins
 from dataclasses import dataclass, field
 
 from app.catalog.loader import get_catalog
@@ -122,8 +123,9 @@ class LedgerNames:
     group_by: str
     # GraphQL name -> code, for filters / order / group by
     filterable: dict[str, Column] = field(default_factory=dict)
-    numeric: list[Column] = field(default_factory=list)  # sum / avg
-    ordered: list[Column] = field(default_factory=list)  # min / max
+    # builtins.list: `list` is a field of this class (the root connection's name) from here on.
+    numeric: builtins.list[Column] = field(default_factory=builtins.list)  # sum / avg
+    ordered: builtins.list[Column] = field(default_factory=builtins.list)  # min / max
     groupable: dict[str, str] = field(default_factory=dict)  # enum value -> code or region level
 
 

@@ -9,16 +9,26 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-from typing import Any, NewType, Optional
+from types import GenericAlias
+from typing import Any, NewType, cast
 
 import strawberry
 from strawberry.annotation import StrawberryAnnotation
 from strawberry.types.arguments import StrawberryArgument
 from strawberry.types.field import StrawberryField
+from strawberry.types.scalar import ScalarDefinition
 
 from app.catalog.model import Field, FieldType
 from app.graphql.spec import (
-    REGION_LEVELS, Column, ExtensionField, LinkAttribute, LinkEnd, ParentField, Registry, RelationField, pascal,
+    REGION_LEVELS,
+    Column,
+    ExtensionField,
+    LinkAttribute,
+    LinkEnd,
+    ParentField,
+    Registry,
+    RelationField,
+    pascal,
 )
 
 ROOT_KEY = "onetable_root"  # metadata key marking a root ledger field for the executor
@@ -26,7 +36,7 @@ ROOT_KEY = "onetable_root"  # metadata key marking a root ledger field for the e
 # Dates travel as text: a masked date is its year ("1980") or "****", still a value of the scalar.
 Date = NewType("Date", str)
 DateTime = NewType("DateTime", str)
-SCALAR_MAP = {
+SCALAR_MAP: dict[object, ScalarDefinition] = {
     Date: strawberry.scalar(name="Date", serialize=str, parse_value=str,
                             description="日期，YYYY-MM-DD。按年份脱敏时只有 YYYY，整体脱敏时为 ****。"),
     DateTime: strawberry.scalar(name="DateTime", serialize=str, parse_value=str,
@@ -45,7 +55,7 @@ class SortDirection(enum.Enum):
 
 @strawberry.type(description="分页信息：把 endCursor 作为下一页的 after 传入")
 class PageInfo:
-    end_cursor: Optional[str] = strawberry.field(description="本页最后一条记录的游标")
+    end_cursor: str | None = strawberry.field(description="本页最后一条记录的游标")
     has_next_page: bool = strawberry.field(description="是否还有下一页")
 
 
@@ -58,6 +68,16 @@ def _field(gql: str, annotation: Any, description: str | None, args: list[Strawb
     if args:
         f.arguments = args
     return "f_" + gql, annotation, f
+
+
+def _list_of(item: Any) -> Any:
+    """`list[item]` for a class made at run time (what the annotation would say if it could be written)."""
+    return GenericAlias(list, (item,))
+
+
+def _enum(name: str, members: dict[str, Any]) -> type[enum.Enum]:
+    # The functional API; mypy types it only for a literal name, so the class it returns is cast.
+    return cast(type[enum.Enum], enum.Enum(name, members))
 
 
 def _cls(name: str, fields: list[tuple]) -> type:
@@ -90,7 +110,7 @@ def _op_input(scalar: str) -> type:
     ops = ["eq", "ne", "isNull"] if scalar == "Boolean" else [o for o in _OPS if o != "prefix" or scalar == "String"]
     fields = []
     for op in ops:
-        ann = Optional[bool] if op == "isNull" else Optional[list[py]] if op == "in" else Optional[py]
+        ann = bool | None if op == "isNull" else _list_of(py) | None if op == "in" else py | None
         fields.append(_field(op, ann, _OPS[op], input_=True))
     return strawberry.input(_cls(scalar + "Filter", fields), description=f"{scalar} 字段的筛选条件，多个条件同时成立")
 
@@ -112,16 +132,16 @@ class Built:
         # Input types and enums first: they have no cycles through output types.
         for code, names in reg.ledgers.items():
             filt = _cls(names.filter, [])
-            fields = [_field(g, Optional[self.ops[c.scalar]], describe(c.field, cat), input_=True)
+            fields = [_field(g, self.ops[c.scalar] | None, describe(c.field, cat), input_=True)
                       for g, c in names.filterable.items()]
-            fields += [_field("and", Optional[list[filt]], "全部条件成立", input_=True),
-                       _field("or", Optional[list[filt]], "任一条件成立", input_=True),
-                       _field("not", Optional[filt], "条件不成立", input_=True)]
+            fields += [_field("and", _list_of(filt) | None, "全部条件成立", input_=True),
+                       _field("or", _list_of(filt) | None, "任一条件成立", input_=True),
+                       _field("not", filt | None, "条件不成立", input_=True)]
             for py, ann, f in fields:
                 filt.__annotations__[py] = ann
                 setattr(filt, py, f)
             self.inputs[names.filter] = strawberry.input(filt, description=f"{cat.ledgers[code].label}筛选条件")
-            order_field = strawberry.enum(enum.Enum(names.order_field, {
+            order_field = strawberry.enum(_enum(names.order_field, {
                 c.code.upper(): strawberry.enum_value(c.code, description=c.field.label)
                 for c in names.filterable.values()}), description=f"{cat.ledgers[code].label}可排序字段")
             self.enums[names.order_field] = order_field
@@ -132,8 +152,9 @@ class Built:
             groupable = {}
             for value, code_ in names.groupable.items():
                 f = cat.ledgers[code].field(code_)
-                groupable[value] = strawberry.enum_value(code_, description=REGION_LEVELS.get(code_) or f.label)
-            self.enums[names.group_by] = strawberry.enum(enum.Enum(names.group_by, groupable),
+                groupable[value] = strawberry.enum_value(
+                    code_, description=REGION_LEVELS.get(code_) or (f.label if f is not None else code_))
+            self.enums[names.group_by] = strawberry.enum(_enum(names.group_by, groupable),
                                                         description="分组依据：区划层级或代码表字段")
 
         # Output types: plain classes first, decorated once all exist, so cycles resolve.
@@ -141,7 +162,7 @@ class Built:
             if spec.kind in ("numbers", "extremes", "key") and not spec.fields:
                 continue
             self.classes[spec.name] = _cls(spec.name, [])
-        for code, names in reg.ledgers.items():
+        for names in reg.ledgers.values():
             self.classes[names.node + "Connection"] = _cls(names.node + "Connection", [])
             self.classes[names.node + "Edge"] = _cls(names.node + "Edge", [])
             for suffix in ("Aggregate", "AggregateGroup"):
@@ -160,7 +181,7 @@ class Built:
             label = (cat.ledgers[spec.ledger].label if spec.ledger else "")
             desc = {
                 "node": f"{label}台账记录",
-                "link": spec.relation and f"{spec.relation.label}：{cat.ledgers[spec.relation.source].label} → "
+                "link": "" if spec.relation is None else f"{spec.relation.label}：{cat.ledgers[spec.relation.source].label} → "
                                           f"{cat.ledgers[spec.relation.target].label}（关联本身及其两端记录）",
                 "numbers": f"{label}数值字段的合计或平均值",
                 "extremes": f"{label}字段的最小或最大值",
@@ -186,10 +207,10 @@ class Built:
     def connection_args(self, ledger: str) -> list[StrawberryArgument]:
         names = self.reg.ledgers[ledger]
         return [
-            _arg("filter", Optional[self.inputs[names.filter]], "筛选条件"),
-            _arg("orderBy", Optional[list[self.inputs[names.order]]], "排序，总以记录编号收尾以保证顺序稳定"),
-            _arg("first", Optional[int], "每页条数（默认 50，最多见 docs/graphql.md）"),
-            _arg("after", Optional[str], "上一页 pageInfo.endCursor"),
+            _arg("filter", self.inputs[names.filter] | None, "筛选条件"),
+            _arg("orderBy", _list_of(self.inputs[names.order]) | None, "排序，总以记录编号收尾以保证顺序稳定"),
+            _arg("first", int | None, "每页条数（默认 50，最多见 docs/graphql.md）"),
+            _arg("after", str | None, "上一页 pageInfo.endCursor"),
         ]
 
     def _output_field(self, gql: str, kind: object, parent_kind: str) -> tuple:
@@ -197,11 +218,11 @@ class Built:
         if isinstance(kind, Column):
             scalar = float if parent_kind == "numbers" else PY_SCALAR[kind.scalar]
             required = kind.base and parent_kind == "node"
-            return _field(gql, scalar if required else Optional[scalar], describe(kind.field, cat))
+            return _field(gql, scalar if required else scalar | None, describe(kind.field, cat))
         if isinstance(kind, LinkAttribute):
-            return _field(gql, Optional[PY_SCALAR[kind.scalar]], describe(kind.field, cat))
+            return _field(gql, PY_SCALAR[kind.scalar] | None, describe(kind.field, cat))
         if isinstance(kind, str):  # aggregate key: a region level or a code-list field
-            return _field(gql, Optional[str], REGION_LEVELS.get(kind) or f"代码值：{kind}")
+            return _field(gql, str | None, REGION_LEVELS.get(kind) or f"代码值：{kind}")
         if isinstance(kind, RelationField):
             rel = kind.relation
             far = cat.ledgers[kind.far].label
@@ -209,16 +230,16 @@ class Built:
             if kind.many:
                 return _field(gql, self.classes[kind.link_type + "Connection"], desc,
                               args=self.connection_args(kind.far))
-            return _field(gql, Optional[self.classes[kind.link_type]], desc)
+            return _field(gql, self.classes[kind.link_type] | None, desc)
         if isinstance(kind, ExtensionField):
             node = self.reg.ledgers[kind.ledger].node
             desc = f"专题台账：{cat.ledgers[kind.ledger].label}"
             if kind.many:
                 return _field(gql, self.classes[node + "Connection"], desc, args=self.connection_args(kind.ledger))
-            return _field(gql, Optional[self.classes[node]], desc)
+            return _field(gql, self.classes[node] | None, desc)
         if isinstance(kind, (ParentField, LinkEnd)):
             node = self.reg.ledgers[kind.ledger].node
-            return _field(gql, Optional[self.classes[node]], f"{cat.ledgers[kind.ledger].label}记录")
+            return _field(gql, self.classes[node] | None, f"{cat.ledgers[kind.ledger].label}记录")
         raise TypeError(kind)
 
     def _connection(self, name: str, node: type, label: str, pending: list) -> None:
@@ -226,8 +247,8 @@ class Built:
         self._add(edge, *_field("cursor", str, "该条记录的游标"))
         self._add(edge, *_field("node", node, label))
         conn = self.classes[name + "Connection"]
-        self._add(conn, *_field("nodes", list[node], f"本页的{label}"))
-        self._add(conn, *_field("edges", list[edge], "本页的记录及各自游标"))
+        self._add(conn, *_field("nodes", _list_of(node), f"本页的{label}"))
+        self._add(conn, *_field("edges", _list_of(edge), "本页的记录及各自游标"))
         self._add(conn, *_field("pageInfo", PageInfo, "分页信息"))
         pending += [(edge, f"{label}及其游标"), (conn, f"{label}分页列表（按游标翻页）")]
 
@@ -240,16 +261,16 @@ class Built:
         def metrics() -> list[tuple]:  # fresh field objects per class: strawberry fields are not shared
             out = [_field("count", int, "记录数")]
             if numbers is not None:
-                out += [_field("sum", Optional[numbers], "合计"), _field("avg", Optional[numbers], "平均值")]
+                out += [_field("sum", numbers | None, "合计"), _field("avg", numbers | None, "平均值")]
             if extremes is not None:
-                out += [_field("min", Optional[extremes], "最小值"), _field("max", Optional[extremes], "最大值")]
+                out += [_field("min", extremes | None, "最小值"), _field("max", extremes | None, "最大值")]
             return out
 
         group = self.classes[names.node + "AggregateGroup"]
         for f in [_field("key", self.classes[names.node + "AggregateKey"], "分组键"), *metrics()]:
             self._add(group, *f)
         agg = self.classes[names.node + "Aggregate"]
-        for f in [*metrics(), _field("groups", list[group], "按 groupBy 分组的结果（未分组时为一组）")]:
+        for f in [*metrics(), _field("groups", _list_of(group), "按 groupBy 分组的结果（未分组时为一组）")]:
             self._add(agg, *f)
         pending += [(group, f"{label}统计的一组"), (agg, f"{label}统计（在您可见的范围内）")]
 
@@ -258,14 +279,14 @@ class Built:
         for code, names in self.reg.ledgers.items():
             label = self.reg.catalog.ledgers[code].label
             node = self.classes[names.node]
-            out.append(_field(names.single, Optional[node], f"按记录编号读取一条{label}记录（不可见或不存在时为 null）",
+            out.append(_field(names.single, node | None, f"按记录编号读取一条{label}记录（不可见或不存在时为 null）",
                               args=[_arg("id", strawberry.ID, "记录编号")],
                               metadata={ROOT_KEY: ("single", code)}))
-            out.append(_field(names.list, Optional[self.classes[names.node + "Connection"]], f"{label}台账（分页）",
+            out.append(_field(names.list, self.classes[names.node + "Connection"] | None, f"{label}台账（分页）",
                               args=self.connection_args(code), metadata={ROOT_KEY: ("list", code)}))
-            out.append(_field(names.aggregate, Optional[self.classes[names.node + "Aggregate"]],
+            out.append(_field(names.aggregate, self.classes[names.node + "Aggregate"] | None,
                               f"{label}统计：计数、合计、平均、最值，可按镇街、村社区或代码表字段分组",
-                              args=[_arg("filter", Optional[self.inputs[names.filter]], "筛选条件"),
-                                    _arg("groupBy", Optional[list[self.enums[names.group_by]]], "分组依据")],
+                              args=[_arg("filter", self.inputs[names.filter] | None, "筛选条件"),
+                                    _arg("groupBy", _list_of(self.enums[names.group_by]) | None, "分组依据")],
                               metadata={ROOT_KEY: ("aggregate", code)}))
         return out

@@ -18,7 +18,7 @@ LedgerCode = Annotated[str, Path(description="台账代码，如 person、house�
 RecordId = Annotated[int, Path(description="记录编号", ge=1, le=2**63 - 1)]
 
 
-def _record(record: dict, status_code: int = 200, headers: dict | None = None) -> JSON:
+def _record(record: dict[str, Any], status_code: int = 200, headers: dict[str, Any] | None = None) -> JSON:
     # Returned directly: records are open objects, so validating them through a model would only cost.
     return JSON(record, status_code=status_code, headers={"ETag": f'W/"{record["version"]}"', **(headers or {})})
 

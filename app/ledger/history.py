@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, datetime
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import (
     BigInteger,
@@ -20,6 +22,8 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql import Select
+from sqlalchemy.sql.elements import ColumnElement
 
 from app.access.policy import LedgerPolicy
 from app.auth.principal import Principal
@@ -55,7 +59,7 @@ async def record_changes(
     record_id: int,
     region_code: str,
     op: str,
-    changes: list[tuple[str | None, object, object]],
+    changes: Sequence[tuple[str | None, object, object]],
     principal: Principal,
     source: str,
 ) -> None:
@@ -79,7 +83,7 @@ LINK_OPS = ("link", "unlink")
 
 
 def history_select(policy: LedgerPolicy, record_id: int, limit: int, before_id: int | None,
-                   links: dict[str, LedgerPolicy] | None = None):
+                   links: dict[str, LedgerPolicy] | None = None) -> Select[Any]:
     """History rows of one record, with before/after masked in SQL exactly as the field itself.
 
     links: relation name (person.residence) -> the policy of the ledger at its other end. A link
@@ -91,15 +95,16 @@ def history_select(policy: LedgerPolicy, record_id: int, limit: int, before_id: 
     visible.append("region_code")
     is_link = h.c.op.in_(LINK_OPS)
 
-    def masked(col):
+    def masked(col: ColumnElement[Any]) -> ColumnElement[Any]:
         as_text = col.op("#>>")(literal_column("'{}'"))
-        whens = [(is_link, as_text)]  # the other record's id
+        whens: list[tuple[ColumnElement[bool], ColumnElement[Any]]] = [(is_link, as_text)]  # the other record's id
         for code in visible:
             expr = policy.mask_history_value(code, as_text) if code != "region_code" else as_text
-            whens.append((h.c.field == code, expr))
+            if expr is not None:  # None: hidden; ELSE gives NULL as well
+                whens.append((h.c.field == code, expr))
         return case(*whens, else_=null().cast(Text))
 
-    def far_visible(far: LedgerPolicy):
+    def far_visible(far: LedgerPolicy) -> ColumnElement[bool]:
         value = case((h.c.op == "link", h.c.after), else_=h.c.before)  # JSON null is not SQL NULL
         other = cast(value.op("#>>")(literal_column("'{}'")), BigInteger)
         return exists().where(sources.ledger_table(far).c.id == other, far.scope_clause(include_deleted=True))

@@ -7,6 +7,8 @@ can't be filtered or sorted on, masked fields only looked up exactly where the g
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy.sql.elements import ColumnElement
 
 from app.access.policy import LedgerPolicy
@@ -18,8 +20,8 @@ RESERVED_PARAMS = {"order", "limit", "cursor", "fields"}
 _IS_NULL = {"true": True, "false": False}
 
 
-def parse_filters(policy: LedgerPolicy, params: list[tuple[str, str]]) -> list[ColumnElement]:
-    clauses: list[ColumnElement] = []
+def parse_filters(policy: LedgerPolicy, params: list[tuple[str, str]]) -> list[ColumnElement[Any]]:
+    clauses: list[ColumnElement[Any]] = []
     for name, raw in params:
         if name in RESERVED_PARAMS:
             continue
@@ -50,10 +52,10 @@ def parse_order(policy: LedgerPolicy, raw: str | None) -> list[SortKey]:
     return keyset.sort_keys(policy, wanted or [("region_code", False, "query.order")])
 
 
-def sort_columns(keys: list[SortKey]) -> list[ColumnElement]:
+def sort_columns(keys: list[SortKey]) -> list[ColumnElement[Any]]:
     """The sort values selected beside a page's columns, for the next cursor."""
     return [k.column.label("_sort_" + k.code) for k in keys]
 
 
-def next_cursor(keys: list[SortKey], row) -> str:
+def next_cursor(keys: list[SortKey], row: Any) -> str:
     return keyset.encode_cursor([getattr(row, "_sort_" + k.code) for k in keys])

@@ -6,6 +6,8 @@ never shows more of a record than reading that record directly would.
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import and_, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -17,7 +19,7 @@ from app.access.policy import link_attribute_level, policy_for
 from app.auth.principal import Principal
 from app.catalog.coerce import clean_record
 from app.catalog.loader import get_catalog
-from app.catalog.model import Catalog, Relation
+from app.catalog.model import Catalog, Field, Relation
 from app.db.ledger_tables import tables
 from app.errors import FieldError, Problem, invalid, not_found
 from app.ledger.history import record_changes, source_of
@@ -34,13 +36,13 @@ def resolve_name(catalog: Catalog, ledger: str, name: str) -> tuple[str, Relatio
     return h.far, h.relation, h.direction
 
 
-def _link_attributes(rel: Relation):
+def _link_attributes(rel: Relation) -> list[Field]:
     return [f for f in rel.attributes if link_attribute_level(f) >= Level.read]
 
 
 async def related_records(
     session: AsyncSession, principal: Principal, ledger: str, record_id: int, name: str, *, limit: int
-) -> dict:
+) -> dict[str, Any]:
     catalog = get_catalog()
     this = await policy_for(session, principal, ledger)
     other_code, rel, direction = resolve_name(catalog, ledger, name)
@@ -68,7 +70,7 @@ async def related_records(
     return {"ledger": other_code, "relation": name, "items": [dict(r._mapping) for r in rows]}
 
 
-async def create_link(session: AsyncSession, principal: Principal, code: str, body: dict) -> dict:
+async def create_link(session: AsyncSession, principal: Principal, code: str, body: dict[str, Any]) -> dict[str, Any]:
     """Link two records. The link lives in the source record's area, so its writer must be able to
     write that record; the target only needs to be visible."""
     catalog = get_catalog()
@@ -103,6 +105,7 @@ async def create_link(session: AsyncSession, principal: Principal, code: str, bo
                 region_code=a.region_code, **ids, **clean.values).returning(link.c.id))).first()
     except IntegrityError as exc:
         raise _link_conflict(rel, exc) from None
+    assert row is not None  # INSERT ... RETURNING gives the row or raises
     await _log_link(session, principal, rel, "link", row.id, ids["from_id"], ids["to_id"],
                     a.region_code, b.region_code)
     return {"id": row.id, "relation": code, **ids, **clean.values}

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import datetime, timezone
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime, timezone
+from typing import Any
 
 from sqlalchemy import Row, Select, cast, func, insert, select, update
 from sqlalchemy.dialects.postgresql import JSONB, array
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.sql import Executable
 from sqlalchemy.sql.elements import ColumnElement
 
 from app.access.audit import audit_read, audit_write
@@ -27,26 +29,26 @@ from app.query import keyset, sources
 BODY_META = {"region_code", "version", "parent_id"}
 
 
-def _rows_to_dicts(rows) -> list[dict]:
+def _rows_to_dicts(rows: Sequence[Row[Any]]) -> list[dict[str, Any]]:
     if not rows:
         return []
     keys = [k for k in rows[0]._fields if not k.startswith("_sort_")]  # once per page, not per row
     n = len(keys)
-    return [dict(zip(keys, r[:n])) for r in rows]
+    return [dict(zip(keys, r[:n], strict=True)) for r in rows]
 
 
 def _issues(errors: list[tuple[str, str, str]]) -> Problem:
     return invalid([FieldError(f"body.{f}", code, msg) for f, code, msg in errors])
 
 
-async def get_record(session: AsyncSession, principal: Principal, ledger: str, record_id: int) -> dict:
+async def get_record(session: AsyncSession, principal: Principal, ledger: str, record_id: int) -> dict[str, Any]:
     policy = await policy_for(session, principal, ledger)
     record = await _read(session, policy, record_id)
     await audit_read(session, policy, [record_id], "rest")
     return record
 
 
-async def _read(session: AsyncSession, policy: LedgerPolicy, record_id: int) -> dict:
+async def _read(session: AsyncSession, policy: LedgerPolicy, record_id: int) -> dict[str, Any]:
     row = (await session.execute(read_statement(policy, record_id))).first()
     if row is None:
         raise not_found()
@@ -77,7 +79,7 @@ def record_of(policy: LedgerPolicy, row: Row, hidden: list[str] | None = None) -
 async def list_records(
     session: AsyncSession, principal: Principal, ledger: str, params: list[tuple[str, str]],
     *, order: str | None, limit: int, cursor: str | None,
-) -> dict:
+) -> dict[str, Any]:
     policy = await policy_for(session, principal, ledger)
     stmt, keys = list_statement(policy, params, order=order, limit=limit, cursor=cursor)
     rows = (await session.execute(stmt)).all()
@@ -117,12 +119,12 @@ def _check_region(raw: object) -> str:
         raise invalid([FieldError("body.region_code", issue.code, issue.message)]) from None
 
 
-def _provenance(codes, source: str, principal: Principal) -> dict:
-    at = datetime.now(timezone.utc).isoformat()
+def _provenance(codes: Iterable[str], source: str, principal: Principal) -> dict[str, Any]:
+    at = datetime.now(UTC).isoformat()
     return {c: {"source": source, "at": at, "actor": principal.actor} for c in codes}
 
 
-async def _insert_or_conflict(session: AsyncSession, stmt, policy: LedgerPolicy):
+async def _insert_or_conflict(session: AsyncSession, stmt: Executable, policy: LedgerPolicy) -> Row[Any] | None:
     """Run a write in a savepoint; a unique violation becomes a 409 naming the field, never the value."""
     try:
         async with session.begin_nested():
@@ -139,13 +141,14 @@ async def _insert_or_conflict(session: AsyncSession, stmt, policy: LedgerPolicy)
                       errors=[FieldError(path, "record.duplicate", "该值已被其他记录使用")]) from None
 
 
-async def create_record(session: AsyncSession, principal: Principal, ledger: str, body: dict) -> dict:
+async def create_record(session: AsyncSession, principal: Principal, ledger: str, body: dict[str, Any]) -> dict[str, Any]:
     policy = await policy_for(session, principal, ledger)
     lg = policy.ledger
     data = {k: v for k, v in body.items() if k not in BODY_META}
     policy.check_write(list(data.keys()))
-    values: dict = {}
+    values: dict[str, Any] = {}
     if lg.kind == "extension":
+        assert lg.parent is not None, "an extension ledger names its parent (catalogue check)"
         parent_policy = await policy_for(session, principal, lg.parent)
         pid = body.get("parent_id")
         if not isinstance(pid, int):
@@ -173,6 +176,7 @@ async def create_record(session: AsyncSession, principal: Principal, ledger: str
     values.update(region_code=region, provenance=_provenance(set_codes, source, principal), flags=clean.flags)
     row = await _insert_or_conflict(session, insert(policy.table).values(**values).returning(policy.table.c.id),
                                      policy)
+    assert row is not None  # INSERT ... RETURNING gives the row or raises
     record_id = row.id
     await record_changes(session, ledger=lg.code, record_id=record_id, region_code=region, op="create",
                          changes=[(c, None, clean.values[c]) for c in set_codes], principal=principal,
@@ -181,16 +185,18 @@ async def create_record(session: AsyncSession, principal: Principal, ledger: str
     return await _read(session, policy, record_id)
 
 
-def _expected_version(body: dict, if_match: str | None) -> int:
+def _expected_version(body: dict[str, Any], if_match: str | None) -> int:
     raw = if_match.removeprefix("W/").strip('"') if if_match else body.get("version")
-    try:
-        return int(raw)
-    except (TypeError, ValueError):
-        raise Problem(428, "record.version_required", "修改前需提供记录版本号（If-Match 或 version）",
-                      errors=[FieldError("header.If-Match", "record.version_required", "缺少版本号")]) from None
+    if raw is not None:
+        try:
+            return int(raw)
+        except (TypeError, ValueError):
+            pass
+    raise Problem(428, "record.version_required", "修改前需提供记录版本号（If-Match 或 version）",
+                  errors=[FieldError("header.If-Match", "record.version_required", "缺少版本号")])
 
 
-async def _lock(session: AsyncSession, policy: LedgerPolicy, record_id: int):
+async def _lock(session: AsyncSession, policy: LedgerPolicy, record_id: int) -> Row[Any]:
     t = policy.table
     field_cols = [t.c[f.code] for f in policy.ledger.fields]
     row = (await session.execute(
@@ -208,9 +214,9 @@ def _conflict(current_version: int) -> Problem:
 
 
 async def update_record(
-    session: AsyncSession, principal: Principal, ledger: str, record_id: int, body: dict, if_match: str | None,
+    session: AsyncSession, principal: Principal, ledger: str, record_id: int, body: dict[str, Any], if_match: str | None,
     *, source: str | None = None,
-) -> dict:
+) -> dict[str, Any]:
     """source: provenance/history source instead of the principal's own (e.g. "report:task:12" for a
     report's write-back), so the record shows which task set the value."""
     policy = await policy_for(session, principal, ledger)
@@ -234,7 +240,7 @@ async def update_record(
     policy.check_write([c for c in changed if c not in data])
     # 由残联维护: a value its department's system delivered is that department's to change.
     check_maintained(principal, lg, changed, current.get("provenance"), get_catalog())
-    changes: list[tuple[str | None, object, object]] = [(c, current.get(c), v) for c, v in changed.items()]
+    changes: list[tuple[str, object, object]] = [(c, current.get(c), v) for c, v in changed.items()]
     if new_region and new_region != row.region_code:
         changes.append(("region_code", row.region_code, new_region))
     if not changes:
@@ -255,7 +261,7 @@ async def update_record(
             .returning(t.c.id))
     if await _insert_or_conflict(session, stmt, policy) is None:
         raise _conflict(row.version)
-    if moving:
+    if moving and new_region is not None:
         await move_dependents(session, principal, lg.code, record_id, row.region_code, new_region, source=source)
     await record_changes(session, ledger=lg.code, record_id=record_id, region_code=new_region or row.region_code,
                          op="update", changes=changes, principal=principal, source=source)
@@ -284,7 +290,7 @@ async def delete_record(
 
 async def record_history(
     session: AsyncSession, principal: Principal, ledger: str, record_id: int, *, limit: int, before: int | None
-) -> dict:
+) -> dict[str, Any]:
     policy = await policy_for(session, principal, ledger)
     t = sources.ledger_table(policy)
     exists = (await session.execute(
@@ -303,4 +309,4 @@ async def record_history(
             "next_before": rows[-1].id if more and rows else None}
 
 
-__all__ = ["get_record", "list_records", "create_record", "update_record", "delete_record", "record_history"]
+__all__ = ["create_record", "delete_record", "get_record", "list_records", "record_history", "update_record"]

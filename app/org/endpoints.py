@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Response, status
 
@@ -28,11 +28,13 @@ from app.problem_responses import PROBLEM_CONTENT
 
 router = APIRouter(tags=["组织机构"])
 
-_AUTH = {
+# FastAPI's `responses` takes dict[int | str, dict[str, Any]]; annotated so the literals match it.
+Responses = dict[int | str, dict[str, Any]]
+_AUTH: Responses = {
     401: {"description": "未登录或凭证无效", **PROBLEM_CONTENT},
     403: {"description": "需要平台管理员角色", **PROBLEM_CONTENT},
 }
-_WRITE = {**_AUTH, 422: {"description": "提交的数据未通过校验", **PROBLEM_CONTENT}}
+_WRITE: Responses = {**_AUTH, 422: {"description": "提交的数据未通过校验", **PROBLEM_CONTENT}}
 
 RegionCode = Annotated[str, Path(pattern=r"^[0-9]{12}([0-9]{3})?$", description="区划代码")]
 Limit = Annotated[int | None, Query(ge=1, description="每页条数，默认按系统配置，最多按系统上限")]
@@ -144,7 +146,7 @@ async def create_user(body: UserCreate, _: PlatformAdmin, session: Session) -> U
 
 
 UserId = Annotated[int, Path(ge=1, le=2**63 - 1, description="用户编号")]
-_USER_ACTION = {**_AUTH, 404: {"description": "用户不存在", **PROBLEM_CONTENT}}
+_USER_ACTION: Responses = {**_AUTH, 404: {"description": "用户不存在", **PROBLEM_CONTENT}}
 
 
 @router.post(

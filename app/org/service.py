@@ -61,7 +61,7 @@ def _check_region_code(code: str, path: str) -> None:
 
 
 async def upsert_region(
-    session: AsyncSession, *, code: str, name: str, parent_code: str | None | object = _DERIVE
+    session: AsyncSession, *, code: str, name: str, parent_code: str | object | None = _DERIVE
 ) -> Region:
     """Insert or rename a region. Level comes from the code; the parent too unless given."""
     _check_region_code(code, "body.code")

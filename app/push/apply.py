@@ -17,13 +17,12 @@ Pushes of one source are serialised by an advisory lock, so their order is the o
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import anyio
 from sqlalchemy import BigInteger, String, Table, bindparam, column, func, insert, select, update
-from sqlalchemy.dialects.postgresql import JSONB, array
-from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.postgresql import JSONB, array, insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.access.audit import append
@@ -249,7 +248,7 @@ def _plan(
     """Decide every record's outcome in effective_at order per key; nothing is written here."""
     outcomes = [Outcome(r.index, r.event_id, "rejected") for r in recs]
     events: list[tuple[PushRecord, _State, Outcome]] = []
-    at = datetime.now(timezone.utc).isoformat()
+    at = datetime.now(UTC).isoformat()
     order = sorted(
         (r for r in recs if r.reason is None), key=lambda r: (str(r.key), r.effective_at, r.index)
     )
@@ -541,7 +540,7 @@ async def apply_push(
             set_={"last_push_at": func.now(), "last_records": len(raws), "stale_since": None},
         )
     )
-    counts = {s: 0 for s in ("applied", "unchanged", "superseded", "already_applied", "rejected")}
+    counts = dict.fromkeys(("applied", "unchanged", "superseded", "already_applied", "rejected"), 0)
     for o in outcomes:
         counts[o.status] += 1
     written = sorted({st.record_id for st in touched if st.record_id is not None and st.history})
@@ -572,8 +571,8 @@ def ledger_or_404(catalog: Catalog, code: str) -> Ledger:
 
 
 __all__ = [
-    "META",
     "MAX_RECORDS",
+    "META",
     "PushRefused",
     "apply_push",
     "authorise",

@@ -62,7 +62,7 @@ def _table(rows: list[list[object]]) -> list[dict[str, Any]]:
         if all(v is None or (isinstance(v, str) and not v.strip()) for v in row):
             continue
         rec = {}
-        for h, v in zip(header, row):
+        for h, v in zip(header, row, strict=False):  # a sheet row may be shorter or longer than its header
             if h:
                 rec[h] = v.isoformat() if isinstance(v, (date, datetime)) else v
         out.append(rec)

@@ -129,4 +129,4 @@ async def changes(
     )
 
 
-__all__ = ["router", "ALL_TYPES"]
+__all__ = ["ALL_TYPES", "router"]

@@ -9,7 +9,7 @@ when
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -38,7 +38,7 @@ async def refresh_staleness(
 ) -> list[dict[str, Any]]:
     """Every declared source with its last push and state (fresh | stale | never); records
     stale_since."""
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     states = {s.source: s for s in (await session.scalars(select(PushSourceState))).all()}
     out = []
     for d in catalog.departments.values():

@@ -6,7 +6,9 @@ first, so an unknown and a hidden name get the same 403 and no hidden name is co
 
 from __future__ import annotations
 
-from sqlalchemy import Column
+from typing import Any
+
+from sqlalchemy.sql.elements import ColumnElement
 
 from app.access.policy import LedgerPolicy
 from app.catalog.model import Field, FieldType
@@ -25,7 +27,7 @@ def field_of(policy: LedgerPolicy, code: str) -> Field | None:
     return BASE_FIELDS.get(code) or policy.ledger.field(code)
 
 
-def filter_field(policy: LedgerPolicy, code: str, op: str, path: str) -> tuple[Field, Column]:
+def filter_field(policy: LedgerPolicy, code: str, op: str, path: str) -> tuple[Field, ColumnElement[Any]]:
     """(field, raw column) to filter on with `op`: a 403 unless the policy allows it (check_filter)."""
     col = policy.check_filter(code, op, path)  # refuses unknown names like hidden ones
     f = field_of(policy, code)
@@ -33,7 +35,7 @@ def filter_field(policy: LedgerPolicy, code: str, op: str, path: str) -> tuple[F
     return f, col
 
 
-def sort_field(policy: LedgerPolicy, code: str, path: str) -> tuple[Field, Column]:
+def sort_field(policy: LedgerPolicy, code: str, path: str) -> tuple[Field, ColumnElement[Any]]:
     """(field, raw column) to sort, group or aggregate on: read level or better (check_sort)."""
     col = policy.check_sort(code, path)
     f = field_of(policy, code)

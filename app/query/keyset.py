@@ -13,9 +13,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from typing import Any
 
 import orjson
-from sqlalchemy import Column, Text, and_, cast, false, func, literal_column, or_, true, tuple_
+from sqlalchemy import Text, and_, cast, false, func, literal_column, or_, true, tuple_
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.selectable import FromClause
 
@@ -32,7 +33,7 @@ _BIGINT = 2**63
 @dataclass(frozen=True)
 class SortKey:
     code: str
-    column: Column
+    column: ColumnElement[Any]
     desc: bool
     field: Field
 
@@ -62,25 +63,25 @@ def rebind(keys: list[SortKey], t: FromClause) -> list[SortKey]:
     return [replace(k, column=t.c[k.code]) for k in keys]
 
 
-def order_by(keys: list[SortKey]) -> list[ColumnElement]:
+def order_by(keys: list[SortKey]) -> list[ColumnElement[Any]]:
     # NULLS LAST in both directions keeps the keyset predicate below simple and total.
     return [(k.column.desc() if k.desc else k.column.asc()).nulls_last() for k in keys]
 
 
 # ---- the cursor ---------------------------------------------------------------------------------
 
-def _json_default(o):
+def _json_default(o: object) -> str:
     if isinstance(o, (date, datetime)):
         return o.isoformat()
     return str(o)  # Decimal
 
 
-def encode_cursor(values: list) -> str:
+def encode_cursor(values: list[Any]) -> str:
     """The cursor after a row whose sort values (in key order) are `values`."""
     return base64.urlsafe_b64encode(orjson.dumps(values, default=_json_default)).decode().rstrip("=")
 
 
-def cursor_sql(keys: list[SortKey]) -> ColumnElement:
+def cursor_sql(keys: list[SortKey]) -> ColumnElement[Any]:
     """`encode_cursor` in SQL, over the keys' columns: the same text for the same row."""
     values = [cast(k.column, Text) if k.field.type == FieldType.decimal else k.column for k in keys]
     raw = func.encode(func.convert_to(cast(func.json_build_array(*values), Text), literal_column("'UTF8'")),
@@ -93,7 +94,7 @@ def cursor_problem(path: str) -> Problem:
                    errors=[FieldError(path, "cursor.invalid", "分页游标无效，请从第一页重新开始")])
 
 
-def decode_cursor(keys: list[SortKey], cursor: str, path: str) -> list:
+def decode_cursor(keys: list[SortKey], cursor: str, path: str) -> list[Any]:
     """The sort values a cursor carries (JSON scalars), or a 400 problem naming the cursor's path.
 
     A cursor comes back from the caller, so every value is checked against its key's type here:
@@ -105,12 +106,12 @@ def decode_cursor(keys: list[SortKey], cursor: str, path: str) -> list:
         values = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
         if not isinstance(values, list) or len(values) != len(keys):
             raise ValueError
-        return [_cursor_value(k.field, v) for k, v in zip(keys, values)]
+        return [_cursor_value(k.field, v) for k, v in zip(keys, values, strict=True)]
     except (ValueError, TypeError, OverflowError, ArithmeticError):
         raise cursor_problem(path) from None
 
 
-def _cursor_value(f: Field, v):
+def _cursor_value(f: Field, v: Any) -> Any:
     """v as encode_cursor would have written it for a field of f's type (ValueError if not)."""
     if v is None:
         return None
@@ -145,13 +146,13 @@ def _cursor_value(f: Field, v):
 
 # ---- rows after the cursor ----------------------------------------------------------------------
 
-def is_row_form(keys: list[SortKey], raw: list) -> bool:
+def is_row_form(keys: list[SortKey], raw: list[Any]) -> bool:
     """All keys NOT NULL, no null value, one direction: `(a, b) > (x, y)`, an index range."""
     return (not any(getattr(k.column, "nullable", True) for k in keys) and None not in raw
             and len({k.desc for k in keys}) == 1)
 
 
-def keyset_after(keys: list[SortKey], raw: list, bound: list) -> ColumnElement:
+def keyset_after(keys: list[SortKey], raw: list[Any], bound: list[Any]) -> ColumnElement[Any]:
     """Rows strictly after (raw values, as SQL expressions in `bound`) in (keys..., NULLS LAST) order.
 
     Not the row form: the expanded OR form, where NOT NULL columns get no `OR col IS NULL` branch
@@ -161,8 +162,9 @@ def keyset_after(keys: list[SortKey], raw: list, bound: list) -> ColumnElement:
         row, at = tuple_(*(k.column for k in keys)), tuple_(*bound)
         return row < at if keys[0].desc else row > at
     alternatives = []
-    equal_so_far: list[ColumnElement] = []
-    for k, value in zip(keys, bound):
+    equal_so_far: list[ColumnElement[Any]] = []
+    for k, value in zip(keys, bound, strict=True):
+        after: ColumnElement[bool]
         if value is None:
             after = false()  # nothing sorts after NULL (NULLS LAST)
             equal = k.column.is_(None)
@@ -177,11 +179,11 @@ def keyset_after(keys: list[SortKey], raw: list, bound: list) -> ColumnElement:
 
 
 # bind(convert, types) -> values: how a cursor's values enter the statement (see keyset_clause).
-CursorBind = Callable[[Callable[[str], tuple], list], tuple]
+CursorBind = Callable[[Callable[[str], tuple[Any, ...]], list[Any]], tuple[Any, ...]]
 
 
 def keyset_clause(keys: list[SortKey], cursor: str, path: str = "query.cursor", bind: CursorBind | None = None
-                  ) -> ColumnElement:
+                  ) -> ColumnElement[Any]:
     """Rows strictly after `cursor` (400 query.cursor_invalid if it is not one of these keys').
 
     Numbers compare as they are; text (dates, codes, decimals as text) is cast to the column's type.
@@ -189,7 +191,7 @@ def keyset_clause(keys: list[SortKey], cursor: str, path: str = "query.cursor", 
     variable's next cursor: it gets the decoding (str -> values) and each value's SQL type (None: typed
     by its value, as a number in the row form is). The clause's shape depends only on which values are
     null and which are numbers."""
-    def decode(c: str) -> tuple:
+    def decode(c: str) -> tuple[Any, ...]:
         values = decode_cursor(keys, c, path)
         return tuple(v if v is None or isinstance(v, (int, float)) else str(v) for v in values)
 
@@ -198,6 +200,6 @@ def keyset_clause(keys: list[SortKey], cursor: str, path: str = "query.cursor", 
     values = raw
     if bind is not None:
         row_form = is_row_form(keys, list(raw))
-        values = bind(decode, [None if (n and row_form) else k.column.type for k, n in zip(keys, numeric)])
-    bound = [v if v is None or n else cast(v, k.column.type) for k, v, n in zip(keys, values, numeric)]
+        values = bind(decode, [None if (n and row_form) else k.column.type for k, n in zip(keys, numeric, strict=True)])
+    bound = [v if v is None or n else cast(v, k.column.type) for k, v, n in zip(keys, values, numeric, strict=True)]
     return keyset_after(keys, list(raw), bound)

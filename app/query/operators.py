@@ -31,7 +31,7 @@ from app.query.problems import Refused, query_problem, refused
 
 MAX_IN = 500  # values in one `in`
 
-_SQL: dict[str, Callable[[ColumnElement, Any], ColumnElement]] = {
+_SQL: dict[str, Callable[[ColumnElement[Any], Any], ColumnElement[Any]]] = {
     "eq": operator.eq, "ne": operator.ne, "gt": operator.gt, "gte": operator.ge, "lt": operator.lt,
     "lte": operator.le,
     "in": lambda col, values: col.in_(values),
@@ -105,13 +105,13 @@ def operand(f: Field, op: str, raw: Any, where: str, *, catalog: Catalog | None 
     return value(f, raw, where, catalog=catalog, codes=codes)
 
 
-def apply(col: ColumnElement, op: str, arg: Any) -> ColumnElement:
+def apply(col: ColumnElement[Any], op: str, arg: Any) -> ColumnElement[Any]:
     """The SQL for `col <op> arg`, arg as `operand` returned it (or a bind parameter standing for it)."""
     return _SQL[op](col, arg)
 
 
-def condition(col: ColumnElement, f: Field, op: str, raw: Any, where: str, catalog: Catalog | None = None, *,
-              codes: Codes = QUERY) -> ColumnElement | list[FieldError]:
+def condition(col: ColumnElement[Any], f: Field, op: str, raw: Any, where: str, catalog: Catalog | None = None, *,
+              codes: Codes = QUERY) -> ColumnElement[Any] | list[FieldError]:
     """`col <op> raw`, or the errors naming `where` (for callers that collect errors: reports pass
     codes=TEMPLATE). `col` must come from the reader's policy (check_filter)."""
     try:
@@ -121,7 +121,7 @@ def condition(col: ColumnElement, f: Field, op: str, raw: Any, where: str, catal
 
 
 def filter_clause(policy: LedgerPolicy, code: str, op: str, raw: Any, path: str, table: FromClause | None = None
-                  ) -> ColumnElement:
+                  ) -> ColumnElement[Any]:
     """A filter on field `code` of the policy's ledger (over `table`, an alias of it, if given): a 403
     unless the policy allows `op` on it, a 422 query.invalid for a bad operand."""
     f, col = filter_field(policy, code, op, path)

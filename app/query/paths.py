@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from itertools import count
+from typing import Any
 
 from sqlalchemy import and_
 from sqlalchemy.sql.elements import ColumnElement
@@ -53,7 +54,7 @@ class Hop:
     to_one: bool  # at most one far record per near record
     one_to_one: bool  # … and at most one near record per far record: a far value belongs to one row
 
-    def ends(self, link) -> tuple[ColumnElement, ColumnElement]:
+    def ends(self, link: FromClause) -> tuple[ColumnElement[Any], ColumnElement[Any]]:
         """(near-side id column, far-side id column) of this hop's link table."""
         return (link.c.from_id, link.c.to_id) if self.direction == "forward" else (link.c.to_id, link.c.from_id)
 
@@ -71,7 +72,7 @@ def hop(catalog: Catalog, ledger: str, seg: str) -> Hop | None:
         one = ext.cardinality == "one"
         return Hop(seg, ledger, seg, None, "extension", one, one)
     lg = catalog.ledger(ledger)
-    if lg is not None and lg.kind == "extension" and seg == "parent":
+    if lg is not None and lg.kind == "extension" and lg.parent is not None and seg == "parent":
         return Hop(seg, ledger, lg.parent, None, "parent", True, lg.cardinality == "one")
     return None
 
@@ -151,6 +152,7 @@ def parse(catalog: Catalog, root: str, path: str, *, ends_at_ledger: bool = Fals
 def policy_of(ref: PathRef, policies: dict[str, LedgerPolicy]) -> LedgerPolicy | LinkPolicy:
     """The policy that decides over the path's last field: its ledger's, or its link's."""
     if ref.link_hop is not None:
+        assert ref.link_hop.relation is not None, "a link hop always names its relation"
         return LinkPolicy(ref.link_hop.relation)
     return policies[ref.ledger]
 
@@ -168,7 +170,7 @@ class From:
     names: Iterator[int] = field(default_factory=lambda: count(1))
     link: FromClause | None = None
     link_hop: Hop | None = None
-    where: list[ColumnElement] = field(default_factory=list)  # correlation and scope of a `reach`
+    where: list[ColumnElement[Any]] = field(default_factory=list)  # correlation and scope of a `reach`
 
     def __post_init__(self) -> None:
         self.clause: FromClause = self.root
@@ -181,14 +183,14 @@ class From:
         name = "t0" if names is None else f"t{next(n)}"
         return cls(catalog, policies, area, ledger, policies[ledger].table.alias(name), n)
 
-    def in_area(self, t) -> ColumnElement:
+    def in_area(self, t: FromClause) -> ColumnElement[Any]:
         return t.c.region_code.like(self.area + "%")
 
-    def ok(self, ledger: str, t) -> ColumnElement:
+    def ok(self, ledger: str, t: FromClause) -> ColumnElement[Any]:
         """A record of this ledger the policy lets the reader see, inside the area."""
         return and_(self.policies[ledger].scope_clause(t), self.in_area(t))
 
-    def _step(self, h: Hop, near: FromClause) -> tuple[FromClause, FromClause | None, FromClause, ColumnElement]:
+    def _step(self, h: Hop, near: FromClause) -> tuple[FromClause, FromClause | None, FromClause, ColumnElement[Any]]:
         """(far alias, link alias, what to join, its ON clause) for one hop from `near`."""
         n = next(self.names)
         far = self.policies[h.far].table.alias(f"t{n}")
@@ -218,10 +220,11 @@ class From:
             alias, link = got
         return alias, link
 
-    def value_alias(self, ref: PathRef, *, inner: bool = False) -> tuple[FromClause, ColumnElement]:
+    def value_alias(self, ref: PathRef, *, inner: bool = False) -> tuple[FromClause, ColumnElement[Any]]:
         """(alias holding the path's last field, the id of the record or link the value belongs to)."""
         alias, link = self.join(ref, inner=inner)
         if ref.attribute:
+            assert link is not None, "an attribute path ends in a link"
             return link, link.c.id
         return alias, alias.c.id
 

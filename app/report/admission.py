@@ -15,7 +15,15 @@ from app.catalog.loader import get_catalog
 from app.errors import FieldError, Problem, invalid
 from app.org.models import OrgUnit, Region
 from app.org.regions import region_prefix
-from app.report.common import bad_state, department_unit, latest_version, now, require_owner, spec_of, transition
+from app.report.common import (
+    bad_state,
+    department_unit,
+    latest_version,
+    now,
+    require_owner,
+    spec_of,
+    transition,
+)
 from app.report.compiler import compile_template, department_policies, department_principal
 from app.report.dsl import TemplateSpec
 from app.report.models import ReportTemplate, ReportTemplateVersion
@@ -37,14 +45,15 @@ async def analyse(session: AsyncSession, template: ReportTemplate, spec: Templat
     if spec.kind == "list":
         s = compiled.stmt.subquery()
         k = func.left(s.c.region_code, literal_column("9"))
-        counts = dict((await session.execute(select(k, func.count()).group_by(k))).all())
+        counts: dict[str, int] = {r[0]: r[1] for r in (await session.execute(select(k, func.count()).group_by(k)))}
     elif compiled.code_rows is not None:  # code-value rows: the same for every township
         counts = {t.region_code[:9]: compiled.code_rows for t in townships}
     else:
+        assert spec.rows is not None  # an aggregate template has its rows (dsl validation)
         level = 5 if spec.rows.by == "village" else 4
         k = func.left(Region.code, literal_column("9"))
-        counts = dict((await session.execute(select(k, func.count()).where(
-            Region.code.like(prefix + "%"), Region.level == level).group_by(k))).all())
+        counts = {r[0]: r[1] for r in (await session.execute(select(k, func.count()).where(
+            Region.code.like(prefix + "%"), Region.level == level).group_by(k)))}
     per_township = [{"township_code": code, "township_name": name, "rows": counts.get(code[:9], 0),
                      "typed_cells": counts.get(code[:9], 0) * len(gaps)} for code, name in townships]
     fields = sorted(compiled.fields_used | {c.ledger_field for c in gaps if c.ledger_field})
@@ -96,12 +105,14 @@ async def _overlap(session: AsyncSession, template: ReportTemplate, fields: set[
 
 async def live_analysis(session: AsyncSession, principal: Principal, template: ReportTemplate) -> dict:
     v = await latest_version(session, template)
+    assert v is not None  # a template is created with its first version
     return {"version": v.version, "state": v.state, **await analyse(session, template, spec_of(v))}
 
 
 async def submit(session: AsyncSession, principal: Principal, template: ReportTemplate) -> dict:
     require_owner(principal, template)
     v = await latest_version(session, template)
+    assert v is not None  # a template is created with its first version
     if v.state != "draft":
         raise bad_state(v.state, "提交准入")
     v.analysis = await analyse(session, template, spec_of(v))
@@ -120,6 +131,7 @@ async def decide(session: AsyncSession, principal: Principal, template: ReportTe
     if not principal.is_platform_admin:
         raise Problem(403, "auth.role_required", "只有平台管理员可以审批报表准入")
     v = await latest_version(session, template)
+    assert v is not None  # a template is created with its first version
     if v.state != "submitted":
         raise bad_state(v.state, "审批")
     if not approve and not (reason or "").strip():
@@ -127,10 +139,10 @@ async def decide(session: AsyncSession, principal: Principal, template: ReportTe
     if approve:
         # Grants may have been given since submission: decide on the ledgers and grants of now, and keep
         # that analysis (the frozen one would block approval forever).
-        v.analysis = await analyse(session, template, spec_of(v))
-    if approve and v.analysis["ungranted"]:
-        raise Problem(409, "report.ungranted_fields", "模板所属部门无权读取部分字段，不能准入",
-                      errors=[FieldError(**e) for e in v.analysis["ungranted"]])
+        v.analysis = analysis = await analyse(session, template, spec_of(v))
+        if analysis["ungranted"]:
+            raise Problem(409, "report.ungranted_fields", "模板所属部门无权读取部分字段，不能准入",
+                          errors=[FieldError(**e) for e in analysis["ungranted"]])
     to = "approved" if approve else "refused"
     v.state, v.reason, v.decided_at, v.decided_by = to, (reason or None), now(), principal.actor
     transition(session, actor=principal.actor, frm="submitted", to=to, version_id=v.id, note=reason)
@@ -138,4 +150,4 @@ async def decide(session: AsyncSession, principal: Principal, template: ReportTe
     return await template_view(session, template)
 
 
-__all__ = ["analyse", "live_analysis", "submit", "decide"]
+__all__ = ["analyse", "decide", "live_analysis", "submit"]

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -36,7 +37,7 @@ async def collect(session: AsyncSession, principal: Principal, template: ReportT
     if version is None:
         raise Problem(409, "report.not_approved", "报表模板尚未通过准入")
     spec = spec_of(version)
-    head = {"template": {"id": template.id, "code": template.code, "name": template.name,
+    head: dict[str, Any] = {"template": {"id": template.id, "code": template.code, "name": template.name,
                          "version": version.version, "department_code": template.department_code,
                          "kind": spec.kind, "pull_only": version.pull_only},
             "period": period, "generated_at": now()}
@@ -124,7 +125,7 @@ def merge(items: list[dict], cols: list[OutColumn], spec: TemplateSpec, *, total
     out = []
     for key, group in groups.items():
         cells: dict[str, object] = {}
-        carry: dict[str, object] = {}
+        carry: dict[str, Decimal | list[Any]] = {}  # sums, or distinct values
         for k in {k for it in group for k in it.get("_carry", {})}:
             if k.startswith("__d_"):
                 carry[k] = _union([it.get("_carry", {}).get(k) for it in group])
@@ -139,16 +140,16 @@ def merge(items: list[dict], cols: list[OutColumn], spec: TemplateSpec, *, total
                 continue
             if c.fn == "avg":
                 s, n = carry.get(f"__s_{c.code}"), carry.get(f"__n_{c.code}")
-                cells[c.code] = round(s / n, 2) if s is not None and n else None
+                cells[c.code] = round(s / n, 2) if isinstance(s, Decimal) and isinstance(n, Decimal) and n else None
             elif c.fn in ("min", "max"):
                 cells[c.code] = (min if c.fn == "min" else max)(present) if present else None
             elif c.fn == "count_distinct":
                 # Distinct counts do not add up: the number of distinct values over the union of the parts'
                 # carried values. A part stored without them (before they were carried) leaves it blank.
                 values = [it.get("_carry", {}).get(f"__d_{c.code}") for it in group]
-                known = all(v is not None or not it["cells"].get(c.code) for v, it in zip(values, group))
+                known = all(v is not None or not it["cells"].get(c.code) for v, it in zip(values, group, strict=True))
                 cells[c.code] = (present[0] if present else None) if len(group) == 1 else \
-                    (len(carry.get(f"__d_{c.code}") or []) if known else None)
+                    (len(d) if isinstance(d := carry.get(f"__d_{c.code}"), list) else 0) if known else None
             elif c.type in ("integer", "decimal"):
                 cells[c.code] = sum(present, Decimal(0)) if present else None
             else:

@@ -31,4 +31,4 @@ def as_jsonb(col: ColumnElement) -> ColumnElement:
     return col.cast(JSONB)
 
 
-__all__ = ["unnest", "json_texts", "as_jsonb"]
+__all__ = ["as_jsonb", "json_texts", "unnest"]

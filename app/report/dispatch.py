@@ -12,8 +12,7 @@ import re
 from datetime import date, timedelta
 
 from sqlalchemy import BigInteger, String, delete, func, insert, literal, select, true, union_all
-from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.postgresql import JSONB, insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.access import audit
@@ -67,6 +66,7 @@ def deadline_for(spec: TemplateSpec, end: date) -> date:
     d = spec.deadline
     if d.days_after_dispatch is not None or spec.period == "once":
         return today() + timedelta(days=d.days_after_dispatch or d.days_after_period_end or 0)
+    assert d.days_after_period_end is not None  # a deadline names one of the two (dsl validation)
     return end + timedelta(days=d.days_after_period_end)
 
 
@@ -167,7 +167,7 @@ async def _set_local(session: AsyncSession, settings: dict[str, str]) -> dict[st
     names = list(settings)
     cols = [func.current_setting(n) for n in names] + [func.set_config(n, settings[n], True) for n in names]
     row = (await session.execute(select(*cols))).one()
-    return dict(zip(names, row[:len(names)]))
+    return dict(zip(names, row[:len(names)], strict=True))
 
 
 async def township_units(session: AsyncSession, dept: OrgUnit, codes: list[str] | None) -> list[OrgUnit]:

@@ -9,6 +9,7 @@ schemas/report_template.schema.json is generated from these models (tests fail o
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -105,10 +106,11 @@ class GapColumn(_Strict):
     write_back: Path_ | None = Field(None, description="提交时写回的台账字段路径；下期自动预填")
     required_when: str | None = Field(
         None, min_length=1, max_length=300,
-        description="条件必填：同一行其他列满足该条件时本列必填，如 dibao_households > 0（比较 < <= > >= = !=，and / or / not）")
+        description="条件必填：同一行其他列满足该条件时本列必填，"
+                    "如 dibao_households > 0（比较 < <= > >= = !=，and / or / not）")
 
     @model_validator(mode="after")
-    def _typed(self) -> "GapColumn":
+    def _typed(self) -> GapColumn:
         if self.type is None and self.write_back is None:
             raise ValueError("gap column needs a type unless it writes back to a ledger field")
         return self
@@ -140,7 +142,7 @@ class Deadline(_Strict):
     days_after_dispatch: int | None = Field(None, ge=0, le=366)
 
     @model_validator(mode="after")
-    def _one(self) -> "Deadline":
+    def _one(self) -> Deadline:
         if (self.days_after_period_end is None) == (self.days_after_dispatch is None):
             raise ValueError("give exactly one of days_after_period_end, days_after_dispatch")
         return self
@@ -164,7 +166,7 @@ class TemplateSpec(_Strict):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"$id": "https://onetable.example/schemas/report_template"})
 
     @model_validator(mode="after")
-    def _shape(self) -> "TemplateSpec":
+    def _shape(self) -> TemplateSpec:
         if (self.kind == "aggregate") != (self.rows is not None):
             raise ValueError("rows is required for aggregate templates and not allowed for list templates")
         return self
@@ -196,7 +198,7 @@ def parse_spec(raw: Any) -> TemplateSpec:
         raise invalid(errors, "报表模板格式有误") from None
 
 
-def _message(e: dict) -> str:
+def _message(e: Mapping[str, Any]) -> str:
     t = e["type"]
     if t == "missing":
         return "缺少必填项"
@@ -226,5 +228,19 @@ def write_schema(path: Path = SCHEMA_FILE) -> None:
     path.write_text(render_schema(), encoding="utf-8", newline="\n")
 
 
-__all__ = ["TemplateSpec", "Condition", "Rule", "FieldColumn", "FormulaColumn", "RatioColumn", "AggregateColumn",
-           "GapColumn", "Rows", "Deadline", "parse_spec", "json_schema", "render_schema", "write_schema"]
+__all__ = [
+    "AggregateColumn",
+    "Condition",
+    "Deadline",
+    "FieldColumn",
+    "FormulaColumn",
+    "GapColumn",
+    "RatioColumn",
+    "Rows",
+    "Rule",
+    "TemplateSpec",
+    "json_schema",
+    "parse_spec",
+    "render_schema",
+    "write_schema",
+]

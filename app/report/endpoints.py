@@ -12,8 +12,17 @@ from pydantic import BaseModel, ConfigDict, Field
 from app.auth.deps import CurrentPrincipal
 from app.db.deps import Session
 from app.jsonresponse import JSON
-from app.report import admission, aggregate, dispatch, export, metrics, reader, review, templates
-from app.report import schemas as S
+from app.report import (
+    admission,
+    aggregate,
+    dispatch,
+    export,
+    metrics,
+    reader,
+    review,
+    schemas as S,
+    templates,
+)
 from app.report.common import latest_version, load_template
 from app.report.tasks import cells, listing, submit, view, xlsx
 from app.sheets.reader import refused
@@ -130,7 +139,9 @@ async def put_template(session: Session, principal: CurrentPrincipal, template_i
 async def analysis(session: Session, principal: CurrentPrincipal, template_id: Id) -> JSON:
     t = await load_template(session, principal, template_id)
     out = await admission.live_analysis(session, principal, t)
-    spec = (await latest_version(session, t)).spec
+    latest = await latest_version(session, t)
+    assert latest is not None  # a template is created with its first version
+    spec = latest.spec
     return JSON(await reader.cut_analysis(session, principal, spec, out))
 
 

@@ -157,7 +157,7 @@ def to_csv(result: dict) -> bytes:
     cols = _outcols(result)
     buf = io.StringIO()
     w = csv.writer(buf)
-    per_township = bool(result["tasks"]) and result["template"]["kind"] == "list" or any(
+    per_township = (bool(result["tasks"]) and result["template"]["kind"] == "list") or any(
         "township_name" in it for it in result["items"])
     w.writerow([*(["镇街"] if per_township else []), "行名称", *[csv_safe(c.label) for c in cols]])
     for it in [*result["items"], *([result["total"]] if result.get("total") else [])]:

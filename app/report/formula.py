@@ -9,6 +9,7 @@ Expressions are at most 300 characters (the DSL) and MAX_DEPTH deep, so parsing 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Context, Decimal
 
@@ -28,32 +29,32 @@ class Ref:
 
 @dataclass(frozen=True)
 class Neg:
-    arg: "Node"
+    arg: Node
 
 
 @dataclass(frozen=True)
 class BinOp:
     op: str
-    left: "Node"
-    right: "Node"
+    left: Node
+    right: Node
 
 
 @dataclass(frozen=True)
 class Cmp:
     op: str  # < <= > >= = !=
-    left: "Node"
-    right: "Node"
+    left: Node
+    right: Node
 
 
 @dataclass(frozen=True)
 class BoolOp:
     op: str  # and | or
-    args: tuple["Node", ...]
+    args: tuple[Node, ...]
 
 
 @dataclass(frozen=True)
 class Not:
-    arg: "Node"
+    arg: Node
 
 
 Node = Num | Ref | Neg | BinOp | Cmp | BoolOp | Not
@@ -75,6 +76,7 @@ def _tokens(src: str) -> list[tuple[str, str, int]]:
         if m is None:  # only trailing whitespace is left
             break
         kind = m.lastgroup
+        assert kind is not None  # every alternative of _TOKEN is a named group
         if kind == "bad":
             raise FormulaError("formula.syntax", f"第 {m.start(kind) + 1} 个字符不是公式允许的符号")
         out.append((kind, m.group(kind), m.start(kind)))
@@ -244,14 +246,14 @@ def rounded(value: Decimal, scale: int) -> Decimal:
     return value.quantize(Decimal(1).scaleb(-scale), context=context)
 
 
-def evaluate(node: Node, env: dict[str, object]) -> Decimal | None:
+def evaluate(node: Node, env: Mapping[str, object]) -> Decimal | None:
     """Recompute a formula over merged values (district totals); empty operands or /0 give None."""
     match node:
         case Num(v):
             return v
         case Ref(code):
-            v = env.get(code)
-            return None if v is None or isinstance(v, bool) else Decimal(str(v))
+            value = env.get(code)
+            return None if value is None or isinstance(value, bool) else Decimal(str(value))
         case Neg(arg):
             a = evaluate(arg, env)
             return None if a is None else -a

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import String, and_, case, false, func, literal, null, or_, true
 from sqlalchemy.sql.elements import ColumnElement
@@ -33,8 +34,8 @@ from app.auth.principal import Principal
 from app.catalog.loader import get_catalog
 from app.catalog.model import MaskRule, Sensitivity
 from app.errors import FieldError, Problem
-from app.report import formula as fm
 from app.query.paths import Hop, PathError, PathRef, parse, policy_of
+from app.report import formula as fm
 from app.report.compiler import BASE, OutColumn, department_policies, jsonb
 from app.report.compiler.builder import MANY_OPS
 from app.report.dsl import AggregateColumn, FieldColumn, FormulaColumn, GapColumn, RatioColumn, TemplateSpec
@@ -97,12 +98,12 @@ class ReaderCut:
             if cut.level in (HIDDEN, DENIED):
                 continue
             src = gaps if c.kind == "gap" else data
-            value = src.op("->")(literal(c.code, String))
+            value: ColumnElement[Any] = src.op("->")(literal(c.code, String))
             if cut.level == MASKED and not c.masked:  # stored plain (the department's right): mask it
+                assert cut.mask is not None  # a MASKED cut carries its rule
                 value = func.to_jsonb(mask_text(cut.mask, src.op("->>")(literal(c.code, String))))
-            others = [lg for lg in sorted(cut.ledgers) if self.policies[lg].scope != root_scope
-                      and region is not None]
-            held = and_(*[self._covers(lg, region) for lg in others]) if others else None
+            others = [lg for lg in sorted(cut.ledgers) if self.policies[lg].scope != root_scope]
+            held = and_(*[self._covers(lg, region) for lg in others]) if others and region is not None else None
             if held is not None:
                 value = case((held, value), else_=null())
             out["gaps" if c.kind == "gap" else "data"].append((c.code, value))
@@ -175,12 +176,12 @@ def build_cut(principal: Principal, spec: TemplateSpec, cols: list[OutColumn],
                 if code:
                     return code, ledgers
                 continue
-            ref = field(cond.path, ledger, link_hop)
-            if ref is None:
+            got = field(cond.path, ledger, link_hop)
+            if got is None or got.field is None:
                 return "access.field_hidden", ledgers
-            ledgers.add(ref.ledger)
-            pol = policy_of(ref, policies)
-            if code := _fail(lambda ref=ref, pol=pol, cond=cond: pol.check_filter(ref.field.code, cond.op, "x")):
+            ledgers.add(got.ledger)
+            pol = policy_of(got, policies)
+            if code := _fail(lambda f=got.field, pol=pol, cond=cond: pol.check_filter(f.code, cond.op, "x")):
                 return code, ledgers
         return None, ledgers
 
@@ -189,7 +190,7 @@ def build_cut(principal: Principal, spec: TemplateSpec, cols: list[OutColumn],
     for i, cond in enumerate(spec.filter):
         if code := check_conds([cond])[0]:
             denied.append(FieldError(f"spec.filter.{i}.path", code, "报表的筛选条件使用了您无权筛选的字段"))
-    if spec.kind == "aggregate" and spec.rows.by == "code" and spec.rows.path:
+    if spec.kind == "aggregate" and spec.rows is not None and spec.rows.by == "code" and spec.rows.path:
         f = field(spec.rows.path)
         if f and (code := _fail(lambda f=f: policy_of(f, policies).check_sort(f.field.code, "x"))):
             denied.append(FieldError("spec.rows.path", code, "报表按您无权分组的字段分行"))
@@ -200,6 +201,7 @@ def build_cut(principal: Principal, spec: TemplateSpec, cols: list[OutColumn],
     cuts: dict[str, ColumnCut] = {}
 
     def level_of(ref: PathRef) -> ColumnCut:
+        assert ref.field is not None  # a column's path ends at a field
         code, ledgers = ref.field.code, frozenset({root, ref.ledger})
         pol = policy_of(ref, policies)
         if code in BASE and not ref.attribute:
@@ -208,10 +210,9 @@ def build_cut(principal: Principal, spec: TemplateSpec, cols: list[OutColumn],
             return ColumnCut(PLAIN, ledgers) if pol.level(code) >= Level.read else \
                 ColumnCut(HIDDEN, ledgers, reason="access.field_hidden")
         fa: FieldAccess | None = pol.fields.get(code)
-        lvl = fa.level if fa else Level.hidden
-        if lvl == Level.hidden:
+        if fa is None or fa.level == Level.hidden:
             return ColumnCut(HIDDEN, ledgers, reason="access.field_hidden")
-        if lvl == Level.masked:
+        if fa.level == Level.masked:
             return ColumnCut(MASKED, ledgers, mask=fa.mask, reason="access.field_masked")
         return ColumnCut(PLAIN, ledgers, sensitive=fa.field.sensitivity in (Sensitivity.sensitive, Sensitivity.secret))
 

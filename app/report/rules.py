@@ -167,5 +167,14 @@ def annotate(public_cols: list[dict], rules: list[RowRule]) -> list[dict]:
             if c.get("code") in when else c for c in public_cols]
 
 
-__all__ = ["RowRule", "RuleFailure", "compile_rules", "check_definition", "usable", "failures", "row_env",
-           "referenced", "annotate"]
+__all__ = [
+    "RowRule",
+    "RuleFailure",
+    "annotate",
+    "check_definition",
+    "compile_rules",
+    "failures",
+    "referenced",
+    "row_env",
+    "usable",
+]

@@ -30,6 +30,7 @@ async def create_template(session: AsyncSession, principal: Principal, body: dic
     from app.org.models import OrgUnit
 
     unit = await session.get(OrgUnit, principal.org_unit_id)
+    assert unit is not None  # a principal's unit exists (foreign key)
     await _validate(session, unit, spec)
     t = ReportTemplate(department_code=principal.department_code, org_unit_id=unit.id, code=spec.code,
                        name=spec.name, latest_version=1, created_by=principal.actor)
@@ -92,7 +93,7 @@ async def template_view(session: AsyncSession, t: ReportTemplate) -> dict:
         "active_version": approved[-1].version if approved else None,
         "spec": latest.spec, "analysis": latest.analysis,
         "versions": [version_view(v) for v in versions],
-        "transitions": [{"version": by_id[tr.version_id], "from": tr.from_state, "to": tr.to_state,
+        "transitions": [{"version": by_id[tr.version_id] if tr.version_id is not None else None, "from": tr.from_state, "to": tr.to_state,
                          "actor": tr.actor, "at": tr.at, "note": tr.note} for tr in trans],
     }
 
@@ -104,6 +105,7 @@ async def list_templates(session: AsyncSession, principal: Principal) -> list[di
     out = []
     for t in (await session.scalars(stmt)).all():
         v = await latest_version(session, t)
+        assert v is not None  # a template is created with its first version
         out.append({"id": t.id, "code": t.code, "name": t.name, "department_code": t.department_code,
                     "latest_version": v.version, "state": v.state, "pull_only": v.pull_only})
     return out

@@ -1,7 +1,7 @@
 """ledgers and org tree
 
 Revision ID: 0001
-Revises: 
+Revises:
 Create Date: 2026-11-23 15:16:04.250745
 """
 
@@ -10,6 +10,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
+
 revision: str = '0001'
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None

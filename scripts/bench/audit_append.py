@@ -21,19 +21,19 @@ import asyncio
 import os
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-import psycopg  # noqa: E402
-from alembic import command  # noqa: E402
-from alembic.config import Config  # noqa: E402
-from psycopg import sql  # noqa: E402
-from sqlalchemy import func, select, text  # noqa: E402
-from sqlalchemy.engine import make_url  # noqa: E402
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine  # noqa: E402
+import psycopg
+from alembic import command
+from alembic.config import Config
+from psycopg import sql
+from sqlalchemy import func, select, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
 from app.access import audit, audit_chain  # noqa: E402
 from app.access.audit_models import AuditEntry  # noqa: E402
@@ -64,7 +64,7 @@ async def locked(s, i: int) -> None:
     await s.execute(select(func.pg_advisory_xact_lock(OLD_LOCK_KEY)))
     prev = await s.scalar(select(AuditEntry.hash).where(AuditEntry.hash.is_not(None))
                           .order_by(AuditEntry.id.desc()).limit(1))
-    e = AuditEntry(at=datetime.now(timezone.utc), detail={}, request_id=None, prev_hash=prev or audit_chain.GENESIS,
+    e = AuditEntry(at=datetime.now(UTC), detail={}, request_id=None, prev_hash=prev or audit_chain.GENESIS,
                    **_row(i))
     e.hash = audit_chain.digest(e.prev_hash, e)
     s.add(e)

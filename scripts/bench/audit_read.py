@@ -32,8 +32,8 @@ from types import SimpleNamespace
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-import httpx  # noqa: E402
-import psycopg  # noqa: E402
+import httpx
+import psycopg
 
 from app.auth.tokens import issue_token  # noqa: E402
 from app.config import Settings  # noqa: E402
@@ -51,7 +51,7 @@ SQL = "SELECT id, name, id_number FROM lg_person WHERE id > %s AND deleted_at IS
 
 def pct(xs: list[float], p: float) -> float:
     xs = sorted(xs) or [0.0]
-    return xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))]
+    return xs[min(len(xs) - 1, round(p / 100 * (len(xs) - 1)))]
 
 
 async def closed_loop(call, clients: int, seconds: float) -> dict:
@@ -96,9 +96,10 @@ async def main() -> None:
         audit_before = c.execute("SELECT count(*) FROM audit_log").fetchone()[0]
     token = issue_token(Settings(secret_key=SECRET), SimpleNamespace(id=user_id))
     env = {**os.environ, "ONETABLE_DATABASE_URL": url, "ONETABLE_SECRET_KEY": SECRET, "ONETABLE_LOG_LEVEL": "WARNING"}
-    proc = subprocess.Popen([sys.executable, "-m", "uvicorn", "app.main:create_app", "--factory", "--host", "127.0.0.1",
-                             "--port", str(args.port), "--no-access-log", "--log-level", "warning"],
-                            cwd=args.app_dir, env=env)
+    proc = subprocess.Popen(  # noqa: ASYNC220 - spawns the server; nothing waits on it here
+        [sys.executable, "-m", "uvicorn", "app.main:create_app", "--factory", "--host", "127.0.0.1",
+         "--port", str(args.port), "--no-access-log", "--log-level", "warning"],
+        cwd=args.app_dir, env=env)
     base = f"http://127.0.0.1:{args.port}"
     results: dict[str, dict] = {}
     try:

@@ -32,14 +32,14 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-import opencc  # noqa: E402
-from pypinyin import Style, lazy_pinyin  # noqa: E402
+import opencc
+from pypinyin import Style, lazy_pinyin
 
-from app.catalog.validators import make_id_card  # noqa: E402
-from app.dedupe import normalize as nz  # noqa: E402
-from app.dedupe.blocking import MAX_BLOCK, keys, pairs_within  # noqa: E402
-from app.dedupe.scoring import CANDIDATE_PROBABILITY, Profile, match_weight, probability, profile  # noqa: E402
-from app.demo.names import GIVEN, MOBILE_PREFIXES, ROADS, SURNAMES, VILLAGE_A, VILLAGE_B  # noqa: E402
+from app.catalog.validators import make_id_card
+from app.dedupe import normalize as nz
+from app.dedupe.blocking import MAX_BLOCK, keys, pairs_within
+from app.dedupe.scoring import CANDIDATE_PROBABILITY, Profile, match_weight, probability, profile
+from app.demo.names import GIVEN, MOBILE_PREFIXES, ROADS, SURNAMES, VILLAGE_A, VILLAGE_B
 
 TOWNS = (
     "中山路街道",
@@ -271,7 +271,7 @@ def splink_table(rows: list[Row], profiles: list[Profile]) -> Any:
     import pyarrow as pa
 
     cols: dict[str, list[Any]] = defaultdict(list)
-    for row, p in zip(rows, profiles):
+    for row, p in zip(rows, profiles, strict=True):
         k = keys(p)
         cols["unique_id"].append(row.uid)
         cols["name"].append(p.name or None)

@@ -36,8 +36,8 @@ ROOT = Path(__file__).resolve().parents[2]
 # This file is named graphql.py: keep its folder off the path so `import graphql` finds graphql-core.
 sys.path[:] = [str(ROOT)] + [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
-import httpx  # noqa: E402
-import psycopg  # noqa: E402
+import httpx
+import psycopg
 
 from app.auth.tokens import issue_token  # noqa: E402
 from app.config import Settings, get_settings  # noqa: E402
@@ -81,7 +81,8 @@ _NODE_SQL = f"""json_build_object('id', p.id::text, 'regionCode', p.region_code,
     FROM rel_residence r JOIN lg_house h ON h.id = r.to_id AND h.deleted_at IS NULL AND h.region_code LIKE '500118%%'
     WHERE r.from_id = p.id AND r.deleted_at IS NULL ORDER BY h.id LIMIT 1))"""
 SQL = {
-    "page": f"""SELECT json_build_object('persons', json_build_object('nodes', coalesce(json_agg(n ORDER BY id), '[]')))::text
+    "page": f"""SELECT json_build_object('persons',
+        json_build_object('nodes', coalesce(json_agg(n ORDER BY id), '[]')))::text
       FROM (SELECT p.id, {_NODE_SQL} AS n FROM lg_person p
             WHERE p.id > %(after_id)s AND p.deleted_at IS NULL
             ORDER BY p.id LIMIT 100) s""",
@@ -97,7 +98,7 @@ SQL = {
 
 def pct(xs: list[float], p: float) -> float:
     xs = sorted(xs)
-    return xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))]
+    return xs[min(len(xs) - 1, round(p / 100 * (len(xs) - 1)))]
 
 
 async def load(call: Callable[[int], Awaitable[None]], concurrency: int, total: int, max_seconds: float) -> dict:
@@ -189,18 +190,18 @@ async def main() -> None:
             conns = [await psycopg.AsyncConnection.connect(conninfo, autocommit=True) for _ in range(32)]
             try:
                 for name in GQL:
-                    def gvars() -> dict:
+                    def gvars(name: str = name) -> dict:
                         v = variables[name]()
                         v.pop("after_id", None)
                         return {**v, "id": str(v["id"])} if "id" in v else v
 
-                    async def gql_call(w: int) -> None:
+                    async def gql_call(w: int, name: str = name) -> None:
                         r = await http.post("/graphql", json={"query": GQL[name], "variables": gvars()})
                         # Not parsed (the SQL side is not either): "errors" would follow "data".
                         if r.status_code != 200 or b'"errors":' in r.content:
                             raise SystemExit(f"{name}: {r.status_code} {r.text[:400]}")
 
-                    async def sql_call(w: int) -> None:
+                    async def sql_call(w: int, name: str = name) -> None:
                         cur = await conns[w].execute(SQL[name], variables[name]())
                         await cur.fetchone()
 

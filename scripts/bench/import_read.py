@@ -25,13 +25,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import psycopg  # noqa: E402
-from _env import print_environment  # noqa: E402
+import psycopg
+from _env import print_environment
 
-from app.imports.convert import convert_row  # noqa: E402
-from app.imports.mapping import propose_mapping  # noqa: E402
-from app.imports.reading import open_table  # noqa: E402
-from app.imports.sample import (  # noqa: E402
+from app.imports.convert import convert_row
+from app.imports.mapping import propose_mapping
+from app.imports.reading import open_table
+from app.imports.sample import (
     FLAT,
     SampleTruth,
     sample_rows,

@@ -41,7 +41,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path[:] = [str(ROOT)] + [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
-import httpx  # noqa: E402
+import httpx
 
 # The quick profile `make bench-smoke` runs (scripts/bench/_smoke.py): a few seconds, small district.
 SMOKE_ARGS = ["--seconds", "2", "--users", "20", "--closed", "4", "--closed-seconds", "2",
@@ -77,7 +77,7 @@ class Tally:
               f"errors {sum(errors.values())} {dict(sorted(errors.items())) or ''}"
               + (f"; {self.dropped} not sent (client at its in-flight cap)" if self.dropped else ""))
         print(f"  {'request':<22}{'n':>7}{'p50 ms':>10}{'p95 ms':>10}{'p99 ms':>10}{'max ms':>10}")
-        for kind, xs in sorted(self.latencies.items()) + [("all", every)]:
+        for kind, xs in [*sorted(self.latencies.items()), ("all", every)]:
             if xs:
                 print(f"  {kind:<22}{len(xs):>7}{pct(xs, 50):>10.0f}{pct(xs, 95):>10.0f}{pct(xs, 99):>10.0f}"
                       f"{max(xs) * 1000:>10.0f}")

@@ -32,20 +32,20 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 sys.path.insert(0, str(ROOT))
 
-import httpx  # noqa: E402
-import psycopg  # noqa: E402
-from alembic import command  # noqa: E402
-from alembic.config import Config  # noqa: E402
-from psycopg import sql  # noqa: E402
-from sqlalchemy.engine import make_url  # noqa: E402
-from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine  # noqa: E402
+import httpx
+import psycopg
+from alembic import command
+from alembic.config import Config
+from psycopg import sql
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 
-from app.auth.passwords import new_api_key  # noqa: E402
-from app.catalog.validators import make_id_card  # noqa: E402
-from app.config import Settings  # noqa: E402
-from app.db.engine import libpq_conninfo, normalise_url  # noqa: E402
-from app.org.models import OrgUnit, ServiceAccount  # noqa: E402
-from scripts.bench._env import print_environment  # noqa: E402
+from app.auth.passwords import new_api_key
+from app.catalog.validators import make_id_card
+from app.config import Settings
+from app.db.engine import libpq_conninfo, normalise_url
+from app.org.models import OrgUnit, ServiceAccount
+from scripts.bench._env import print_environment
 
 VILLAGE = "500118101201"
 
@@ -118,7 +118,7 @@ def _plain(url: str, ids: list[str]) -> tuple[float, float]:
                 got += [r[0] for r in cur.fetchall()]
             hist = [
                 ("person", rid, VILLAGE, "create", f, json.dumps(v), "department:gaj/x", "bench")
-                for rid, r in zip(got, rows)
+                for rid, r in zip(got, rows, strict=True)
                 for f, v in (
                     ("name", r[1]),
                     ("id_number", r[2]),

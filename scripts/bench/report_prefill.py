@@ -10,7 +10,8 @@ per household, house area once per house, one row per village) are dispatched to
 compile + one INSERT … SELECT per task. Each is timed against one hand-written statement that computes
 the same rows for the whole district, in the same run (with the server's settings and with jit=off, as the
 pre-fill statement runs); the pre-filled cells must equal its answers cell by cell. It prints the
-environment first, and splits the dispatch into the pre-fill statement, other statements and Python. Everything happens in one transaction that is
+environment first, and splits the dispatch into the pre-fill statement, other statements and Python.
+Everything happens in one transaction that is
 rolled back: the database is left as it was (report tables are created inside it if missing).
 """
 
@@ -167,7 +168,8 @@ ORDER BY r.code
 """
 HOUSEHOLD_CELLS = ("households", "persons", "head_low", "area", "repair")
 # 残联 reads what its hand-written statements read: persons, disability rows and houses in plain (the
-# ID number and the certificate number by name, newer than the demo's masked grant, so the birth date derived from it is plain too);
+# ID number and the certificate number by name, newer than the demo's masked grant, so the birth date
+# derived from it is plain too);
 # 民政局 has exactly the demo district's grants (app/demo/grants.py).
 BENCH_GRANTS = {"cl": [*({"ledger": lg, "field": "*", "level": "read", "row_scope": "own"}
                          for lg in ("person", "disability", "house")),

@@ -8,6 +8,7 @@ so they use a database of their own, emptied before each test.
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC
 from pathlib import Path
 
 import psycopg
@@ -16,7 +17,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from app.access import audit, audit_chain
 from app.access.audit_anchor import read_anchors
@@ -31,7 +32,7 @@ from tests.ledger.test_records import create, person
 
 @pytest.fixture(scope="module")
 def chain_url(database_url):
-    with own_database(database_url, "onetable_auditchain") as (url, cfg):
+    with own_database(database_url, "onetable_auditchain") as (url, _cfg):
         yield url
 
 
@@ -253,7 +254,9 @@ async def test_cli_chain_seals_and_anchors(eng, chain_url, tmp_path, monkeypatch
     monkeypatch.setenv("ONETABLE_AUDIT_ANCHOR_FILE", str(tmp_path / "a.jsonl"))
     get_settings.cache_clear()
     try:
-        run = lambda *args: CliRunner().invoke(main, ["audit", *args], env={"COLUMNS": "200", "NO_COLOR": "1"})  # noqa: E731
+        def run(*args: str) -> Result:
+            return CliRunner().invoke(main, ["audit", *args], env={"COLUMNS": "200", "NO_COLOR": "1"})
+
         before = await asyncio.to_thread(run, "verify")
         chained = await asyncio.to_thread(run, "chain")
         after = await asyncio.to_thread(run, "verify")
@@ -283,7 +286,7 @@ async def test_a_departments_audited_graphql_read_commits_its_row_into_the_chain
 
 def test_migration_0014_keeps_a_chain_written_under_the_old_lock_valid(chain_url):
     """Rows chained before 0014 (id order, same digest) get positions by id and keep their hashes."""
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     cfg = Config(str(ROOT / "alembic.ini"))
     cfg.attributes["url"] = chain_url
@@ -293,7 +296,7 @@ def test_migration_0014_keeps_a_chain_written_under_the_old_lock_valid(chain_url
             conn.execute("TRUNCATE audit_log RESTART IDENTITY")
             prev = audit_chain.GENESIS
             for i in (1, 2, 3):
-                e = AuditEntry(at=datetime(2026, 11, 1, i, tzinfo=timezone.utc), actor=f"user:{i}:u", action="update",
+                e = AuditEntry(at=datetime(2026, 11, 1, i, tzinfo=UTC), actor=f"user:{i}:u", action="update",
                                path="rest", ledger="person", record_ids=[i], fields=["phone"], detail={},
                                request_id=None)
                 h = audit_chain.digest(prev, e)

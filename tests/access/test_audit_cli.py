@@ -18,7 +18,7 @@ from tests.conftest import own_database
 
 @pytest.fixture
 def audit_db(database_url):
-    with own_database(database_url, "onetable_audit") as (url, cfg):
+    with own_database(database_url, "onetable_audit") as (url, _cfg):
         yield url
 
 

@@ -240,9 +240,7 @@ def test_item1_resolve_caps_derived_fields_across_ledgers_from_the_same_grants()
     person = resolve(user, cat.ledger("person"), grants)
     assert person.fields["birth_date"].level == Level.masked and person.fields["birth_date"].mask.value == "year"
     assert person.fields["id_number"].allow_lookup is True  # the source keeps its own grant
-    dis = resolve(user, cat.ledger("disability"), grants + [
-        (4, _g(3, "person", "id_number", "read", grantee_type="user", user_id=7)),
-        (4, _g(4, "disability", "disability_level", "hidden", grantee_type="user", user_id=7))])
+    dis = resolve(user, cat.ledger("disability"), [*grants, (4, _g(3, "person", "id_number", "read", grantee_type="user", user_id=7)), (4, _g(4, "disability", "disability_level", "hidden", grantee_type="user", user_id=7))])
     assert dis.fields["certificate_number"].level == Level.hidden
     assert dis.fields["certificate_number"].reason.endswith("capped by disability.disability_level")
 

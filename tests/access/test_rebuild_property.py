@@ -17,8 +17,7 @@ from datetime import date
 from itertools import product
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from app.access.models import Grant
 from app.catalog.loader import get_catalog
@@ -211,7 +210,7 @@ async def test_item1_property_no_caller_rebuilds_an_id_it_cannot_read(client, wo
     person_rows = rows_visible(kind, grants, "person")
     assert all((g is not None) == person_rows for g in got_persons), (kind, grants)
     if person_rows:
-        for p, g in zip(persons, got_persons):
+        for p, g in zip(persons, got_persons, strict=True):
             name, idn, born = (expected(kind, grants, "person", f) for f in ("name", "id_number", "birth_date"))
             assert g.get("name") == (p["name"] if plain(name) else None if name == "hidden" else g["name"])
             if name == "masked":

@@ -260,7 +260,7 @@ async def test_api_key_authenticates_a_service_account(client, session):
 
 
 async def test_wrong_api_keys_are_rejected(client, session, township):
-    account, key = await make_service_account(session, township)
+    _account, key = await make_service_account(session, township)
     _, prefix, secret = key.split("_", 2)
     for bad in (
         f"ot_{prefix}_{secret}x",  # wrong secret

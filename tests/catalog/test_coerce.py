@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
+from hypothesis import given, strategies as st
 
 from app.catalog.coerce import clean_record, coerce, is_blank
 from app.catalog.loader import get_catalog

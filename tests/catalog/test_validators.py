@@ -6,8 +6,7 @@ import pickle
 from datetime import date, datetime, timedelta
 
 import pytest
-from hypothesis import assume, given
-from hypothesis import strategies as st
+from hypothesis import assume, given, strategies as st
 
 from app.catalog.validators import (
     PROVINCES,
@@ -215,8 +214,11 @@ def _nz(n: int):
     return digits(n).filter(lambda s: set(s) != {"0"})
 
 
+_DEPTHS = st.integers(1, 6)
+
+
 @st.composite
-def division_codes(draw, depths=st.integers(1, 6)) -> str:
+def division_codes(draw, depths=_DEPTHS) -> str:
     """A structurally valid code: `depth` non-zero levels then zeros; depth 6 is a 15-digit grid."""
     parts = [draw(provinces), draw(_nz(2)), draw(_nz(2)), draw(_nz(3)), draw(_nz(3)), draw(_nz(3))]
     depth = draw(depths)

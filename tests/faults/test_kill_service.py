@@ -34,7 +34,7 @@ from tests.factories import auth_headers, make_org_unit, make_user
 from tests.faults.conftest import proxied, target_of
 from tests.faults.proxy import CuttableProxy
 from tests.report.test_workflow import fill_sheet
-from tests.world import A, VILLAGE_A
+from tests.world import VILLAGE_A, A
 
 PERIOD = "2026-10"
 TEMPLATE = {"code": "kill_visit", "name": "走访登记", "kind": "list", "ledger": "person",
@@ -61,7 +61,7 @@ class Service:
     async def start(self) -> None:
         env = {**os.environ, "ONETABLE_DATABASE_URL": self.database_url, "ONETABLE_SECRET_KEY": self.secret,
                "ONETABLE_LOG_LEVEL": "WARNING"}
-        self.proc = subprocess.Popen(
+        self.proc = subprocess.Popen(  # noqa: ASYNC220 - only spawns; the waiting is polled asynchronously
             [sys.executable, "-m", "uvicorn", "app.main:create_app", "--factory", "--host", "127.0.0.1",
              "--port", str(self.port), "--no-access-log", "--log-level", "warning"], cwd=ROOT, env=env)
         async with httpx.AsyncClient(base_url=self.base) as c:

@@ -36,13 +36,13 @@ from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 
 from app.access.models import Grant
 from app.catalog.validators import make_id_card
-from app.org.models import Region
 from app.config import Settings
 from app.main import create_app
+from app.org.models import Region
 from tests.conftest import ROOT, _drop, _recreate
 from tests.factories import auth_headers, make_org_unit, make_user
 from tests.profile import LONG, examples
-from tests.world import A, B, VILLAGE_A, VILLAGE_B
+from tests.world import VILLAGE_A, VILLAGE_B, A, B
 
 ST = Path(sys.executable).with_name("st")
 CHECKS = "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance"

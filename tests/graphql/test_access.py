@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from app.config import Settings
-from tests.graphql.conftest import GRAPHQL, codes, grant, gql
+from tests.graphql.conftest import GRAPHQL, codes, gql, grant
 from tests.world import B
 
 NESTED = """{ houses { nodes { id houseCode ownerIdNumber

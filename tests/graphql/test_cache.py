@@ -7,7 +7,7 @@ import pytest
 from graphql import parse
 
 from app.graphql import cache
-from tests.graphql.conftest import codes, grant, gql
+from tests.graphql.conftest import codes, gql, grant
 from tests.world import B
 
 SINGLE = "query($id: ID!) { person(id: $id) { id name idNumber residence { house { id houseCode } } } }"
@@ -33,7 +33,7 @@ async def test_repeated_query_reuses_its_statement_with_new_values(client, world
         warm.append(await gql(client, world.a, SINGLE, {"id": str(seed.ids[label])}))
         assert len([s for s in statements if "json_build_object" in s]) == 1
     assert cache.statements.hits == 3
-    for label, body in zip(("pa0", "pa1", "pb0", "pa2"), warm):
+    for label, body in zip(("pa0", "pa1", "pb0", "pa2"), warm, strict=True):
         assert body == await cold(client, world.a, SINGLE, {"id": str(seed.ids[label])})
     assert warm[0]["data"]["person"]["id"] == str(seed.ids["pa0"])
     assert warm[2]["data"]["person"] is None  # township B's person: outside A's rows, cached or not
@@ -133,7 +133,8 @@ async def test_callers_with_different_grants_never_share_a_statement(client, wor
 
 
 def test_parametric_variables_are_those_only_used_as_bindable_values():
-    doc = parse("""query($id: ID!, $n: Int, $a: String, $s: String, $t: String, $b: Boolean!, $l: [String!], $f: PersonFilter) {
+    doc = parse("""query($id: ID!, $n: Int, $a: String, $s: String, $t: String, $b: Boolean!, $l: [String!],
+                         $f: PersonFilter) {
         person(id: $id) { id name @include(if: $b) }
         persons(first: $n, after: $a, filter: {and: [{name: {eq: $s}}], sex: {in: $l}, not: {phone: {prefix: $t}}}) {
           nodes { id residence { house { residents(filter: $f, after: $a) { nodes { since } } } } } }
@@ -147,3 +148,28 @@ async def test_the_cache_is_bounded(client, world, seed, monkeypatch):
     for n in range(1, 8):
         await gql(client, world.a, f"{{ persons(first: {n}) {{ nodes {{ id }} }} }}")
     assert len(cache.statements.data) == 3
+
+
+def test_a_variable_used_unbindably_inside_a_fragment_is_not_parametric():
+    # The executor hands over its fragments as graphql-core keeps them (FragmentDetails, 3.3+).
+    from graphql.execution.collect_fields import FragmentDetails
+
+    doc = parse("""query($s: String!) { persons(filter: {name: {eq: $s}}) { nodes { id } } ...F }
+        fragment F on Query { other: persons(filter: {name: {in: [$s]}}) { nodes { id } } }""")
+    op, frag = doc.definitions
+    assert cache.parametric_variables(op, {}) == {"s"}  # the operation alone binds it
+    cache.clear()
+    assert cache.parametric_variables(op, {"F": FragmentDetails(frag)}) == frozenset()
+
+
+FRAGMENT_QUERY = """query($s: String!) { persons(filter: {name: {eq: $s}}) { nodes { id } } ...F }
+    fragment F on Query { other: persons(filter: {name: {in: [$s]}}) { nodes { id } } }"""
+
+
+async def test_a_fragment_query_answers_as_a_fresh_compile_for_each_value(client, world, seed):
+    for label in ("pa0", "pa1", "pa0"):
+        v = {"s": seed.rows[label]["name"]}
+        warm = await gql(client, world.a, FRAGMENT_QUERY, v)
+        assert warm == await cold(client, world.a, FRAGMENT_QUERY, v)
+        assert "errors" not in warm, warm
+        assert [n["id"] for n in warm["data"]["other"]["nodes"]] == [str(seed.ids[label])]

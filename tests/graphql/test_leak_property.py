@@ -17,8 +17,7 @@ from datetime import date
 from decimal import Decimal
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from app.access.models import Grant
 from app.graphql.spec import camel
@@ -60,8 +59,8 @@ def check_node(caller: Caller, ledger: str, node: dict, row: dict, fields: list[
 
 
 levels = st.sampled_from(["hidden", "masked", "read"])
-person_grants = st.fixed_dictionaries({}, optional={f: levels for f in ["*", *P_FIELDS]})
-house_grants = st.fixed_dictionaries({}, optional={f: levels for f in ["*", *H_FIELDS]})
+person_grants = st.fixed_dictionaries({}, optional=dict.fromkeys(["*", *P_FIELDS], levels))
+house_grants = st.fixed_dictionaries({}, optional=dict.fromkeys(["*", *H_FIELDS], levels))
 selection = st.fixed_dictionaries({
     "root": st.sampled_from(["persons", "houses", "person", "personAggregate", "houseAggregate"]),
     "pf": st.lists(st.sampled_from(P_FIELDS), min_size=1, max_size=4, unique=True),

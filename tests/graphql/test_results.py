@@ -32,7 +32,7 @@ def same(graphql_value, rest_value, code: str, ledger: str = "person") -> bool:
 
 def assert_same_records(nodes: list[dict], items: list[dict], ledger: str = "person") -> None:
     assert [n["id"] for n in nodes] == [str(i["id"]) for i in items]
-    for node, item in zip(nodes, items):
+    for node, item in zip(nodes, items, strict=True):
         for code, rest_value in item.items():
             if camel(code) in node:
                 assert same(node[camel(code)], rest_value, code, ledger), (code, node[camel(code)], rest_value)

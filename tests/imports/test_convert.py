@@ -9,8 +9,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
+from hypothesis import given, strategies as st
 
 from app.catalog.validators import check_id_card, make_id_card
 from app.imports.convert import CellIssue, convert_row, id_15_to_18, parse_legacy_date

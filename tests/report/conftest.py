@@ -12,7 +12,7 @@ from sqlalchemy import select
 from app.access.models import Grant
 from app.catalog.validators import make_id_card
 from app.org.models import OrgUnit, Region
-from tests.world import A, B, VILLAGE_A, VILLAGE_B
+from tests.world import VILLAGE_A, VILLAGE_B, A, B
 
 VILLAGE_A2 = A + "202"
 

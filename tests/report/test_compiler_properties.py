@@ -5,16 +5,15 @@ from __future__ import annotations
 
 import json
 
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 from sqlalchemy import select
 
 from app.catalog.loader import get_catalog
+from app.errors import Problem
 from app.org.models import OrgUnit
 from app.report import formula as fm
 from app.report.compiler import compile_template, department_policies, department_principal
 from app.report.dsl import SCHEMA_FILE, parse_spec, render_schema
-from app.errors import Problem
 from tests.world import A
 
 cat = get_catalog()

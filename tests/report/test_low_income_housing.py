@@ -28,8 +28,8 @@ from app.demo.grants import DEMO_GRANTS
 from app.demo.reports import LOW_INCOME_HOUSING
 from tests.factories import auth_headers, make_org_unit, make_user
 from tests.report.conftest import VILLAGE_A2, post
-from tests.report.test_workflow import T, TASKS, ok
-from tests.world import A, B, VILLAGE_A, VILLAGE_B
+from tests.report.test_workflow import TASKS, T, ok
+from tests.world import VILLAGE_A, VILLAGE_B, A, B
 
 HOUSES = {  # key: (village, floor area, is_dangerous)
     "HA1": (VILLAGE_A, "120.50", True), "HA2": (VILLAGE_A, "85.00", False), "HA3": (VILLAGE_A, "200.00", True),

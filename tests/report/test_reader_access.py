@@ -18,7 +18,7 @@ from app.catalog.validators import make_id_card
 from tests.factories import api_key_headers, auth_headers, make_org_unit, make_service_account, make_user
 from tests.graphql.conftest import gql
 from tests.report.test_workflow import VISIT, ok, problem
-from tests.world import A, VILLAGE_A
+from tests.world import VILLAGE_A, A
 
 T = "/api/v1/report-templates"
 TASKS = "/api/v1/report-tasks"

@@ -19,8 +19,7 @@ import io
 import json
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 from python_calamine import CalamineWorkbook
 
 from app.access.models import Grant
@@ -217,8 +216,8 @@ def xlsx_text(content: bytes) -> str:
 
 
 named_grants = st.fixed_dictionaries({
-    "person": st.fixed_dictionaries({}, optional={f: levels for f in PERSON_FIELDS}),
-    "disability": st.fixed_dictionaries({}, optional={f: levels for f in DISABILITY_FIELDS}),
+    "person": st.fixed_dictionaries({}, optional=dict.fromkeys(PERSON_FIELDS, levels)),
+    "disability": st.fixed_dictionaries({}, optional=dict.fromkeys(DISABILITY_FIELDS, levels)),
 })
 
 

@@ -7,8 +7,8 @@ import io
 
 from python_calamine import CalamineWorkbook
 
-from tests.report.test_workflow import T, TASKS, ok, problem
-from tests.world import A, B, VILLAGE_A, VILLAGE_B
+from tests.report.test_workflow import TASKS, T, ok, problem
+from tests.world import VILLAGE_A, VILLAGE_B, A, B
 
 PERSON = ["name", "id_number", "sex", "birth_date", "ethnicity", "phone", "household_type", "hukou_address",
           "residence_address", "marital_status"]
@@ -155,9 +155,7 @@ async def test_overlap_with_active_templates_is_reported(client, world, people):
     first = await ok(await client.post(T, json=VISIT, headers=world.dept), 201)
     await ok(await client.post(f"{T}/{first['id']}/submit", headers=world.dept))
     await ok(await client.post(f"{T}/{first['id']}/approve", headers=world.admin))
-    second = {**VISIT, "code": "dis_visit_copy", "columns": VISIT["columns"][:3] + [
-        {"kind": "gap", "code": "v", "label": "本月是否走访", "type": "boolean"},
-        {"kind": "gap", "code": "phone", "label": "联系电话", "type": "text"}]}
+    second = {**VISIT, "code": "dis_visit_copy", "columns": [*VISIT["columns"][:3], {"kind": "gap", "code": "v", "label": "本月是否走访", "type": "boolean"}, {"kind": "gap", "code": "phone", "label": "联系电话", "type": "text"}]}
     tid = (await ok(await client.post(T, json=second, headers=world.dept), 201))["id"]
     an = await ok(await client.get(f"{T}/{tid}/analysis", headers=world.dept))
     assert an["overlap"][0]["code"] == "dis_visit" and an["overlap"][0]["gap_labels"] == ["本月是否走访"]

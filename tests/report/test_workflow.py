@@ -10,7 +10,6 @@ from python_calamine import CalamineWorkbook
 from sqlalchemy import select, text
 
 from app.access.audit_models import AuditEntry
-
 from tests.world import A, B
 
 T = "/api/v1/report-templates"

@@ -18,9 +18,11 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import yaml
 from rapidfuzz import fuzz
@@ -91,10 +93,10 @@ def score(a: str, b: str) -> float:
     return best
 
 
-def candidates(catalog: Catalog, label: str, *, skip: set[str] = frozenset()) -> list[dict]:
+def candidates(catalog: Catalog, label: str, *, skip: AbstractSet[str] = frozenset()) -> list[dict[str, Any]]:
     """Items of the catalogue that may already be what `label` names, best first."""
     want = concept(label)
-    found = []
+    found: list[dict[str, Any]] = []
     for lg in catalog.ledgers.values():
         for f in lg.fields:
             key = f"{lg.code}.{f.code}"

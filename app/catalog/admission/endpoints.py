@@ -9,8 +9,7 @@ from fastapi.responses import Response
 from sqlalchemy import select
 
 from app.auth.deps import CurrentPrincipal
-from app.catalog.admission import duplicates, proposals
-from app.catalog.admission import schemas as S
+from app.catalog.admission import duplicates, proposals, schemas as S
 from app.catalog.admission.models import CatalogProposal, CatalogVersion
 from app.catalog.export import as_yaml
 from app.catalog.loader import get_catalog

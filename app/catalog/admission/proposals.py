@@ -106,7 +106,7 @@ def check(cat: Catalog, principal: Principal, body: ProposalIn) -> list[FieldErr
     return errors
 
 
-def _field_spec(f, owner: str) -> dict:
+def _field_spec(f, owner: str | None) -> dict:
     """A field as ledgers/*.yaml would write it (what the catalogue and the YAML export read)."""
     spec = {"code": f.code, "label": f.label, "type": f.type, "sensitivity": f.sensitivity, "mask": f.mask,
             "owner": owner, "frequency": f.frequency, "source": f.source or f"department:{owner}"}

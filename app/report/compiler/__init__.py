@@ -67,5 +67,15 @@ def compile_template(spec: TemplateSpec, policies: dict[str, LedgerPolicy], area
 
 
 
-__all__ = ["BASE", "PROV_PREFIX", "Builder", "Compiled", "OutColumn", "cell_provenance", "compile_template",
-           "department_principal", "department_policies", "jsonb"]
+__all__ = [
+    "BASE",
+    "PROV_PREFIX",
+    "Builder",
+    "Compiled",
+    "OutColumn",
+    "cell_provenance",
+    "compile_template",
+    "department_policies",
+    "department_principal",
+    "jsonb",
+]

@@ -26,6 +26,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.functions import FunctionElement
+from sqlalchemy.sql.selectable import FromClause
 
 from app.catalog.model import FieldType
 from app.errors import FieldError
@@ -41,6 +42,7 @@ from app.report.dsl import AggregateColumn, FieldColumn, GapColumn, TemplateSpec
 def _row_key(b: Builder, where: str) -> ColumnElement:
     """The group key of a row of the template's ledger in b's FROM: its village, township or code value."""
     rows, t0 = b.spec.rows, b.base
+    assert rows is not None  # an aggregate template has its rows (dsl validation)
     if rows.by == "code":
         got = b.raw(rows.path, where) if rows.path else None
         return got[0] if got and got[1].type == FieldType.code else null()
@@ -51,6 +53,12 @@ def _row_key(b: Builder, where: str) -> ColumnElement:
 
 def aggregate_statement(b: Builder, spec: TemplateSpec, base_where: list) -> tuple[Select, list[OutColumn]]:
     rows = spec.rows
+    assert rows is not None  # an aggregate template has its rows (dsl validation)
+    src: FromClause
+    src_key: ColumnElement[Any]
+    src_label: ColumnElement[Any]
+    src_region: ColumnElement[Any]
+    src_where: ColumnElement[bool]
     if rows.by == "code":
         got = b.raw(rows.path, "body.rows.path") if rows.path else None
         if rows.path is None:
@@ -59,7 +67,7 @@ def aggregate_statement(b: Builder, spec: TemplateSpec, base_where: list) -> tup
             b.errors.append(FieldError("body.rows.path", "template.rows_path", "按代码分行的字段须为代码表类型"))
             got = None
         key = got[0] if got else null()
-        cl = b.catalog.codelists.get(got[1].codelist) if got else None
+        cl = b.catalog.codelists.get(got[1].codelist) if got and got[1].codelist else None
         items = list(cl.values.items()) if cl else [("", "")]
         b.code_rows = len(items)
         src = values(column("key", String), column("label", String), name="v").data(items)
@@ -155,6 +163,7 @@ def _direct(b: Builder, c: AggregateColumn, ref: PathRef | None, where: str) -> 
             b.errors.append(FieldError(f"{where}.path", "template.aggregate_path", "该统计需要字段路径"))
         return None
     alias, _ = b.tables.value_alias(ref)
+    assert ref.field is not None  # a value path ends at a field
     col = alias.c[ref.field.code]
     return col if b.check(ref, f"{where}.path") else cast(null(), col.type)
 
@@ -170,7 +179,9 @@ def _aggs(b: Builder, c: AggregateColumn, col: ColumnElement | None, ok: bool, w
 
 def _type(b: Builder, c: AggregateColumn, where: str) -> str:
     """The column's type; an error for an aggregate its field's type does not allow."""
-    ftype = b.ref(c.path, f"{where}.path", to_one=False).field.type.value
+    ref = b.ref(c.path, f"{where}.path", to_one=False) if c.path else None
+    assert ref is not None and ref.field is not None  # only called for a column over a value (_aggs)
+    ftype = ref.field.type.value
     if c.fn in ("sum", "avg") and ftype not in NUMERIC:
         b.errors.append(FieldError(f"{where}.path", "template.aggregate_type", "求和、平均只用于数值字段"))
     if c.fn in ("min", "max") and ftype not in (*NUMERIC, "date", "datetime"):
@@ -187,7 +198,7 @@ def _exprs(c: AggregateColumn, col: ColumnElement, carry: bool = True) -> dict[s
         case "sum":
             return {c.code: func.sum(col)}
         case "avg":
-            out = {c.code: func.avg(col)}
+            out: dict[str, ColumnElement[Any]] = {c.code: func.avg(col)}
             if carry:  # sum and count ride along so merged rows and district totals recompute the mean exactly
                 out |= {f"__s_{c.code}": func.sum(col), f"__n_{c.code}": func.count(col)}
             return out
@@ -261,6 +272,7 @@ class _Once:
             g = self.groups[gkey] = {"b": fb, "where": fwhere, "key": key, "values": {}, "columns": []}
         alias, far_id = g["b"].tables.value_alias(ref, inner=True)
         g["far"] = far_id
+        assert ref.field is not None  # a value path ends at a field
         value = alias.c[ref.field.code]
         if not b.check(ref, f"{where}.path"):
             value = cast(null(), value.type)  # a denied field: a typed NULL, so a narrowed live read still plans

@@ -95,6 +95,7 @@ class Builder:
         if ref is None:
             return None
         alias, _ = fr.value_alias(ref)
+        assert ref.field is not None  # a value path ends at a field (ends_at_ledger is off)
         return Resolved(alias, ref.ledger, ref.field, policy_of(ref, self.policies), ref)
 
     def _access(self, fn, where: str):
@@ -118,6 +119,7 @@ class Builder:
     def check(self, ref: PathRef, where: str, op: str | None = None) -> bool:
         """May the department filter on (op given) or group / aggregate (op None) the path's field?"""
         f, pol = ref.field, policy_of(ref, self.policies)
+        assert f is not None  # callers pass value paths
         if f.code in BASE_FIELDS and not ref.attribute:  # base columns: usable by anyone who sees the row
             return True
         fn = (lambda: pol.check_filter(f.code, op, where)) if op else (lambda: pol.check_sort(f.code, where))
@@ -147,11 +149,11 @@ class Builder:
             return None
         col, f = got
         # One operator table for REST, GraphQL and templates (app/query/operators.py); errors collected.
-        got = operators.condition(col, f, c.op, c.value, f"{where}.value", self.catalog, codes=operators.TEMPLATE)
-        if isinstance(got, list):
-            self.errors.extend(got)
+        cond = operators.condition(col, f, c.op, c.value, f"{where}.value", self.catalog, codes=operators.TEMPLATE)
+        if isinstance(cond, list):
+            self.errors.extend(cond)
             return None
-        return got
+        return cond
 
     def _many(self, c: Condition, where: str, fr: From, depth: int) -> ColumnElement | None:
         """exists / not_exists / count over the records a path reaches (one-to-many allowed): a correlated
@@ -164,8 +166,9 @@ class Builder:
         if ref is None:
             return None
         sub = fr.reach(ref)
-        conds = [self.condition(x, f"{where}.where.{i}", sub, depth + 1) for i, x in enumerate(c.where)]
-        if any(x is None for x in conds):
+        maybe = [self.condition(x, f"{where}.where.{i}", sub, depth + 1) for i, x in enumerate(c.where)]
+        conds = [x for x in maybe if x is not None]
+        if len(conds) < len(maybe):
             return None
         vpath = f"{where}.value"
         if c.op != "count":

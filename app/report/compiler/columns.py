@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from sqlalchemy import Select, String, cast, func, literal
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.sql.elements import ColumnElement
 
 from app.catalog.model import Field as CField
-from app.query.paths import BASE_FIELDS
 from app.errors import FieldError
+from app.query.paths import BASE_FIELDS
 from app.report.dsl import TemplateSpec
 
 NUMERIC = {"integer", "decimal"}
@@ -66,7 +68,7 @@ class Compiled:
 
 
 
-def jsonb(pairs: list[tuple[str, ColumnElement]]) -> ColumnElement:
+def jsonb(pairs: Sequence[tuple[str, ColumnElement[Any]]]) -> ColumnElement[Any]:
     if not pairs:
         return cast(literal("{}"), JSONB)
     parts = []
@@ -75,7 +77,7 @@ def jsonb(pairs: list[tuple[str, ColumnElement]]) -> ColumnElement:
         for k, v in pairs[i:i + JSON_PAIRS_PER_CALL]:
             args += [literal(k, String), v]
         parts.append(func.jsonb_build_object(*args, type_=JSONB))
-    out = parts[0]
+    out: ColumnElement[Any] = parts[0]
     for p in parts[1:]:
         out = out.op("||", return_type=JSONB)(p)
     return out

@@ -46,7 +46,7 @@ def derived(b: Builder, spec: TemplateSpec, outs: dict[str, OutColumn], env: dic
             except fm.FormulaError as e:
                 b.errors.append(FieldError(f"{where}.expr", e.code, e.message))
         elif isinstance(c, RatioColumn):
-            node = fm.BinOp("/", fm.Ref(c.numerator), fm.Ref(c.denominator))
+            node: fm.Node = fm.BinOp("/", fm.Ref(c.numerator), fm.Ref(c.denominator))
             if c.percent:
                 node = fm.BinOp("/", fm.BinOp("*", fm.Ref(c.numerator), fm.Num(Decimal(100))), fm.Ref(c.denominator))
             trees[c.code] = (node, c.scale, f"{where}.numerator")

@@ -39,6 +39,7 @@ def gap(self: Builder, c: GapColumn, where: str) -> tuple[OutColumn, tuple | Non
         if out.gap is None:
             out.gap = CField(c.code, c.label, FieldType.text)
         return out, target
+    assert c.type is not None  # a gap column without a ledger path names its type (dsl validation)
     ftype = FieldType(c.type)
     validator = None
     if c.min is not None or c.max is not None:
@@ -56,7 +57,7 @@ def gap(self: Builder, c: GapColumn, where: str) -> tuple[OutColumn, tuple | Non
             except PatternRefused:
                 self.errors.append(FieldError(f"{where}.pattern", "template.gap_pattern",
                                               "正则表达式无效或不受支持（不支持反向引用、环视，长度不超过 200）"))
-        else:
+        elif c.validator is not None:
             validator = Validator(c.validator)
     if ftype == FieldType.code:
         if not c.codelist or c.codelist not in self.catalog.codelists:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import Select, Text, cast, func, literal, null, select
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.selectable import FromClause
 
 from app.errors import FieldError
 from app.report.compiler.builder import Builder
@@ -18,7 +21,7 @@ def list_statement(b: Builder, spec: TemplateSpec, base_where: list) -> tuple[Se
     outs: dict[str, OutColumn] = {}
     env: dict[str, ColumnElement] = {}
     links, prefill = [], []
-    records: dict[str, tuple[object, str, list[str]]] = {}  # prov key -> (alias, ledger, pulled fields)
+    records: dict[str, tuple[FromClause, str, list[str]]] = {}  # prov key -> (alias, ledger, pulled fields)
     for i, c in enumerate(spec.columns):
         where = f"body.columns.{i}"
         if isinstance(c, FieldColumn):
@@ -54,7 +57,7 @@ def list_statement(b: Builder, spec: TemplateSpec, base_where: list) -> tuple[Se
             outs[c.code] = OutColumn(c.code, c.label, c.kind, "decimal")
     derived(b, spec, outs, env)
     data = [(c.code, env[c.code]) for c in spec.columns if c.code in env and outs[c.code].kind != "gap"]
-    prov = []
+    prov: list[tuple[str, ColumnElement[Any]]] = []
     for key, (alias, ledger, pulled) in records.items():
         # Everything but the pulled fields' entries goes: one operator per record instead of one lookup
         # per cell, and no provenance of fields the report does not show is copied.

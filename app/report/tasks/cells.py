@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import weakref
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import anyio
 from sqlalchemy import (
@@ -19,8 +21,7 @@ from sqlalchemy import (
     literal,
     select,
 )
-from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.postgresql import ARRAY, insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.principal import Principal
@@ -68,9 +69,11 @@ class CellProblem:
     reason: str
 
 
-def _check_cells(cells: list[CellInput], cols: list[OutColumn], known_rows: set[str]) -> tuple[list, list]:
+def _check_cells(cells: list[CellInput], cols: list[OutColumn], known_rows: set[str]
+                 ) -> tuple[list[tuple[CellInput, object]], list[CellProblem]]:
     by_code = {c.code: c for c in cols}
-    ok, bad = [], []
+    ok: list[tuple[CellInput, object]] = []
+    bad: list[CellProblem] = []
     catalog = get_catalog()
     for cell in cells:
         col = by_code.get(cell.column)
@@ -86,6 +89,7 @@ def _check_cells(cells: list[CellInput], cols: list[OutColumn], known_rows: set[
         elif is_blank(cell.value):
             ok.append((cell, None))
         else:
+            assert col.gap is not None  # a gap column carries its field (compiler)
             try:
                 ok.append((cell, jsonable(coerce(col.gap, cell.value, catalog).value)))
             except ValueIssue as issue:
@@ -127,14 +131,15 @@ def cell_problem(bad: list[CellProblem], cols: list[OutColumn]) -> Problem:
     )
 
 
-async def save_cells(session: AsyncSession, principal: Principal, task_id: int, items: list[dict], *,
+async def save_cells(session: AsyncSession, principal: Principal, task_id: int,
+                     items: Sequence[dict[str, Any] | CellInput], *,
                      origin: str = "typed", path_prefix: str = "body.cells") -> dict:
     task, version, template = await fillable_task(session, principal, task_id)
     spec = spec_of(version)
     cols = await columns_for(session, template, spec)
     if len(items) > MAX_CELLS:
         raise invalid([FieldError(path_prefix, "report.too_many_cells", f"一次最多保存 {MAX_CELLS} 个单元格")])
-    cells = []
+    cells: list[CellInput] = []
     for i, it in enumerate(items):
         if isinstance(it, CellInput):
             cells.append(it)

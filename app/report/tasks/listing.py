@@ -34,7 +34,7 @@ async def list_tasks(session: AsyncSession, principal: Principal, *, period: str
         stmt = stmt.where(ReportTask.state.not_in(["submitted", "approved"]), ReportTask.deadline < today())
     elif state:
         stmt = stmt.where(ReportTask.state == state)
-    rows = (await session.execute(stmt.order_by(ReportTask.deadline, ReportTask.id).limit(1000))).all()
+    rows = (await session.execute(stmt.order_by(ReportTask.deadline, ReportTask.id).limit(1000))).tuples().all()
     if not is_township(principal):
         # A task's row count is a count of the township's records: listed only to readers whose scope
         # of the template's ledger holds the whole township (townships list their own tasks).

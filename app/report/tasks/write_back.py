@@ -43,8 +43,8 @@ async def write_back(session: AsyncSession, principal: Principal, task: ReportTa
         policy = await policy_for(session, principal, ledger)  # even ids and versions are read in scope
         t = policy.table
         ids = [rid for lg, rid in per_record if lg == ledger]
-        versions = dict((await session.execute(
-            select(t.c.id, t.c.version).where(t.c.id.in_(ids), policy.scope_clause()))).all())
+        versions: dict[int, int] = dict((await session.execute(
+            select(t.c.id, t.c.version).where(t.c.id.in_(ids), policy.scope_clause()))).tuples().all())
         for rid in ids:
             if rid not in versions:
                 continue
