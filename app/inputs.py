@@ -33,8 +33,13 @@ _NUL_MESSAGE = "不能包含空字符（\\u0000）"
 
 
 def too_large(cap: int) -> Problem:
-    return Problem(413, "request.too_large", "请求内容过大",
-                   detail=f"请求体不得超过 {cap} 字节", extra={"max_bytes": cap})
+    return Problem(
+        413,
+        "request.too_large",
+        "请求内容过大",
+        detail=f"请求体不得超过 {cap} 字节",
+        extra={"max_bytes": cap},
+    )
 
 
 class _TooLarge(Exception):
@@ -81,8 +86,7 @@ class InputGuard:
                 await problem_response(too_large(cap))(scope, receive, send)
                 return
             if body:
-                problem = (_check_form(body) if media_type == _FORM
-                           else _check_json(body, graphql=is_graphql))
+                problem = _check_form(body) if media_type == _FORM else _check_json(body, graphql=is_graphql)
                 if problem is not None:
                     await problem_response(problem)(scope, receive, send)
                     return
@@ -149,8 +153,12 @@ def _check_url(path: str, query_string: bytes, *, graphql: bool = False) -> Prob
     if bad is not None:
         # Decoded leniently, it would reach a filter or a GraphQL document as U+FFFD.
         if graphql:
-            return Problem(400, "request.invalid_utf8", "请求参数不是有效的 UTF-8",
-                           detail="查询字符串经百分号解码后须为 UTF-8 文本")
+            return Problem(
+                400,
+                "request.invalid_utf8",
+                "请求参数不是有效的 UTF-8",
+                detail="查询字符串经百分号解码后须为 UTF-8 文本",
+            )
         return invalid([FieldError(bad, "text.invalid_utf8", "须为有效的 UTF-8 文本")], "请求参数未通过校验")
     if graphql and (b"variables=" in query_string or b"extensions=" in query_string):
         # GET /graphql carries JSON in the query string: read as strictly as a POST body.
@@ -200,11 +208,22 @@ def _check_json(body: bytes, *, graphql: bool) -> Problem | None:
         if not graphql and not _lenient_json(body):
             return None  # not JSON for anyone: the endpoint answers it as it always has
         if graphql:
-            return Problem(400, "request.json_invalid", "请求体不是有效的 JSON",
-                           detail="请求体应为 UTF-8 编码的 JSON 对象：{\"query\": ..., \"variables\": {...}}")
-        return invalid([FieldError("body", "schema.json_invalid",
-                                   "请求体不是有效的 JSON：须为 UTF-8，不含孤立代理字符，数字须为有限值")],
-                       "请求参数未通过校验")
+            return Problem(
+                400,
+                "request.json_invalid",
+                "请求体不是有效的 JSON",
+                detail='请求体应为 UTF-8 编码的 JSON 对象：{"query": ..., "variables": {...}}',
+            )
+        return invalid(
+            [
+                FieldError(
+                    "body",
+                    "schema.json_invalid",
+                    "请求体不是有效的 JSON：须为 UTF-8，不含孤立代理字符，数字须为有限值",
+                )
+            ],
+            "请求参数未通过校验",
+        )
     where = _find_nul(data)
     return None if where is None else _nul(where)
 

@@ -43,13 +43,23 @@ def create_app(settings: Settings | None = None, *, manage_engine: bool = True) 
         background = []
         # The embedded server is the service's to keep alive: restarted when its postmaster dies.
         if engines._embedded_server is not None and settings.embedded_watch_seconds > 0:
-            background.append(asyncio.create_task(watch(engines._embedded_server, settings.embedded_watch_seconds)))
+            background.append(
+                asyncio.create_task(watch(engines._embedded_server, settings.embedded_watch_seconds))
+            )
         if settings.audit_chain_interval_seconds > 0:
             from app.access.audit_chain import chain_forever
 
-            background.append(asyncio.create_task(chain_forever(
-                engine, settings.audit_chain_interval_seconds, settings.audit_anchor_file,
-                settings.audit_anchor_interval_seconds, settings.audit_anchor_url)))
+            background.append(
+                asyncio.create_task(
+                    chain_forever(
+                        engine,
+                        settings.audit_chain_interval_seconds,
+                        settings.audit_anchor_file,
+                        settings.audit_anchor_interval_seconds,
+                        settings.audit_anchor_url,
+                    )
+                )
+            )
         # Everything built so far (catalogue, tables, GraphQL schema, routes: some 200,000 objects) lives
         # as long as the process: out of the collector's sight, a full collection no longer walks it on
         # the request path (it cost ~1-3 ms per GraphQL request on average, docs/performance.md).
@@ -92,14 +102,25 @@ def create_app(settings: Settings | None = None, *, manage_engine: bool = True) 
     from app.consolidation.endpoints import router as legacy_router
     from app.dedupe.endpoints import router as dedupe_router
     from app.imports.endpoints import router as imports_router
-    from app.ledger.endpoints import relations_router
-    from app.ledger.endpoints import router as ledger_router
+    from app.ledger.endpoints import relations_router, router as ledger_router
     from app.org.endpoints import router as org_router
     from app.push.endpoints import router as push_router
     from app.report.endpoints import routers as report_routers
 
-    for r in (auth_router, org_router, access_router, catalog_router, admission_router, ledger_router, relations_router,
-              push_router, legacy_router, *report_routers, dedupe_router, imports_router):
+    for r in (
+        auth_router,
+        org_router,
+        access_router,
+        catalog_router,
+        admission_router,
+        ledger_router,
+        relations_router,
+        push_router,
+        legacy_router,
+        *report_routers,
+        dedupe_router,
+        imports_router,
+    ):
         app.include_router(r, prefix="/api/v1")
 
     from app.graphql.router import graphql_router

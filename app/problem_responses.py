@@ -25,10 +25,18 @@ PROBLEM_SCHEMA: dict[str, Any] = {
         "code": {"type": "string", "description": "稳定的机器可读代码，如 record.not_found"},
         "detail": {"type": "string"},
         "instance": {"type": "string"},
-        "errors": {"type": "array", "items": {
-            "type": "object", "required": ["path", "code", "message"],
-            "properties": {"path": {"type": "string"}, "code": {"type": "string"}, "message": {"type": "string"}},
-        }},
+        "errors": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["path", "code", "message"],
+                "properties": {
+                    "path": {"type": "string"},
+                    "code": {"type": "string"},
+                    "message": {"type": "string"},
+                },
+            },
+        },
     },
 }
 PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
@@ -62,8 +70,10 @@ def complete(doc: dict[str, Any]) -> dict[str, Any]:
             wanted = {**COMMON, **(WRITES if method in _WRITE_METHODS else {})}
             for status, description in wanted.items():
                 given = responses.get(status, {})
-                responses[status] = {"description": given.get("description", description),
-                                     "content": {"application/problem+json": {"schema": PROBLEM_REF}}}
+                responses[status] = {
+                    "description": given.get("description", description),
+                    "content": {"application/problem+json": {"schema": PROBLEM_REF}},
+                }
             for status, given in responses.items():  # e.g. 415, 429 declared by a route
                 if status[0] in "45" and "application/json" in given.get("content", {}):
                     given["content"] = {"application/problem+json": {"schema": PROBLEM_REF}}

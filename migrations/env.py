@@ -29,7 +29,9 @@ def run_migrations_offline() -> None:
 def run_migrations_online() -> None:
     connection = config.attributes.get("connection")
     if connection is not None:
-        context.configure(connection=connection, target_metadata=metadata_of(connection, metadata), compare_type=True)
+        context.configure(
+            connection=connection, target_metadata=metadata_of(connection, metadata), compare_type=True
+        )
         with context.begin_transaction():
             context.run_migrations()
         return

@@ -64,13 +64,17 @@ def verdict(total: float, floor: float) -> str | None:
     if total < floor:
         return f"coverage fell below the floor by {floor - total:.2f} points"
     if total > floor + RAISE_AFTER:
-        return (f"coverage grew {total - floor:.2f} points past the floor: raise it in the same change\n"
-                "      (.venv/bin/python scripts/coverage_floor.py --raise, then commit coverage-floor.txt)")
+        return (
+            f"coverage grew {total - floor:.2f} points past the floor: raise it in the same change\n"
+            "      (.venv/bin/python scripts/coverage_floor.py --raise, then commit coverage-floor.txt)"
+        )
     return None
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--data-file", default=".coverage")
     parser.add_argument("--raise", dest="raise_floor", action="store_true", help="write a higher floor")
     args = parser.parse_args(argv)

@@ -1,7 +1,7 @@
 """Load the demo district (永川区): migrate to head, then app.demo.load.load_demo.
 
-    python scripts/demo_district.py --scale full --reset
-    ONETABLE_DATA_DIR=/tmp/demo-pg python scripts/demo_district.py   # embedded server in that folder
+python scripts/demo_district.py --scale full --reset
+ONETABLE_DATA_DIR=/tmp/demo-pg python scripts/demo_district.py   # embedded server in that folder
 """
 
 from __future__ import annotations
@@ -41,8 +41,9 @@ def main(argv: list[str] | None = None) -> int:
     def progress(stage: str, rows: int) -> None:
         print(f"{stage:<18} {rows:>10,} rows {time.perf_counter() - started:8.1f}s", flush=True)
 
-    result = load_demo(libpq_conninfo(url), scale=args.scale, seed=args.seed, reset=args.reset,
-                       progress=progress)
+    result = load_demo(
+        libpq_conninfo(url), scale=args.scale, seed=args.seed, reset=args.reset, progress=progress
+    )
     elapsed = time.perf_counter() - started
     key = result.pop("service_account_key", None)
     print()

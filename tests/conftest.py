@@ -56,8 +56,9 @@ def _drop(url: str) -> None:
     from psycopg import sql
 
     with psycopg.connect(_admin_conninfo(url), autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
-            sql.Identifier(make_url(url).database)))
+        conn.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(make_url(url).database))
+        )
 
 
 def _recreate(url: str) -> None:
@@ -66,8 +67,11 @@ def _recreate(url: str) -> None:
 
     _drop(url)
     with psycopg.connect(_admin_conninfo(url), autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE template0 ENCODING 'UTF8'").format(
-            sql.Identifier(make_url(url).database)))
+        conn.execute(
+            sql.SQL("CREATE DATABASE {} TEMPLATE template0 ENCODING 'UTF8'").format(
+                sql.Identifier(make_url(url).database)
+            )
+        )
 
 
 @contextmanager
@@ -109,8 +113,9 @@ def database_url():
 @pytest.fixture(scope="session")
 def settings(database_url: str) -> Settings:
     # expose_docs: the suite checks introspection and the docs pages (off by default outside demo).
-    return Settings(database_url=database_url, secret_key="test-secret-key-at-least-32-bytes-long!!",
-                    expose_docs=True)
+    return Settings(
+        database_url=database_url, secret_key="test-secret-key-at-least-32-bytes-long!!", expose_docs=True
+    )
 
 
 @pytest.fixture(scope="session")

@@ -26,9 +26,7 @@ async def make_org_unit(
     region_code: str,
     department_code: str | None = None,
 ) -> OrgUnit:
-    unit = OrgUnit(
-        code=code, name=name, kind=kind, region_code=region_code, department_code=department_code
-    )
+    unit = OrgUnit(code=code, name=name, kind=kind, region_code=region_code, department_code=department_code)
     session.add(unit)
     await session.flush()
     return unit

@@ -39,6 +39,7 @@ FULL = "****"
 
 # ---- masks --------------------------------------------------------------------------------------
 
+
 def _id_card(v: str) -> str:
     return v[:6] + "*" * max(len(v) - 10, 0) + v[-4:]
 
@@ -53,7 +54,7 @@ def _name(v: str) -> str:
 
 def _address(v: str) -> str:
     ends = [v.find(t) + len(t) for t in ("村", "社区", "居委会") if t in v]
-    return v[:min(ends)] + "***" if ends else v[:6] + "***"
+    return v[: min(ends)] + "***" if ends else v[:6] + "***"
 
 
 def _year(v: str) -> str:
@@ -65,8 +66,14 @@ def _certificate(v: str) -> str:
     return v[:6] + "********" + v[14:18] + "****"
 
 
-_MASKS = {"id_card": _id_card, "phone": _phone, "name": _name, "address": _address, "year": _year,
-          "certificate": _certificate}
+_MASKS = {
+    "id_card": _id_card,
+    "phone": _phone,
+    "name": _name,
+    "address": _address,
+    "year": _year,
+    "certificate": _certificate,
+}
 
 
 def as_text(value: object) -> str:
@@ -91,6 +98,7 @@ def masked(ledger: str, code: str, value: object) -> str | None:
 
 
 # ---- callers and grants -------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class G:

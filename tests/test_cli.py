@@ -28,8 +28,13 @@ def test_help_lists_the_commands():
 
 @pytest.mark.parametrize(
     ("group", "commands"),
-    [("db", ["upgrade", "url"]), ("user", ["add"]), ("service-account", ["add"]),
-     ("catalog", ["check", "export"]), ("schemas", ["export"])],
+    [
+        ("db", ["upgrade", "url"]),
+        ("user", ["add"]),
+        ("service-account", ["add"]),
+        ("catalog", ["check", "export"]),
+        ("schemas", ["export"]),
+    ],
 )
 def test_group_help_lists_subcommands(group: str, commands: list[str]):
     result = invoke(group, "--help")

@@ -22,6 +22,7 @@ def problem(r, status: int, code: str) -> dict:
 
 def house(**extra) -> bytes:
     import json
+
     base = {"region_code": VILLAGE_A, "house_code": VILLAGE_A + "H00001", "standard_address": "临江村1组"}
     return json.dumps({**base, **extra}).encode()
 
@@ -43,33 +44,50 @@ async def test_nul_in_query_path_and_body_is_422(client, world):
     assert problem(r, 422, "validation.failed")["errors"][0]["path"] == "body.remark"
 
 
-@pytest.mark.parametrize("raw", [
-    b'"\\ud800"', b"1e400", b"-1e400", b"NaN", b"Infinity", b"-Infinity",
-])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b'"\\ud800"',
+        b"1e400",
+        b"-1e400",
+        b"NaN",
+        b"Infinity",
+        b"-Infinity",
+    ],
+)
 async def test_non_finite_numbers_and_lone_surrogates_are_422(client, world, raw):
     body = house().replace(b'"standard_address"', b'"floor_area": ' + raw + b', "standard_address"')
     r = await client.post(HOUSES, content=body, headers={**world.a, **JSON})
     assert problem(r, 422, "validation.failed")["errors"][0]["code"] == "schema.json_invalid"
 
 
-@pytest.mark.parametrize("field, value", [
-    ("floor_area", "1e400"), ("floor_area", "NaN"), ("floor_area", "-Infinity"),
-    ("built_year", "1e999999999"), ("built_year", "99999999999999999999999"),
-])
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        ("floor_area", "1e400"),
+        ("floor_area", "NaN"),
+        ("floor_area", "-Infinity"),
+        ("built_year", "1e999999999"),
+        ("built_year", "99999999999999999999999"),
+    ],
+)
 async def test_huge_numbers_as_text_are_422(client, world, field, value):
     r = await client.post(HOUSES, content=house(**{field: value}), headers={**world.a, **JSON})
     assert problem(r, 422, "validation.failed")["errors"][0]["path"] == f"body.{field}"
 
 
-@pytest.mark.parametrize("method, url", [
-    ("GET", "/api/v1/service-accounts?offset=589490975579764359168"),
-    ("GET", "/api/v1/users?offset=9223372036854775808"),
-    ("GET", "/api/v1/org-units?offset=99999999999999999999"),
-    ("DELETE", "/api/v1/grants/99999999999999999999"),
-    ("GET", "/api/v1/audit?before_id=99999999999999999999"),
-    ("GET", "/api/v1/audit?record_id=-99999999999999999999"),
-    ("GET", "/api/v1/report-tasks?template_id=99999999999999999999"),
-])
+@pytest.mark.parametrize(
+    "method, url",
+    [
+        ("GET", "/api/v1/service-accounts?offset=589490975579764359168"),
+        ("GET", "/api/v1/users?offset=9223372036854775808"),
+        ("GET", "/api/v1/org-units?offset=99999999999999999999"),
+        ("DELETE", "/api/v1/grants/99999999999999999999"),
+        ("GET", "/api/v1/audit?before_id=99999999999999999999"),
+        ("GET", "/api/v1/audit?record_id=-99999999999999999999"),
+        ("GET", "/api/v1/report-tasks?template_id=99999999999999999999"),
+    ],
+)
 async def test_unbounded_integers_are_422(client, world, method, url):
     r = await client.request(method, url, headers=world.admin)
     problem(r, 422, "validation.failed")
@@ -100,8 +118,9 @@ async def test_upload_over_its_cap_is_413(app, client, world):
     old = s.max_upload_bytes
     s.max_upload_bytes = 10_000
     try:
-        r = await client.post("/api/v1/report-tasks/1/xlsx", files={"file": ("t.xlsx", b"x" * 20_000)},
-                              headers=world.a)
+        r = await client.post(
+            "/api/v1/report-tasks/1/xlsx", files={"file": ("t.xlsx", b"x" * 20_000)}, headers=world.a
+        )
         problem(r, 413, "request.too_large")
     finally:
         s.max_upload_bytes = old
@@ -118,22 +137,38 @@ def test_caps_are_configurable(monkeypatch):
 async def test_query_parameters_that_are_not_utf8_are_4xx_problems(client, world):
     r = await client.get(HOUSES + "?standard_address=eq.%ff%fe", headers=world.a)
     assert problem(r, 422, "validation.failed")["errors"][0] == {
-        "path": "query.standard_address", "code": "text.invalid_utf8", "message": "须为有效的 UTF-8 文本"}
+        "path": "query.standard_address",
+        "code": "text.invalid_utf8",
+        "message": "须为有效的 UTF-8 文本",
+    }
     r = await client.get(HOUSES + "?%c3=eq.1", headers=world.a)
     assert problem(r, 422, "validation.failed")["errors"][0]["path"] == "query"
     # Valid UTF-8, percent-encoded or not, is untouched.
-    assert (await client.get(HOUSES + "?standard_address=eq.%E4%B8%B4%E6%B1%9F", headers=world.a)).status_code == 200
+    assert (
+        await client.get(HOUSES + "?standard_address=eq.%E4%B8%B4%E6%B1%9F", headers=world.a)
+    ).status_code == 200
 
 
-@pytest.mark.parametrize("query, code", [
-    ("query=%ff%fe", "request.invalid_utf8"),  # the document itself
-    ("query=%7Bme%7Bname%7D%7D&variables=%ff", "request.invalid_utf8"),
-    ("query=%7Bme%7Bname%7D%7D&variables=%7B%22a%22%3A%22%5Cud800%22%7D", "request.json_invalid"),  # lone surrogate
-    ("query=%7Bme%7Bname%7D%7D&variables=%7B%22a%22%3A1e400%7D", "request.json_invalid"),
-    ("query=%7Bme%7Bname%7D%7D&variables=1", "request.bad"),  # not an object: strawberry's text/plain 400 before
-])
+@pytest.mark.parametrize(
+    "query, code",
+    [
+        ("query=%ff%fe", "request.invalid_utf8"),  # the document itself
+        ("query=%7Bme%7Bname%7D%7D&variables=%ff", "request.invalid_utf8"),
+        (
+            "query=%7Bme%7Bname%7D%7D&variables=%7B%22a%22%3A%22%5Cud800%22%7D",
+            "request.json_invalid",
+        ),  # lone surrogate
+        ("query=%7Bme%7Bname%7D%7D&variables=%7B%22a%22%3A1e400%7D", "request.json_invalid"),
+        (
+            "query=%7Bme%7Bname%7D%7D&variables=1",
+            "request.bad",
+        ),  # not an object: strawberry's text/plain 400 before
+    ],
+)
 async def test_graphql_get_with_unreadable_parameters_is_400_problem(client, world, query, code):
     r = await client.get("/graphql?" + query, headers={**world.a, "accept": "application/json"})
     problem(r, 400, code)
-    ok = await client.get("/graphql?query=%7Bme%7Bname%7D%7D", headers={**world.a, "accept": "application/json"})
+    ok = await client.get(
+        "/graphql?query=%7Bme%7Bname%7D%7D", headers={**world.a, "accept": "application/json"}
+    )
     assert ok.status_code == 200 and ok.json()["data"]["me"]["name"] == "ta"

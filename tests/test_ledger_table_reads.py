@@ -41,27 +41,60 @@ ALLOWLIST: dict[tuple[str, str], str] = {
     ("app/ledger/related.py", "create_link"): "write: insert a link, locking both ends under their scopes",
     ("app/ledger/related.py", "_link_conflict"): "write: table name decodes a unique-constraint name",
     ("app/ledger/related.py", "delete_link"): "write: soft-deletes a link, region of the far end for history",
-    ("app/catalog/admission/live.py", "_tables_of"): "schema: names of the YAML tables for Alembic's metadata, no rows read",
-    ("app/report/tasks/write_back.py", "write_back"): "write: versions of the records a report writes back (in scope)",
-    ("app/push/apply.py", "_parents"): "write: locks the parent records a pushed extension row is created under",
-    ("app/push/apply.py", "apply_push"): "write: a department push locks, inserts and updates the records it owns "
-                                         "items of, and appends their history (no values returned)",
+    (
+        "app/catalog/admission/live.py",
+        "_tables_of",
+    ): "schema: names of the YAML tables for Alembic's metadata, no rows read",
+    (
+        "app/report/tasks/write_back.py",
+        "write_back",
+    ): "write: versions of the records a report writes back (in scope)",
+    (
+        "app/push/apply.py",
+        "_parents",
+    ): "write: locks the parent records a pushed extension row is created under",
+    (
+        "app/push/apply.py",
+        "apply_push",
+    ): "write: a department push locks, inserts and updates the records it owns "
+    "items of, and appends their history (no values returned)",
     # Dedupe: matching reads only the match fields of the importer's area to score rows (nothing goes
     # to a reader: the review list reads records through the reviewer's policy); merges are writes.
-    ("app/dedupe/candidates.py", "find_candidates"): "matching: match fields of rows in the importer's area, scored, not returned",
-    ("app/dedupe/candidates.py", "enqueue_candidates"): "write: the region of each candidate's record, scoping the queue row",
-    ("app/dedupe/merge.py", "_lock_record"): "write: locks a record under the reviewer's scope and reads it for the merge",
-    ("app/dedupe/merge.py", "_relink"): "write: re-points the loser's links and extension rows to the survivor",
+    (
+        "app/dedupe/candidates.py",
+        "find_candidates",
+    ): "matching: match fields of rows in the importer's area, scored, not returned",
+    (
+        "app/dedupe/candidates.py",
+        "enqueue_candidates",
+    ): "write: the region of each candidate's record, scoping the queue row",
+    (
+        "app/dedupe/merge.py",
+        "_lock_record",
+    ): "write: locks a record under the reviewer's scope and reads it for the merge",
+    (
+        "app/dedupe/merge.py",
+        "_relink",
+    ): "write: re-points the loser's links and extension rows to the survivor",
     ("app/dedupe/merge.py", "_table_of"): "write: the link or extension table an undo re-points back",
     ("app/dedupe/merge.py", "accept"): "write: the merge's UPDATEs (loser soft-deleted, surviving values)",
     ("app/dedupe/merge.py", "undo"): "write: the undo's UPDATEs",
     # Import jobs (docs/imports.md): bulk writes through the importer's policy, and the current values
     # a write needs; nothing read here is returned to a reader (rows show the sheet's own values).
-    ("app/imports/plan.py", "existing_by_key"): "write: current values (locked at commit) of the records a sheet's keys match, for survivorship",
+    (
+        "app/imports/plan.py",
+        "existing_by_key",
+    ): "write: current values (locked at commit) of the records a sheet's keys match, for survivorship",
     ("app/imports/commit.py", "insert_records"): "write: INSERT … SELECT FROM unnest of new records",
     ("app/imports/commit.py", "update_records"): "write: UPDATE … FROM unnest of changed fields",
-    ("app/imports/households.py", "link"): "write: households, houses and links; matches by 户号 / address in the importing township",
-    ("app/imports/undo.py", "undo"): "write: current values to compare, restore or soft-delete what the import wrote",
+    (
+        "app/imports/households.py",
+        "link",
+    ): "write: households, houses and links; matches by 户号 / address in the importing township",
+    (
+        "app/imports/undo.py",
+        "undo",
+    ): "write: current values to compare, restore or soft-delete what the import wrote",
     ("app/imports/undo.py", "_unlink"): "write: soft-deletes links, households and houses the import made",
     ("app/imports/writes.py", "insert_history"): "write: appends history rows in bulk",
 }
@@ -117,8 +150,13 @@ class _Finder(ast.NodeVisitor):
 def _strip_docstrings(tree: ast.AST) -> None:
     for node in ast.walk(tree):
         body = getattr(node, "body", None)
-        if isinstance(body, list) and body and isinstance(body[0], ast.Expr) \
-                and isinstance(body[0].value, ast.Constant) and isinstance(body[0].value.value, str):
+        if (
+            isinstance(body, list)
+            and body
+            and isinstance(body[0], ast.Expr)
+            and isinstance(body[0].value, ast.Constant)
+            and isinstance(body[0].value.value, str)
+        ):
             body[0] = ast.Pass()
 
 
@@ -146,8 +184,10 @@ def _reads(tree: ast.AST) -> list[tuple[str, str, int]]:
 
 
 def _modules() -> list[tuple[str, str]]:
-    return [(p.relative_to(ROOT).as_posix(), p.read_text(encoding="utf-8"))
-            for p in sorted((ROOT / "app").rglob("*.py"))]
+    return [
+        (p.relative_to(ROOT).as_posix(), p.read_text(encoding="utf-8"))
+        for p in sorted((ROOT / "app").rglob("*.py"))
+    ]
 
 
 def test_nothing_outside_access_and_query_reads_a_ledger_table():
@@ -155,7 +195,8 @@ def test_nothing_outside_access_and_query_reads_a_ledger_table():
     assert not problems, (
         "direct ledger-table access outside app/access and app/query: take the FROM item from "
         "app/query/sources.py (through the reader's policy), or, for a write, add an allowlist entry "
-        "with its reason in tests/test_ledger_table_reads.py:\n" + "\n".join(problems))
+        "with its reason in tests/test_ledger_table_reads.py:\n" + "\n".join(problems)
+    )
 
 
 def test_every_allowlist_entry_still_names_a_direct_access():
@@ -170,8 +211,9 @@ def test_every_allowlist_entry_still_names_a_direct_access():
 
 
 _PLANTED = {
-    "tables().ledgers": ('from app.db.ledger_tables import tables\n\n'
-                         'def f():\n    return tables().ledgers["person"]\n'),
+    "tables().ledgers": (
+        'from app.db.ledger_tables import tables\n\ndef f():\n    return tables().ledgers["person"]\n'
+    ),
     "tables().relations": (
         "from app.db.ledger_tables import tables as t\n\ndef f(rel):\n    return t().relations[rel]\n"
     ),
@@ -199,7 +241,9 @@ def test_allowlisting_a_function_does_not_allowlist_its_neighbours():
 
 
 def test_reading_through_the_query_sources_passes():
-    ok = ('from app.query import sources\n\ndef f(policy):\n    """Reads lg_person through the policy."""\n'
-          "    t = sources.ledger_table(policy)\n"
-          "    return select(*policy.select_columns(t)).where(policy.scope_clause(t))\n")
+    ok = (
+        'from app.query import sources\n\ndef f(policy):\n    """Reads lg_person through the policy."""\n'
+        "    t = sources.ledger_table(policy)\n"
+        "    return select(*policy.select_columns(t)).where(policy.scope_clause(t))\n"
+    )
     assert lint("app/report/new_reader.py", ok) == []

@@ -22,12 +22,25 @@ from app.requests import request_id_var
 
 
 async def append(
-    session: AsyncSession, *, actor: str, action: str, path: str, ledger: str | None = None,
-    record_ids: Iterable[int] = (), fields: Iterable[str] = (), detail: dict[str, Any] | None = None,
+    session: AsyncSession,
+    *,
+    actor: str,
+    action: str,
+    path: str,
+    ledger: str | None = None,
+    record_ids: Iterable[int] = (),
+    fields: Iterable[str] = (),
+    detail: dict[str, Any] | None = None,
 ) -> AuditEntry:
     entry = AuditEntry(
-        at=datetime.now(UTC), actor=actor, action=action, path=path, ledger=ledger,
-        record_ids=sorted(set(record_ids)), fields=sorted(set(fields)), detail=detail or {},
+        at=datetime.now(UTC),
+        actor=actor,
+        action=action,
+        path=path,
+        ledger=ledger,
+        record_ids=sorted(set(record_ids)),
+        fields=sorted(set(fields)),
+        detail=detail or {},
         request_id=request_id_var.get(),
     )
     session.add(entry)
@@ -36,40 +49,96 @@ async def append(
 
 
 async def append_on(
-    conn: AsyncConnection, *, actor: str, action: str, path: str, ledger: str | None = None,
-    record_ids: Iterable[int] = (), fields: Iterable[str] = (),
+    conn: AsyncConnection,
+    *,
+    actor: str,
+    action: str,
+    path: str,
+    ledger: str | None = None,
+    record_ids: Iterable[int] = (),
+    fields: Iterable[str] = (),
 ) -> None:
     """The same append as one Core INSERT on a connection (the single-statement read paths of
     app/db/fast.py: in autocommit it is committed before the response carrying the values is sent)."""
-    await conn.execute(insert(AuditEntry.__table__).values(
-        at=datetime.now(UTC), actor=actor, action=action, path=path, ledger=ledger,
-        record_ids=sorted(set(record_ids)), fields=sorted(set(fields)), detail={},
-        request_id=request_id_var.get()))
+    await conn.execute(
+        insert(AuditEntry.__table__).values(
+            at=datetime.now(UTC),
+            actor=actor,
+            action=action,
+            path=path,
+            ledger=ledger,
+            record_ids=sorted(set(record_ids)),
+            fields=sorted(set(fields)),
+            detail={},
+            request_id=request_id_var.get(),
+        )
+    )
 
 
-async def audit_read(session: AsyncSession | AsyncConnection, policy: LedgerPolicy, record_ids: list[int], path: str,
-                     fields: list[str] | None = None) -> None:
+async def audit_read(
+    session: AsyncSession | AsyncConnection,
+    policy: LedgerPolicy,
+    record_ids: list[int],
+    path: str,
+    fields: list[str] | None = None,
+) -> None:
     """Log a read that returned unmasked sensitive or secret values (nothing to log otherwise)."""
     plain = policy.plain_sensitive_fields
     if fields is not None:
         plain = [f for f in plain if f in fields]
     if plain and record_ids and isinstance(session, AsyncConnection):
-        await append_on(session, actor=policy.principal.actor, action="read_sensitive", path=path,
-                        ledger=policy.ledger.code, record_ids=record_ids, fields=plain)
-    elif plain and record_ids:
-        await append(session, actor=policy.principal.actor, action="read_sensitive", path=path,
-                     ledger=policy.ledger.code, record_ids=record_ids, fields=plain)
+        await append_on(
+            session,
+            actor=policy.principal.actor,
+            action="read_sensitive",
+            path=path,
+            ledger=policy.ledger.code,
+            record_ids=record_ids,
+            fields=plain,
+        )
+    elif plain and record_ids and isinstance(session, AsyncSession):
+        await append(
+            session,
+            actor=policy.principal.actor,
+            action="read_sensitive",
+            path=path,
+            ledger=policy.ledger.code,
+            record_ids=record_ids,
+            fields=plain,
+        )
 
 
-async def audit_write(session: AsyncSession, principal: Principal, action: str, ledger: str, record_id: int,
-                      fields: Iterable[str], path: str = "rest") -> None:
-    await append(session, actor=principal.actor, action=action, path=path, ledger=ledger,
-                 record_ids=[record_id], fields=[f for f in fields if f])
+async def audit_write(
+    session: AsyncSession,
+    principal: Principal,
+    action: str,
+    ledger: str,
+    record_id: int,
+    fields: Iterable[str],
+    path: str = "rest",
+) -> None:
+    await append(
+        session,
+        actor=principal.actor,
+        action=action,
+        path=path,
+        ledger=ledger,
+        record_ids=[record_id],
+        fields=[f for f in fields if f],
+    )
 
 
 async def query_log(
-    session: AsyncSession, *, actor: str | None, action: str | None, ledger: str | None, record_id: int | None,
-    since: datetime | None, until: datetime | None, before_id: int | None, limit: int,
+    session: AsyncSession,
+    *,
+    actor: str | None,
+    action: str | None,
+    ledger: str | None,
+    record_id: int | None,
+    since: datetime | None,
+    until: datetime | None,
+    before_id: int | None,
+    limit: int,
 ) -> list[AuditEntry]:
     stmt = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit)
     if actor:

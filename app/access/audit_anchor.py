@@ -79,7 +79,9 @@ def last_anchor(path: Path) -> Anchor | None:
         return None  # a torn last line (crash mid-write): the next anchor is appended after it
 
 
-def append_if_due(path: Path, pos: int, row_id: int, hash_: str, every_seconds: float, force: bool = False) -> bool:
+def append_if_due(
+    path: Path, pos: int, row_id: int, hash_: str, every_seconds: float, force: bool = False
+) -> bool:
     """Append the head unless the last anchor already covers it or is younger than every_seconds.
 
     Blocking file I/O: the service calls this through asyncio.to_thread.
@@ -134,8 +136,9 @@ def read_anchors_db(url: str) -> list[Anchor]:
     return [Anchor(pos=p, id=i, hash=h, at=at.isoformat()) for p, i, h, at in rows]
 
 
-def append_if_due_db(url: str, pos: int, row_id: int, hash_: str, every_seconds: float,
-                     force: bool = False) -> bool:
+def append_if_due_db(
+    url: str, pos: int, row_id: int, hash_: str, every_seconds: float, force: bool = False
+) -> bool:
     """append_if_due for the anchor database (blocking: called through asyncio.to_thread).
 
     The table is created on first use when the role may (or made beforehand by its owner, with only
@@ -144,10 +147,14 @@ def append_if_due_db(url: str, pos: int, row_id: int, hash_: str, every_seconds:
     with _connect(url) as conn:
         if conn.execute("SELECT to_regclass('audit_anchor')").fetchone() == (None,):
             conn.execute(ANCHOR_TABLE_DDL)
-        last = conn.execute("SELECT pos, now() - at < make_interval(secs => %s) FROM audit_anchor "
-                            "ORDER BY pos DESC LIMIT 1", (every_seconds,)).fetchone()
+        last = conn.execute(
+            "SELECT pos, now() - at < make_interval(secs => %s) FROM audit_anchor ORDER BY pos DESC LIMIT 1",
+            (every_seconds,),
+        ).fetchone()
         if last is not None and (last[0] >= pos or (last[1] and not force)):
             return False
-        cur = conn.execute("INSERT INTO audit_anchor (pos, id, hash) VALUES (%s, %s, %s) "
-                           "ON CONFLICT (pos) DO NOTHING", (pos, row_id, hash_))
+        cur = conn.execute(
+            "INSERT INTO audit_anchor (pos, id, hash) VALUES (%s, %s, %s) ON CONFLICT (pos) DO NOTHING",
+            (pos, row_id, hash_),
+        )
         return cur.rowcount == 1

@@ -52,8 +52,16 @@ Db = AsyncSession | AsyncConnection  # both run Core statements; tests pass thei
 def digest(prev_hash: str, e: Any) -> str:
     """SHA-256 of the row's content and the previous hash (e: an AuditEntry or a row of audit_log)."""
     body = [
-        prev_hash, e.at.astimezone(UTC).isoformat(), e.actor, e.action, e.path, e.ledger,
-        list(e.record_ids or []), list(e.fields or []), e.detail or {}, e.request_id,
+        prev_hash,
+        e.at.astimezone(UTC).isoformat(),
+        e.actor,
+        e.action,
+        e.path,
+        e.ledger,
+        list(e.record_ids or []),
+        list(e.fields or []),
+        e.detail or {},
+        e.request_id,
     ]
     return hashlib.sha256(orjson.dumps(body, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
@@ -66,15 +74,23 @@ class Head:
 
 
 async def chain_head(db: Db) -> Head:
-    row = (await db.execute(
-        select(_T.c.chain_pos, _T.c.id, _T.c.hash).where(_T.c.chain_pos.is_not(None))
-        .order_by(_T.c.chain_pos.desc()).limit(1))).first()
+    row = (
+        await db.execute(
+            select(_T.c.chain_pos, _T.c.id, _T.c.hash)
+            .where(_T.c.chain_pos.is_not(None))
+            .order_by(_T.c.chain_pos.desc())
+            .limit(1)
+        )
+    ).first()
     return Head(row.chain_pos, row.id, row.hash) if row else Head(0, None, GENESIS)
 
 
 # No "chain_pos IS NULL" filter: sealing a sealed row must fail loudly (the trigger), not skip.
-_SEAL = (update(_T).where(_T.c.id == bindparam("b_id"))
-         .values(chain_pos=bindparam("b_pos"), prev_hash=bindparam("b_prev"), hash=bindparam("b_hash")))
+_SEAL = (
+    update(_T)
+    .where(_T.c.id == bindparam("b_id"))
+    .values(chain_pos=bindparam("b_pos"), prev_hash=bindparam("b_prev"), hash=bindparam("b_hash"))
+)
 
 
 async def seal_pending(db: Db, batch: int = 1000) -> int:
@@ -83,8 +99,7 @@ async def seal_pending(db: Db, batch: int = 1000) -> int:
     The caller holds the chain lock (run_chainer) or is a test in its own transaction.
     """
     head = await chain_head(db)
-    rows = (await db.execute(
-        select(_T).where(_T.c.chain_pos.is_(None)).order_by(_T.c.id).limit(batch))).all()
+    rows = (await db.execute(select(_T).where(_T.c.chain_pos.is_(None)).order_by(_T.c.id).limit(batch))).all()
     prev, pos, params = head.hash, head.pos, []
     for r in rows:
         pos += 1
@@ -103,8 +118,15 @@ class ChainRun:
     anchored: bool
 
 
-async def run_chainer(engine: AsyncEngine, *, anchor_file: Path | None = None, anchor_url: str | None = None,
-                      anchor_every: float = 60.0, force_anchor: bool = False, batch: int = 1000) -> ChainRun | None:
+async def run_chainer(
+    engine: AsyncEngine,
+    *,
+    anchor_file: Path | None = None,
+    anchor_url: str | None = None,
+    anchor_every: float = 60.0,
+    force_anchor: bool = False,
+    batch: int = 1000,
+) -> ChainRun | None:
     """Seal everything committed, then anchor the head when due. None: another process is chaining."""
     async with engine.connect() as conn:
         got = await conn.scalar(select(func.pg_try_advisory_lock(CHAIN_LOCK_KEY)))
@@ -125,11 +147,15 @@ async def run_chainer(engine: AsyncEngine, *, anchor_file: Path | None = None, a
             if anchor_file is not None and head.pos > 0 and head.id is not None:
                 # Still under the lock, so the anchors' positions only grow.
                 anchored = await asyncio.to_thread(
-                    append_if_due, anchor_file, head.pos, head.id, head.hash, anchor_every, force_anchor)
+                    append_if_due, anchor_file, head.pos, head.id, head.hash, anchor_every, force_anchor
+                )
             if anchor_url is not None and head.pos > 0 and head.id is not None:
-                anchored = await asyncio.to_thread(
-                    append_if_due_db, anchor_url, head.pos, head.id, head.hash, anchor_every, force_anchor
-                ) or anchored
+                anchored = (
+                    await asyncio.to_thread(
+                        append_if_due_db, anchor_url, head.pos, head.id, head.hash, anchor_every, force_anchor
+                    )
+                    or anchored
+                )
             return ChainRun(sealed, head, anchored)
         finally:
             try:
@@ -142,8 +168,13 @@ async def run_chainer(engine: AsyncEngine, *, anchor_file: Path | None = None, a
                     await conn.invalidate()
 
 
-async def chain_forever(engine: AsyncEngine, every: float, anchor_file: Path | None, anchor_every: float,
-                        anchor_url: str | None = None) -> None:
+async def chain_forever(
+    engine: AsyncEngine,
+    every: float,
+    anchor_file: Path | None,
+    anchor_every: float,
+    anchor_url: str | None = None,
+) -> None:
     """The service's background chainer: one pass every `every` seconds until cancelled.
 
     A failing pass (database down) is logged once per outage, not once per second.
@@ -151,7 +182,9 @@ async def chain_forever(engine: AsyncEngine, every: float, anchor_file: Path | N
     failing = False
     while True:
         try:
-            await run_chainer(engine, anchor_file=anchor_file, anchor_url=anchor_url, anchor_every=anchor_every)
+            await run_chainer(
+                engine, anchor_file=anchor_file, anchor_url=anchor_url, anchor_every=anchor_every
+            )
             if failing:
                 log.info("audit chainer: passes succeed again")
                 failing = False
@@ -194,28 +227,39 @@ async def verify(db: Db, anchors: Sequence[Anchor] = (), batch: int = 5000) -> C
         return ChainReport(pos, row_id, reason, unsealed, matched)
 
     while True:
-        rows = (await db.execute(
-            select(_T).where(_T.c.chain_pos > pos).order_by(_T.c.chain_pos).limit(batch))).all()
+        rows = (
+            await db.execute(select(_T).where(_T.c.chain_pos > pos).order_by(_T.c.chain_pos).limit(batch))
+        ).all()
         if not rows:
             break
         for e in rows:
             if e.chain_pos != pos + 1:
-                return bad(e.id, f"chain position {_span(pos + 1, e.chain_pos - 1)} missing before it (row removed)")
+                return bad(
+                    e.id, f"chain position {_span(pos + 1, e.chain_pos - 1)} missing before it (row removed)"
+                )
             if e.prev_hash != prev:
                 return bad(e.id, "previous-hash link broken (row removed or inserted)")
             if digest(prev, e) != e.hash:
                 return bad(e.id, "content does not match its hash (row edited)")
             for a in at_pos.get(e.chain_pos, ()):
                 if (a.id, a.hash) != (e.id, e.hash):
-                    return bad(e.id, f"differs from the anchor of {a.at} at position {a.pos} (anchored row id "
-                                     f"{a.id}): the chain was rewritten after position {last_matched}")
+                    return bad(
+                        e.id,
+                        f"differs from the anchor of {a.at} at position {a.pos} (anchored row id "
+                        f"{a.id}): the chain was rewritten after position {last_matched}",
+                    )
                 matched, last_matched = matched + 1, a.pos
             prev, pos = e.hash, e.chain_pos
     beyond = [a for a in anchors if a.pos > pos]
     if beyond:
         top = max(beyond, key=lambda a: a.pos)
         return ChainReport(
-            pos, top.id, f"tail truncated: the chain ends at position {pos} but the anchor of {top.at} "
-                         f"names position {top.pos} (row id {top.id}); positions {_span(pos + 1, top.pos)} missing",
-            unsealed, matched, (pos + 1, top.pos))
+            pos,
+            top.id,
+            f"tail truncated: the chain ends at position {pos} but the anchor of {top.at} "
+            f"names position {top.pos} (row id {top.id}); positions {_span(pos + 1, top.pos)} missing",
+            unsealed,
+            matched,
+            (pos + 1, top.pos),
+        )
     return ChainReport(pos, None, None, unsealed, matched)

@@ -26,8 +26,9 @@ router = APIRouter(tags=["授权与审计"])
 
 
 @router.get("/grants", response_model=list[GrantOut], summary="授权列表")
-async def list_grants(session: Session, _: PlatformAdmin, ledger: str | None = None,
-                      grantee_type: str | None = None) -> Sequence[Grant]:
+async def list_grants(
+    session: Session, _: PlatformAdmin, ledger: str | None = None, grantee_type: str | None = None
+) -> Sequence[Grant]:
     return await grants.list_grants(session, ledger=ledger, grantee_type=grantee_type)
 
 
@@ -41,9 +42,12 @@ async def delete_grant(session: Session, admin: PlatformAdmin, grant_id: PathId)
     await grants.delete_grant(session, admin, grant_id)
 
 
-@router.get("/access/effective", response_model=EffectivePermissions, summary="某账号对某台账的实际权限及原因")
+@router.get(
+    "/access/effective", response_model=EffectivePermissions, summary="某账号对某台账的实际权限及原因"
+)
 async def effective(
-    session: Session, principal: CurrentPrincipal,
+    session: Session,
+    principal: CurrentPrincipal,
     ledger: Annotated[str, Query(description="台账代码")],
     username: Annotated[str | None, Query(description="查看该用户的权限（仅平台管理员）")] = None,
     service_account: Annotated[str | None, Query(description="查看该服务账号的权限（仅平台管理员）")] = None,
@@ -55,11 +59,22 @@ async def effective(
         subject = await _subject(session, username, service_account)
     policy = await policy_for(session, subject, ledger)
     return EffectivePermissions(
-        principal=subject.actor, ledger=ledger, row_scope=list(policy.scope), row_scope_reason=policy.scope_reason,
-        fields=[FieldPermission(field=fa.field.code, label=fa.field.label, sensitivity=fa.field.sensitivity.value,
-                                level=fa.level.name, mask=fa.mask.value if fa.level.name == "masked" else None,
-                                allow_lookup=fa.allow_lookup, reason=fa.reason)
-                for fa in policy.fields.values()],
+        principal=subject.actor,
+        ledger=ledger,
+        row_scope=list(policy.scope),
+        row_scope_reason=policy.scope_reason,
+        fields=[
+            FieldPermission(
+                field=fa.field.code,
+                label=fa.field.label,
+                sensitivity=fa.field.sensitivity.value,
+                level=fa.level.name,
+                mask=fa.mask.value if fa.level.name == "masked" else None,
+                allow_lookup=fa.allow_lookup,
+                reason=fa.reason,
+            )
+            for fa in policy.fields.values()
+        ],
     )
 
 
@@ -81,20 +96,47 @@ async def _subject(session: AsyncSession, username: str | None, service_account:
 
 @router.get("/audit", summary="审计日志查询")
 async def audit_log(
-    session: Session, _: PlatformAdmin,
-    actor: str | None = None, action: str | None = None, ledger: str | None = None,
+    session: Session,
+    _: PlatformAdmin,
+    actor: str | None = None,
+    action: str | None = None,
+    ledger: str | None = None,
     record_id: QueryId = None,
     since: Annotated[datetime | None, Query(description="起始时间（含），ISO 8601")] = None,
     until: Annotated[datetime | None, Query(description="截止时间（不含），ISO 8601")] = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100, before_id: QueryId = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    before_id: QueryId = None,
 ) -> dict[str, Any]:
-    rows = await audit.query_log(session, actor=actor, action=action, ledger=ledger, record_id=record_id,
-                                 since=since, until=until, before_id=before_id, limit=limit + 1)
+    rows = await audit.query_log(
+        session,
+        actor=actor,
+        action=action,
+        ledger=ledger,
+        record_id=record_id,
+        since=since,
+        until=until,
+        before_id=before_id,
+        limit=limit + 1,
+    )
     more = len(rows) > limit
     rows = rows[:limit]
     return {
-        "items": [{"id": e.id, "at": e.at, "actor": e.actor, "action": e.action, "path": e.path,
-                   "ledger": e.ledger, "record_ids": e.record_ids, "fields": e.fields, "detail": e.detail,
-                   "request_id": e.request_id, "chain_pos": e.chain_pos, "hash": e.hash} for e in rows],
+        "items": [
+            {
+                "id": e.id,
+                "at": e.at,
+                "actor": e.actor,
+                "action": e.action,
+                "path": e.path,
+                "ledger": e.ledger,
+                "record_ids": e.record_ids,
+                "fields": e.fields,
+                "detail": e.detail,
+                "request_id": e.request_id,
+                "chain_pos": e.chain_pos,
+                "hash": e.hash,
+            }
+            for e in rows
+        ],
         "next_before_id": rows[-1].id if more and rows else None,
     }

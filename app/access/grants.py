@@ -31,11 +31,22 @@ async def create_grant(session: AsyncSession, actor: Principal, body: GrantIn) -
     if body.row_scope == "regions":
         if not body.regions:
             errors.append(FieldError("body.regions", "field.required", "指定区划范围时须列出区划代码"))
-        errors += [FieldError(f"body.regions.{i}", "region.bad_code", "区划代码应为12位数字")
-                   for i, c in enumerate(body.regions) if not is_region_code(c)]
-    grant = Grant(ledger=body.ledger, field=body.field, level=body.level, allow_lookup=body.allow_lookup,
-                  row_scope=body.row_scope, regions=body.regions, note=body.note,
-                  grantee_type=body.grantee_type, created_by=actor.actor)
+        errors += [
+            FieldError(f"body.regions.{i}", "region.bad_code", "区划代码应为12位数字")
+            for i, c in enumerate(body.regions)
+            if not is_region_code(c)
+        ]
+    grant = Grant(
+        ledger=body.ledger,
+        field=body.field,
+        level=body.level,
+        allow_lookup=body.allow_lookup,
+        row_scope=body.row_scope,
+        regions=body.regions,
+        note=body.note,
+        grantee_type=body.grantee_type,
+        created_by=actor.actor,
+    )
     if body.grantee_type == "role":
         if body.role not in ROLES:
             errors.append(FieldError("body.role", "role.unknown", "角色不存在"))
@@ -53,7 +64,9 @@ async def create_grant(session: AsyncSession, actor: Principal, body: GrantIn) -
         else:
             grant.user_id = user.id
     if body.grantee_type == "service_account":
-        sa = await session.scalar(select(ServiceAccount).where(ServiceAccount.name == (body.service_account or "")))
+        sa = await session.scalar(
+            select(ServiceAccount).where(ServiceAccount.name == (body.service_account or ""))
+        )
         if sa is None:
             errors.append(FieldError("body.service_account", "service_account.not_found", "服务账号不存在"))
         else:
@@ -62,13 +75,20 @@ async def create_grant(session: AsyncSession, actor: Principal, body: GrantIn) -
         raise invalid(errors, "授权内容有误")
     session.add(grant)
     await session.flush()
-    await audit.append(session, actor=actor.actor, action="grant.create", path="rest",
-                       ledger=None if body.ledger == "*" else body.ledger,
-                       detail={"grant_id": grant.id, **body.model_dump(mode="json")})
+    await audit.append(
+        session,
+        actor=actor.actor,
+        action="grant.create",
+        path="rest",
+        ledger=None if body.ledger == "*" else body.ledger,
+        detail={"grant_id": grant.id, **body.model_dump(mode="json")},
+    )
     return grant
 
 
-async def list_grants(session: AsyncSession, *, ledger: str | None, grantee_type: str | None) -> Sequence[Grant]:
+async def list_grants(
+    session: AsyncSession, *, ledger: str | None, grantee_type: str | None
+) -> Sequence[Grant]:
     stmt = select(Grant).order_by(Grant.id)
     if ledger:
         stmt = stmt.where(Grant.ledger == ledger)
@@ -83,5 +103,11 @@ async def delete_grant(session: AsyncSession, actor: Principal, grant_id: int) -
         raise not_found("授权")
     snapshot = {c.name: getattr(grant, c.name) for c in Grant.__table__.columns if c.name != "created_at"}
     await session.execute(delete(Grant).where(Grant.id == grant_id))
-    await audit.append(session, actor=actor.actor, action="grant.delete", path="rest",
-                       ledger=None if grant.ledger == "*" else grant.ledger, detail={"grant": snapshot})
+    await audit.append(
+        session,
+        actor=actor.actor,
+        action="grant.delete",
+        path="rest",
+        ledger=None if grant.ledger == "*" else grant.ledger,
+        detail={"grant": snapshot},
+    )

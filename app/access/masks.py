@@ -18,12 +18,16 @@ FULL = "****"
 
 def _id_card(v: ColumnElement[Any]) -> ColumnElement[Any]:
     # 500118********1234: keep the 6-digit region and the last 4 characters.
-    return func.concat(func.left(v, 6), func.repeat("*", func.greatest(func.length(v) - 10, 0)), func.right(v, 4))
+    return func.concat(
+        func.left(v, 6), func.repeat("*", func.greatest(func.length(v) - 10, 0)), func.right(v, 4)
+    )
 
 
 def _phone(v: ColumnElement[Any]) -> ColumnElement[Any]:
     # 138****5678; short numbers are masked whole rather than half-revealed.
-    return case((func.length(v) >= 7, func.concat(func.left(v, 3), "****", func.right(v, 4))), else_=literal(FULL))
+    return case(
+        (func.length(v) >= 7, func.concat(func.left(v, 3), "****", func.right(v, 4))), else_=literal(FULL)
+    )
 
 
 def _name(v: ColumnElement[Any]) -> ColumnElement[Any]:
@@ -36,7 +40,9 @@ def _address(v: ColumnElement[Any]) -> ColumnElement[Any]:
     # regex: this runs on every row of every masked page.
     ends = [func.nullif(func.strpos(v, token), 0) + (len(token) - 1) for token in ("村", "社区", "居委会")]
     cut = func.least(*ends)  # least() skips NULLs: the first segment that occurs
-    return case((cut.is_not(None), func.concat(func.left(v, cut), "***")), else_=func.concat(func.left(v, 6), "***"))
+    return case(
+        (cut.is_not(None), func.concat(func.left(v, cut), "***")), else_=func.concat(func.left(v, 6), "***")
+    )
 
 
 def _certificate(v: ColumnElement[Any]) -> ColumnElement[Any]:

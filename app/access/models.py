@@ -28,7 +28,9 @@ class Grant(Base):
     role: Mapped[str | None] = mapped_column(String(32))
     org_unit_id: Mapped[int | None] = mapped_column(ForeignKey("org_unit.id", ondelete="CASCADE"))
     user_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id", ondelete="CASCADE"))
-    service_account_id: Mapped[int | None] = mapped_column(ForeignKey("service_account.id", ondelete="CASCADE"))
+    service_account_id: Mapped[int | None] = mapped_column(
+        ForeignKey("service_account.id", ondelete="CASCADE")
+    )
     ledger: Mapped[str] = mapped_column(String(41))  # ledger code or "*"
     field: Mapped[str] = mapped_column(String(41))  # field code or "*"
     level: Mapped[str] = mapped_column(String(10))  # hidden | masked | read | write
@@ -40,9 +42,7 @@ class Grant(Base):
     created_by: Mapped[str] = mapped_column(String(120))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
-    __table_args__ = (
-        Index("ix_access_grant_lookup", "ledger", "grantee_type"),
-    )
+    __table_args__ = (Index("ix_access_grant_lookup", "ledger", "grantee_type"),)
 
 
 class AccessVersion(Base):

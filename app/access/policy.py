@@ -67,7 +67,9 @@ class LedgerPolicy:
     scope_grant_id: int | None = None
 
     # ---- rows -------------------------------------------------------------------------------
-    def scope_clause(self, table: FromClause | None = None, *, include_deleted: bool = False) -> ColumnElement[Any]:
+    def scope_clause(
+        self, table: FromClause | None = None, *, include_deleted: bool = False
+    ) -> ColumnElement[Any]:
         t = table if table is not None else self.table
         if not self.scope:
             return false()
@@ -135,8 +137,12 @@ class LedgerPolicy:
         if fa is None or fa.level == Level.hidden:
             raise _hidden(code, path)
         if fa.level == Level.masked and not (fa.allow_lookup and op in ("eq", "in")):
-            raise Problem(403, "access.field_masked", "该字段已脱敏，不能按其筛选、排序或统计",
-                          errors=[FieldError(path, "access.field_masked", "脱敏字段仅在授权时可精确查找")])
+            raise Problem(
+                403,
+                "access.field_masked",
+                "该字段已脱敏，不能按其筛选、排序或统计",
+                errors=[FieldError(path, "access.field_masked", "脱敏字段仅在授权时可精确查找")],
+            )
         return self.table.c[code]
 
     def check_sort(self, code: str, path: str) -> Column[Any]:
@@ -147,22 +153,35 @@ class LedgerPolicy:
         if fa is None or fa.level == Level.hidden:
             raise _hidden(code, path)
         if fa.level < Level.read:
-            raise Problem(403, "access.field_masked", "该字段已脱敏，不能按其筛选、排序或统计",
-                          errors=[FieldError(path, "access.field_masked", "脱敏字段不能用于排序、分组或统计")])
+            raise Problem(
+                403,
+                "access.field_masked",
+                "该字段已脱敏，不能按其筛选、排序或统计",
+                errors=[FieldError(path, "access.field_masked", "脱敏字段不能用于排序、分组或统计")],
+            )
         return self.table.c[code]
 
     def check_write(self, codes: list[str], path_prefix: str = "body") -> None:
         # Unknown names are left to validation (422 field.unknown); field names are public catalogue.
         denied = [c for c in codes if c in self.fields and self.level(c) < Level.write]
         if denied:
-            raise Problem(403, "access.field_readonly", "无权修改以下字段",
-                          errors=[FieldError(f"{path_prefix}.{c}", "access.field_readonly", "无修改权限")
-                                  for c in denied])
+            raise Problem(
+                403,
+                "access.field_readonly",
+                "无权修改以下字段",
+                errors=[
+                    FieldError(f"{path_prefix}.{c}", "access.field_readonly", "无修改权限") for c in denied
+                ],
+            )
 
     def check_region_writable(self, region_code: str, path: str) -> None:
         if not self.in_scope(region_code):
-            raise Problem(403, "access.region_out_of_scope", "所选区划不在您的管辖范围内",
-                          errors=[FieldError(path, "access.region_out_of_scope", "区划超出管辖范围")])
+            raise Problem(
+                403,
+                "access.region_out_of_scope",
+                "所选区划不在您的管辖范围内",
+                errors=[FieldError(path, "access.region_out_of_scope", "区划超出管辖范围")],
+            )
 
     def can_write_any(self) -> bool:
         return any(fa.level == Level.write for fa in self.fields.values())
@@ -171,8 +190,11 @@ class LedgerPolicy:
     def plain_sensitive_fields(self) -> list[str]:
         """Fields whose unmasked value this policy returns although they are sensitive or secret: reads
         of them are audited (REST, GraphQL, report pre-fill)."""
-        return [fa.field.code for fa in self.fields.values()
-                if fa.level >= Level.read and fa.field.sensitivity in (Sensitivity.sensitive, Sensitivity.secret)]
+        return [
+            fa.field.code
+            for fa in self.fields.values()
+            if fa.level >= Level.read and fa.field.sensitivity in (Sensitivity.sensitive, Sensitivity.secret)
+        ]
 
 
 def link_attribute_level(f: Field) -> Level:
@@ -210,11 +232,16 @@ class LinkPolicy:
 
 def _hidden(code: str, path: str) -> Problem:
     # Same answer whether the field is hidden or unknown: hidden names are not confirmed.
-    return Problem(403, "access.field_hidden", "无权访问该字段",
-                   errors=[FieldError(path, "access.field_hidden", "字段不存在或无权访问")])
+    return Problem(
+        403,
+        "access.field_hidden",
+        "无权访问该字段",
+        errors=[FieldError(path, "access.field_hidden", "字段不存在或无权访问")],
+    )
 
 
 # ---- resolution ---------------------------------------------------------------------------------
+
 
 def _grantee_rank(g: Grant, p: Principal) -> int | None:
     match g.grantee_type:
@@ -251,9 +278,14 @@ async def grants_for(session: AsyncSession, principal: Principal) -> list[tuple[
         or_(
             (Grant.grantee_type == "user") & (Grant.user_id == principal.id) if user else false(),
             (Grant.grantee_type == "service_account") & (Grant.service_account_id == principal.id)
-            if principal.kind == "service_account" else false(),
-            (Grant.grantee_type == "org_unit") & (Grant.org_unit_id == principal.org_unit_id) if user else false(),
-            (Grant.grantee_type == "role") & Grant.role.in_(sorted(principal.roles or {"-"})) if user else false(),
+            if principal.kind == "service_account"
+            else false(),
+            (Grant.grantee_type == "org_unit") & (Grant.org_unit_id == principal.org_unit_id)
+            if user
+            else false(),
+            (Grant.grantee_type == "role") & Grant.role.in_(sorted(principal.roles or {"-"}))
+            if user
+            else false(),
         )
     )
     rows = (await session.scalars(stmt)).all()
@@ -268,8 +300,11 @@ def _snapshot(g: Grant) -> Grant:
 
 
 def _best(candidates: list[tuple[int, Grant]]) -> tuple[int, Grant] | None:
-    return max(candidates, key=lambda rg: (rg[0], rg[1].field != "*", rg[1].ledger != "*", rg[1].id or 0),
-               default=None)
+    return max(
+        candidates,
+        key=lambda rg: (rg[0], rg[1].field != "*", rg[1].ledger != "*", rg[1].id or 0),
+        default=None,
+    )
 
 
 def _granted(principal: Principal, ledger: Ledger, grants: list[tuple[int, Grant]]) -> dict[str, FieldAccess]:
@@ -280,11 +315,13 @@ def _granted(principal: Principal, ledger: Ledger, grants: list[tuple[int, Grant
         hit = _best([(r, g) for r, g in relevant if g.field in (f.code, "*")])
         if hit is not None:
             r, g = hit
-            fields[f.code] = FieldAccess(f, Level.parse(g.level), g.allow_lookup,
-                                         f"grant {g.id}（{_RANK_ZH[r]}）", g.id)
+            fields[f.code] = FieldAccess(
+                f, Level.parse(g.level), g.allow_lookup, f"grant {g.id}（{_RANK_ZH[r]}）", g.id
+            )
         elif principal.kind == "user":
-            fields[f.code] = FieldAccess(f, DEFAULT_FOR_SENSITIVITY[f.sensitivity], False,
-                                         f"default: {f.sensitivity.value}")
+            fields[f.code] = FieldAccess(
+                f, DEFAULT_FOR_SENSITIVITY[f.sensitivity], False, f"default: {f.sensitivity.value}"
+            )
         else:
             fields[f.code] = FieldAccess(f, Level.hidden, False, "default: service accounts need a grant")
     return fields
@@ -325,8 +362,9 @@ class _Derivations:
         return fa
 
 
-def resolve(principal: Principal, ledger: Ledger, grants: list[tuple[int, Grant]],
-            catalog: Catalog | None = None) -> LedgerPolicy:
+def resolve(
+    principal: Principal, ledger: Ledger, grants: list[tuple[int, Grant]], catalog: Catalog | None = None
+) -> LedgerPolicy:
     """Pure resolution (no I/O), so it can be property-tested directly."""
     cat = catalog or get_catalog()
     derivations = _Derivations(principal, grants, cat)

@@ -58,15 +58,11 @@ def auth_required() -> Problem:
 
 
 def invalid_api_key() -> Problem:
-    return Problem(
-        401, "auth.invalid_api_key", "API 密钥无效", headers={"WWW-Authenticate": "Bearer"}
-    )
+    return Problem(401, "auth.invalid_api_key", "API 密钥无效", headers={"WWW-Authenticate": "Bearer"})
 
 
 def account_disabled() -> Problem:
-    return Problem(
-        401, "auth.account_disabled", "账号已停用", headers={"WWW-Authenticate": "Bearer"}
-    )
+    return Problem(401, "auth.account_disabled", "账号已停用", headers={"WWW-Authenticate": "Bearer"})
 
 
 async def authenticate(

@@ -74,9 +74,7 @@ async def login(
         raise
     response.headers["Cache-Control"] = "no-store"
     response.headers["Pragma"] = "no-cache"
-    return TokenResponse(
-        access_token=issue_token(settings, user), expires_in=token_ttl_seconds(settings)
-    )
+    return TokenResponse(access_token=issue_token(settings, user), expires_in=token_ttl_seconds(settings))
 
 
 @router.post(
@@ -124,7 +122,11 @@ async def change_password(
         raise Problem(400, "auth.not_a_user_token", "服务账号没有密码，请由管理员更换密钥")
     try:
         await service.change_password(
-            session, settings, principal.id, body.current_password, body.new_password,
+            session,
+            settings,
+            principal.id,
+            body.current_password,
+            body.new_password,
             address=client_address(request),
         )
     except Problem:
@@ -172,11 +174,7 @@ async def _read_credentials(request: Request) -> LoginRequest:
         grant_type = form.get("grant_type")
         if grant_type not in (None, "", "password"):
             raise invalid(
-                [
-                    FieldError(
-                        "body.grant_type", "auth.unsupported_grant_type", "只支持 password 授权类型"
-                    )
-                ]
+                [FieldError("body.grant_type", "auth.unsupported_grant_type", "只支持 password 授权类型")]
             )
         data = {k: form.get(k) for k in ("username", "password") if form.get(k) is not None}
         data = {k: v for k, v in data.items() if isinstance(v, str)}

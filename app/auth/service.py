@@ -28,7 +28,9 @@ def bad_credentials() -> Problem:
 
 def account_locked() -> Problem:
     return Problem(
-        401, "auth.account_locked", "账号因多次登录失败已锁定，请联系管理员解锁",
+        401,
+        "auth.account_locked",
+        "账号因多次登录失败已锁定，请联系管理员解锁",
         headers={"WWW-Authenticate": "Bearer"},
     )
 
@@ -66,9 +68,7 @@ async def _count_failure(session: AsyncSession, settings: Settings, user: User) 
         .where(User.id == user.id)
         .values(
             failed_logins=count,
-            locked_at=func.coalesce(
-                User.locked_at, case((count >= settings.login_lock_after, func.now()))
-            ),
+            locked_at=func.coalesce(User.locked_at, case((count >= settings.login_lock_after, func.now()))),
         )
         .execution_options(synchronize_session=False)
     )
@@ -102,13 +102,12 @@ async def change_password(
     if not await to_thread.run_sync(verify_password, current_password, user.password_hash):
         await throttle.record_failure(session, settings, username=user.username, address=address)
         await _count_failure(session, settings, user)
-        raise invalid(
-            [FieldError("body.current_password", "auth.wrong_password", "当前密码不正确")]
-        )
+        raise invalid([FieldError("body.current_password", "auth.wrong_password", "当前密码不正确")])
     errors = []
     if len(new_password) < MIN_PASSWORD_LENGTH:
-        errors.append(FieldError("body.new_password", "user.weak_password",
-                                 f"密码至少{MIN_PASSWORD_LENGTH}位"))
+        errors.append(
+            FieldError("body.new_password", "user.weak_password", f"密码至少{MIN_PASSWORD_LENGTH}位")
+        )
     elif new_password == current_password:
         errors.append(FieldError("body.new_password", "user.same_password", "新密码不能与当前密码相同"))
     if errors:

@@ -64,9 +64,7 @@ _COUNT_FAILURE = text(
 )
 
 
-async def record_failure(
-    session: AsyncSession, settings: Settings, *, username: str, address: str
-) -> None:
+async def record_failure(session: AsyncSession, settings: Settings, *, username: str, address: str) -> None:
     w = settings.login_window_seconds
     for key in (account_key(username), address_key(address)):
         await session.execute(_COUNT_FAILURE, {"key": key, "w": w})

@@ -167,7 +167,12 @@ class CleanRecord:
 
 
 def clean_record(
-    ledger_fields: tuple[Field, ...], data: dict, catalog: Catalog, *, partial: bool, current: dict | None = None
+    ledger_fields: tuple[Field, ...],
+    data: dict,
+    catalog: Catalog,
+    *,
+    partial: bool,
+    current: dict | None = None,
 ) -> CleanRecord:
     """Coerce every given field, derive what the ID number implies, then check required ones (on create)."""
     out = CleanRecord()
@@ -199,7 +204,9 @@ def clean_record(
     return out
 
 
-def fill_from_id_card(ledger_fields: tuple[Field, ...], clean: CleanRecord, current: dict | None = None) -> None:
+def fill_from_id_card(
+    ledger_fields: tuple[Field, ...], clean: CleanRecord, current: dict | None = None
+) -> None:
     """Birth date and sex follow from an ID number: fill them when absent, refuse when they disagree."""
     codes = {f.code for f in ledger_fields}
     if not {"id_number", "birth_date", "sex"} <= codes:
@@ -217,8 +224,11 @@ def fill_from_id_card(ledger_fields: tuple[Field, ...], clean: CleanRecord, curr
     if merged.get("sex") is None:
         clean.values["sex"] = info.sex
     try:
-        v.check_id_card_consistent(info, clean.values.get("birth_date", merged.get("birth_date")),
-                                   clean.values.get("sex", merged.get("sex")))
+        v.check_id_card_consistent(
+            info,
+            clean.values.get("birth_date", merged.get("birth_date")),
+            clean.values.get("sex", merged.get("sex")),
+        )
     except ValueIssue as issue:
         target = "birth_date" if issue.code.endswith("birth_mismatch") else "sex"
         clean.errors.append((target, issue.code, issue.message))

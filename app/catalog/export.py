@@ -12,8 +12,16 @@ import yaml
 
 from app.catalog.model import Catalog, Department, Field, Ledger
 
-_FIELD_DEFAULTS = {"required": False, "unique": False, "sensitivity": "internal", "mask": "none",
-                   "precision": 14, "scale": 2, "source": "township", "frequency": "on_change"}
+_FIELD_DEFAULTS = {
+    "required": False,
+    "unique": False,
+    "sensitivity": "internal",
+    "mask": "none",
+    "precision": 14,
+    "scale": 2,
+    "source": "township",
+    "frequency": "on_change",
+}
 
 
 def _field(f: Field) -> dict[str, Any]:
@@ -29,8 +37,11 @@ def _field(f: Field) -> dict[str, Any]:
     v = f.validator
     if v is not None:
         parts = (("kind", v.kind), ("pattern", v.pattern), ("min", v.min), ("max", v.max))
-        out["validator"] = v.kind if v.kind in ("id_card", "uscc", "division_code", "phone", "parcel_code") else \
-            {k: x for k, x in parts if x is not None}
+        out["validator"] = (
+            v.kind
+            if v.kind in ("id_card", "uscc", "division_code", "phone", "parcel_code")
+            else {k: x for k, x in parts if x is not None}
+        )
     if f.derived_from:
         out["derived_from"] = list(f.derived_from)
     if f.aliases:
@@ -54,24 +65,44 @@ def _department(d: Department) -> dict[str, Any]:
     if d.short:
         out["short"] = d.short
     if d.push_frequency:
-        out["push"] = {"frequency": d.push_frequency} | ({"tolerance": d.push_tolerance}
-                                                          if d.push_tolerance != 2.0 else {})
+        out["push"] = {"frequency": d.push_frequency} | (
+            {"tolerance": d.push_tolerance} if d.push_tolerance != 2.0 else {}
+        )
     return out
 
 
 def as_data(cat: Catalog) -> dict[str, Any]:
     return {
         "departments": [_department(d) for d in cat.departments.values()],
-        "codelists": [{"code": c.code, "label": c.label, **({"standard": c.standard} if c.standard else {}),
-                       "values": dict(c.values)} for c in cat.codelists.values()],
+        "codelists": [
+            {
+                "code": c.code,
+                "label": c.label,
+                **({"standard": c.standard} if c.standard else {}),
+                "values": dict(c.values),
+            }
+            for c in cat.codelists.values()
+        ],
         "ledgers": [_ledger(lg) for lg in cat.ledgers.values()],
-        "relations": [{"code": r.code, "label": r.label, "from": r.source, "to": r.target, "forward": r.forward,
-                       "backward": r.backward, "forward_many": r.forward_many, "backward_many": r.backward_many,
-                       **({"attributes": [_field(a) for a in r.attributes]} if r.attributes else {})}
-                      for r in cat.relations.values()],
+        "relations": [
+            {
+                "code": r.code,
+                "label": r.label,
+                "from": r.source,
+                "to": r.target,
+                "forward": r.forward,
+                "backward": r.backward,
+                "forward_many": r.forward_many,
+                "backward_many": r.backward_many,
+                **({"attributes": [_field(a) for a in r.attributes]} if r.attributes else {}),
+            }
+            for r in cat.relations.values()
+        ],
     }
 
 
 def as_yaml(cat: Catalog, version: int | None = None) -> str:
-    head = f"# 一表通数据标准（生效目录） version {version if version is not None else '?'} stamp {cat.stamp}\n"
+    head = (
+        f"# 一表通数据标准（生效目录） version {version if version is not None else '?'} stamp {cat.stamp}\n"
+    )
     return head + yaml.safe_dump(as_data(cat), allow_unicode=True, sort_keys=False, width=120)

@@ -30,8 +30,19 @@ DEFAULT_DIR = ROOT / "ledgers"
 SCHEMA_PATH = ROOT / "schemas" / "catalog.schema.json"
 
 # Base columns every ledger table has; catalogue fields may not reuse these names.
-RESERVED = {"id", "region_code", "version", "created_at", "updated_at", "deleted_at", "provenance",
-            "flags", "parent_id", "from_id", "to_id"}
+RESERVED = {
+    "id",
+    "region_code",
+    "version",
+    "created_at",
+    "updated_at",
+    "deleted_at",
+    "provenance",
+    "flags",
+    "parent_id",
+    "from_id",
+    "to_id",
+}
 
 
 @dataclass(frozen=True)
@@ -146,8 +157,12 @@ def load_catalog(directory: Path | str = DEFAULT_DIR) -> Catalog:
             _register(where, issues, "department", raw["code"], name, _line(lines, ("departments", i)))
             push = raw.get("push") or {}
             catalog.departments[raw["code"]] = Department(
-                raw["code"], raw["name"], raw.get("short"), push.get("frequency"),
-                float(push.get("tolerance", 2.0)))
+                raw["code"],
+                raw["name"],
+                raw.get("short"),
+                push.get("frequency"),
+                float(push.get("tolerance", 2.0)),
+            )
         for i, raw in enumerate(data.get("codelists", [])):
             _register(where, issues, "codelist", raw["code"], name, _line(lines, ("codelists", i)))
             catalog.codelists[raw["code"]] = CodeList(
@@ -157,7 +172,10 @@ def load_catalog(directory: Path | str = DEFAULT_DIR) -> Catalog:
             _register(where, issues, "ledger", raw["code"], name, _line(lines, ("ledgers", i)))
             fields = []
             for j, fr in enumerate(raw["fields"]):
-                where[("field", f"{raw['code']}.{fr['code']}")] = (name, _line(lines, ("ledgers", i, "fields", j)))
+                where[("field", f"{raw['code']}.{fr['code']}")] = (
+                    name,
+                    _line(lines, ("ledgers", i, "fields", j)),
+                )
                 fields.append(parse_field(fr))
             catalog.ledgers[raw["code"]] = Ledger(
                 code=raw["code"],
@@ -175,7 +193,9 @@ def load_catalog(directory: Path | str = DEFAULT_DIR) -> Catalog:
             attrs = []
             for j, fr in enumerate(raw.get("attributes", [])):
                 where[("field", f"rel:{raw['code']}.{fr['code']}")] = (
-                    name, _line(lines, ("relations", i, "attributes", j)))
+                    name,
+                    _line(lines, ("relations", i, "attributes", j)),
+                )
                 attrs.append(parse_field(fr))
             catalog.relations[raw["code"]] = Relation(
                 code=raw["code"],
@@ -235,7 +255,10 @@ def semantic_issues(cat: Catalog, where) -> list[CatalogIssue]:
                     at("field", key, "regex validator needs a pattern")
             if v.kind == "range" and fld.type not in (FieldType.integer, FieldType.decimal, FieldType.date):
                 at("field", key, "range validator needs an integer, decimal or date field")
-            if v.kind in ("id_card", "uscc", "division_code", "phone", "parcel_code", "regex") and fld.type != FieldType.text:
+            if (
+                v.kind in ("id_card", "uscc", "division_code", "phone", "parcel_code", "regex")
+                and fld.type != FieldType.text
+            ):
                 at("field", key, f"{v.kind} validator needs a text field")
         if fld.sensitivity in (Sensitivity.sensitive,) and fld.mask == MaskRule.none:
             at("field", key, "a sensitive field needs a mask rule")

@@ -55,9 +55,7 @@ def check_maintained(
             continue
         d = catalog.departments.get(dept)
         keeper = d.short_name if d else dept
-        errors.append(
-            FieldError(f"{path_prefix}.{code}", "access.field_maintained", f"由{keeper}维护")
-        )
+        errors.append(FieldError(f"{path_prefix}.{code}", "access.field_maintained", f"由{keeper}维护"))
     if errors:
         raise Problem(
             403,

@@ -41,13 +41,18 @@ def _property(f: Field, cat: Catalog) -> dict[str, Any]:
                 p["maxLength"] = f.max_length
     # Masked values are text (****, 500118********1234) whatever the type: say so rather than lie.
     masked = f.sensitivity.value in ("sensitive", "secret") or f.mask.value != "none"
-    p = {"anyOf": [p, {"type": "string", "description": "脱敏后的值"}, {"type": "null"}]} if masked \
+    p = (
+        {"anyOf": [p, {"type": "string", "description": "脱敏后的值"}, {"type": "null"}]}
+        if masked
         else {"anyOf": [p, {"type": "null"}]}
+    )
     note = [f"敏感级别：{_SENSITIVITY[f.sensitivity.value]}"]
     if f.codelist:
         cl = cat.codelists.get(f.codelist)
         if cl:
-            note.append("代码表 " + cl.code + "：" + "，".join(f"{k}={v}" for k, v in cl.values.items())[:300])
+            note.append(
+                "代码表 " + cl.code + "：" + "，".join(f"{k}={v}" for k, v in cl.values.items())[:300]
+            )
     if f.owner:
         dept = cat.departments.get(f.owner)
         note.append(f"数据所有部门：{dept.name if dept else f.owner}")
@@ -59,7 +64,8 @@ def record_schemas(cat: Catalog) -> dict[str, dict[str, Any]]:
     for lg in cat.ledgers.values():
         props = {f.code: _property(f, cat) for f in lg.fields}
         out[f"LedgerRecord.{lg.code}"] = {
-            "title": f"{lg.label}台账记录", "type": "object",
+            "title": f"{lg.label}台账记录",
+            "type": "object",
             "description": "读者只看到被授权的数据项（脱敏项为脱敏后的值）；另有 RecordOut 的基础列",
             "allOf": [{"$ref": "#/components/schemas/RecordOut"}, {"type": "object", "properties": props}],
         }
@@ -82,8 +88,9 @@ def install(app: FastAPI) -> None:
     app.openapi = openapi  # type: ignore[method-assign]
     if app.openapi_url:
         # FastAPI's own route reads no database; this one sees the request's catalogue version.
-        app.router.routes[:] = [r for r in app.router.routes
-                                if not (isinstance(r, Route) and r.path == app.openapi_url)]
+        app.router.routes[:] = [
+            r for r in app.router.routes if not (isinstance(r, Route) and r.path == app.openapi_url)
+        ]
 
         @app.get(app.openapi_url, include_in_schema=False)
         async def openapi_json(request: Request, session: Session) -> JSON:

@@ -244,7 +244,7 @@ def check_phone(raw: str) -> str:
     s = re.sub(r"[\s\-()]", "", normalize_text(raw))
     for prefix in ("+86", "0086", "86"):
         if s.startswith(prefix) and len(s) > len(prefix):
-            rest = s[len(prefix):]
+            rest = s[len(prefix) :]
             # International form drops the area code's trunk 0 (+86 23 4981 2345).
             rest = rest if rest[0] in "01" else "0" + rest
             if _MOBILE.fullmatch(rest) or _LANDLINE.fullmatch(rest):
@@ -266,7 +266,9 @@ def check_parcel_code(raw: str) -> str:
     s = normalize_code(raw)
     m = _PARCEL_RE.fullmatch(s)
     if not m or s[:2] not in PROVINCES:
-        raise ValueIssue("parcel_code.format", "宗地代码应为19位：6位县级区划+6位地籍区/子区+2位特征码+5位顺序号")
+        raise ValueIssue(
+            "parcel_code.format", "宗地代码应为19位：6位县级区划+6位地籍区/子区+2位特征码+5位顺序号"
+        )
     return s
 
 

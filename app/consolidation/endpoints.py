@@ -42,12 +42,7 @@ async def list_forms(
     ] = None,
 ) -> JSON:
     return JSON(
-        {
-            "items": [
-                _out(f)
-                for f in await register.list_forms(session, state=state, department=department)
-            ]
-        }
+        {"items": [_out(f) for f in await register.list_forms(session, state=state, department=department)]}
     )
 
 
@@ -65,9 +60,7 @@ async def proposals(session: Session, principal: CurrentPrincipal, body: Proposa
 
 @router.post("/go-live", response_model=FormList, summary="上线：报表映射到模板并停用")
 async def go_live(session: Session, principal: CurrentPrincipal, body: GoLiveIn) -> JSON:
-    rows, pull_only = await register.go_live(
-        session, principal, body.form_ids, body.template_id, body.ledger
-    )
+    rows, pull_only = await register.go_live(session, principal, body.form_ids, body.template_id, body.ledger)
     return JSON({"items": [_out(f) for f in rows], "pull_only": pull_only})
 
 
@@ -75,8 +68,6 @@ async def go_live(session: Session, principal: CurrentPrincipal, body: GoLiveIn)
 async def breakdown(
     session: Session,
     principal: CurrentPrincipal,
-    ledger: Annotated[
-        str, Query(pattern=r"^[a-z][a-z0-9_]{0,40}$", description="台账或专题台账代码")
-    ],
+    ledger: Annotated[str, Query(pattern=r"^[a-z][a-z0-9_]{0,40}$", description="台账或专题台账代码")],
 ) -> JSON:
     return JSON(await register.breakdown(session, ledger))

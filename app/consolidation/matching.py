@@ -147,9 +147,7 @@ def propose(forms: list[Form], catalog: Catalog) -> list[dict[str, Any]]:
     for form in forms:
         subj = per_form[form.id]
         if subj is not None and subj.kind == "core":
-            named = [
-                e for e in extensions.values() if e.parent == subj.code and e.label in form.name
-            ]
+            named = [e for e in extensions.values() if e.parent == subj.code and e.label in form.name]
             if named:
                 per_form[form.id] = named[0]
     groups: dict[str | None, list[Form]] = {}
@@ -157,8 +155,7 @@ def propose(forms: list[Form], catalog: Catalog) -> list[dict[str, Any]]:
         subj = per_form[form.id]
         groups.setdefault(subj.code if subj else None, []).append(form)
     return [
-        _proposal(catalog, catalog.ledger(code) if code else None, group)
-        for code, group in groups.items()
+        _proposal(catalog, catalog.ledger(code) if code else None, group) for code, group in groups.items()
     ]
 
 

@@ -39,9 +39,7 @@ def _department_of(principal: Principal, given: str | None) -> str:
     if dept is None:
         raise invalid([FieldError("body.department", "field.required", "须指定制发部门")])
     if dept not in cat.departments:
-        raise invalid(
-            [FieldError("body.department", "catalog.department_unknown", "部门不在数据标准中")]
-        )
+        raise invalid([FieldError("body.department", "catalog.department_unknown", "部门不在数据标准中")])
     if not principal.is_platform_admin and dept != principal.department_code:
         raise Problem(403, "legacy.not_own_department", "只能登记本部门制发的报表")
     return dept
@@ -51,9 +49,7 @@ async def register(session: AsyncSession, principal: Principal, body: FormIn) ->
     _may_manage(principal)
     headers = [h.strip() for h in body.headers]
     if any(not h or len(h) > 100 for h in headers):
-        raise invalid(
-            [FieldError("body.headers", "legacy.header", "表头不能为空，且不超过 100 个字符")]
-        )
+        raise invalid([FieldError("body.headers", "legacy.header", "表头不能为空，且不超过 100 个字符")])
     form = LegacyForm(
         name=body.name.strip(),
         department_code=_department_of(principal, body.department),
@@ -68,9 +64,7 @@ async def register(session: AsyncSession, principal: Principal, body: FormIn) ->
     return form
 
 
-async def list_forms(
-    session: AsyncSession, *, state: str | None, department: str | None
-) -> list[LegacyForm]:
+async def list_forms(session: AsyncSession, *, state: str | None, department: str | None) -> list[LegacyForm]:
     stmt = select(LegacyForm).order_by(LegacyForm.id)
     if state:
         stmt = stmt.where(LegacyForm.state == state)
@@ -79,9 +73,7 @@ async def list_forms(
     return list((await session.scalars(stmt)).all())
 
 
-async def _forms(
-    session: AsyncSession, ids: list[int] | None, *, active_only: bool
-) -> list[LegacyForm]:
+async def _forms(session: AsyncSession, ids: list[int] | None, *, active_only: bool) -> list[LegacyForm]:
     stmt = select(LegacyForm).order_by(LegacyForm.id)
     if ids is not None:
         stmt = stmt.where(LegacyForm.id.in_(ids))
@@ -170,9 +162,7 @@ async def breakdown(session: AsyncSession, ledger: str) -> dict[str, Any]:
     items: list[dict[str, Any]] = []
     for p in propose(_as_forms(rows), cat):
         items += p["items"]
-    counts = {
-        k: sum(1 for i in items if i["source"] == k) for k in ("platform", "department", "township")
-    }
+    counts = {k: sum(1 for i in items if i["source"] == k) for k in ("platform", "department", "township")}
     fed = 0
     if items:
         pushed = set(

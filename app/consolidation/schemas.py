@@ -51,8 +51,7 @@ class ProposalIn(BaseModel):
 
 class ProposalList(BaseModel):
     items: list[dict[str, Any]] = Field(
-        description="每个主题（台账或专题台账）一份合并方案：数据项、来源、镇街维护量、"
-        "上线后的只取数模板草案"
+        description="每个主题（台账或专题台账）一份合并方案：数据项、来源、镇街维护量、上线后的只取数模板草案"
     )
 
 

@@ -94,7 +94,9 @@ def clear_stale_pid_files(pgdata: Path) -> bool:
         if holder is not None and not is_our_postmaster(holder, pgdata):
             lock.unlink(missing_ok=True)
     pid_file.unlink(missing_ok=True)
-    log.warning("removed stale %s: PID %s is not a postmaster of this data folder (left untouched)", pid_file, pid)
+    log.warning(
+        "removed stale %s: PID %s is not a postmaster of this data folder (left untouched)", pid_file, pid
+    )
     return True
 
 
@@ -164,8 +166,11 @@ async def watch(server, interval: float) -> None:
             failing = False
         except Exception as exc:  # noqa: BLE001 - keep watching; log once per failing streak
             if not failing:
-                log.error("embedded PostgreSQL is down and could not be restarted yet: %s: %s",
-                          type(exc).__name__, str(exc).splitlines()[0] if str(exc) else "")
+                log.error(
+                    "embedded PostgreSQL is down and could not be restarted yet: %s: %s",
+                    type(exc).__name__,
+                    str(exc).splitlines()[0] if str(exc) else "",
+                )
             failing = True
 
 

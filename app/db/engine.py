@@ -68,8 +68,10 @@ def make_engine(url: str, settings: Settings) -> AsyncEngine:
     fails, SQLAlchemy drops every connection made before it, and the request gets a fresh one — so
     the service heals on the first request once PostgreSQL is back, without a restart.
     """
-    options = (f"-c statement_timeout={settings.statement_timeout_ms} -c lock_timeout={settings.lock_timeout_ms}"
-               f" -c idle_in_transaction_session_timeout={settings.idle_in_transaction_timeout_ms}")
+    options = (
+        f"-c statement_timeout={settings.statement_timeout_ms} -c lock_timeout={settings.lock_timeout_ms}"
+        f" -c idle_in_transaction_session_timeout={settings.idle_in_transaction_timeout_ms}"
+    )
     engine = create_async_engine(
         url,
         pool_size=settings.db_pool_size,

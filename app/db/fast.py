@@ -43,8 +43,9 @@ def access_guard() -> ColumnElement[bool]:
     return literal_column(VERSION_SQL, BigInteger) == bindparam(VERSION_PARAM, type_=BigInteger)
 
 
-def compile_text(stmt: ClauseElement, dialect: Dialect, placeholders: dict[str, Any]
-                 ) -> tuple[str, dict[str, Any]]:
+def compile_text(
+    stmt: ClauseElement, dialect: Dialect, placeholders: dict[str, Any]
+) -> tuple[str, dict[str, Any]]:
     """The statement as the driver receives it, and its parameters (to be run with exec_driver_sql,
     after replacing the `placeholders`: the parameters given per execution)."""
     compiled = stmt.compile(dialect=dialect, compile_kwargs={"render_postcompile": True})
@@ -55,8 +56,10 @@ def compile_text(stmt: ClauseElement, dialect: Dialect, placeholders: dict[str, 
 
 
 def make_read_engine(url: str, settings: Settings) -> AsyncEngine:
-    options = (f"-c statement_timeout={settings.statement_timeout_ms} -c lock_timeout={settings.lock_timeout_ms}"
-               f" -c idle_in_transaction_session_timeout={settings.idle_in_transaction_timeout_ms}")
+    options = (
+        f"-c statement_timeout={settings.statement_timeout_ms} -c lock_timeout={settings.lock_timeout_ms}"
+        f" -c idle_in_transaction_session_timeout={settings.idle_in_transaction_timeout_ms}"
+    )
     engine = create_async_engine(
         url,
         isolation_level="AUTOCOMMIT",
@@ -98,8 +101,9 @@ class Reads:
     async def __aenter__(self) -> Self:
         return self
 
-    async def __aexit__(self, et: type[BaseException] | None, e: BaseException | None,
-                        tb: TracebackType | None) -> None:
+    async def __aexit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
         await self.close()
 
 

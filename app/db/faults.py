@@ -85,16 +85,21 @@ def _reason(exc: BaseException) -> str:
 
 
 def _unavailable() -> Problem:
-    return Problem(503, "service.database_unavailable", "数据库暂时不可用，请稍后重试",
-                   headers={"Retry-After": str(RETRY_AFTER["unavailable"])})
+    return Problem(
+        503,
+        "service.database_unavailable",
+        "数据库暂时不可用，请稍后重试",
+        headers={"Retry-After": str(RETRY_AFTER["unavailable"])},
+    )
 
 
 def problem_for(exc: BaseException) -> Problem | None:
     """The 503 for a database fault (recording an outage when the database is gone), else None."""
     if isinstance(exc, PoolTimeout):
         quiet.warn("busy", "no database connection free within the pool timeout: answered 503 service.busy")
-        return Problem(503, "service.busy", "服务繁忙，请稍后重试",
-                       headers={"Retry-After": str(RETRY_AFTER["busy"])})
+        return Problem(
+            503, "service.busy", "服务繁忙，请稍后重试", headers={"Retry-After": str(RETRY_AFTER["busy"])}
+        )
     if isinstance(exc, PendingRollbackError):
         # Only "Can't reconnect until invalid transaction is rolled back" (code 8s2b): the request's
         # connection was lost mid-transaction. Other pending rollbacks are our bugs: a 500.
@@ -108,23 +113,37 @@ def problem_for(exc: BaseException) -> Problem | None:
     state = getattr(orig, "sqlstate", None)
     if state == _STATEMENT_TIMEOUT:
         quiet.warn("statement_timeout", "statement timeout: answered 503 service.statement_timeout")
-        return Problem(503, "service.statement_timeout", "查询超时，请缩小范围后重试",
-                       headers={"Retry-After": str(RETRY_AFTER["timeout"])})
+        return Problem(
+            503,
+            "service.statement_timeout",
+            "查询超时，请缩小范围后重试",
+            headers={"Retry-After": str(RETRY_AFTER["timeout"])},
+        )
     if state == _LOCK_TIMEOUT:
         quiet.warn("lock_timeout", "lock timeout: answered 503 service.lock_timeout")
-        return Problem(503, "service.lock_timeout", "数据正被其他操作占用，请稍后重试",
-                       headers={"Retry-After": str(RETRY_AFTER["busy"])})
+        return Problem(
+            503,
+            "service.lock_timeout",
+            "数据正被其他操作占用，请稍后重试",
+            headers={"Retry-After": str(RETRY_AFTER["busy"])},
+        )
     if state in _RETRY:
         quiet.warn("retry", f"transaction aborted by PostgreSQL ({state}): answered 503 service.retry")
-        return Problem(503, "service.retry", "操作与其他操作冲突，请重试",
-                       headers={"Retry-After": str(RETRY_AFTER["busy"])})
+        return Problem(
+            503,
+            "service.retry",
+            "操作与其他操作冲突，请重试",
+            headers={"Retry-After": str(RETRY_AFTER["busy"])},
+        )
     if state in _BUSY:
         quiet.warn("too_many", "database refused a connection (too many clients): answered 503 service.busy")
-        return Problem(503, "service.busy", "服务繁忙，请稍后重试",
-                       headers={"Retry-After": str(RETRY_AFTER["busy"])})
+        return Problem(
+            503, "service.busy", "服务繁忙，请稍后重试", headers={"Retry-After": str(RETRY_AFTER["busy"])}
+        )
     lost = isinstance(exc, DBAPIError) and exc.connection_invalidated
     if (lost or isinstance(orig, (psycopg.OperationalError, psycopg.InterfaceError))) and (
-            state is None or state.startswith("08") or state in _SHUTDOWN):
+        state is None or state.startswith("08") or state in _SHUTDOWN
+    ):
         outage.failed(_reason(exc))
         return _unavailable()
     return None

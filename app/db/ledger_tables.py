@@ -95,16 +95,28 @@ def build_tables(catalog: Catalog, metadata) -> LedgerTables:
         if lg.kind == "extension":
             cols.append(Column("parent_id", BigInteger, nullable=False))
             if lg.cardinality == "one":
-                extra.append(Index(f"uq_{lg.table_name}_parent", "parent_id", unique=True,
-                                   postgresql_where=text("deleted_at IS NULL")))
+                extra.append(
+                    Index(
+                        f"uq_{lg.table_name}_parent",
+                        "parent_id",
+                        unique=True,
+                        postgresql_where=text("deleted_at IS NULL"),
+                    )
+                )
             # Plain (not partial) so readers that don't repeat `deleted_at IS NULL` (BI, exports) join
             # on it too; the partial unique index above only serves queries carrying that predicate.
             extra.append(Index(f"ix_{lg.table_name}_parent", "parent_id"))
         for f in lg.fields:
             cols.append(Column(f.code, column_type(f), comment=f.label))
             if f.unique:
-                extra.append(Index(f"uq_{lg.table_name}_{f.code}", f.code, unique=True,
-                                   postgresql_where=text("deleted_at IS NULL")))
+                extra.append(
+                    Index(
+                        f"uq_{lg.table_name}_{f.code}",
+                        f.code,
+                        unique=True,
+                        postgresql_where=text("deleted_at IS NULL"),
+                    )
+                )
         ledgers[lg.code] = Table(lg.table_name, metadata, *cols, *extra, comment=lg.label)
     relations: dict[str, Table] = {}
     for rel in catalog.relations.values():
@@ -120,8 +132,11 @@ def build_tables(catalog: Catalog, metadata) -> LedgerTables:
         live = text("deleted_at IS NULL")
         # A "one" side holds at most one live link per record (one residence per person); removed
         # (soft-deleted) links don't count. Names matter: the API maps uq_<table>_from/_to to 409s.
-        ends = [Index(f"uq_{rel.table_name}_from", "from_id", unique=True, postgresql_where=live)
-                ] if not rel.forward_many else []
+        ends = (
+            [Index(f"uq_{rel.table_name}_from", "from_id", unique=True, postgresql_where=live)]
+            if not rel.forward_many
+            else []
+        )
         if not rel.backward_many:
             ends.append(Index(f"uq_{rel.table_name}_to", "to_id", unique=True, postgresql_where=live))
         # Both ends also get a plain index: the partial ones above (and the pair index) serve only
@@ -129,14 +144,17 @@ def build_tables(catalog: Catalog, metadata) -> LedgerTables:
         # without it would otherwise scan them whole.
         ends += [Index(f"ix_{rel.table_name}_from", "from_id"), Index(f"ix_{rel.table_name}_to", "to_id")]
         relations[rel.code] = Table(
-            rel.table_name, metadata, *cols,
+            rel.table_name,
+            metadata,
+            *cols,
             _region_index(rel.table_name),
             Index(f"uq_{rel.table_name}_pair", "from_id", "to_id", unique=True, postgresql_where=live),
             *ends,
             comment=rel.label,
         )
     history = Table(
-        "ledger_history", metadata,
+        "ledger_history",
+        metadata,
         Column("id", BigInteger, Identity(), primary_key=True),
         Column("ledger", String(41), nullable=False),
         Column("record_id", BigInteger, nullable=False),
@@ -161,6 +179,10 @@ def tables() -> LedgerTables:
     cat = get_catalog()
     got = cat.built.get("tables")
     if got is None:
-        metadata = Base.metadata if cat.stamp == "yaml" else MetaData(naming_convention=Base.metadata.naming_convention)
+        metadata = (
+            Base.metadata
+            if cat.stamp == "yaml"
+            else MetaData(naming_convention=Base.metadata.naming_convention)
+        )
         got = cat.built["tables"] = build_tables(cat, metadata)
     return got

@@ -9,8 +9,8 @@ from app.catalog.admission import models as _admission  # noqa: F401
 from app.consolidation import models as _consolidation  # noqa: F401
 from app.db.base import Base
 from app.db.ledger_tables import tables
-from app.imports import models as _imports  # noqa: F401
 from app.dedupe import models as _dedupe  # noqa: F401
+from app.imports import models as _imports  # noqa: F401
 from app.org import models as _org  # noqa: F401
 from app.push import models as _push  # noqa: F401
 from app.report import models as _report  # noqa: F401

@@ -120,9 +120,7 @@ def find_candidates(
 
 
 def _jsonable(row: dict[str, Any]) -> dict[str, Any]:
-    return {
-        k: (v.isoformat() if isinstance(v, date) else v) for k, v in row.items() if v is not None
-    }
+    return {k: (v.isoformat() if isinstance(v, date) else v) for k, v in row.items() if v is not None}
 
 
 def enqueue_candidates(

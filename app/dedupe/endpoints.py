@@ -30,15 +30,11 @@ class AcceptBody(BaseModel):
 async def list_candidates(
     session: Session,
     principal: CurrentPrincipal,
-    ledger: Annotated[
-        str, Query(pattern=r"^[a-z][a-z0-9_]{0,40}$", description="台账代码")
-    ] = "person",
+    ledger: Annotated[str, Query(pattern=r"^[a-z][a-z0-9_]{0,40}$", description="台账代码")] = "person",
     status: Annotated[Literal["open", "merged", "rejected"], Query(description="状态")] = "open",
     batch_id: Annotated[int | None, Query(ge=1, le=2**63 - 1, description="导入批次")] = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    after: Annotated[
-        int | None, Query(ge=1, le=2**63 - 1, description="上一页返回的 next_after")
-    ] = None,
+    after: Annotated[int | None, Query(ge=1, le=2**63 - 1, description="上一页返回的 next_after")] = None,
 ) -> dict[str, Any]:
     return await review.list_candidates(
         session, principal, ledger, status=status, batch_id=batch_id, limit=limit, after=after

@@ -90,24 +90,15 @@ def survive(
         for ref in f.derived_from:
             _, _, src = ref.partition(".")
             d = out.get(src)
-            if (
-                d is not None
-                and src in by_code
-                and d["from"] == LOSER
-                and other.get(f.code) is not None
-            ):
+            if d is not None and src in by_code and d["from"] == LOSER and other.get(f.code) is not None:
                 out[f.code].update({"from": LOSER, "rule": "derived"})
     return out
 
 
-async def _lock_record(
-    session: AsyncSession, policy: LedgerPolicy, record_id: int
-) -> dict[str, Any]:
+async def _lock_record(session: AsyncSession, policy: LedgerPolicy, record_id: int) -> dict[str, Any]:
     t = policy.table
     row = (
-        await session.execute(
-            select(t).where(t.c.id == record_id, policy.scope_clause()).with_for_update()
-        )
+        await session.execute(select(t).where(t.c.id == record_id, policy.scope_clause()).with_for_update())
     ).first()
     if row is None:
         raise _problem(409, "dedupe.record_gone", "候选记录已被删除或合并，请刷新后重试")
@@ -144,18 +135,14 @@ async def _relink(
                     await session.execute(update(t).where(t.c.id == link.id).values(**values))
                 entry["action"] = "moved"
             except IntegrityError:
-                await session.execute(
-                    update(t).where(t.c.id == link.id).values(deleted_at=func.now())
-                )
+                await session.execute(update(t).where(t.c.id == link.id).values(deleted_at=func.now()))
                 entry["action"] = "dropped"
             done.append(entry)
     for ext in cat.extensions_of(ledger):
         t = tables().ledgers[ext.code]
         rows = (
             await session.execute(
-                select(t.c.id, t.c.region_code).where(
-                    t.c.parent_id == loser, t.c.deleted_at.is_(None)
-                )
+                select(t.c.id, t.c.region_code).where(t.c.parent_id == loser, t.c.deleted_at.is_(None))
             )
         ).all()
         for r in rows:
@@ -170,9 +157,7 @@ async def _relink(
                     await session.execute(
                         update(t)
                         .where(t.c.id == r.id)
-                        .values(
-                            parent_id=survivor, region_code=survivor_region, version=t.c.version + 1
-                        )
+                        .values(parent_id=survivor, region_code=survivor_region, version=t.c.version + 1)
                     )
                 entry["action"] = "moved"
             except IntegrityError:
@@ -316,9 +301,7 @@ async def accept(
                     )
                 )
         except IntegrityError:
-            raise _problem(
-                409, "dedupe.unique_conflict", "合并后的唯一标识与其他记录冲突"
-            ) from None
+            raise _problem(409, "dedupe.unique_conflict", "合并后的唯一标识与其他记录冲突") from None
         await record_changes(
             session,
             ledger=lg.code,
@@ -347,9 +330,7 @@ async def accept(
 
 async def undo(session: AsyncSession, principal: Principal, merge_id: int) -> dict[str, Any]:
     merge = (
-        await session.execute(
-            select(DedupeMerge).where(DedupeMerge.id == merge_id).with_for_update()
-        )
+        await session.execute(select(DedupeMerge).where(DedupeMerge.id == merge_id).with_for_update())
     ).scalar_one_or_none()
     if merge is None:
         raise not_found("合并记录")
@@ -410,17 +391,11 @@ async def undo(session: AsyncSession, principal: Principal, merge_id: int) -> di
             }
             try:
                 async with session.begin_nested():
-                    await session.execute(
-                        update(lt).where(lt.c.id == entry["link_id"]).values(**values)
-                    )
+                    await session.execute(update(lt).where(lt.c.id == entry["link_id"]).values(**values))
             except IntegrityError:
-                conflicts.append(
-                    f"{entry.get('relation') or entry.get('extension')}:{entry['link_id']}"
-                )
+                conflicts.append(f"{entry.get('relation') or entry.get('extension')}:{entry['link_id']}")
     if restore:
-        prov_back = {
-            c: p for c, p in before["provenance"].items() if c in restore and p is not None
-        }
+        prov_back = {c: p for c, p in before["provenance"].items() if c in restore and p is not None}
         gone = [c for c in restore if before["provenance"].get(c) is None]
         prov_expr: Any = t.c.provenance
         for c in gone:

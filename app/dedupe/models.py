@@ -32,9 +32,7 @@ class DedupeCandidate(Base):
     source: Mapped[str] = mapped_column(String(80))
     score: Mapped[float] = mapped_column(Double)
     reasons: Mapped[list[str]] = mapped_column(JSONB, default=list)
-    status: Mapped[str] = mapped_column(
-        String(10), server_default=text("'open'")
-    )  # open|merged|rejected
+    status: Mapped[str] = mapped_column(String(10), server_default=text("'open'"))  # open|merged|rejected
     decided_by: Mapped[str | None] = mapped_column(String(120))
     decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

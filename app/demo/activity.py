@@ -31,22 +31,61 @@ _NO_FLAGS = "{}"
 # How pre-2016 credit codes that fail the GB 32100 checksum are kept: stored, flagged, never silently.
 CHECKSUM_FLAG = json.dumps({"credit_code": "checksum"})
 # (org_type, USCC registration department, kind) — 9 market regulation, 5 civil affairs, 1 staffing.
-_USCC_KIND = {"1": ("9", "1"), "2": ("9", "2"), "3": ("9", "3"), "4": ("5", "1"), "5": ("1", "2"),
-              "6": ("5", "4")}
+_USCC_KIND = {
+    "1": ("9", "1"),
+    "2": ("9", "2"),
+    "3": ("9", "3"),
+    "4": ("5", "1"),
+    "5": ("1", "2"),
+    "6": ("5", "4"),
+}
 _ORG_TYPE = (("2", 55), ("1", 35), ("3", 5), ("4", 3), ("5", 2))
-_INDUSTRY = (("F", 25), ("C", 15), ("E", 10), ("A", 10), ("H", 8), ("G", 6), ("L", 6), ("O", 6), ("K", 4),
-             ("I", 4), ("M", 3), ("R", 3))
+_INDUSTRY = (
+    ("F", 25),
+    ("C", 15),
+    ("E", 10),
+    ("A", 10),
+    ("H", 8),
+    ("G", 6),
+    ("L", 6),
+    ("O", 6),
+    ("K", 4),
+    ("I", 4),
+    ("M", 3),
+    ("R", 3),
+)
 
 # Event titles by type; True marks land-related ones (they link a parcel).
 _EVENT_TYPE = (("01", 25), ("02", 20), ("03", 15), ("04", 25), ("05", 5), ("06", 4), ("07", 3), ("99", 3))
 _TITLES: dict[str, tuple[tuple[str, bool], ...]] = {
-    "01": (("邻里宅基地界址纠纷", True), ("家庭赡养纠纷", False), ("土地流转租金纠纷", True),
-           ("噪音扰民纠纷", False), ("婚姻家庭纠纷", False), ("农田灌溉用水纠纷", True)),
-    "02": (("自建房墙体开裂", False), ("燃气管道老化", False), ("电动车楼道充电", False),
-           ("河道护栏缺失", False), ("危岩松动", False)),
-    "03": (("生活垃圾乱堆放", False), ("生活污水外溢", False), ("秸秆露天焚烧", True), ("畜禽粪污直排", False)),
-    "04": (("低保政策咨询", False), ("路灯损坏报修", False), ("饮水管网维修", False),
-           ("养老保险缴费咨询", False), ("残疾人证办理咨询", False)),
+    "01": (
+        ("邻里宅基地界址纠纷", True),
+        ("家庭赡养纠纷", False),
+        ("土地流转租金纠纷", True),
+        ("噪音扰民纠纷", False),
+        ("婚姻家庭纠纷", False),
+        ("农田灌溉用水纠纷", True),
+    ),
+    "02": (
+        ("自建房墙体开裂", False),
+        ("燃气管道老化", False),
+        ("电动车楼道充电", False),
+        ("河道护栏缺失", False),
+        ("危岩松动", False),
+    ),
+    "03": (
+        ("生活垃圾乱堆放", False),
+        ("生活污水外溢", False),
+        ("秸秆露天焚烧", True),
+        ("畜禽粪污直排", False),
+    ),
+    "04": (
+        ("低保政策咨询", False),
+        ("路灯损坏报修", False),
+        ("饮水管网维修", False),
+        ("养老保险缴费咨询", False),
+        ("残疾人证办理咨询", False),
+    ),
     "05": (("电信诈骗劝阻", False), ("农机具被盗", False), ("醉酒滋事", False)),
     "06": (("暴雨致边坡垮塌", True), ("洪水淹没农田", True), ("冰雹损毁农作物", True)),
     "07": (("聚集性发热病例报告", False), ("犬只伤人", False)),
@@ -101,8 +140,12 @@ def organisations(g: DistrictGenerator, ctx: VillageRows) -> None:
             established = _since(g, 1500, 1995)
         elif kind == "3":
             industry = "A"
-            name = g.unique_name(lambda: f"{PREFIX}{v.name}{(p := rng.choice(names.COOP_PRODUCTS))}"
-                                         f"{'养殖' if p in ('生猪', '家禽', '水产') else '种植'}专业合作社")
+            name = g.unique_name(
+                lambda: (
+                    f"{PREFIX}{v.name}{(p := rng.choice(names.COOP_PRODUCTS))}"
+                    f"{'养殖' if p in ('生猪', '家禽', '水产') else '种植'}专业合作社"
+                )
+            )
             capital, employees = round(rng.uniform(10, 500), 2), rng.randint(5, 50)
             established = g.date_between(date(2008, 1, 1).toordinal(), g.as_of_ord)
         elif kind == "4":
@@ -124,9 +167,26 @@ def organisations(g: DistrictGenerator, ctx: VillageRows) -> None:
             code = code[:17] + USCC_ALPHABET[(USCC_ALPHABET.index(code[17]) + rng.randint(1, 30)) % 31]
             flags = CHECKSUM_FLAG
         address = _org_address(g, ctx)
-        oid = g.ctx_row(ctx, "lg_organisation", (
-            v.code, g.provenance, flags, code, name, kind, rep[P_NAME], rep[P_PHONE], address, industry,
-            capital, established, employees, kind in ("5", "6") or r() < 0.92))
+        oid = g.ctx_row(
+            ctx,
+            "lg_organisation",
+            (
+                v.code,
+                g.provenance,
+                flags,
+                code,
+                name,
+                kind,
+                rep[P_NAME],
+                rep[P_PHONE],
+                address,
+                industry,
+                capital,
+                established,
+                employees,
+                kind in ("5", "6") or r() < 0.92,
+            ),
+        )
         ctx.orgs.append((oid, name, kind, address))
         g.ctx_row(ctx, "rel_membership", (v.code, rep[P_ID], oid, "1"))
         if kind == "1":  # shareholders, then a few employees
@@ -175,8 +235,11 @@ def events(g: DistrictGenerator, ctx: VillageRows) -> None:
         etype = pick_type()
         title, about_land = rng.choice(_TITLES[etype])
         days_ago = rng.randint(1, 730)
-        occurred = midnight - timedelta(days=days_ago) + timedelta(hours=rng.randint(8, 19),
-                                                                   minutes=rng.randrange(60))
+        occurred = (
+            midnight
+            - timedelta(days=days_ago)
+            + timedelta(hours=rng.randint(8, 19), minutes=rng.randrange(60))
+        )
         if days_ago > 60:
             x = r()
             status = "3" if x < 0.65 else "4" if x < 0.95 else "9"
@@ -190,9 +253,23 @@ def events(g: DistrictGenerator, ctx: VillageRows) -> None:
             closed = occurred + timedelta(hours=rng.randint(2, 24 * min(30, days_ago - 1) or 2))
         who = rng.sample(ctx.persons, min(len(ctx.persons), rng.choice((1, 1, 2, 3))))
         number = f"SJ{occurred:%Y%m%d}{g.next_seq('event'):06d}"
-        eid = g.ctx_row(ctx, "lg_event", (
-            v.code, g.provenance, number, etype, title, occurred, who[0][P_ADDR],
-            f"{v.full_name}群众反映：{title}。网格员已现场核实并登记。", status, g.name("2", 1985), closed))
+        eid = g.ctx_row(
+            ctx,
+            "lg_event",
+            (
+                v.code,
+                g.provenance,
+                number,
+                etype,
+                title,
+                occurred,
+                who[0][P_ADDR],
+                f"{v.full_name}群众反映：{title}。网格员已现场核实并登记。",
+                status,
+                g.name("2", 1985),
+                closed,
+            ),
+        )
         for i, p in enumerate(who):
             role = ("2" if etype == "04" else "1") if i == 0 else "3"
             g.ctx_row(ctx, "rel_event_person", (v.code, eid, p[P_ID], role))
@@ -231,9 +308,22 @@ def things(g: DistrictGenerator, ctx: VillageRows) -> None:
         due = last + timedelta(days=180 if ttype == "02" else 365) if last else None
         x = r()
         status = "1" if x < 0.85 else "2" if x < 0.91 else "4" if x < 0.97 else "3"
-        tid = g.ctx_row(ctx, "lg_thing", (
-            v.code, g.provenance, f"{prefix}-{DISTRICT_CODE}-{g.next_seq(prefix):06d}", rng.choice(choices),
-            ttype, location, owner_name, status, last, due))
+        tid = g.ctx_row(
+            ctx,
+            "lg_thing",
+            (
+                v.code,
+                g.provenance,
+                f"{prefix}-{DISTRICT_CODE}-{g.next_seq(prefix):06d}",
+                rng.choice(choices),
+                ttype,
+                location,
+                owner_name,
+                status,
+                last,
+                due,
+            ),
+        )
         if owner_org is not None:
             g.ctx_row(ctx, "rel_thing_organisation", (v.code, tid, owner_org[0]))
         if house is not None:

@@ -37,40 +37,138 @@ _BASE = ("id", "region_code", "provenance")
 _REL = ("id", "region_code", "from_id", "to_id")
 # Column order of the row tuples. Catalogue fields left out stay NULL (death_date, remark …).
 COLUMNS: dict[str, tuple[str, ...]] = {
-    "lg_person": (*_BASE, "name", "id_number", "sex", "birth_date", "ethnicity", "phone", "household_type",
-                  "hukou_address", "residence_address", "marital_status", "political_status",
-                  "employment_status", "is_disabled", "disability_level", "low_income_status",
-                  "elderly_living_alone", "is_veteran"),
-    "lg_house": (*_BASE, "house_code", "standard_address", "building", "unit", "room", "floor_area", "use",
-                 "structure", "built_year", "ownership_type", "owner_name", "owner_id_number", "occupancy",
-                 "is_dangerous"),
+    "lg_person": (
+        *_BASE,
+        "name",
+        "id_number",
+        "sex",
+        "birth_date",
+        "ethnicity",
+        "phone",
+        "household_type",
+        "hukou_address",
+        "residence_address",
+        "marital_status",
+        "political_status",
+        "employment_status",
+        "is_disabled",
+        "disability_level",
+        "low_income_status",
+        "elderly_living_alone",
+        "is_veteran",
+    ),
+    "lg_house": (
+        *_BASE,
+        "house_code",
+        "standard_address",
+        "building",
+        "unit",
+        "room",
+        "floor_area",
+        "use",
+        "structure",
+        "built_year",
+        "ownership_type",
+        "owner_name",
+        "owner_id_number",
+        "occupancy",
+        "is_dangerous",
+    ),
     "rel_residence": (*_REL, "since"),
     "lg_household": (*_BASE, "household_no", "household_kind", "registered_on"),
     "rel_household_member": (*_REL, "relation_to_head", "since"),
     "rel_household_house": _REL,
-    "lg_disability": (*_BASE, "parent_id", "certificate_number", "disability_type", "disability_level",
-                      "certificate_issued_on", "certificate_valid_until", "guardian_name", "guardian_phone",
-                      "living_subsidy", "care_subsidy", "subsidy_amount", "rehabilitation_need",
-                      "rehabilitation_received", "assistive_device", "employed", "education_level",
-                      "medical_insurance", "pension_insurance", "barrier_free_renovated"),
-    "lg_low_income": (*_BASE, "parent_id", "category", "approved_on", "household_size", "monthly_allowance",
-                      "last_review_on"),
-    "lg_land": (*_BASE, "parcel_code", "parcel_name", "area_mu", "land_type", "contractor_name",
-                "contract_number", "contract_start", "contract_end", "transfer_status", "transferee",
-                "transfer_area_mu", "annual_rent", "is_abandoned"),
+    "lg_disability": (
+        *_BASE,
+        "parent_id",
+        "certificate_number",
+        "disability_type",
+        "disability_level",
+        "certificate_issued_on",
+        "certificate_valid_until",
+        "guardian_name",
+        "guardian_phone",
+        "living_subsidy",
+        "care_subsidy",
+        "subsidy_amount",
+        "rehabilitation_need",
+        "rehabilitation_received",
+        "assistive_device",
+        "employed",
+        "education_level",
+        "medical_insurance",
+        "pension_insurance",
+        "barrier_free_renovated",
+    ),
+    "lg_low_income": (
+        *_BASE,
+        "parent_id",
+        "category",
+        "approved_on",
+        "household_size",
+        "monthly_allowance",
+        "last_review_on",
+    ),
+    "lg_land": (
+        *_BASE,
+        "parcel_code",
+        "parcel_name",
+        "area_mu",
+        "land_type",
+        "contractor_name",
+        "contract_number",
+        "contract_start",
+        "contract_end",
+        "transfer_status",
+        "transferee",
+        "transfer_area_mu",
+        "annual_rent",
+        "is_abandoned",
+    ),
     "rel_land_contract": (*_REL, "share"),
-    "lg_organisation": (*_BASE, "flags", "credit_code", "name", "org_type", "legal_representative",
-                        "legal_rep_phone", "address", "industry", "registered_capital", "established_on",
-                        "employees", "is_active"),
+    "lg_organisation": (
+        *_BASE,
+        "flags",
+        "credit_code",
+        "name",
+        "org_type",
+        "legal_representative",
+        "legal_rep_phone",
+        "address",
+        "industry",
+        "registered_capital",
+        "established_on",
+        "employees",
+        "is_active",
+    ),
     "rel_membership": (*_REL, "role"),
-    "lg_event": (*_BASE, "event_number", "event_type", "title", "occurred_at", "place", "description",
-                 "status", "handler", "closed_at"),
+    "lg_event": (
+        *_BASE,
+        "event_number",
+        "event_type",
+        "title",
+        "occurred_at",
+        "place",
+        "description",
+        "status",
+        "handler",
+        "closed_at",
+    ),
     "rel_event_person": (*_REL, "role"),
     "rel_event_house": _REL,
     "rel_event_land": _REL,
     "rel_event_organisation": _REL,
-    "lg_thing": (*_BASE, "asset_code", "name", "thing_type", "location", "owner_name", "status",
-                 "last_inspected_on", "next_inspection_due"),
+    "lg_thing": (
+        *_BASE,
+        "asset_code",
+        "name",
+        "thing_type",
+        "location",
+        "owner_name",
+        "status",
+        "last_inspected_on",
+        "next_inspection_due",
+    ),
     "rel_thing_organisation": _REL,
     "rel_thing_house": _REL,
 }
@@ -102,19 +200,46 @@ def weighted(rng: random.Random, pairs: Sequence[tuple[Any, float]]) -> Callable
 # Household sizes (Chongqing 2020 census: mean ~2.6) -> ~450 k households for 1.2 M persons.
 _SIZES = ((1, 25), (2, 30), (3, 20), (4, 13), (5, 8), (6, 4))
 # Age of people heading a 1-2 person household: young singles, couples, many elderly.
-_LONE_AGE = ((20, 6), (25, 7), (30, 6), (35, 5), (40, 5), (45, 7), (50, 9), (55, 10), (60, 11), (65, 11),
-             (70, 9), (75, 7), (80, 4), (85, 2), (90, 0.7), (95, 0.2))
+_LONE_AGE = (
+    (20, 6),
+    (25, 7),
+    (30, 6),
+    (35, 5),
+    (40, 5),
+    (45, 7),
+    (50, 9),
+    (55, 10),
+    (60, 11),
+    (65, 11),
+    (70, 9),
+    (75, 7),
+    (80, 4),
+    (85, 2),
+    (90, 0.7),
+    (95, 0.2),
+)
 _ETHNICITY = (("01", 970), ("15", 16), ("06", 10), ("03", 2), ("08", 1), ("07", 1))
 _DISABILITY_TYPE = (("4", 45), ("2", 15), ("1", 12), ("6", 10), ("5", 8), ("7", 8), ("3", 2))
 _DISABILITY_LEVEL = (("1", 12), ("2", 25), ("3", 33), ("4", 30))
-_LAND_TYPE = (("0101", 38), ("0103", 28), ("0102", 4), ("0201", 6), ("0202", 4), ("0301", 12),
-              ("1104", 4), ("0702", 4))
+_LAND_TYPE = (
+    ("0101", 38),
+    ("0103", 28),
+    ("0102", 4),
+    ("0201", 6),
+    ("0202", 4),
+    ("0301", 12),
+    ("1104", 4),
+    ("0702", 4),
+)
 # GB/T 37346 feature codes: J 集体; D 承包耕地, E 承包林地, C 宅基地, Y 其他.
 _PARCEL_KIND = {"0301": "JE", "0702": "JC", "1104": "JY"}
 _TRANSFER = (("0", 75), ("1", 15), ("2", 4), ("3", 4), ("4", 1), ("5", 1))
 _PLACES = "大田坎 堰塘湾 坡地 河坝 山坳 岩脚 院坝边 林盘 沟口 梁子".split()
-_EDUCATION = {"old": ("未上学", "小学", "小学", "初中"), "mid": ("小学", "初中", "初中", "高中", "中专"),
-              "new": ("初中", "高中", "中专", "大专", "本科")}
+_EDUCATION = {
+    "old": ("未上学", "小学", "小学", "初中"),
+    "mid": ("小学", "初中", "初中", "高中", "中专"),
+    "new": ("初中", "高中", "中专", "大专", "本科"),
+}
 _DEVICES = {"4": ("轮椅", "拐杖", "假肢", "护理床"), "1": ("盲杖", "助视器"), "2": ("助听器",)}
 _REHAB = ("康复训练", "辅助器具适配", "医疗康复", "无")
 _MOBILE = names.MOBILE_PREFIXES
@@ -125,8 +250,14 @@ def _era(year: int) -> str:
 
 
 class DistrictGenerator:
-    def __init__(self, scale: str = "small", seed: int = 20261123, *, provenance: str | None = None,
-                 as_of: date = AS_OF):
+    def __init__(
+        self,
+        scale: str = "small",
+        seed: int = 20261123,
+        *,
+        provenance: str | None = None,
+        as_of: date = AS_OF,
+    ):
         if scale not in SCALES:
             raise ValueError(f"scale must be one of {', '.join(SCALES)}")
         self.rng = rng = random.Random(seed)
@@ -253,8 +384,13 @@ class DistrictGenerator:
         rest = n - 1 - spouse
         parents = 0
         if rest:
-            parents = {1: 0 if r() < 0.8 else 1, 2: 0 if r() < 0.75 else 1, 3: rng.choice((0, 1, 1, 2)),
-                       4: 2, 5: 2}[rest]
+            parents = {
+                1: 0 if r() < 0.8 else 1,
+                2: 0 if r() < 0.75 else 1,
+                3: rng.choice((0, 1, 1, 2)),
+                4: 2,
+                5: 2,
+            }[rest]
             parents = min(parents, rest)
         children = rest - parents
         if parents:
@@ -266,8 +402,9 @@ class DistrictGenerator:
         head_sex = "1" if r() < 0.72 else "2"
         out = [("01", head_sex, head_age)]
         if spouse:
-            out.append(("02", "2" if head_sex == "1" else "1",
-                        max(18, min(100, head_age + int(rng.gauss(0, 3))))))
+            out.append(
+                ("02", "2" if head_sex == "1" else "1", max(18, min(100, head_age + int(rng.gauss(0, 3)))))
+            )
         child_age = head_age - self.between(22, 34)
         for _ in range(children):
             sex = "1" if r() < 0.52 else "2"
@@ -303,8 +440,12 @@ class DistrictGenerator:
         hh_no = ctx.households = ctx.households + 1
         addr, building, unit, room = self.address(ctx, hh_no)
         hh = _Household(
-            addr=addr, low=low, lone_elder=lone_elder, couple=couple,
-            parents=sum(m[0] == "50" for m in members), ethnicity=self.ethnicity(),
+            addr=addr,
+            low=low,
+            lone_elder=lone_elder,
+            couple=couple,
+            parents=sum(m[0] == "50" for m in members),
+            ethnicity=self.ethnicity(),
             htype=("3" if r() < 0.75 else "2") if v.is_community else ("1" if r() < 0.45 else "3"),
             surname=self.surname(),
         )
@@ -318,18 +459,22 @@ class DistrictGenerator:
 
         house_id, built_year = self.house(ctx, head, hh_no, addr, building, unit, room)
         # Residence: the head moved in as an adult, after the house was built; children at birth.
-        since_ord = self.date_between(max(date(built_year, 1, 1).toordinal(),
-                                          head[P_BIRTH].toordinal() + 18 * 365), as_of_ord).toordinal()
+        since_ord = self.date_between(
+            max(date(built_year, 1, 1).toordinal(), head[P_BIRTH].toordinal() + 18 * 365), as_of_ord
+        ).toordinal()
         # The 户 registered when the head moved in; 户号: the village code + its household number.
         since = date.fromordinal(since_ord)
-        household_id = self.ctx_row(ctx, "lg_household", (v.code, self.provenance, f"{v.code}{hh_no:04d}", "1",
-                                                           since))
+        household_id = self.ctx_row(
+            ctx, "lg_household", (v.code, self.provenance, f"{v.code}{hh_no:04d}", "1", since)
+        )
         self.ctx_row(ctx, "rel_household_house", (v.code, household_id, house_id))
         residence, member = rows["rel_residence"], rows["rel_household_member"]
         for p, m in zip(persons, members, strict=True):
             moved_in = date.fromordinal(max(since_ord, m[3]))
             residence.append((self.next_id("rel_residence"), v.code, p[P_ID], house_id, moved_in))
-            member.append((self.next_id("rel_household_member"), v.code, p[P_ID], household_id, m[0], moved_in))
+            member.append(
+                (self.next_id("rel_household_member"), v.code, p[P_ID], household_id, m[0], moved_in)
+            )
             ctx.house_of[p[P_ID]] = house_id
             if m[4] is not None:
                 self.disability(ctx, p, m[2], m[4], low != "0", persons)
@@ -339,8 +484,16 @@ class DistrictGenerator:
             ctx.farmers.append((head, hh_no))
         return size
 
-    def person(self, ctx: VillageRows, hh: _Household, rel: str, sex: str, age: int, birth_ord: int,
-               level: str | None) -> tuple:
+    def person(
+        self,
+        ctx: VillageRows,
+        hh: _Household,
+        rel: str,
+        sex: str,
+        age: int,
+        birth_ord: int,
+        level: str | None,
+    ) -> tuple:
         r = self.rng.random
         birth = date.fromordinal(birth_ord)
         if rel == "01" or (rel == "50" and sex == "1"):
@@ -383,24 +536,48 @@ class DistrictGenerator:
         elif age < 23:
             employment = "5" if x < 0.6 else "1" if x < 0.85 else "2" if x < 0.95 else "6"
         elif age < 60:
-            employment = ("1" if x < 0.62 else "2" if x < 0.80 else "3" if x < 0.85
-                          else "6" if x < 0.95 else "9")
+            employment = (
+                "1" if x < 0.62 else "2" if x < 0.80 else "3" if x < 0.85 else "6" if x < 0.95 else "9"
+            )
         else:
             farming_on = 0.58 if ctx.village.is_community else 0.72  # villagers farm past 60
             employment = "4" if x < 0.5 else "1" if x < farming_on else "6"
-        return (self.next_id("lg_person"), ctx.village.code, self.provenance,
-                surname + self.given_name(sex, birth.year),
-                self.id_number(division, birth, birth_ord, sex),
-                sex, birth, hh.ethnicity if rel != "02" or r() < 0.9 else self.ethnicity(),
-                self.phone() if age >= 16 and r() < (0.92 if age < 75 else 0.55) else None,
-                hh.htype, hukou, hh.addr, marital, political, employment, level is not None, level, hh.low,
-                hh.lone_elder, sex == "1" and 35 <= age <= 85 and r() < 0.04)
+        return (
+            self.next_id("lg_person"),
+            ctx.village.code,
+            self.provenance,
+            surname + self.given_name(sex, birth.year),
+            self.id_number(division, birth, birth_ord, sex),
+            sex,
+            birth,
+            hh.ethnicity if rel != "02" or r() < 0.9 else self.ethnicity(),
+            self.phone() if age >= 16 and r() < (0.92 if age < 75 else 0.55) else None,
+            hh.htype,
+            hukou,
+            hh.addr,
+            marital,
+            political,
+            employment,
+            level is not None,
+            level,
+            hh.low,
+            hh.lone_elder,
+            sex == "1" and 35 <= age <= 85 and r() < 0.04,
+        )
 
     def village_name(self) -> str:
         return self.rng.choice(names.VILLAGE_A) + self.rng.choice(names.VILLAGE_B) + "村"
 
-    def house(self, ctx: VillageRows, head: tuple, hh_no: int, addr: str, building: str | None,
-              unit: str | None, room: str | None) -> tuple[int, int]:
+    def house(
+        self,
+        ctx: VillageRows,
+        head: tuple,
+        hh_no: int,
+        addr: str,
+        building: str | None,
+        unit: str | None,
+        room: str | None,
+    ) -> tuple[int, int]:
         """The household's house, owned by the head unless rented / lent; returns (id, built year)."""
         rng, r, v = self.rng, self.rng.random, ctx.village
         occupancy = "1" if r() < 0.86 else "2" if r() < 0.64 else "4"
@@ -425,9 +602,28 @@ class DistrictGenerator:
             ownership = "1" if r() < 0.97 else "2"
             built_year = self.between(1975, 2022)
         dangerous = r() < (0.2 if structure == "4" else 0.05 if structure == "3" else 0.005)
-        house_id = self.ctx_row(ctx, "lg_house", (
-            v.code, self.provenance, f"{v.code}{hh_no:06d}", addr, building, unit, room, area, use,
-            structure, built_year, ownership, owner, owner_id, occupancy, dangerous))
+        house_id = self.ctx_row(
+            ctx,
+            "lg_house",
+            (
+                v.code,
+                self.provenance,
+                f"{v.code}{hh_no:06d}",
+                addr,
+                building,
+                unit,
+                room,
+                area,
+                use,
+                structure,
+                built_year,
+                ownership,
+                owner,
+                owner_id,
+                occupancy,
+                dangerous,
+            ),
+        )
         ctx.houses.append((house_id, head, addr))
         return house_id, built_year
 
@@ -443,8 +639,13 @@ class DistrictGenerator:
         if len(ctx.flats) > 0.6 * 1440 * ctx.estates:
             ctx.estates += 1
         while True:
-            flat = (int(r() * ctx.estates), 1 + int(r() * 20), 1 + int(r() * 3), 1 + int(r() * 12),
-                    1 + int(r() * 2))
+            flat = (
+                int(r() * ctx.estates),
+                1 + int(r() * 20),
+                1 + int(r() * 3),
+                1 + int(r() * 12),
+                1 + int(r() * 2),
+            )
             if flat not in ctx.flats:
                 ctx.flats.add(flat)
                 break
@@ -453,8 +654,9 @@ class DistrictGenerator:
         road = v.roads[estate % len(v.roads)]
         return f"{base}{road}{18 + 24 * estate}号{b}栋{u}单元{room}", f"{b}栋", f"{u}单元", room
 
-    def disability(self, ctx: VillageRows, p: tuple, age: int, level: str, poor: bool,
-                   household: list[tuple]) -> None:
+    def disability(
+        self, ctx: VillageRows, p: tuple, age: int, level: str, poor: bool, household: list[tuple]
+    ) -> None:
         rng, r = self.rng, self.rng.random
         dtype = self.disability_type()
         birth_ord = p[P_BIRTH].toordinal()
@@ -472,14 +674,33 @@ class DistrictGenerator:
         devices = _DEVICES.get(dtype)
         era = _era(p[P_BIRTH].year)
         education = "学龄前" if age < 6 else "在校" if age < 16 else rng.choice(_EDUCATION[era])
-        self.ctx_row(ctx, "lg_disability", (
-            p[P_REGION], self.provenance, p[P_ID],
-            f"{p[P_IDNUM]}{dtype}{level}{'B1' if r() < 0.03 else ''}", dtype, level, issued,
-            issued + timedelta(days=3652),  # valid for ten years
-            guardian, guardian_phone, poor, care, float(amount), rng.choice(_REHAB), r() < 0.6,
-            rng.choice(devices) if devices and r() < 0.5 else None,
-            16 <= age < 60 and r() < 0.35, education, r() < 0.97, age >= 16 and r() < 0.85,
-            care and dtype in ("1", "4", "7") and r() < 0.5))
+        self.ctx_row(
+            ctx,
+            "lg_disability",
+            (
+                p[P_REGION],
+                self.provenance,
+                p[P_ID],
+                f"{p[P_IDNUM]}{dtype}{level}{'B1' if r() < 0.03 else ''}",
+                dtype,
+                level,
+                issued,
+                issued + timedelta(days=3652),  # valid for ten years
+                guardian,
+                guardian_phone,
+                poor,
+                care,
+                float(amount),
+                rng.choice(_REHAB),
+                r() < 0.6,
+                rng.choice(devices) if devices and r() < 0.5 else None,
+                16 <= age < 60 and r() < 0.35,
+                education,
+                r() < 0.97,
+                age >= 16 and r() < 0.85,
+                care and dtype in ("1", "4", "7") and r() < 0.5,
+            ),
+        )
 
     def low_income(self, ctx: VillageRows, p: tuple, category: str, size: int) -> None:
         rng = self.rng
@@ -489,10 +710,20 @@ class DistrictGenerator:
             allowance = 988.0 if ctx.village.is_community else 780.0
         else:
             allowance = 0.0  # 低保边缘 / 监测对象: watched, not paid
-        self.ctx_row(ctx, "lg_low_income", (
-            p[P_REGION], self.provenance, p[P_ID], category,
-            self.date_between(date(2015, 1, 1).toordinal(), self.as_of_ord - 30), size, round(allowance, 2),
-            date.fromordinal(self.as_of_ord - rng.randint(7, 360))))
+        self.ctx_row(
+            ctx,
+            "lg_low_income",
+            (
+                p[P_REGION],
+                self.provenance,
+                p[P_ID],
+                category,
+                self.date_between(date(2015, 1, 1).toordinal(), self.as_of_ord - 30),
+                size,
+                round(allowance, 2),
+                date.fromordinal(self.as_of_ord - rng.randint(7, 360)),
+            ),
+        )
 
     def ctx_row(self, ctx: VillageRows, table: str, row: tuple) -> int:
         """Append a row (without its id) to the village batch; returns the new id."""
@@ -527,11 +758,27 @@ class DistrictGenerator:
                     transferee = rng.choice(takers) if takers and r() < 0.6 else self.name("1", 1970)
                     t_area = area if r() < 0.8 else round(area * rng.uniform(0.5, 1), 2)
                     rent = rng.randrange(300, 1201, 10)
-                lid = self.ctx_row(ctx, "lg_land", (
-                    v.code, prov, f"{DISTRICT_CODE}{zone}{_PARCEL_KIND.get(ltype, 'JD')}{n_parcel:05d}",
-                    f"{1 + hh_no % v.groups}组{rng.choice(_PLACES)}", area, ltype, head[P_NAME],
-                    f"CB{v.code}{hh_no:05d}", start, end, status, transferee, t_area, rent,
-                    status == "0" and ltype != "0702" and r() < 0.05))
+                lid = self.ctx_row(
+                    ctx,
+                    "lg_land",
+                    (
+                        v.code,
+                        prov,
+                        f"{DISTRICT_CODE}{zone}{_PARCEL_KIND.get(ltype, 'JD')}{n_parcel:05d}",
+                        f"{1 + hh_no % v.groups}组{rng.choice(_PLACES)}",
+                        area,
+                        ltype,
+                        head[P_NAME],
+                        f"CB{v.code}{hh_no:05d}",
+                        start,
+                        end,
+                        status,
+                        transferee,
+                        t_area,
+                        rent,
+                        status == "0" and ltype != "0702" and r() < 0.05,
+                    ),
+                )
                 self.ctx_row(ctx, "rel_land_contract", (v.code, head[P_ID], lid, 1.0))
                 ctx.parcels.append(lid)
 
@@ -572,7 +819,8 @@ class VillageRows:
         return self.batch.village
 
 
-def generate(scale: str = "small", seed: int = 20261123, *, provenance: str | None = None,
-             as_of: date = AS_OF) -> Iterator[Batch]:
+def generate(
+    scale: str = "small", seed: int = 20261123, *, provenance: str | None = None, as_of: date = AS_OF
+) -> Iterator[Batch]:
     """The demo district, village by village."""
     return DistrictGenerator(scale, seed, provenance=provenance, as_of=as_of).batches()

@@ -71,6 +71,7 @@ class LRU:
 @dataclass(frozen=True)
 class Var:
     """A parametric variable's value as the compiler sees it: bind it, and say how."""
+
     name: str
     value: Any
 
@@ -79,6 +80,7 @@ class Var:
 class Bind:
     """Bound parameters derived from one variable: `convert` gives their values (raising the same
     errors as the compiler would), `shape` must equal the compiled one for the SQL to stay right."""
+
     var: str
     names: tuple[str, ...]
     convert: Callable[[Any], tuple]
@@ -124,8 +126,9 @@ def clear() -> None:
     _parametric.clear()
 
 
-def parametric_variables(operation: OperationDefinitionNode, fragments: Mapping[str, FragmentDetails]
-                         ) -> frozenset[str]:
+def parametric_variables(
+    operation: OperationDefinitionNode, fragments: Mapping[str, FragmentDetails]
+) -> frozenset[str]:
     """Variables whose every use in the operation and its fragments is a bindable position."""
     got = _parametric.get(id(operation))
     if got is not None and got[0] is operation:
@@ -165,8 +168,12 @@ def parametric_variables(operation: OperationDefinitionNode, fragments: Mapping[
 def _bindable(path: tuple) -> bool:
     if path in (("id",), ("after",)):
         return True
-    return (len(path) >= 3 and path[0] == "filter" and path[-1] in FILTER_OPERANDS
-            and path[-2] not in ("and", "or", "not", "[]"))
+    return (
+        len(path) >= 3
+        and path[0] == "filter"
+        and path[-1] in FILTER_OPERANDS
+        and path[-2] not in ("and", "or", "not", "[]")
+    )
 
 
 def markable(value: Any) -> bool:

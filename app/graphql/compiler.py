@@ -66,6 +66,7 @@ class Policies(Protocol):
 @dataclass
 class Withheld:
     """A selected field answered with null: hidden, or masked but not representable in its type."""
+
     path: Path
     error: GraphQLError
 
@@ -73,6 +74,7 @@ class Withheld:
 @dataclass(frozen=True)
 class Link:
     """How far rows hang off a near row through a relation's link table."""
+
     relation: Relation
     near: str  # link column holding the near record id
     far: str
@@ -106,7 +108,9 @@ class Compiler:
     def __init__(self, ctx: Policies, sel: Selection):
         self.ctx, self.sel, self.reg = ctx, sel, registry()
         self.withheld: list[Withheld] = []
-        self.audits: dict[str, tuple[str, tuple[str, ...]]] = {}  # "~n" key -> (ledger, plain sensitive fields)
+        self.audits: dict[
+            str, tuple[str, tuple[str, ...]]
+        ] = {}  # "~n" key -> (ledger, plain sensitive fields)
         self._n = 0
         self._plain_cache: dict[str, frozenset[str]] = {}
         # Variables bound as parameters (cache.py): how each bound value derives from its variable.
@@ -122,8 +126,10 @@ class Compiler:
         n = len(self.binds)
         names = tuple(f"gqlv{n}_{i}" for i in range(len(values)))
         self.binds.append(Bind(raw.name, names, convert, shape_of(values)))
-        return tuple(v if v is None else bindparam(name, v, type_=(types[i] if types else None))
-                     for i, (name, v) in enumerate(zip(names, values, strict=True)))
+        return tuple(
+            v if v is None else bindparam(name, v, type_=(types[i] if types else None))
+            for i, (name, v) in enumerate(zip(names, values, strict=True))
+        )
 
     def _name(self, prefix: str) -> str:
         self._n += 1
@@ -137,8 +143,9 @@ class Compiler:
             stmt = self.connection(ledger, type_name, group, args, [key], 1)
         else:
             t = sources.ledger_table(self.ctx.policy(ledger))
-            (rid,) = self.bind(args["id"], lambda v: (operators.value(BASE_FIELDS["id"], v, f"{key}.id"),),
-                               [t.c.id.type])
+            (rid,) = self.bind(
+                args["id"], lambda v: (operators.value(BASE_FIELDS["id"], v, f"{key}.id"),), [t.c.id.type]
+            )
             stmt = self.single(ledger, type_name, group, [key], 1, lambda t: [t.c.id == rid])
         sq = stmt.subquery("root")
         return select(cast(sq.c._v, Text)).select_from(sq)
@@ -160,8 +167,17 @@ class Compiler:
                     out |= self._needs(self.reg.ledgers[kind.ledger].node, [sub], None)
         return out
 
-    def _page(self, ledger: str, t: FromClause, conds: list, keys: list[SortKey], limit: int,
-              link: Link | None, outer: FromClause | None, needs: set[str]) -> LateralFromClause:
+    def _page(
+        self,
+        ledger: str,
+        t: FromClause,
+        conds: list,
+        keys: list[SortKey],
+        limit: int,
+        link: Link | None,
+        outer: FromClause | None,
+        needs: set[str],
+    ) -> LateralFromClause:
         pol = self.ctx.policy(ledger)
         needs = needs | {k.code for k in keys}
         cols, frm = [c for c in t.c if c.name in needs], t
@@ -171,17 +187,30 @@ class Compiler:
             conds = [*conds, lt.c[link.near] == link.near_id]
             cols += [lt.c.from_id.label("_l_from_id"), lt.c.to_id.label("_l_to_id")]
             cols += [lt.c[a.code].label("_l_" + a.code) for a in link.relation.attributes]
-        stmt = (select(*cols).select_from(frm).where(pol.scope_clause(t), *conds)
-                .order_by(*keyset.order_by(keys)).limit(limit))
+        stmt = (
+            select(*cols)
+            .select_from(frm)
+            .where(pol.scope_clause(t), *conds)
+            .order_by(*keyset.order_by(keys))
+            .limit(limit)
+        )
         # The page refers to the outer row (two query levels up): correlate explicitly, or SQLAlchemy
         # would add the outer FROM again inside and join every outer row.
         if outer is not None:
             stmt = stmt.correlate(outer)
         return stmt.lateral(self._name("p"))
 
-    def single(self, ledger: str, item_type: str, group: FieldGroup, path: Path, rows: int,
-               conds: Callable[[FromClause], list], link: Link | None = None, outer: FromClause | None = None
-               ) -> Select:
+    def single(
+        self,
+        ledger: str,
+        item_type: str,
+        group: FieldGroup,
+        path: Path,
+        rows: int,
+        conds: Callable[[FromClause], list],
+        link: Link | None = None,
+        outer: FromClause | None = None,
+    ) -> Select:
         """At most one row (a record by id, a single relation, an extension, a parent) as JSON `v`."""
         t = sources.ledger_table(self.ctx.policy(ledger))  # each page is its own query level: no alias needed
         keys = [keyset.id_key(t)]
@@ -189,9 +218,18 @@ class Compiler:
         expr, lats = self.item(item_type, group, page, path, rows, link)
         return select(expr.label("_v")).select_from(_joined(page, lats))
 
-    def connection(self, ledger: str, conn_type: str, group: FieldGroup, args: dict, path: Path, rows: int,
-                   conds: Callable[[FromClause], list] = lambda t: [], link: Link | None = None,
-                   outer: FromClause | None = None) -> Select:
+    def connection(
+        self,
+        ledger: str,
+        conn_type: str,
+        group: FieldGroup,
+        args: dict,
+        path: Path,
+        rows: int,
+        conds: Callable[[FromClause], list] = lambda t: [],
+        link: Link | None = None,
+        outer: FromClause | None = None,
+    ) -> Select:
         """A keyset page (nodes / edges / pageInfo) as JSON `v`, with the REST list semantics."""
         names, pol, where = self.reg.ledgers[ledger], self.ctx.policy(ledger), _where(path)
         first = limits.page_size(args.get("first"), self.ctx.settings, f"{where}.first")
@@ -207,8 +245,11 @@ class Compiler:
             if sub[0].node.name.value == "nodes":
                 items.append(sub)
             elif sub[0].node.name.value == "edges":
-                items += [e for e in self.sel.fields(item_type + "Edge", sub).values()
-                          if e[0].node.name.value == "node"]
+                items += [
+                    e
+                    for e in self.sel.fields(item_type + "Edge", sub).values()
+                    if e[0].node.name.value == "node"
+                ]
         page = self._page(ledger, t, cs, keys, first + 1, link, outer, self._needs(item_type, items, link))
         pkeys = keyset.rebind(keys, page)
         row_cols: list[ColumnElement] = [func.row_number().over(order_by=keyset.order_by(pkeys)).label("rn")]
@@ -219,7 +260,8 @@ class Compiler:
         def as_list(label: str) -> Callable[[LateralFromClause], ColumnElement]:
             return lambda r: func.coalesce(
                 func.json_agg(aggregate_order_by(r.c[label], r.c.rn)).filter(r.c.rn <= first),
-                literal_column("'[]'::json"))
+                literal_column("'[]'::json"),
+            )
 
         for key, sub in self.sel.fields(conn_type, group).items():
             name = sub[0].node.name.value
@@ -234,8 +276,9 @@ class Compiler:
                 for ekey, esub in self.sel.fields(item_type + "Edge", sub).items():
                     ename = esub[0].node.name.value
                     if ename == "node":
-                        expr, more = self.item(item_type, esub, page, [*path, key, "*", ekey], rows * first,
-                                               link)
+                        expr, more = self.item(
+                            item_type, esub, page, [*path, key, "*", ekey], rows * first, link
+                        )
                         lats += more
                         pairs.append((ekey, expr))
                     elif ename == "cursor":
@@ -253,12 +296,16 @@ class Compiler:
                         parts.append((pkey, lambda r: func.count() > first))
                     elif pname == "endCursor":
                         need_cursor = True
-                        parts.append((pkey, lambda r: func.max(r.c.c).filter(r.c.rn == func.least(r.c.cnt, first))))
+                        parts.append(
+                            (pkey, lambda r: func.max(r.c.c).filter(r.c.rn == func.least(r.c.cnt, first)))
+                        )
                     else:
                         parts.append((pkey, lambda r: _lit("PageInfo")))
 
-                def page_info(r: LateralFromClause, parts: list[tuple[str, Callable[[LateralFromClause], ColumnElement]]] = parts
-                              ) -> ColumnElement:
+                def page_info(
+                    r: LateralFromClause,
+                    parts: list[tuple[str, Callable[[LateralFromClause], ColumnElement]]] = parts,
+                ) -> ColumnElement:
                     return jobj([(k, f(r)) for k, f in parts])
 
                 top.append((key, page_info))
@@ -270,14 +317,22 @@ class Compiler:
         return select(jobj([(k, f(r)) for k, f in top]).label("_v")).select_from(r)
 
     # ---- objects -----------------------------------------------------------------------------------
-    def item(self, type_name: str, group: FieldGroup, src: FromClause, path: Path, rows: int,
-             link: Link | None = None) -> tuple[ColumnElement, list]:
+    def item(
+        self,
+        type_name: str,
+        group: FieldGroup,
+        src: FromClause,
+        path: Path,
+        rows: int,
+        link: Link | None = None,
+    ) -> tuple[ColumnElement, list]:
         if link is not None and self.reg.types[type_name].kind == "link":
             return self.link(type_name, group, src, path, rows, _far_side(link))
         return self.node(type_name, group, src, path, rows)
 
-    def node(self, type_name: str, group: FieldGroup, src: FromClause, path: Path, rows: int
-             ) -> tuple[ColumnElement, list]:
+    def node(
+        self, type_name: str, group: FieldGroup, src: FromClause, path: Path, rows: int
+    ) -> tuple[ColumnElement, list]:
         spec = self.reg.types[type_name]
         ledger = spec.ledger
         assert ledger is not None
@@ -307,8 +362,9 @@ class Compiler:
             pairs.append((tag, src.c.id))
         return jobj(pairs), lats
 
-    def _column(self, pol: LedgerPolicy, col: Column, src: FromClause, path: Path, sub: FieldGroup
-                ) -> ColumnElement:
+    def _column(
+        self, pol: LedgerPolicy, col: Column, src: FromClause, path: Path, sub: FieldGroup
+    ) -> ColumnElement:
         expr: ColumnElement[Any]
         if col.base:  # id, region, version, timestamps, parent_id: shown with any visible row
             expr = src.c[col.code]
@@ -317,7 +373,9 @@ class Compiler:
             if fa is None or fa.level == Level.hidden:
                 return self._withhold(path, sub, "FORBIDDEN_FIELD", "无权访问该字段")
             if fa.level == Level.masked and col.scalar not in MASKABLE_SCALARS:
-                return self._withhold(path, sub, "MASKED_FIELD", "该字段已脱敏，其类型无法表示脱敏值，返回 null")
+                return self._withhold(
+                    path, sub, "MASKED_FIELD", "该字段已脱敏，其类型无法表示脱敏值，返回 null"
+                )
             expr = _masked(pol, col.code, fa.mask) if fa.level == Level.masked else pol.column(col.code, src)
         return cast(expr, Text) if col.scalar == "ID" else expr
 
@@ -333,33 +391,45 @@ class Compiler:
         self.withheld.append(Withheld(path, GraphQLError(message, nodes, extensions={"code": code})))
         return null()
 
-    def _related(self, kind: object, type_name: str, sub: FieldGroup, src: FromClause, path: Path, rows: int
-                 ) -> Select:
+    def _related(
+        self, kind: object, type_name: str, sub: FieldGroup, src: FromClause, path: Path, rows: int
+    ) -> Select:
         if isinstance(kind, RelationField):
             near, far = ("from_id", "to_id") if kind.direction == "forward" else ("to_id", "from_id")
             link = Link(kind.relation, near, far, src.c.id)
             if kind.many:
                 args = self.sel.args(type_name, sub)
-                return self.connection(kind.far, kind.link_type + "Connection", sub, args, path, rows,
-                                       link=link, outer=src)
+                return self.connection(
+                    kind.far, kind.link_type + "Connection", sub, args, path, rows, link=link, outer=src
+                )
             return self.single(kind.far, kind.link_type, sub, path, rows, lambda t: [], link, src)
         if isinstance(kind, ExtensionField):
             node = self.reg.ledgers[kind.ledger].node
 
             def of_parent(t: FromClause) -> list:
                 return [t.c.parent_id == src.c.id]
+
             if kind.many:
                 args = self.sel.args(type_name, sub)
-                return self.connection(kind.ledger, node + "Connection", sub, args, path, rows, of_parent,
-                                       outer=src)
+                return self.connection(
+                    kind.ledger, node + "Connection", sub, args, path, rows, of_parent, outer=src
+                )
             return self.single(kind.ledger, node, sub, path, rows, of_parent, outer=src)
         if isinstance(kind, ParentField):
-            return self.single(kind.ledger, self.reg.ledgers[kind.ledger].node, sub, path, rows,
-                               lambda t: [t.c.id == src.c.parent_id], outer=src)
+            return self.single(
+                kind.ledger,
+                self.reg.ledgers[kind.ledger].node,
+                sub,
+                path,
+                rows,
+                lambda t: [t.c.id == src.c.parent_id],
+                outer=src,
+            )
         raise TypeError(kind)
 
-    def link(self, type_name: str, group: FieldGroup, src: FromClause, path: Path, rows: int, far_side: str
-             ) -> tuple[ColumnElement, list]:
+    def link(
+        self, type_name: str, group: FieldGroup, src: FromClause, path: Path, rows: int, far_side: str
+    ) -> tuple[ColumnElement, list]:
         """A link row: its attributes, the far record (already in `src`) and the near one (looked up)."""
         spec = self.reg.types[type_name]
         pairs: list[tuple[str, ColumnElement]] = []
@@ -386,8 +456,9 @@ class Compiler:
                 def same_id(t: FromClause, id_col: ColumnElement[Any] = id_col) -> list[ColumnElement[bool]]:
                     return [t.c.id == id_col]
 
-                lat = self.single(kind.ledger, self.reg.ledgers[kind.ledger].node, sub, here, rows,
-                                  same_id, outer=src).lateral(self._name("x"))
+                lat = self.single(
+                    kind.ledger, self.reg.ledgers[kind.ledger].node, sub, here, rows, same_id, outer=src
+                ).lateral(self._name("x"))
                 lats.append(lat)
                 pairs.append((key, lat.c._v))
         return jobj(pairs), lats
@@ -396,7 +467,10 @@ class Compiler:
     def aggregate(self, ledger: str, type_name: str, group: FieldGroup, args: dict, key: str) -> Select:
         names, pol = self.reg.ledgers[ledger], self.ctx.policy(ledger)
         t = sources.ledger_table(pol)
-        conds = [pol.scope_clause(t), *filters.where(pol, t, names, args.get("filter"), f"{key}.filter", self.bind)]
+        conds = [
+            pol.scope_clause(t),
+            *filters.where(pol, t, names, args.get("filter"), f"{key}.filter", self.bind),
+        ]
         by = [filters.enum_value(g) for g in args.get("groupBy") or []]
         key_exprs: list[ColumnElement] = []
         for i, code in enumerate(by):
@@ -430,23 +504,47 @@ class Compiler:
                 pairs.append((k, v))
             return select(jobj(pairs).label("_v")).select_from(s)
         kc = list(kcols.values())
-        inner = (select(func.grouping(*kc).label("_g"), *kc, group_json.label("_grp"),
-                        *[cast(func.to_json(v), Text).label(f"_t{i}") for i, (_, v) in enumerate(top) if v is not None])
-                 .select_from(s).group_by(func.grouping_sets(tuple_(*kc), literal_column("()")))
-                 .subquery("g"))
+        inner = (
+            select(
+                func.grouping(*kc).label("_g"),
+                *kc,
+                group_json.label("_grp"),
+                *[
+                    cast(func.to_json(v), Text).label(f"_t{i}")
+                    for i, (_, v) in enumerate(top)
+                    if v is not None
+                ],
+            )
+            .select_from(s)
+            .group_by(func.grouping_sets(tuple_(*kc), literal_column("()")))
+            .subquery("g")
+        )
         out: list[tuple[str, ColumnElement[Any]]] = []
         for i, (k, v) in enumerate(top):
             if v is None:
                 ordered = aggregate_order_by(inner.c._grp, *[inner.c[c.name].asc().nulls_last() for c in kc])
-                out.append((k, func.coalesce(func.json_agg(ordered).filter(inner.c._g == 0),
-                                             literal_column("'[]'::json"))))
+                out.append(
+                    (
+                        k,
+                        func.coalesce(
+                            func.json_agg(ordered).filter(inner.c._g == 0), literal_column("'[]'::json")
+                        ),
+                    )
+                )
             else:
                 out.append((k, cast(func.max(inner.c[f"_t{i}"]).filter(inner.c._g != 0), JSON)))
         return select(jobj(out).label("_v")).select_from(inner)
 
-    def _metrics(self, ledger: str, type_name: str, group: FieldGroup, s: FromClause,
-                 keys: dict[str, ColumnElement] | None, where: str, only: str | None = None
-                 ) -> list[tuple[str, ColumnElement]]:
+    def _metrics(
+        self,
+        ledger: str,
+        type_name: str,
+        group: FieldGroup,
+        s: FromClause,
+        keys: dict[str, ColumnElement] | None,
+        where: str,
+        only: str | None = None,
+    ) -> list[tuple[str, ColumnElement]]:
         """count / sum / avg / min / max (and a group's key) over the rows of `s`."""
         pol = self.ctx.policy(ledger)
         node = self.reg.ledgers[ledger].node
@@ -472,8 +570,14 @@ class Compiler:
                 pairs = []
                 for k2, sub2 in self.sel.fields(spec.name, sub).items():
                     code = spec.fields.get(sub2[0].node.name.value)
-                    pairs.append((k2, (keys or {}).get(code, null()) if isinstance(code, str) and code
-                                  else _lit(spec.name)))
+                    pairs.append(
+                        (
+                            k2,
+                            (keys or {}).get(code, null())
+                            if isinstance(code, str) and code
+                            else _lit(spec.name),
+                        )
+                    )
                 out.append((k, jobj(pairs)))
             else:
                 out.append((k, _lit(type_name)))

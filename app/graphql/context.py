@@ -35,8 +35,16 @@ from app.graphql.errors import unauthenticated
 
 
 class GraphQLContext(BaseContext):
-    def __init__(self, session: AsyncSession, settings: Settings, principal: Principal | None, *,
-                 creds: Credentials | None = None, access: Access | None = None, reads: Reads | None = None):
+    def __init__(
+        self,
+        session: AsyncSession,
+        settings: Settings,
+        principal: Principal | None,
+        *,
+        creds: Credentials | None = None,
+        access: Access | None = None,
+        reads: Reads | None = None,
+    ):
         super().__init__()
         self.session = session
         self.settings = settings
@@ -81,14 +89,37 @@ class GraphQLContext(BaseContext):
     def _build_fingerprint(self) -> tuple:
         if self._fingerprint is None:
             p = self.require_principal()
-            inputs = (p.kind, p.region_prefix, get_catalog().stamp, tuple(sorted(
-                (rank, g.id or 0, g.ledger, g.field, g.level, bool(g.allow_lookup), g.row_scope,
-                 tuple(g.regions or ())) for rank, g in self._grants)))
+            inputs = (
+                p.kind,
+                p.region_prefix,
+                get_catalog().stamp,
+                tuple(
+                    sorted(
+                        (
+                            rank,
+                            g.id or 0,
+                            g.ledger,
+                            g.field,
+                            g.level,
+                            bool(g.allow_lookup),
+                            g.row_scope,
+                            tuple(g.regions or ()),
+                        )
+                        for rank, g in self._grants or ()
+                    )
+                ),
+            )
             fp = cache.policies.get(inputs)
             if fp is None:
                 fp = tuple(
-                    (code, pol.scope, tuple((c, fa.level, fa.mask, fa.allow_lookup) for c, fa in pol.fields.items()))
-                    for code in sorted(get_catalog().ledgers) for pol in [self.policy(code)])
+                    (
+                        code,
+                        pol.scope,
+                        tuple((c, fa.level, fa.mask, fa.allow_lookup) for c, fa in pol.fields.items()),
+                    )
+                    for code in sorted(get_catalog().ledgers)
+                    for pol in [self.policy(code)]
+                )
                 cache.policies.put(inputs, fp)
             self._fingerprint = fp
         return self._fingerprint
@@ -100,8 +131,9 @@ class GraphQLContext(BaseContext):
             return self.access.policy(ledger)
         pol = self._policies.get(ledger)
         if pol is None:
-            pol = self._policies[ledger] = resolve(self.require_principal(), get_catalog().ledgers[ledger],
-                                                   self._grants)
+            pol = self._policies[ledger] = resolve(
+                self.require_principal(), get_catalog().ledgers[ledger], self._grants
+            )
         return pol
 
 
@@ -111,8 +143,9 @@ async def get_context(request: Request, session: LazySession, creds: CallerCrede
     if access is not None:
         IN_EFFECT.set(access.catalog)
         request.state.principal = access.principal
-        return GraphQLContext(session, settings, access.principal, creds=creds, access=access,
-                              reads=Reads(request, session))
+        return GraphQLContext(
+            session, settings, access.principal, creds=creds, access=access, reads=Reads(request, session)
+        )
     return await slow_context(request, session, creds)
 
 

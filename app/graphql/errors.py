@@ -36,8 +36,9 @@ class GqlError(GraphQLError):
 def from_problem(p: Problem) -> GqlError:
     first = p.errors[0] if p.errors else None
     message = f"{p.title}：{first.message}" if first and first.message != p.title else p.title
-    return GqlError(_CODES.get(p.code, "BAD_REQUEST"), message, where=first.path if first else None,
-                    problem=p.code)
+    return GqlError(
+        _CODES.get(p.code, "BAD_REQUEST"), message, where=first.path if first else None, problem=p.code
+    )
 
 
 def unauthenticated() -> GqlError:

@@ -50,7 +50,9 @@ class _Selection:
         t = self.ex.schema.get_type(type_name)
         assert isinstance(t, GraphQLObjectType)
         d = group[0]
-        return get_argument_values(t.fields[d.node.name.value], d.node, self.variables, d.fragment_variable_values)
+        return get_argument_values(
+            t.fields[d.node.name.value], d.node, self.variables, d.fragment_variable_values
+        )
 
 
 class LedgerExecutor(StrawberryGraphQLCoreExecutionContext):
@@ -98,30 +100,56 @@ class LedgerExecutor(StrawberryGraphQLCoreExecutionContext):
     def _variables(self) -> dict[str, Any]:
         return self.variable_values.coerced if self.variable_values is not None else {}
 
-    def _statement_key(self, ctx: GraphQLContext, response_key: str, group: list
-                       ) -> tuple[tuple | None, frozenset[str]]:
+    def _statement_key(
+        self, ctx: GraphQLContext, response_key: str, group: list
+    ) -> tuple[tuple | None, frozenset[str]]:
         """The cache key of this root field's statement (cache.py), None if it is not cacheable, and
         the parametric variables."""
         parametric = cache.parametric_variables(self.operation, self.fragments)
         if any(d.fragment_variable_values for d in group):
             return None, frozenset()
-        shape = tuple(sorted(
-            (name, ("$", type(v).__name__) if name in parametric and cache.markable(v) else cache.freeze(v))
-            for name, v in self._variables().items()))
+        shape = tuple(
+            sorted(
+                (
+                    name,
+                    ("$", type(v).__name__) if name in parametric and cache.markable(v) else cache.freeze(v),
+                )
+                for name, v in self._variables().items()
+            )
+        )
         s = ctx.settings
-        key = (id(self.operation), response_key, ctx.policy_fingerprint(), s.default_page_size, s.max_page_size,
-               get_catalog().stamp, shape)
+        key = (
+            id(self.operation),
+            response_key,
+            ctx.policy_fingerprint(),
+            s.default_page_size,
+            s.max_page_size,
+            get_catalog().stamp,
+            shape,
+        )
         try:
             hash(key)
         except TypeError:  # a variable value we can not key on: compile every time
             return None, parametric
         return key, parametric
 
-    async def _compile(self, ctx: GraphQLContext, kind: str, ledger: str, field_def, group: list, path: Path,
-                       parametric: frozenset[str]) -> Entry:
-        marked = {name: Var(name, v) if name in parametric and cache.markable(v) else v
-                  for name, v in self._variables().items()}
-        variables = self.variable_values._replace(coerced=marked) if self.variable_values is not None else None
+    async def _compile(
+        self,
+        ctx: GraphQLContext,
+        kind: str,
+        ledger: str,
+        field_def,
+        group: list,
+        path: Path,
+        parametric: frozenset[str],
+    ) -> Entry:
+        marked = {
+            name: Var(name, v) if name in parametric and cache.markable(v) else v
+            for name, v in self._variables().items()
+        }
+        variables = (
+            self.variable_values._replace(coerced=marked) if self.variable_values is not None else None
+        )
         d = group[0]
         args = get_argument_values(field_def, d.node, variables, d.fragment_variable_values)
         compiler = Compiler(ctx, _Selection(self, variables))
@@ -131,8 +159,14 @@ class LedgerExecutor(StrawberryGraphQLCoreExecutionContext):
         compiled = stmt.compile(dialect=dialect, compile_kwargs={"render_postcompile": True})
         if compiled._bind_processors:  # none for the types used here (psycopg adapts them); be safe
             raise AssertionError(f"bind processors for {sorted(compiled._bind_processors)}")
-        return Entry(self.operation, compiled.string, dict(compiled.construct_params()), compiler.binds,
-                     compiler.withheld, compiler.audits)
+        return Entry(
+            self.operation,
+            compiled.string,
+            dict(compiled.construct_params()),
+            compiler.binds,
+            compiler.withheld,
+            compiler.audits,
+        )
 
     def _report(self, w: Withheld, data: Any, root: Path) -> None:
         """One error per withheld field, at its first occurrence (none if no object carried it)."""
@@ -179,7 +213,9 @@ def _strip_audit_ids(value: Any, found: dict[str, set[int]]) -> dict[str, set[in
     return found
 
 
-async def _audit(ctx: GraphQLContext, tags: dict[str, tuple[str, tuple[str, ...]]], ids: dict[str, set[int]]) -> None:
+async def _audit(
+    ctx: GraphQLContext, tags: dict[str, tuple[str, tuple[str, ...]]], ids: dict[str, set[int]]
+) -> None:
     """One audit entry per (ledger, fields) whose unmasked sensitive values this response carries."""
     merged: dict[tuple[str, tuple[str, ...]], set[int]] = {}
     for tag, key in tags.items():

@@ -29,16 +29,32 @@ Binder = Callable[[Any, Callable[[Any], tuple], list | None], tuple]
 def _plain(raw: Any, convert: Callable[[Any], tuple], types: list | None = None) -> tuple:
     return convert(raw)
 
-_OP = {"eq": "eq", "ne": "ne", "in": "in", "gt": "gt", "gte": "gte", "lt": "lt", "lte": "lte", "prefix": "prefix",
-       "isNull": "is_null"}
+
+_OP = {
+    "eq": "eq",
+    "ne": "ne",
+    "in": "in",
+    "gt": "gt",
+    "gte": "gte",
+    "lt": "lt",
+    "lte": "lte",
+    "prefix": "prefix",
+    "isNull": "is_null",
+}
 
 
 def enum_value(v: Any) -> Any:
     return v.value if isinstance(v, enum.Enum) else v
 
 
-def where(policy: LedgerPolicy, t: FromClause, names: LedgerNames, raw: dict | None, path: str,
-          bind: Binder = _plain) -> list[ColumnElement]:
+def where(
+    policy: LedgerPolicy,
+    t: FromClause,
+    names: LedgerNames,
+    raw: dict | None,
+    path: str,
+    bind: Binder = _plain,
+) -> list[ColumnElement]:
     """Clauses for a filter input (already validated against its GraphQL type)."""
     if not raw:
         return []
@@ -48,7 +64,9 @@ def where(policy: LedgerPolicy, t: FromClause, names: LedgerNames, raw: dict | N
             continue
         p = f"{path}.{name}"
         if name in ("and", "or"):
-            parts = [and_(true(), *where(policy, t, names, sub, f"{p}[{i}]", bind)) for i, sub in enumerate(value)]
+            parts = [
+                and_(true(), *where(policy, t, names, sub, f"{p}[{i}]", bind)) for i, sub in enumerate(value)
+            ]
             if parts:
                 out.append(and_(*parts) if name == "and" else or_(*parts))
             elif name == "or":
@@ -60,8 +78,9 @@ def where(policy: LedgerPolicy, t: FromClause, names: LedgerNames, raw: dict | N
     return out
 
 
-def _field_ops(policy: LedgerPolicy, t: FromClause, code: str, ops: dict, path: str, bind: Binder = _plain
-               ) -> list[ColumnElement]:
+def _field_ops(
+    policy: LedgerPolicy, t: FromClause, code: str, ops: dict, path: str, bind: Binder = _plain
+) -> list[ColumnElement]:
     out: list[ColumnElement] = []
     for gql_op, arg in ops.items():
         if arg is None:
@@ -83,8 +102,10 @@ def _field_ops(policy: LedgerPolicy, t: FromClause, code: str, ops: dict, path: 
 
 
 def sort_keys(policy: LedgerPolicy, t: FromClause, order: list[dict] | None, path: str) -> list[SortKey]:
-    wanted = [(enum_value(item["field"]), enum_value(item.get("direction")) == "desc", f"{path}[{i}].field")
-              for i, item in enumerate(order or [])]
+    wanted = [
+        (enum_value(item["field"]), enum_value(item.get("direction")) == "desc", f"{path}[{i}].field")
+        for i, item in enumerate(order or [])
+    ]
     return keyset.sort_keys(policy, wanted, t)
 
 
@@ -95,5 +116,6 @@ def after(keys: list[SortKey], cursor: Any, path: str, bind: Binder = _plain) ->
     clause's shape depends only on which values are null and which are numbers (cache.shape_of)."""
     if not isinstance(cursor, Var):
         return keyset.keyset_clause(keys, cursor, f"{path}.after")
-    return keyset.keyset_clause(keys, cursor.value, f"{path}.after",
-                                lambda convert, types: bind(cursor, convert, types))
+    return keyset.keyset_clause(
+        keys, cursor.value, f"{path}.after", lambda convert, types: bind(cursor, convert, types)
+    )

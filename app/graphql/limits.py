@@ -109,9 +109,14 @@ class NoIntrospection(ValidationRule):
     def enter_field(self, node: FieldNode, *_args) -> None:
         t = self.context.get_type()
         if t is not None and is_introspection_type(get_named_type(t)):
-            self.report_error(GraphQLError(
-                f"本服务已关闭 GraphQL 内省（introspection），不能查询 {node.name.value}；"
-                "接口定义见 schemas/schema.graphql", node, extensions={"code": "INTROSPECTION_DISABLED"}))
+            self.report_error(
+                GraphQLError(
+                    f"本服务已关闭 GraphQL 内省（introspection），不能查询 {node.name.value}；"
+                    "接口定义见 schemas/schema.graphql",
+                    node,
+                    extensions={"code": "INTROSPECTION_DISABLED"},
+                )
+            )
 
 
 def page_size(first: int | None, settings: Settings, where: str) -> int:
@@ -126,5 +131,6 @@ def page_size(first: int | None, settings: Settings, where: str) -> int:
 
 def check_rows(rows: int, where: str) -> None:
     if rows > MAX_ROWS:
-        raise GqlError("QUERY_TOO_LARGE",
-                       f"嵌套分页的条数相乘超过 {MAX_ROWS}，请减小各层 first 或拆分查询", where=where)
+        raise GqlError(
+            "QUERY_TOO_LARGE", f"嵌套分页的条数相乘超过 {MAX_ROWS}，请减小各层 first 或拆分查询", where=where
+        )

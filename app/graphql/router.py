@@ -48,8 +48,10 @@ class OnetableGraphQLRouter(GraphQLRouter):
         data = await super().parse_http_body(request)
         for item in data if isinstance(data, list) else [data]:
             if item.query and too_many_tokens(item.query):
-                raise QueryRefused("QUERY_TOO_LARGE",
-                                   f"查询文档过大：最多 {MAX_TOKENS} 个记号（字段、别名、括号等），请拆分查询")
+                raise QueryRefused(
+                    "QUERY_TOO_LARGE",
+                    f"查询文档过大：最多 {MAX_TOKENS} 个记号（字段、别名、括号等），请拆分查询",
+                )
         return data
 
     async def run(self, request, context=UNSET, root_value=UNSET):
@@ -62,8 +64,11 @@ class OnetableGraphQLRouter(GraphQLRouter):
                 if not context.stale and not context.confirmed:
                     # No ledger statement checked the access version (`me`, code lists, reports,
                     # introspection, refusals): check it before answering from the cached caller.
+                    assert context.access is not None  # a fast context always carries its cached caller
                     conn = await context.reads.connection()
-                    context.stale = (await conn.exec_driver_sql(VERSION_ONLY)).scalar() != context.access.version
+                    context.stale = (
+                        await conn.exec_driver_sql(VERSION_ONLY)
+                    ).scalar() != context.access.version
             finally:
                 request.state.graphql_fast = None
                 await context.reads.close()
@@ -76,14 +81,16 @@ class OnetableGraphQLRouter(GraphQLRouter):
             again.background_tasks = context.background_tasks
             return await super().run(request, again, root_value)
         except QueryRefused as e:
-            return JSON({"data": None, "errors": [{"message": e.message, "extensions": {"code": e.code}}]},
-                        status_code=400)
+            return JSON(
+                {"data": None, "errors": [{"message": e.message, "extensions": {"code": e.code}}]},
+                status_code=400,
+            )
         except HTTPException as e:
             # strawberry refuses what it cannot read (variables that are not a JSON object, a mutation
             # over GET, a media type it doesn't take) as text/plain: answer problem+json like the rest.
             raise http_problem(e.status_code) from None
 
-    async def process_result(self, request, result):  # type: ignore[override]
+    async def process_result(self, request, result):
         context = getattr(request.state, "graphql_fast", None)
         if result.errors and isinstance(context, GraphQLContext) and context.reads is not None:
             context.stale = True  # any error on the fast way is answered again the long way
@@ -102,6 +109,7 @@ class OnetableGraphQLRouter(GraphQLRouter):
 
 
 # Not in OpenAPI (GraphQL has its own contract, schemas/schema.graphql); no subscriptions.
-graphql_router = OnetableGraphQLRouter(schema, context_getter=get_context, include_in_schema=False,
-                                       subscription_protocols=())
+graphql_router = OnetableGraphQLRouter(
+    schema, context_getter=get_context, include_in_schema=False, subscription_protocols=()
+)
 graphql_router.routes[:] = [r for r in graphql_router.routes if not isinstance(r, APIWebSocketRoute)]

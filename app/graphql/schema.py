@@ -58,15 +58,27 @@ class CodeList:
 
 def resolve_me(info: strawberry.Info) -> Me | None:
     p = info.context.require_principal()
-    return Me(kind=p.kind, name=p.name, org_unit_id=strawberry.ID(str(p.org_unit_id)), region_code=p.region_code,
-              roles=sorted(p.roles))
+    return Me(
+        kind=p.kind,
+        name=p.name,
+        org_unit_id=strawberry.ID(str(p.org_unit_id)),
+        region_code=p.region_code,
+        roles=sorted(p.roles),
+    )
 
 
 def resolve_code_lists(codes: list[str] | None = strawberry.UNSET) -> list[CodeList]:
     lists = get_catalog().codelists.values()
-    return [CodeList(code=c.code, label=c.label, standard=c.standard,
-                     values=[CodeValue(value=v, label=label) for v, label in c.values.items()])
-            for c in lists if not codes or c.code in codes]
+    return [
+        CodeList(
+            code=c.code,
+            label=c.label,
+            standard=c.standard,
+            values=[CodeValue(value=v, label=label) for v, label in c.values.items()],
+        )
+        for c in lists
+        if not codes or c.code in codes
+    ]
 
 
 class IntrospectionGate(SchemaExtension):
@@ -78,7 +90,9 @@ class IntrospectionGate(SchemaExtension):
         settings = getattr(self.execution_context.context, "settings", None)
         if settings is not None and not settings.expose_docs:
             self.execution_context.validation_rules = (
-                *self.execution_context.validation_rules, NoIntrospection)
+                *self.execution_context.validation_rules,
+                NoIntrospection,
+            )
         yield
 
 
@@ -92,18 +106,21 @@ class OffLoopParserCache(ParserCache):
     async def on_parse(self):
         ec = self.execution_context
         parse = partial(self.cached_parse_document, ec.query, **ec.parse_options)
-        ec.graphql_document = await anyio.to_thread.run_sync(parse) if len(ec.query or "") > OFF_LOOP_CHARS \
-            else parse()
+        ec.graphql_document = (
+            await anyio.to_thread.run_sync(parse) if len(ec.query or "") > OFF_LOOP_CHARS else parse()
+        )
         yield
 
 
 class OffLoopValidationCache(ValidationCache):
     async def on_validate(self):
         ec = self.execution_context
-        validate = partial(self.cached_validate_document, ec.schema._schema, ec.graphql_document,
-                           ec.validation_rules)
-        ec.pre_execution_errors = await anyio.to_thread.run_sync(validate) \
-            if len(ec.query or "") > OFF_LOOP_CHARS else validate()
+        validate = partial(
+            self.cached_validate_document, ec.schema._schema, ec.graphql_document, ec.validation_rules
+        )
+        ec.pre_execution_errors = (
+            await anyio.to_thread.run_sync(validate) if len(ec.query or "") > OFF_LOOP_CHARS else validate()
+        )
         yield
 
 
@@ -120,8 +137,9 @@ def build_schema() -> strawberry.Schema:
     built = Built(registry())
     query: Any = _cls("Query", built.root_fields())  # made at run time: its fields are set below
     query.me = strawberry.field(resolver=resolve_me, description="当前调用者（用户或服务账号）")
-    query.code_lists = strawberry.field(resolver=resolve_code_lists, name="codeLists",
-                                        description="代码表：台账中代码字段的取值和名称")
+    query.code_lists = strawberry.field(
+        resolver=resolve_code_lists, name="codeLists", description="代码表：台账中代码字段的取值和名称"
+    )
     for name, f in REPORT_FIELDS.items():
         setattr(query, name, f)
     query = strawberry.type(query, description="一表通：镇街基础台账，按字段授权共享")

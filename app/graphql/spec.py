@@ -14,8 +14,13 @@ from app.catalog.model import Catalog, Field, FieldType, Relation
 
 # Catalogue type -> GraphQL scalar name.
 SCALAR = {
-    FieldType.text: "String", FieldType.code: "String", FieldType.integer: "Int", FieldType.decimal: "Float",
-    FieldType.date: "Date", FieldType.datetime: "DateTime", FieldType.boolean: "Boolean",
+    FieldType.text: "String",
+    FieldType.code: "String",
+    FieldType.integer: "Int",
+    FieldType.decimal: "Float",
+    FieldType.date: "Date",
+    FieldType.datetime: "DateTime",
+    FieldType.boolean: "Boolean",
     FieldType.reference: "ID",
 }
 # Scalars whose masked form (a partial or starred string) is still a value of the type.
@@ -53,9 +58,11 @@ def plural(name: str) -> str:
 
 # ---- field kinds ------------------------------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class Column:
     """A column of a ledger row: a base column or a catalogue field."""
+
     code: str
     field: Field
     scalar: str
@@ -65,6 +72,7 @@ class Column:
 @dataclass(frozen=True)
 class RelationField:
     """A relation seen from one side: the far ledger is reached through the link table."""
+
     relation: Relation
     direction: str  # forward (near = source) | backward (near = target)
     many: bool
@@ -153,8 +161,14 @@ def build_registry(catalog: Catalog) -> Registry:
     for lg in catalog.ledgers.values():
         node = pascal(lg.code)
         names = LedgerNames(
-            node=node, single=camel(lg.code), list=plural(camel(lg.code)), aggregate=camel(lg.code) + "Aggregate",
-            filter=node + "Filter", order=node + "Order", order_field=node + "OrderField", group_by=node + "GroupBy",
+            node=node,
+            single=camel(lg.code),
+            list=plural(camel(lg.code)),
+            aggregate=camel(lg.code) + "Aggregate",
+            filter=node + "Filter",
+            order=node + "Order",
+            order_field=node + "OrderField",
+            group_by=node + "GroupBy",
         )
         spec = add(TypeSpec("node", node, ledger=lg.code))
         cols = [_column(f, base=True) for f in BASE_FIELDS]
@@ -167,8 +181,12 @@ def build_registry(catalog: Catalog) -> Registry:
                 names.filterable[camel(c.code)] = c
             if not c.base and c.field.type in (FieldType.integer, FieldType.decimal):
                 names.numeric.append(c)
-            if not c.base and c.field.type in (FieldType.integer, FieldType.decimal, FieldType.date,
-                                               FieldType.datetime):
+            if not c.base and c.field.type in (
+                FieldType.integer,
+                FieldType.decimal,
+                FieldType.date,
+                FieldType.datetime,
+            ):
                 names.ordered.append(c)
         names.groupable = {lvl.upper(): lvl for lvl in REGION_LEVELS}
         for f in lg.fields:
@@ -178,19 +196,40 @@ def build_registry(catalog: Catalog) -> Registry:
                 names.groupable[f.code.upper()] = f.code
         for rel, direction in catalog.relations_of(lg.code):
             many = rel.forward_many if direction == "forward" else rel.backward_many
-            _put(spec, camel(rel.forward if direction == "forward" else rel.backward),
-                 RelationField(rel, direction, many))
+            _put(
+                spec,
+                camel(rel.forward if direction == "forward" else rel.backward),
+                RelationField(rel, direction, many),
+            )
         for ext in catalog.extensions_of(lg.code):
             _put(spec, camel(ext.code), ExtensionField(ext.code, ext.cardinality == "many"))
         if lg.kind == "extension" and lg.parent:
             _put(spec, camel(lg.parent), ParentField(lg.parent))
         ledgers[lg.code] = names
-        add(TypeSpec("numbers", node + "AggregateNumbers", ledger=lg.code,
-                     fields={camel(c.code): c for c in names.numeric}))
-        add(TypeSpec("extremes", node + "AggregateExtremes", ledger=lg.code,
-                     fields={camel(c.code): c for c in names.ordered}))
-        add(TypeSpec("key", node + "AggregateKey", ledger=lg.code,
-                     fields={camel(code): code for code in names.groupable.values()}))
+        add(
+            TypeSpec(
+                "numbers",
+                node + "AggregateNumbers",
+                ledger=lg.code,
+                fields={camel(c.code): c for c in names.numeric},
+            )
+        )
+        add(
+            TypeSpec(
+                "extremes",
+                node + "AggregateExtremes",
+                ledger=lg.code,
+                fields={camel(c.code): c for c in names.ordered},
+            )
+        )
+        add(
+            TypeSpec(
+                "key",
+                node + "AggregateKey",
+                ledger=lg.code,
+                fields={camel(code): code for code in names.groupable.values()},
+            )
+        )
     for rel in catalog.relations.values():
         spec = add(TypeSpec("link", pascal(rel.code), relation=rel))
         for a in rel.attributes:

@@ -37,14 +37,29 @@ ROOT_KEY = "onetable_root"  # metadata key marking a root ledger field for the e
 Date = NewType("Date", str)
 DateTime = NewType("DateTime", str)
 SCALAR_MAP: dict[object, ScalarDefinition] = {
-    Date: strawberry.scalar(name="Date", serialize=str, parse_value=str,
-                            description="日期，YYYY-MM-DD。按年份脱敏时只有 YYYY，整体脱敏时为 ****。"),
-    DateTime: strawberry.scalar(name="DateTime", serialize=str, parse_value=str,
-                                description="带时区的时间，ISO 8601（如 2024-05-01T08:30:00+08:00）。整体脱敏时为 ****。"),
+    Date: strawberry.scalar(
+        name="Date",
+        serialize=str,
+        parse_value=str,
+        description="日期，YYYY-MM-DD。按年份脱敏时只有 YYYY，整体脱敏时为 ****。",
+    ),
+    DateTime: strawberry.scalar(
+        name="DateTime",
+        serialize=str,
+        parse_value=str,
+        description="带时区的时间，ISO 8601（如 2024-05-01T08:30:00+08:00）。整体脱敏时为 ****。",
+    ),
 }
 
-PY_SCALAR: dict[str, Any] = {"String": str, "Int": int, "Float": float, "Boolean": bool, "ID": strawberry.ID,
-                             "Date": Date, "DateTime": DateTime}
+PY_SCALAR: dict[str, Any] = {
+    "String": str,
+    "Int": int,
+    "Float": float,
+    "Boolean": bool,
+    "ID": strawberry.ID,
+    "Date": Date,
+    "DateTime": DateTime,
+}
 
 
 @strawberry.enum(description="排序方向")
@@ -61,10 +76,23 @@ class PageInfo:
 
 # ---- small builders ----------------------------------------------------------------------------------
 
-def _field(gql: str, annotation: Any, description: str | None, args: list[StrawberryArgument] | None = None,
-           metadata: dict | None = None, default: Any = strawberry.UNSET, input_: bool = False) -> tuple:
-    f = StrawberryField(python_name="f_" + gql, graphql_name=gql, description=description, metadata=metadata,
-                        default=default if input_ else dataclasses.MISSING)
+
+def _field(
+    gql: str,
+    annotation: Any,
+    description: str | None,
+    args: list[StrawberryArgument] | None = None,
+    metadata: dict | None = None,
+    default: Any = strawberry.UNSET,
+    input_: bool = False,
+) -> tuple:
+    f = StrawberryField(
+        python_name="f_" + gql,
+        graphql_name=gql,
+        description=description,
+        metadata=metadata,
+        default=default if input_ else dataclasses.MISSING,
+    )
     if args:
         f.arguments = args
     return "f_" + gql, annotation, f
@@ -89,7 +117,9 @@ def _cls(name: str, fields: list[tuple]) -> type:
 
 
 def _arg(name: str, annotation: Any, description: str, default: Any = strawberry.UNSET) -> StrawberryArgument:
-    return StrawberryArgument(name, name, StrawberryAnnotation(annotation), description=description, default=default)
+    return StrawberryArgument(
+        name, name, StrawberryAnnotation(annotation), description=description, default=default
+    )
 
 
 def describe(f: Field, catalog) -> str:
@@ -100,22 +130,36 @@ def describe(f: Field, catalog) -> str:
 
 
 _OPS = {
-    "eq": "等于", "ne": "不等于", "in": "属于列表中任一值", "gt": "大于", "gte": "大于等于", "lt": "小于", "lte": "小于等于",
-    "prefix": "以此开头（文本与代码字段）", "isNull": "为空（true）或不为空（false）",
+    "eq": "等于",
+    "ne": "不等于",
+    "in": "属于列表中任一值",
+    "gt": "大于",
+    "gte": "大于等于",
+    "lt": "小于",
+    "lte": "小于等于",
+    "prefix": "以此开头（文本与代码字段）",
+    "isNull": "为空（true）或不为空（false）",
 }
 
 
 def _op_input(scalar: str) -> type:
     py = PY_SCALAR[scalar]
-    ops = ["eq", "ne", "isNull"] if scalar == "Boolean" else [o for o in _OPS if o != "prefix" or scalar == "String"]
+    ops = (
+        ["eq", "ne", "isNull"]
+        if scalar == "Boolean"
+        else [o for o in _OPS if o != "prefix" or scalar == "String"]
+    )
     fields = []
     for op in ops:
         ann = bool | None if op == "isNull" else _list_of(py) | None if op == "in" else py | None
         fields.append(_field(op, ann, _OPS[op], input_=True))
-    return strawberry.input(_cls(scalar + "Filter", fields), description=f"{scalar} 字段的筛选条件，多个条件同时成立")
+    return strawberry.input(
+        _cls(scalar + "Filter", fields), description=f"{scalar} 字段的筛选条件，多个条件同时成立"
+    )
 
 
 # ---- the schema's ledger part -------------------------------------------------------------------------
+
 
 class Built:
     """The generated classes, by GraphQL name."""
@@ -132,30 +176,51 @@ class Built:
         # Input types and enums first: they have no cycles through output types.
         for code, names in reg.ledgers.items():
             filt = _cls(names.filter, [])
-            fields = [_field(g, self.ops[c.scalar] | None, describe(c.field, cat), input_=True)
-                      for g, c in names.filterable.items()]
-            fields += [_field("and", _list_of(filt) | None, "全部条件成立", input_=True),
-                       _field("or", _list_of(filt) | None, "任一条件成立", input_=True),
-                       _field("not", filt | None, "条件不成立", input_=True)]
+            fields = [
+                _field(g, self.ops[c.scalar] | None, describe(c.field, cat), input_=True)
+                for g, c in names.filterable.items()
+            ]
+            fields += [
+                _field("and", _list_of(filt) | None, "全部条件成立", input_=True),
+                _field("or", _list_of(filt) | None, "任一条件成立", input_=True),
+                _field("not", filt | None, "条件不成立", input_=True),
+            ]
             for py, ann, f in fields:
                 filt.__annotations__[py] = ann
                 setattr(filt, py, f)
-            self.inputs[names.filter] = strawberry.input(filt, description=f"{cat.ledgers[code].label}筛选条件")
-            order_field = strawberry.enum(_enum(names.order_field, {
-                c.code.upper(): strawberry.enum_value(c.code, description=c.field.label)
-                for c in names.filterable.values()}), description=f"{cat.ledgers[code].label}可排序字段")
+            self.inputs[names.filter] = strawberry.input(
+                filt, description=f"{cat.ledgers[code].label}筛选条件"
+            )
+            order_field = strawberry.enum(
+                _enum(
+                    names.order_field,
+                    {
+                        c.code.upper(): strawberry.enum_value(c.code, description=c.field.label)
+                        for c in names.filterable.values()
+                    },
+                ),
+                description=f"{cat.ledgers[code].label}可排序字段",
+            )
             self.enums[names.order_field] = order_field
-            self.inputs[names.order] = strawberry.input(_cls(names.order, [
-                _field("field", order_field, "排序字段", input_=True, default=strawberry.UNSET),
-                _field("direction", SortDirection, "方向", input_=True, default=SortDirection.ASC),
-            ]), description=f"{cat.ledgers[code].label}排序")
+            self.inputs[names.order] = strawberry.input(
+                _cls(
+                    names.order,
+                    [
+                        _field("field", order_field, "排序字段", input_=True, default=strawberry.UNSET),
+                        _field("direction", SortDirection, "方向", input_=True, default=SortDirection.ASC),
+                    ],
+                ),
+                description=f"{cat.ledgers[code].label}排序",
+            )
             groupable = {}
             for value, code_ in names.groupable.items():
                 f = cat.ledgers[code].field(code_)
                 groupable[value] = strawberry.enum_value(
-                    code_, description=REGION_LEVELS.get(code_) or (f.label if f is not None else code_))
-            self.enums[names.group_by] = strawberry.enum(_enum(names.group_by, groupable),
-                                                        description="分组依据：区划层级或代码表字段")
+                    code_, description=REGION_LEVELS.get(code_) or (f.label if f is not None else code_)
+                )
+            self.enums[names.group_by] = strawberry.enum(
+                _enum(names.group_by, groupable), description="分组依据：区划层级或代码表字段"
+            )
 
         # Output types: plain classes first, decorated once all exist, so cycles resolve.
         for spec in reg.types.values():
@@ -178,11 +243,13 @@ class Built:
                 continue
             for gql, kind in spec.fields.items():
                 self._add(cls, *self._output_field(gql, kind, spec.kind))
-            label = (cat.ledgers[spec.ledger].label if spec.ledger else "")
+            label = cat.ledgers[spec.ledger].label if spec.ledger else ""
             desc = {
                 "node": f"{label}台账记录",
-                "link": "" if spec.relation is None else f"{spec.relation.label}：{cat.ledgers[spec.relation.source].label} → "
-                                          f"{cat.ledgers[spec.relation.target].label}（关联本身及其两端记录）",
+                "link": ""
+                if spec.relation is None
+                else f"{spec.relation.label}：{cat.ledgers[spec.relation.source].label} → "
+                f"{cat.ledgers[spec.relation.target].label}（关联本身及其两端记录）",
                 "numbers": f"{label}数值字段的合计或平均值",
                 "extremes": f"{label}字段的最小或最大值",
                 "key": f"{label}分组键：未参与分组的为 null",
@@ -208,7 +275,9 @@ class Built:
         names = self.reg.ledgers[ledger]
         return [
             _arg("filter", self.inputs[names.filter] | None, "筛选条件"),
-            _arg("orderBy", _list_of(self.inputs[names.order]) | None, "排序，总以记录编号收尾以保证顺序稳定"),
+            _arg(
+                "orderBy", _list_of(self.inputs[names.order]) | None, "排序，总以记录编号收尾以保证顺序稳定"
+            ),
             _arg("first", int | None, "每页条数（默认 50，最多见 docs/graphql.md）"),
             _arg("after", str | None, "上一页 pageInfo.endCursor"),
         ]
@@ -228,14 +297,20 @@ class Built:
             far = cat.ledgers[kind.far].label
             desc = f"{rel.label}（{far}）"
             if kind.many:
-                return _field(gql, self.classes[kind.link_type + "Connection"], desc,
-                              args=self.connection_args(kind.far))
+                return _field(
+                    gql,
+                    self.classes[kind.link_type + "Connection"],
+                    desc,
+                    args=self.connection_args(kind.far),
+                )
             return _field(gql, self.classes[kind.link_type] | None, desc)
         if isinstance(kind, ExtensionField):
             node = self.reg.ledgers[kind.ledger].node
             desc = f"专题台账：{cat.ledgers[kind.ledger].label}"
             if kind.many:
-                return _field(gql, self.classes[node + "Connection"], desc, args=self.connection_args(kind.ledger))
+                return _field(
+                    gql, self.classes[node + "Connection"], desc, args=self.connection_args(kind.ledger)
+                )
             return _field(gql, self.classes[node] | None, desc)
         if isinstance(kind, (ParentField, LinkEnd)):
             node = self.reg.ledgers[kind.ledger].node
@@ -279,14 +354,34 @@ class Built:
         for code, names in self.reg.ledgers.items():
             label = self.reg.catalog.ledgers[code].label
             node = self.classes[names.node]
-            out.append(_field(names.single, node | None, f"按记录编号读取一条{label}记录（不可见或不存在时为 null）",
-                              args=[_arg("id", strawberry.ID, "记录编号")],
-                              metadata={ROOT_KEY: ("single", code)}))
-            out.append(_field(names.list, self.classes[names.node + "Connection"] | None, f"{label}台账（分页）",
-                              args=self.connection_args(code), metadata={ROOT_KEY: ("list", code)}))
-            out.append(_field(names.aggregate, self.classes[names.node + "Aggregate"] | None,
-                              f"{label}统计：计数、合计、平均、最值，可按镇街、村社区或代码表字段分组",
-                              args=[_arg("filter", self.inputs[names.filter] | None, "筛选条件"),
-                                    _arg("groupBy", _list_of(self.enums[names.group_by]) | None, "分组依据")],
-                              metadata={ROOT_KEY: ("aggregate", code)}))
+            out.append(
+                _field(
+                    names.single,
+                    node | None,
+                    f"按记录编号读取一条{label}记录（不可见或不存在时为 null）",
+                    args=[_arg("id", strawberry.ID, "记录编号")],
+                    metadata={ROOT_KEY: ("single", code)},
+                )
+            )
+            out.append(
+                _field(
+                    names.list,
+                    self.classes[names.node + "Connection"] | None,
+                    f"{label}台账（分页）",
+                    args=self.connection_args(code),
+                    metadata={ROOT_KEY: ("list", code)},
+                )
+            )
+            out.append(
+                _field(
+                    names.aggregate,
+                    self.classes[names.node + "Aggregate"] | None,
+                    f"{label}统计：计数、合计、平均、最值，可按镇街、村社区或代码表字段分组",
+                    args=[
+                        _arg("filter", self.inputs[names.filter] | None, "筛选条件"),
+                        _arg("groupBy", _list_of(self.enums[names.group_by]) | None, "分组依据"),
+                    ],
+                    metadata={ROOT_KEY: ("aggregate", code)},
+                )
+            )
         return out

@@ -57,9 +57,13 @@ class AreaIndex:
 
 async def load_area(session: AsyncSession, district_prefix: str) -> AreaIndex:
     """The townships and villages of a district (6-digit prefix) by name."""
-    rows = (await session.execute(
-        select(Region.code, Region.name, Region.level, Region.parent_code)
-        .where(Region.code.like(district_prefix + "%"), Region.level.in_((4, 5))))).all()
+    rows = (
+        await session.execute(
+            select(Region.code, Region.name, Region.level, Region.parent_code).where(
+                Region.code.like(district_prefix + "%"), Region.level.in_((4, 5))
+            )
+        )
+    ).all()
     towns = {r.code: _norm(r.name) for r in rows if r.level == 4}
     by_township: dict[str, list[tuple[str, str]]] = {}
     names: dict[str, list[tuple[str, str]]] = {}

@@ -8,6 +8,7 @@ A progress line (rows/s, ETA) goes to stderr; the summary (the counts of GET /im
 
 from __future__ import annotations
 
+import asyncio
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -23,12 +24,29 @@ from app.errors import Problem
 from app.imports.plan import Progress
 from app.org.models import OrgUnit, User
 
-PHASES = {"convert": "转换校验", "match": "查重比对", "write": "写入台账", "households": "户与房屋",
-          "rows": "保存逐行结果", "read": "读取表格"}
-COUNT_LABELS = {"read": "读取", "created": "新增", "updated": "更新", "unchanged": "未变", "duplicates": "文件内重复",
-                "candidates": "疑似重复（待人工核对）", "errors": "错误", "skipped": "跳过（标题/合计/空行）",
-                "warnings": "警告", "columns_refused": "拒绝导入的列", "households_created": "新建户",
-                "houses_created": "新建房屋", "member_links": "户成员关联"}
+PHASES = {
+    "convert": "转换校验",
+    "match": "查重比对",
+    "write": "写入台账",
+    "households": "户与房屋",
+    "rows": "保存逐行结果",
+    "read": "读取表格",
+}
+COUNT_LABELS = {
+    "read": "读取",
+    "created": "新增",
+    "updated": "更新",
+    "unchanged": "未变",
+    "duplicates": "文件内重复",
+    "candidates": "疑似重复（待人工核对）",
+    "errors": "错误",
+    "skipped": "跳过（标题/合计/空行）",
+    "warnings": "警告",
+    "columns_refused": "拒绝导入的列",
+    "households_created": "新建户",
+    "houses_created": "新建房屋",
+    "member_links": "户成员关联",
+}
 
 
 def progress_line(out: Any = None) -> Progress:
@@ -57,8 +75,13 @@ def progress_line(out: Any = None) -> Progress:
 
 
 async def user_principal(session: AsyncSession, username: str) -> Principal:
-    row = (await session.execute(select(User, OrgUnit).join(OrgUnit, OrgUnit.id == User.org_unit_id)
-                                 .where(User.username == username, User.active.is_(True)))).first()
+    row = (
+        await session.execute(
+            select(User, OrgUnit)
+            .join(OrgUnit, OrgUnit.id == User.org_unit_id)
+            .where(User.username == username, User.active.is_(True))
+        )
+    ).first()
     if row is None:
         raise Problem(404, "user.not_found", f"用户 {username} 不存在或已停用")
     user, unit = row
@@ -68,23 +91,41 @@ async def user_principal(session: AsyncSession, username: str) -> Principal:
 async def township_user(session: AsyncSession, township: str) -> Principal:
     """The township's first active township_admin (the uploader when --user is not given)."""
     code = township[:9] + "000"
-    row = (await session.execute(
-        select(User.username).join(OrgUnit, OrgUnit.id == User.org_unit_id)
-        .where(OrgUnit.region_code == code, OrgUnit.kind == "township", User.active.is_(True),
-               literal("township_admin") == func.any(User.roles)).order_by(User.id).limit(1))).first()
+    row = (
+        await session.execute(
+            select(User.username)
+            .join(OrgUnit, OrgUnit.id == User.org_unit_id)
+            .where(
+                OrgUnit.region_code == code,
+                OrgUnit.kind == "township",
+                User.active.is_(True),
+                literal("township_admin") == func.any(User.roles),
+            )
+            .order_by(User.id)
+            .limit(1)
+        )
+    ).first()
     if row is None:
         raise Problem(404, "user.not_found", f"镇街 {code} 没有可用的镇街管理员账号，请用 --user 指定")
     return await user_principal(session, row[0])
 
 
 async def run_import(
-    in_session: Callable[[Callable[[AsyncSession], Awaitable[Any]]], Awaitable[Any]], *,
-    file: Path | None, ledger: str, township: str | None, sheet: str | None, form_name: str | None,
-    dry_only: bool, user: str | None, approver: str | None, batch_id: int | None, progress: Progress,
+    in_session: Callable[[Callable[[AsyncSession], Awaitable[Any]]], Awaitable[Any]],
+    *,
+    file: Path | None,
+    ledger: str,
+    township: str | None,
+    sheet: str | None,
+    form_name: str | None,
+    dry_only: bool,
+    user: str | None,
+    approver: str | None,
+    batch_id: int | None,
+    progress: Progress,
 ) -> dict[str, Any]:
     """in_session(work) runs work(session) in a transaction of its own and commits it."""
-    from app.imports import commit as commit_job
-    from app.imports import jobs
+    from app.imports import commit as commit_job, jobs
     from app.imports.reading import read_table
 
     if batch_id is None:
@@ -92,12 +133,21 @@ async def run_import(
         progress("read", 0, 1)
         table = read_table(file, sheet=sheet)
         progress("read", len(table.rows), len(table.rows))
-        content = file.read_bytes()
+        content = await asyncio.to_thread(file.read_bytes)
 
         async def stage(session: AsyncSession) -> int:
             uploader = await (user_principal(session, user) if user else township_user(session, township))
-            batch = await jobs.upload(session, uploader, ledger=ledger, township=township, file_name=file.name,
-                                      content=content, sheet=sheet, form_name=form_name, table=table)
+            batch = await jobs.upload(
+                session,
+                uploader,
+                ledger=ledger,
+                township=township,
+                file_name=file.name,
+                content=content,
+                sheet=sheet,
+                form_name=form_name,
+                table=table,
+            )
             batch = await jobs.dry_run(session, uploader, batch.id, progress)
             if not dry_only:
                 await jobs.submit(session, uploader, batch.id)

@@ -56,18 +56,19 @@ from app.ledger.history import jsonable
 
 def _provenance(codes: list[str] | Any, batch_id: int, row_no: int, actor: str, at: str) -> str:
     entry = {"source": f"import:{batch_id}", "at": at, "actor": actor, "batch": batch_id, "row": row_no}
-    return json.dumps({c: entry for c in codes}, ensure_ascii=False)
+    return json.dumps(dict.fromkeys(codes, entry), ensure_ascii=False)
 
 
-async def insert_records(session: AsyncSession, policy: LedgerPolicy, rows: list[RowPlan], batch_id: int,
-                         actor: str, at: str) -> None:
+async def insert_records(
+    session: AsyncSession, policy: LedgerPolicy, rows: list[RowPlan], batch_id: int, actor: str, at: str
+) -> None:
     t = policy.table
     fields = [f for f in policy.ledger.fields if any(f.code in r.changes for r in rows)]
     ids = await allocate_ids(session, t.name, len(rows))
     for rp, rid in zip(rows, ids, strict=True):
         rp.record_id = rid
     for start in range(0, len(rows), CHUNK):
-        chunk = rows[start:start + CHUNK]
+        chunk = rows[start : start + CHUNK]
         cols: dict[str, list[str | None]] = {
             "_id": [str(r.record_id) for r in chunk],
             "_region": [r.region for r in chunk],
@@ -77,14 +78,23 @@ async def insert_records(session: AsyncSession, policy: LedgerPolicy, rows: list
         for f in fields:
             cols[f.code] = [as_text(r.changes.get(f.code, (None, None))[1]) for r in chunk]
         u = rows_of("u", cols)
-        sel = select(cast(u.c._id, BigInteger), u.c._region, cast(u.c._prov, JSONB), cast(u.c._flags, JSONB),
-                     *(cast(u.c[f.code], column_type(f)) for f in fields))
-        await session.execute(insert(t).from_select(
-            ["id", "region_code", "provenance", "flags", *(f.code for f in fields)], sel))
+        sel = select(
+            cast(u.c._id, BigInteger),
+            u.c._region,
+            cast(u.c._prov, JSONB),
+            cast(u.c._flags, JSONB),
+            *(cast(u.c[f.code], column_type(f)) for f in fields),
+        )
+        await session.execute(
+            insert(t).from_select(
+                ["id", "region_code", "provenance", "flags", *(f.code for f in fields)], sel
+            )
+        )
 
 
-async def update_records(session: AsyncSession, policy: LedgerPolicy, rows: list[RowPlan], batch_id: int,
-                         actor: str, at: str) -> None:
+async def update_records(
+    session: AsyncSession, policy: LedgerPolicy, rows: list[RowPlan], batch_id: int, actor: str, at: str
+) -> None:
     """One UPDATE … FROM unnest per distinct set of changed fields (a sheet has few such sets)."""
     t = policy.table
     by_code = {f.code: f for f in policy.ledger.fields}
@@ -94,7 +104,7 @@ async def update_records(session: AsyncSession, policy: LedgerPolicy, rows: list
     for codes, group in groups.items():
         fields: list[Field] = [by_code[c] for c in codes]
         for start in range(0, len(group), CHUNK):
-            chunk = group[start:start + CHUNK]
+            chunk = group[start : start + CHUNK]
             cols: dict[str, list[str | None]] = {
                 "_id": [str(r.record_id) for r in chunk],
                 "_prov": [_provenance(codes, batch_id, r.row_no, actor, at) for r in chunk],
@@ -105,15 +115,22 @@ async def update_records(session: AsyncSession, policy: LedgerPolicy, rows: list
             u = rows_of("u", cols)
             values: dict[str, Any] = {f.code: cast(u.c[f.code], column_type(f)) for f in fields}
             values.update(
-                version=t.c.version + 1, updated_at=func.now(),
+                version=t.c.version + 1,
+                updated_at=func.now(),
                 provenance=t.c.provenance.op("||")(cast(u.c._prov, JSONB)),
                 flags=t.c.flags.op("-")(cast(list(codes), ARRAY(Text))).op("||")(cast(u.c._flags, JSONB)),
             )
             await session.execute(update(t).where(t.c.id == cast(u.c._id, BigInteger)).values(**values))
 
 
-async def write_history(session: AsyncSession, ledger: str, rows: list[RowPlan], batch_id: int, actor: str,
-                        ops: dict[int, str] | None = None) -> None:
+async def write_history(
+    session: AsyncSession,
+    ledger: str,
+    rows: list[RowPlan],
+    batch_id: int,
+    actor: str,
+    ops: dict[int, str] | None = None,
+) -> None:
     cols: dict[str, list[str | None]] = {k: [] for k in HISTORY_COLUMNS}
     for rp in rows:
         op = (ops or {}).get(rp.row_no) or ("create" if rp.outcome == "create" else "update")
@@ -128,8 +145,9 @@ async def write_history(session: AsyncSession, ledger: str, rows: list[RowPlan],
     await insert_history(session, ledger, cols, actor)
 
 
-async def commit(session: AsyncSession, principal: Principal, batch_id: int,
-                 progress: Progress | None = None) -> ImportBatch:
+async def commit(
+    session: AsyncSession, principal: Principal, batch_id: int, progress: Progress | None = None
+) -> ImportBatch:
     batch = await load_batch(session, principal, batch_id, lock=True)
     if batch.status == "committed":
         raise Problem(409, "import.already_committed", "该批次已导入")
@@ -155,7 +173,9 @@ async def commit(session: AsyncSession, principal: Principal, batch_id: int,
     return batch
 
 
-async def apply(session: AsyncSession, batch: ImportBatch, importer: Principal, plan: Plan, run: Progress) -> None:
+async def apply(
+    session: AsyncSession, batch: ImportBatch, importer: Principal, plan: Plan, run: Progress
+) -> None:
     policy = await policy_for(session, importer, batch.ledger)
     at = datetime.now(UTC).isoformat()
     creates = [r for r in plan.rows if r.outcome == "create"]
@@ -178,18 +198,39 @@ async def apply(session: AsyncSession, batch: ImportBatch, importer: Principal, 
         links, hh_counts = await households.link(session, batch, importer, plan.rows)
         counts.update(hh_counts)
     if plan.candidates:
-        cands = [Candidate(i, rec, score, reasons) for i, (_, rec, score, reasons, _) in enumerate(plan.candidates)]
+        cands = [
+            Candidate(i, rec, score, reasons) for i, (_, rec, score, reasons, _) in enumerate(plan.candidates)
+        ]
         incoming = [values for _, _, _, _, values in plan.candidates]
-        await session.run_sync(lambda s: enqueue_candidates(
-            s.connection(), batch.ledger, cands, source=f"import:{batch.id}", batch_id=batch.id, rows=incoming))
-    extra = {r.row_no: {"before": {k: jsonable(b) for k, (b, _) in r.changes.items()} if r.changes else None,
-                        "after": {k: jsonable(a) for k, (_, a) in r.changes.items()} if r.changes else None,
-                        "links": links.get(r.row_no)} for r in plan.rows}
+        await session.run_sync(
+            lambda s: enqueue_candidates(
+                s.connection(),
+                batch.ledger,
+                cands,
+                source=f"import:{batch.id}",
+                batch_id=batch.id,
+                rows=incoming,
+            )
+        )
+    extra = {
+        r.row_no: {
+            "before": {k: jsonable(b) for k, (b, _) in r.changes.items()} if r.changes else None,
+            "after": {k: jsonable(a) for k, (_, a) in r.changes.items()} if r.changes else None,
+            "links": links.get(r.row_no),
+        }
+        for r in plan.rows
+    }
     run("rows", 0, len(plan.rows))
     await store_rows(session, batch.id, plan.rows, extra)
     batch.counts = counts
     ids = [r.record_id for r in creates + updates if r.record_id is not None]
-    await append(session, actor=importer.actor, action="import_commit", path=f"import:{batch.id}",
-                 ledger=batch.ledger, record_ids=ids[:10_000],
-                 fields=sorted({c for r in creates + updates for c in r.changes}),
-                 detail={"batch": batch.id, "file_sha256": batch.file_sha256, "records": len(ids)})
+    await append(
+        session,
+        actor=importer.actor,
+        action="import_commit",
+        path=f"import:{batch.id}",
+        ledger=batch.ledger,
+        record_ids=ids[:10_000],
+        fields=sorted({c for r in creates + updates for c in r.changes}),
+        detail={"batch": batch.id, "file_sha256": batch.file_sha256, "records": len(ids)},
+    )

@@ -47,22 +47,22 @@ class CellIssue:
     severity: str  # 'error' | 'warning'
 
 
-PLACEHOLDERS = frozenset(
-    "无 / \\ - -- — —— － －－ _ 暂无 空 null none n/a #n/a na 无无 /无".split())
+PLACEHOLDERS = frozenset("无 / \\ - -- — —— － －－ _ 暂无 空 null none n/a #n/a na 无无 /无".split())
 
 # Common wording for code-list labels in township sheets, by code list ("wording:label" pairs).
 _WORDING = {
     "relation_to_head": "本人:户主 妻:配偶 妻子:配偶 夫:配偶 丈夫:配偶 之妻:配偶 之夫:配偶 "
-                        "儿子:子 长子:子 次子:子 之子:子 三子:子 女儿:女 长女:女 次女:女 之女:女 "
-                        "孙子:孙子女 孙女:孙子女 外孙:孙子女 外孙女:孙子女 父亲:父母 母亲:父母 "
-                        "父:父母 母:父母 兄:兄弟姐妹 弟:兄弟姐妹 姐:兄弟姐妹 妹:兄弟姐妹 "
-                        "哥哥:兄弟姐妹 弟弟:兄弟姐妹 姐姐:兄弟姐妹 妹妹:兄弟姐妹",
+    "儿子:子 长子:子 次子:子 之子:子 三子:子 女儿:女 长女:女 次女:女 之女:女 "
+    "孙子:孙子女 孙女:孙子女 外孙:孙子女 外孙女:孙子女 父亲:父母 母亲:父母 "
+    "父:父母 母:父母 兄:兄弟姐妹 弟:兄弟姐妹 姐:兄弟姐妹 妹:兄弟姐妹 "
+    "哥哥:兄弟姐妹 弟弟:兄弟姐妹 姐姐:兄弟姐妹 妹妹:兄弟姐妹",
     "sex": "男性:男 女性:女 m:男 f:女",
     "marital_status": "已婚(初婚):初婚 有配偶:已婚 单身:未婚",
     "political_status": "党员:中共党员 团员:共青团员 预备党员:中共预备党员",
 }
 LABEL_WORDING: dict[str, dict[str, str]] = {
-    code: dict(pair.split(":") for pair in pairs.split()) for code, pairs in _WORDING.items()}
+    code: dict(pair.split(":") for pair in pairs.split()) for code, pairs in _WORDING.items()
+}
 
 _ID_FLOAT = re.compile(r"\d(\.\d+)?e\+?\d+", re.I)
 _DIGITS = re.compile(r"\d+(\.\d+)?")
@@ -91,8 +91,7 @@ def id_15_to_18(s: str) -> str:
     return first17 + v.id_card_check_char(first17)
 
 
-def _issue(row: RawRow, m: ColumnMap, raw: str | None, code: str, reason: str,
-           severity: str) -> CellIssue:
+def _issue(row: RawRow, m: ColumnMap, raw: str | None, code: str, reason: str, severity: str) -> CellIssue:
     message = f"第{row.row_no}行“{m.header}”列：{reason}"
     return CellIssue(row.row_no, m.header, raw, m.field, code, message, severity)
 
@@ -124,8 +123,10 @@ def _id_card(s: str, warns: list[_Warn]) -> str:
     if _plain_valid_id(s):
         return s
     if _ID_FLOAT.fullmatch(v.normalize_text(s)):
-        raise ValueIssue("id_card.precision_lost",
-                         "身份证号码被 Excel 存成了数字，末几位已丢失，请将该列设为文本后重新填写")
+        raise ValueIssue(
+            "id_card.precision_lost",
+            "身份证号码被 Excel 存成了数字，末几位已丢失，请将该列设为文本后重新填写",
+        )
     code = v.normalize_code(s)
     if len(code) == 15 and code.isascii() and code.isdigit():
         code = id_15_to_18(code)
@@ -245,13 +246,16 @@ def _converter(path: str, f: Field, catalog: Catalog) -> Callable[[str, list[_Wa
             if t.isdigit() and len(t) <= 6:
                 return t
             return coerce(f, t, catalog).value
+
         return household_no
     if f.type == FieldType.date:
+
         def day(s: str, w: list[_Warn]) -> object:
             d, day_known = parse_legacy_date(s)
             if not day_known:
                 w.append(_Warn("date.day_missing", "只有年月，日按1日记录"))
             return d if f.validator is None else coerce(f, d, catalog).value
+
         return day
     if f.type in (FieldType.integer, FieldType.decimal):
         return lambda s, w: coerce(f, _number(s, w), catalog).value
@@ -270,14 +274,18 @@ def _converter(path: str, f: Field, catalog: Catalog) -> Callable[[str, list[_Wa
             if isinstance(hit, ValueIssue):
                 raise ValueIssue(hit.code, hit.message)
             return hit
+
         return code
     if is_free_text(f):
         squeeze = f.mask.value == "name"
 
         def free_text(s: str, w: list[_Warn]) -> object:
             # what coerce does for free text, inline: trimmed ends, no NUL, the length limit
-            t = s if s == s.strip() and s[0] not in _ZERO_WIDTH and s[-1] not in _ZERO_WIDTH \
+            t = (
+                s
+                if s == s.strip() and s[0] not in _ZERO_WIDTH and s[-1] not in _ZERO_WIDTH
                 else v.trim_text(s)
+            )
             if squeeze and " " in t and _CJK_SPACED.fullmatch(t):
                 t = "".join(t.split())  # 张 三 -> 张三
             if "\x00" in t:
@@ -285,6 +293,7 @@ def _converter(path: str, f: Field, catalog: Catalog) -> Callable[[str, list[_Wa
             if f.max_length and len(t) > f.max_length:
                 raise ValueIssue("text.too_long", f"长度不得超过 {f.max_length} 个字符")
             return t
+
         return free_text
     return lambda s, w: coerce(f, s, catalog).value
 
@@ -317,16 +326,14 @@ def _plan(ledger: str, mapping: list[ColumnMap], catalog: Catalog) -> _Plan:
         if f is None:
             raise KeyError(f"{ledger}: no field {m.field}")
         by_path[m.field] = _Column(m.index, m, m.field, f, _converter(m.field, f, catalog))
-    columns = [(c.index, c.path, c.convert, c.f.type != FieldType.boolean, c.m)
-               for c in by_path.values()]
+    columns = [(c.index, c.path, c.convert, c.f.type != FieldType.boolean, c.m) for c in by_path.values()]
     if len(_plans) > 256:
         _plans.clear()
     plan = _plans[key] = _Plan(mapping, fields, columns, by_path)
     return plan
 
 
-def convert_row(ledger: str, mapping: list[ColumnMap],
-                row: RawRow) -> tuple[dict[str, Any], list[CellIssue]]:
+def convert_row(ledger: str, mapping: list[ColumnMap], row: RawRow) -> tuple[dict[str, Any], list[CellIssue]]:
     """Values keyed by field path (see app.imports.mapping), coerced to catalogue types (IDs
     18-digit, dates, codes); blank and placeholder cells are absent. Issues name row, column and
     reason. A mapping to a path the ledger does not have raises KeyError."""
@@ -346,8 +353,9 @@ def convert_row(ledger: str, mapping: list[ColumnMap],
         if placeholders and len(raw) <= 12:
             stripped = raw.strip()
             if len(stripped) <= 5 and is_placeholder(stripped):
-                issues.append(_issue(row, m, raw, "import.placeholder_empty",
-                                     f"“{stripped}”按空值处理", "warning"))
+                issues.append(
+                    _issue(row, m, raw, "import.placeholder_empty", f"“{stripped}”按空值处理", "warning")
+                )
                 continue
         try:
             values[path] = convert(raw, warns)
@@ -379,8 +387,13 @@ def _id_facts(number: str) -> _IdFacts:
     return _IdFacts(birth, "1" if int(number[16]) % 2 else "2")
 
 
-def _against_id(row: RawRow, values: dict[str, Any], by_path: dict[str, _Column],
-                month_only: list[str], issues: list[CellIssue]) -> None:
+def _against_id(
+    row: RawRow,
+    values: dict[str, Any],
+    by_path: dict[str, _Column],
+    month_only: list[str],
+    issues: list[CellIssue],
+) -> None:
     """Birth date and sex beside the ID: fill a month-only birth date's day from the ID when they
     agree; contradictions are warnings on the sex / birth-date column."""
     number = values.get("id_number")
@@ -389,22 +402,46 @@ def _against_id(row: RawRow, values: dict[str, Any], by_path: dict[str, _Column]
     for path in month_only:
         d = values[path]
         col = columns[path]
-        if path == "birth_date" and info is not None and (d.year, d.month) == \
-                (info.birth_date.year, info.birth_date.month):
+        if (
+            path == "birth_date"
+            and info is not None
+            and (d.year, d.month) == (info.birth_date.year, info.birth_date.month)
+        ):
             values[path] = info.birth_date
             continue
-        issues.append(_issue(row, col.m, row.cells[col.index], "date.day_missing",
-                             "只有年月，日按1日记录", "warning"))
+        issues.append(
+            _issue(row, col.m, row.cells[col.index], "date.day_missing", "只有年月，日按1日记录", "warning")
+        )
     if info is None:
         return
     sex = values.get("sex")
     if sex in ("1", "2") and sex != info.sex and "sex" in columns:
         col = columns["sex"]
-        issues.append(_issue(row, col.m, row.cells[col.index], "id_card.sex_mismatch",
-                             "性别与身份证号码第17位不一致，请核对", "warning"))
+        issues.append(
+            _issue(
+                row,
+                col.m,
+                row.cells[col.index],
+                "id_card.sex_mismatch",
+                "性别与身份证号码第17位不一致，请核对",
+                "warning",
+            )
+        )
     birth = values.get("birth_date")
-    if birth is not None and "birth_date" not in month_only and birth != info.birth_date \
-            and "birth_date" in columns:
+    if (
+        birth is not None
+        and "birth_date" not in month_only
+        and birth != info.birth_date
+        and "birth_date" in columns
+    ):
         col = columns["birth_date"]
-        issues.append(_issue(row, col.m, row.cells[col.index], "id_card.birth_mismatch",
-                             "出生日期与身份证号码不一致，请核对", "warning"))
+        issues.append(
+            _issue(
+                row,
+                col.m,
+                row.cells[col.index],
+                "id_card.birth_mismatch",
+                "出生日期与身份证号码不一致，请核对",
+                "warning",
+            )
+        )

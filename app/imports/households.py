@@ -32,8 +32,9 @@ def _any(name: str, values: list[Any], typ: Any = Text) -> Any:
     return func.any(bindparam(name, values, type_=ARRAY(typ)))
 
 
-async def link(session: AsyncSession, batch: ImportBatch, importer: Principal,
-               rows: list[RowPlan]) -> tuple[dict[int, dict[str, Any]], dict[str, int]]:
+async def link(
+    session: AsyncSession, batch: ImportBatch, importer: Principal, rows: list[RowPlan]
+) -> tuple[dict[int, dict[str, Any]], dict[str, int]]:
     """Returns per-row what was made (for undo) and counts."""
     t = tables()
     hh_t, house_t = t.ledgers["household"], t.ledgers["house"]
@@ -50,18 +51,34 @@ async def link(session: AsyncSession, batch: ImportBatch, importer: Principal,
     heads = {no: next(m for m in members if m.relation == "01") for no, members in groups.items()}
 
     # households: existing by number, else new in the head's village
-    existing: dict[str, int] = dict((await session.execute(
-        select(hh_t.c.household_no, hh_t.c.id).where(
-            hh_t.c.household_no == _any("nos", list(groups)), hh_t.c.deleted_at.is_(None)))).tuples().all())
+    existing: dict[str, int] = dict(
+        (
+            await session.execute(
+                select(hh_t.c.household_no, hh_t.c.id).where(
+                    hh_t.c.household_no == _any("nos", list(groups)), hh_t.c.deleted_at.is_(None)
+                )
+            )
+        )
+        .tuples()
+        .all()
+    )
     new_nos = [no for no in groups if no not in existing]
     new_ids = await allocate_ids(session, hh_t.name, len(new_nos))
     if new_nos:
         prov = json.dumps({c: {"source": source} for c in ("household_no", "household_kind")})
         u = unnest("u", id=[str(i) for i in new_ids], no=new_nos, region=[heads[n].region for n in new_nos])
-        await session.execute(insert(hh_t).from_select(
-            ["id", "household_no", "household_kind", "region_code", "provenance"],
-            select(cast(u.c.id, BigInteger), u.c.no, literal("1", Text), u.c.region,
-                   cast(literal(prov), JSONB))))
+        await session.execute(
+            insert(hh_t).from_select(
+                ["id", "household_no", "household_kind", "region_code", "provenance"],
+                select(
+                    cast(u.c.id, BigInteger),
+                    u.c.no,
+                    literal("1", Text),
+                    u.c.region,
+                    cast(literal(prov), JSONB),
+                ),
+            )
+        )
         for no, hid in zip(new_nos, new_ids, strict=True):
             made[heads[no].row_no]["household_created"] = hid
         counts["households_created"] = len(new_nos)
@@ -69,17 +86,34 @@ async def link(session: AsyncSession, batch: ImportBatch, importer: Principal,
 
     # houses: the household's, else by the head's address, else new
     hids = list(household_id.values())
-    has_house: dict[int, int] = dict((await session.execute(
-        select(hh_house_t.c.from_id, hh_house_t.c.to_id).where(
-            hh_house_t.c.from_id == _any("hids", hids, BigInteger), hh_house_t.c.deleted_at.is_(None)))).tuples().all())
+    has_house: dict[int, int] = dict(
+        (
+            await session.execute(
+                select(hh_house_t.c.from_id, hh_house_t.c.to_id).where(
+                    hh_house_t.c.from_id == _any("hids", hids, BigInteger), hh_house_t.c.deleted_at.is_(None)
+                )
+            )
+        )
+        .tuples()
+        .all()
+    )
     want: dict[str, str] = {}
     for no, head in heads.items():
         if household_id[no] not in has_house and head.address:
             want[no] = head.address
-    houses: dict[str, int] = dict((await session.execute(
-        select(house_t.c.standard_address, house_t.c.id).where(
-            house_t.c.standard_address == _any("addrs", sorted(set(want.values()))),
-            house_t.c.region_code.like(batch.township_code[:9] + "%"), house_t.c.deleted_at.is_(None)))).tuples().all())
+    houses: dict[str, int] = dict(
+        (
+            await session.execute(
+                select(house_t.c.standard_address, house_t.c.id).where(
+                    house_t.c.standard_address == _any("addrs", sorted(set(want.values()))),
+                    house_t.c.region_code.like(batch.township_code[:9] + "%"),
+                    house_t.c.deleted_at.is_(None),
+                )
+            )
+        )
+        .tuples()
+        .all()
+    )
     missing = sorted({a for a in want.values() if a not in houses})
     house_ids = await allocate_ids(session, house_t.name, len(missing))
     if missing:
@@ -88,9 +122,12 @@ async def link(session: AsyncSession, batch: ImportBatch, importer: Principal,
         codes = [f"{r[:12]}IM{batch.id:06d}{i:06d}"[:30] for i, r in zip(house_ids, regions, strict=True)]
         prov = json.dumps({c: {"source": source} for c in ("house_code", "standard_address")})
         u = unnest("u", id=[str(i) for i in house_ids], code=codes, addr=missing, region=regions)
-        await session.execute(insert(house_t).from_select(
-            ["id", "house_code", "standard_address", "region_code", "provenance"],
-            select(cast(u.c.id, BigInteger), u.c.code, u.c.addr, u.c.region, cast(literal(prov), JSONB))))
+        await session.execute(
+            insert(house_t).from_select(
+                ["id", "house_code", "standard_address", "region_code", "provenance"],
+                select(cast(u.c.id, BigInteger), u.c.code, u.c.addr, u.c.region, cast(literal(prov), JSONB)),
+            )
+        )
         for a, hid in zip(missing, house_ids, strict=True):
             houses[a] = hid
             made[heads[first_no[a]].row_no]["house_created"] = hid
@@ -98,20 +135,38 @@ async def link(session: AsyncSession, batch: ImportBatch, importer: Principal,
     hh_house = [(household_id[no], houses[a], heads[no]) for no, a in want.items() if a in houses]
     if hh_house:
         link_ids = await allocate_ids(session, hh_house_t.name, len(hh_house))
-        u = unnest("u", id=[str(i) for i in link_ids], f=[str(h) for h, _, _ in hh_house],
-                   t=[str(x) for _, x, _ in hh_house], region=[r.region for _, _, r in hh_house])
-        await session.execute(insert(hh_house_t).from_select(
-            ["id", "from_id", "to_id", "region_code"],
-            select(cast(u.c.id, BigInteger), cast(u.c.f, BigInteger), cast(u.c.t, BigInteger), u.c.region)))
+        u = unnest(
+            "u",
+            id=[str(i) for i in link_ids],
+            f=[str(h) for h, _, _ in hh_house],
+            t=[str(x) for _, x, _ in hh_house],
+            region=[r.region for _, _, r in hh_house],
+        )
+        await session.execute(
+            insert(hh_house_t).from_select(
+                ["id", "from_id", "to_id", "region_code"],
+                select(
+                    cast(u.c.id, BigInteger), cast(u.c.f, BigInteger), cast(u.c.t, BigInteger), u.c.region
+                ),
+            )
+        )
         for (_, _, head), lid in zip(hh_house, link_ids, strict=True):
             made[head.row_no]["house_link"] = lid
 
     # members
     members = [rp for group in groups.values() for rp in group]
-    current: dict[int, int] = dict((await session.execute(
-        select(member_t.c.from_id, member_t.c.to_id).where(
-            member_t.c.from_id == _any("pids", [rp.record_id for rp in members], BigInteger),
-            member_t.c.deleted_at.is_(None)))).tuples().all())
+    current: dict[int, int] = dict(
+        (
+            await session.execute(
+                select(member_t.c.from_id, member_t.c.to_id).where(
+                    member_t.c.from_id == _any("pids", [rp.record_id for rp in members], BigInteger),
+                    member_t.c.deleted_at.is_(None),
+                )
+            )
+        )
+        .tuples()
+        .all()
+    )
     new_links: list[RowPlan] = []
     seen: set[int] = set()
     for rp in members:
@@ -122,17 +177,38 @@ async def link(session: AsyncSession, batch: ImportBatch, importer: Principal,
             seen.add(rid)
             new_links.append(rp)
         elif have is not None and have != hid:
-            rp.issues.append(issue("户号", rp.household_no, "household_no", "household.other",
-                                   "该人员已登记在其他户，未变更户籍关系", "warning"))
+            rp.issues.append(
+                issue(
+                    "户号",
+                    rp.household_no,
+                    "household_no",
+                    "household.other",
+                    "该人员已登记在其他户，未变更户籍关系",
+                    "warning",
+                )
+            )
     if new_links:
         ids = await allocate_ids(session, member_t.name, len(new_links))
-        u = unnest("u", id=[str(i) for i in ids], f=[str(rp.record_id) for rp in new_links],
-                   t=[str(household_id[rp.household_no or ""]) for rp in new_links],
-                   rel=[rp.relation for rp in new_links], region=[rp.region for rp in new_links])
-        await session.execute(insert(member_t).from_select(
-            ["id", "from_id", "to_id", "relation_to_head", "region_code"],
-            select(cast(u.c.id, BigInteger), cast(u.c.f, BigInteger), cast(u.c.t, BigInteger), u.c.rel,
-                   u.c.region)))
+        u = unnest(
+            "u",
+            id=[str(i) for i in ids],
+            f=[str(rp.record_id) for rp in new_links],
+            t=[str(household_id[rp.household_no or ""]) for rp in new_links],
+            rel=[rp.relation for rp in new_links],
+            region=[rp.region for rp in new_links],
+        )
+        await session.execute(
+            insert(member_t).from_select(
+                ["id", "from_id", "to_id", "relation_to_head", "region_code"],
+                select(
+                    cast(u.c.id, BigInteger),
+                    cast(u.c.f, BigInteger),
+                    cast(u.c.t, BigInteger),
+                    u.c.rel,
+                    u.c.region,
+                ),
+            )
+        )
         hist: dict[str, list[str | None]] = {k: [] for k in HISTORY_COLUMNS}
         for rp, lid in zip(new_links, ids, strict=True):
             made[rp.row_no]["member_link"] = lid

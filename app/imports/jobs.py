@@ -32,8 +32,7 @@ from sqlalchemy import (
     text,
     update,
 )
-from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.postgresql import JSONB, insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.access.policy import policy_for
@@ -80,8 +79,13 @@ class Running:
         elapsed = max(time.monotonic() - self.started, 1e-6)
         rate = self.done / elapsed
         eta = (self.total - self.done) / rate if rate > 0 else None
-        return {"phase": self.phase, "done": self.done, "total": self.total,
-                "rows_per_second": round(rate, 1), "eta_seconds": round(eta, 1) if eta is not None else None}
+        return {
+            "phase": self.phase,
+            "done": self.done,
+            "total": self.total,
+            "rows_per_second": round(rate, 1),
+            "eta_seconds": round(eta, 1) if eta is not None else None,
+        }
 
 
 RUNNING: dict[int, Running] = {}
@@ -108,16 +112,20 @@ async def long_transaction(session: AsyncSession) -> None:
 
 # ---- who may do what ----------------------------------------------------------------------------
 
+
 def is_approver(p: Principal) -> bool:
-    return p.kind == "user" and p.org_unit_kind in ("platform", "department") and bool(p.roles & APPROVER_ROLES)
+    return (
+        p.kind == "user" and p.org_unit_kind in ("platform", "department") and bool(p.roles & APPROVER_ROLES)
+    )
 
 
 def _conflict(code: str, title: str) -> Problem:
     return Problem(409, code, title)
 
 
-async def load_batch(session: AsyncSession, principal: Principal, batch_id: int, *,
-                     lock: bool = False) -> ImportBatch:
+async def load_batch(
+    session: AsyncSession, principal: Principal, batch_id: int, *, lock: bool = False
+) -> ImportBatch:
     """A batch its township (or a district reviewer over that township) may see; 404 for anyone else."""
     stmt = select(ImportBatch).where(ImportBatch.id == batch_id)
     if lock:
@@ -129,9 +137,13 @@ async def load_batch(session: AsyncSession, principal: Principal, batch_id: int,
 
 
 async def importer_of(session: AsyncSession, batch: ImportBatch) -> Principal:
-    row = (await session.execute(
-        select(User, OrgUnit).join(OrgUnit, OrgUnit.id == User.org_unit_id)
-        .where(User.id == batch.uploader_user_id))).first()
+    row = (
+        await session.execute(
+            select(User, OrgUnit)
+            .join(OrgUnit, OrgUnit.id == User.org_unit_id)
+            .where(User.id == batch.uploader_user_id)
+        )
+    ).first()
     if row is None:
         raise Problem(409, "import.uploader_gone", "上传人账号已不存在，无法继续该批次")
     user, unit = row
@@ -147,6 +159,7 @@ def form_key(file_name: str) -> str:
 
 
 # ---- upload, sheet, mapping --------------------------------------------------------------------
+
 
 def _read(content: bytes, file_name: str, sheet: str | None) -> SheetTable:
     suffix = Path(file_name).suffix.lower()
@@ -166,16 +179,29 @@ async def read_sheet(content: bytes, file_name: str, sheet: str | None) -> Sheet
         raise Problem(r.status, r.code, r.message) from None
 
 
-async def upload(session: AsyncSession, principal: Principal, *, ledger: str, township: str, file_name: str,
-                 content: bytes, sheet: str | None = None, form_name: str | None = None,
-                 table: SheetTable | None = None) -> ImportBatch:
+async def upload(
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    ledger: str,
+    township: str,
+    file_name: str,
+    content: bytes,
+    sheet: str | None = None,
+    form_name: str | None = None,
+    table: SheetTable | None = None,
+) -> ImportBatch:
     if principal.kind != "user":
         raise Problem(403, "import.users_only", "仅限工作人员账号导入")
     if get_catalog().ledger(ledger) is None:
         raise Problem(404, "ledger.not_found", "台账不存在")
     if not re.fullmatch(r"\d{9}(000)?", township):
-        raise Problem(422, "validation.failed", "镇街区划代码应为 9 位或 12 位数字",
-                      errors=[FieldError("township", "division_code.format", "镇街区划代码格式不正确")])
+        raise Problem(
+            422,
+            "validation.failed",
+            "镇街区划代码应为 9 位或 12 位数字",
+            errors=[FieldError("township", "division_code.format", "镇街区划代码格式不正确")],
+        )
     township = township[:9] + "000"
     policy = await policy_for(session, principal, ledger)
     if not policy.in_scope(township) or not policy.can_write_any():
@@ -185,10 +211,15 @@ async def upload(session: AsyncSession, principal: Principal, *, ledger: str, to
     if table is None:
         table = await read_sheet(content, file_name, sheet)
     batch = ImportBatch(
-        ledger=ledger, township_code=township, file_name=file_name[:255],
-        file_sha256=hashlib.sha256(content).hexdigest(), file_size=len(content),
-        form_name=(form_name or form_key(file_name))[:200], uploader=principal.actor,
-        uploader_user_id=principal.id, status="draft",
+        ledger=ledger,
+        township_code=township,
+        file_name=file_name[:255],
+        file_sha256=hashlib.sha256(content).hexdigest(),
+        file_size=len(content),
+        form_name=(form_name or form_key(file_name))[:200],
+        uploader=principal.actor,
+        uploader_user_id=principal.id,
+        status="draft",
     )
     session.add(batch)
     await session.flush()
@@ -198,8 +229,13 @@ async def upload(session: AsyncSession, principal: Principal, *, ledger: str, to
 
 
 async def _stage(session: AsyncSession, batch: ImportBatch, table: SheetTable) -> None:
-    saved = (await session.scalars(select(ImportMapping.columns).where(
-        ImportMapping.ledger == batch.ledger, ImportMapping.form_name == batch.form_name))).first()
+    saved = (
+        await session.scalars(
+            select(ImportMapping.columns).where(
+                ImportMapping.ledger == batch.ledger, ImportMapping.form_name == batch.form_name
+            )
+        )
+    ).first()
     mapping = propose_mapping(batch.ledger, table.headers, saved)
     batch.sheet_name = table.sheet_name[:100] if table.sheet_name else None
     batch.sheet_names = list(table.sheet_names)
@@ -212,11 +248,14 @@ async def _stage(session: AsyncSession, batch: ImportBatch, table: SheetTable) -
     batch.updated_at = datetime.now(UTC)
     await session.execute(delete(ImportRow).where(ImportRow.batch_id == batch.id))
     for start in range(0, len(table.rows), 50_000):
-        chunk = table.rows[start:start + 50_000]
+        chunk = table.rows[start : start + 50_000]
         u = unnest("u", row_no=[str(r.row_no) for r in chunk], raw=json_texts([list(r.cells) for r in chunk]))
-        await session.execute(insert(ImportRow).from_select(
-            ["batch_id", "row_no", "raw"],
-            select(literal(batch.id), cast(u.c.row_no, Integer), cast(u.c.raw, JSONB))))
+        await session.execute(
+            insert(ImportRow).from_select(
+                ["batch_id", "row_no", "raw"],
+                select(literal(batch.id), cast(u.c.row_no, Integer), cast(u.c.raw, JSONB)),
+            )
+        )
     await session.flush()
 
 
@@ -230,8 +269,12 @@ async def choose_sheet(session: AsyncSession, principal: Principal, batch_id: in
     _uploader_only(principal, batch)
     _editable(batch)
     if sheet not in (batch.sheet_names or []):
-        raise Problem(422, "import.sheet_unknown", "文件中没有该工作表",
-                      errors=[FieldError("body.sheet", "import.sheet_unknown", "工作表不存在")])
+        raise Problem(
+            422,
+            "import.sheet_unknown",
+            "文件中没有该工作表",
+            errors=[FieldError("body.sheet", "import.sheet_unknown", "工作表不存在")],
+        )
     content = (await session.scalars(select(ImportFile.content).where(ImportFile.batch_id == batch.id))).one()
     await _stage(session, batch, await read_sheet(content, batch.file_name, sheet))
     return batch
@@ -242,15 +285,20 @@ def _uploader_only(principal: Principal, batch: ImportBatch) -> None:
         raise Problem(403, "import.uploader_only", "仅上传人可修改该批次")
 
 
-async def set_mapping(session: AsyncSession, principal: Principal, batch_id: int,
-                      columns: dict[int, str | None]) -> ImportBatch:
+async def set_mapping(
+    session: AsyncSession, principal: Principal, batch_id: int, columns: dict[int, str | None]
+) -> ImportBatch:
     """Adjust the mapping: column index -> field code (None to leave the column out, flagged)."""
     batch = await load_batch(session, principal, batch_id, lock=True)
     _uploader_only(principal, batch)
     _editable(batch)
     maps = [dict(m) for m in batch.mapping]
     by_index = {m["index"]: m for m in maps}
-    errors = [FieldError(f"body.columns.{i}", "import.column_unknown", "没有该列") for i in columns if i not in by_index]
+    errors = [
+        FieldError(f"body.columns.{i}", "import.column_unknown", "没有该列")
+        for i in columns
+        if i not in by_index
+    ]
     if errors:
         raise Problem(422, "validation.failed", "列映射有误", errors=errors)
     for i, code in columns.items():
@@ -265,13 +313,27 @@ async def set_mapping(session: AsyncSession, principal: Principal, batch_id: int
 
 # ---- plan (dry run) ----------------------------------------------------------------------------
 
-async def build_plan(session: AsyncSession, batch: ImportBatch, importer: Principal, *, lock: bool,
-                     progress: Progress | None = None) -> Plan:
+
+async def build_plan(
+    session: AsyncSession,
+    batch: ImportBatch,
+    importer: Principal,
+    *,
+    lock: bool,
+    progress: Progress | None = None,
+) -> Plan:
     policy = await policy_for(session, importer, batch.ledger)
     columns = plan_columns(policy, [ColumnMap(**m) for m in batch.mapping])
-    raw_rows = [(r.row_no, list(r.raw)) for r in (await session.execute(
-        select(ImportRow.row_no, ImportRow.raw).where(ImportRow.batch_id == batch.id)
-        .order_by(ImportRow.row_no))).all()]
+    raw_rows = [
+        (r.row_no, list(r.raw))
+        for r in (
+            await session.execute(
+                select(ImportRow.row_no, ImportRow.raw)
+                .where(ImportRow.batch_id == batch.id)
+                .order_by(ImportRow.row_no)
+            )
+        ).all()
+    ]
     rows = await anyio.to_thread.run_sync(convert_rows, batch.ledger, columns, raw_rows, progress)
     area = await load_area(session, batch.township_code[:6])
     place_rows(rows, area, batch.township_code)
@@ -288,15 +350,19 @@ async def build_plan(session: AsyncSession, batch: ImportBatch, importer: Princi
     return plan
 
 
-async def _candidates(session: AsyncSession, batch: ImportBatch, policy: Any, keyless: list[RowPlan],
-                      plan: Plan) -> None:
+async def _candidates(
+    session: AsyncSession, batch: ImportBatch, policy: Any, keyless: list[RowPlan], plan: Plan
+) -> None:
     """Rows without a natural key: likely duplicates become `candidate` (never merged); the rest are
     created if they are complete records, else errors."""
     if not keyless:
         return
     payload = [dict(rp.values) for rp in keyless]
-    found = await session.run_sync(lambda s: find_candidates(
-        s.connection(), batch.ledger, payload, region_prefix=batch.township_code[:9]))
+    found = await session.run_sync(
+        lambda s: find_candidates(
+            s.connection(), batch.ledger, payload, region_prefix=batch.township_code[:9]
+        )
+    )
     best: dict[int, Any] = {}
     for c in found:
         if c.row_index not in best or c.score > best[c.row_index].score:
@@ -307,13 +373,22 @@ async def _candidates(session: AsyncSession, batch: ImportBatch, policy: Any, ke
             continue
         c = best[i]
         rp.outcome, rp.record_id = "candidate", c.record_id
-        rp.issues.append(issue(None, None, None, "import.candidate",
-                               "可能与台账中已有记录为同一对象，已转人工核对：" + "；".join(c.reasons), "warning"))
+        rp.issues.append(
+            issue(
+                None,
+                None,
+                None,
+                "import.candidate",
+                "可能与台账中已有记录为同一对象，已转人工核对：" + "；".join(c.reasons),
+                "warning",
+            )
+        )
         plan.candidates.append((rp.row_no, c.record_id, c.score, list(c.reasons), dict(rp.values)))
 
 
-async def dry_run(session: AsyncSession, principal: Principal, batch_id: int,
-                  progress: Progress | None = None) -> ImportBatch:
+async def dry_run(
+    session: AsyncSession, principal: Principal, batch_id: int, progress: Progress | None = None
+) -> ImportBatch:
     batch = await load_batch(session, principal, batch_id, lock=True)
     _uploader_only(principal, batch)
     _editable(batch)
@@ -332,12 +407,13 @@ async def dry_run(session: AsyncSession, principal: Principal, batch_id: int,
     return batch
 
 
-async def store_rows(session: AsyncSession, batch_id: int, rows: list[RowPlan],
-                     extra: dict[int, dict[str, Any]] | None = None) -> None:
+async def store_rows(
+    session: AsyncSession, batch_id: int, rows: list[RowPlan], extra: dict[int, dict[str, Any]] | None = None
+) -> None:
     """Outcome, values, issues and record of every staged row, in one UPDATE … FROM unnest per chunk."""
     extra = extra or {}
     for start in range(0, len(rows), 50_000):
-        chunk = rows[start:start + 50_000]
+        chunk = rows[start : start + 50_000]
         u = unnest(
             "u",
             row_no=[str(r.row_no) for r in chunk],
@@ -347,21 +423,34 @@ async def store_rows(session: AsyncSession, batch_id: int, rows: list[RowPlan],
             record_id=[str(r.record_id) if r.record_id is not None else None for r in chunk],
             dup=[str(r.duplicate_of) if r.duplicate_of is not None else None for r in chunk],
             before=json_texts([extra.get(r.row_no, {}).get("before") for r in chunk]),
-            after=json_texts([extra.get(r.row_no, {}).get("after")
-                              or ({k: jsonable(a) for k, (_, a) in r.changes.items()} if r.changes else None)
-                              for r in chunk]),
+            after=json_texts(
+                [
+                    extra.get(r.row_no, {}).get("after")
+                    or ({k: jsonable(a) for k, (_, a) in r.changes.items()} if r.changes else None)
+                    for r in chunk
+                ]
+            ),
             links=json_texts([extra.get(r.row_no, {}).get("links") for r in chunk]),
         )
         await session.execute(
             update(ImportRow)
             .where(ImportRow.batch_id == batch_id, ImportRow.row_no == cast(u.c.row_no, Integer))
-            .values(outcome=u.c.outcome, values=cast(u.c.vals, JSONB), issues=cast(u.c.issues, JSONB),
-                    record_id=cast(u.c.record_id, BigInteger), duplicate_of=cast(u.c.dup, Integer),
-                    before=cast(u.c.before, JSONB), after=cast(u.c.after, JSONB), links=cast(u.c.links, JSONB)),
-            execution_options={"synchronize_session": False})
+            .values(
+                outcome=u.c.outcome,
+                values=cast(u.c.vals, JSONB),
+                issues=cast(u.c.issues, JSONB),
+                record_id=cast(u.c.record_id, BigInteger),
+                duplicate_of=cast(u.c.dup, Integer),
+                before=cast(u.c.before, JSONB),
+                after=cast(u.c.after, JSONB),
+                links=cast(u.c.links, JSONB),
+            ),
+            execution_options={"synchronize_session": False},
+        )
 
 
 # ---- review -----------------------------------------------------------------------------------
+
 
 async def submit(session: AsyncSession, principal: Principal, batch_id: int) -> ImportBatch:
     batch = await load_batch(session, principal, batch_id, lock=True)
@@ -393,14 +482,22 @@ async def approve(session: AsyncSession, principal: Principal, batch_id: int) ->
 async def save_mapping(session: AsyncSession, batch: ImportBatch, actor: str) -> None:
     """The mapping a committed batch used, saved for its legacy form (C1-9)."""
     columns = {m["header"]: (m["field"] or "") for m in batch.mapping}
-    stmt = pg_insert(ImportMapping).values(ledger=batch.ledger, form_name=batch.form_name or form_key(batch.file_name),
-                                           columns=columns, saved_by=actor)
-    await session.execute(stmt.on_conflict_do_update(
-        index_elements=["ledger", "form_name"],
-        set_={"columns": stmt.excluded.columns, "saved_by": actor, "updated_at": func.now()}))
+    stmt = pg_insert(ImportMapping).values(
+        ledger=batch.ledger,
+        form_name=batch.form_name or form_key(batch.file_name),
+        columns=columns,
+        saved_by=actor,
+    )
+    await session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["ledger", "form_name"],
+            set_={"columns": stmt.excluded.columns, "saved_by": actor, "updated_at": func.now()},
+        )
+    )
 
 
 # ---- reading a batch --------------------------------------------------------------------------
+
 
 def summary_progress(batch_id: int) -> dict[str, Any] | None:
     running = RUNNING.get(batch_id)
@@ -409,24 +506,54 @@ def summary_progress(batch_id: int) -> dict[str, Any] | None:
 
 def summary(batch: ImportBatch) -> dict[str, Any]:
     return {
-        "id": batch.id, "ledger": batch.ledger, "township": batch.township_code, "status": batch.status,
-        "file_name": batch.file_name, "file_sha256": batch.file_sha256, "file_size": batch.file_size,
-        "sheet": batch.sheet_name, "sheets": batch.sheet_names, "form_name": batch.form_name,
-        "mapping": batch.mapping, "column_issues": batch.column_issues, "skipped": batch.skipped,
-        "counts": batch.counts, "progress": summary_progress(batch.id),
-        "uploader": batch.uploader, "approved_by": batch.approved_by, "approved_at": batch.approved_at,
-        "committed_at": batch.committed_at, "undone_at": batch.undone_at, "error": batch.error,
+        "id": batch.id,
+        "ledger": batch.ledger,
+        "township": batch.township_code,
+        "status": batch.status,
+        "file_name": batch.file_name,
+        "file_sha256": batch.file_sha256,
+        "file_size": batch.file_size,
+        "sheet": batch.sheet_name,
+        "sheets": batch.sheet_names,
+        "form_name": batch.form_name,
+        "mapping": batch.mapping,
+        "column_issues": batch.column_issues,
+        "skipped": batch.skipped,
+        "counts": batch.counts,
+        "progress": summary_progress(batch.id),
+        "uploader": batch.uploader,
+        "approved_by": batch.approved_by,
+        "approved_at": batch.approved_at,
+        "committed_at": batch.committed_at,
+        "undone_at": batch.undone_at,
+        "error": batch.error,
         "created_at": batch.created_at,
     }
 
 
-async def list_rows(session: AsyncSession, principal: Principal, batch_id: int, *, outcome: str | None,
-                    after_row: int, limit: int) -> dict[str, Any]:
+async def list_rows(
+    session: AsyncSession,
+    principal: Principal,
+    batch_id: int,
+    *,
+    outcome: str | None,
+    after_row: int,
+    limit: int,
+) -> dict[str, Any]:
     batch = await load_batch(session, principal, batch_id)
-    stmt = (select(ImportRow.row_no, ImportRow.outcome, ImportRow.record_id, ImportRow.duplicate_of,
-                   ImportRow.issues, ImportRow.raw)
-            .where(ImportRow.batch_id == batch.id, ImportRow.row_no > after_row)
-            .order_by(ImportRow.row_no).limit(limit + 1))
+    stmt = (
+        select(
+            ImportRow.row_no,
+            ImportRow.outcome,
+            ImportRow.record_id,
+            ImportRow.duplicate_of,
+            ImportRow.issues,
+            ImportRow.raw,
+        )
+        .where(ImportRow.batch_id == batch.id, ImportRow.row_no > after_row)
+        .order_by(ImportRow.row_no)
+        .limit(limit + 1)
+    )
     if outcome:
         stmt = stmt.where(ImportRow.outcome == outcome)
     rows = (await session.execute(stmt)).all()
@@ -434,7 +561,14 @@ async def list_rows(session: AsyncSession, principal: Principal, batch_id: int, 
     rows = rows[:limit]
     # Raw cells are what the importer's own township typed; record ids of candidates are not shown
     # (the candidate may be a record the uploader cannot read: the review queue decides).
-    items = [{"row": r.row_no, "outcome": r.outcome,
-              "record_id": r.record_id if r.outcome != "candidate" else None,
-              "duplicate_of": r.duplicate_of, "issues": r.issues} for r in rows]
+    items = [
+        {
+            "row": r.row_no,
+            "outcome": r.outcome,
+            "record_id": r.record_id if r.outcome != "candidate" else None,
+            "duplicate_of": r.duplicate_of,
+            "issues": r.issues,
+        }
+        for r in rows
+    ]
     return {"items": items, "next_after": rows[-1].row_no if more and rows else None}

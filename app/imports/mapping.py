@@ -87,8 +87,7 @@ def _candidates(header: str) -> list[str]:
     return [whole, normalize_header(lower), normalize_header(upper)]
 
 
-def propose_mapping(ledger: str, headers: list[str],
-                    saved: dict[str, str] | None = None) -> list[ColumnMap]:
+def propose_mapping(ledger: str, headers: list[str], saved: dict[str, str] | None = None) -> list[ColumnMap]:
     """One ColumnMap per header, in column order. `saved` (header -> field path, "" for a column the
     clerk chose to leave out) comes from the last import of the same legacy form and wins; its keys
     match a header as typed or normalised. A field is taken by one column only: a second column for

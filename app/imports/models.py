@@ -40,19 +40,25 @@ class ImportBatch(Base):
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
     ledger: Mapped[str] = mapped_column(String(41))
-    township_code: Mapped[str] = mapped_column(String(15), index=True)  # 12-digit code of the importing township
+    township_code: Mapped[str] = mapped_column(
+        String(15), index=True
+    )  # 12-digit code of the importing township
     file_name: Mapped[str] = mapped_column(String(255))
     file_sha256: Mapped[str] = mapped_column(String(64), index=True)
     file_size: Mapped[int] = mapped_column(BigInteger)
     sheet_name: Mapped[str | None] = mapped_column(String(100))
     sheet_names: Mapped[list[str]] = mapped_column(JSONB, server_default=text("'[]'::jsonb"))
-    form_name: Mapped[str | None] = mapped_column(String(200))  # the legacy form this sheet is (for saved mappings)
+    form_name: Mapped[str | None] = mapped_column(
+        String(200)
+    )  # the legacy form this sheet is (for saved mappings)
     headers: Mapped[list[str]] = mapped_column(JSONB, server_default=text("'[]'::jsonb"))
     # [{index, header, field, how}] as proposed or adjusted; what the dry run and commit use
     mapping: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, server_default=text("'[]'::jsonb"))
     # [{column, header, field, code, message}]: whole columns refused (field not writable, unknown)
     column_issues: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, server_default=text("'[]'::jsonb"))
-    skipped: Mapped[list[Any]] = mapped_column(JSONB, server_default=text("'[]'::jsonb"))  # [[row_no, reason]]
+    skipped: Mapped[list[Any]] = mapped_column(
+        JSONB, server_default=text("'[]'::jsonb")
+    )  # [[row_no, reason]]
     status: Mapped[str] = mapped_column(String(20), server_default="draft")
     counts: Mapped[dict[str, int]] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
     error: Mapped[str | None] = mapped_column(Text)
@@ -84,14 +90,18 @@ class ImportRow(Base):
     row_no: Mapped[int] = mapped_column(Integer, primary_key=True)  # 1-based row of the sheet (CSV: line)
     raw: Mapped[list[str | None]] = mapped_column(JSONB)  # the cells as typed
     values: Mapped[dict[str, Any] | None] = mapped_column(JSONB)  # converted, by field code
-    outcome: Mapped[str | None] = mapped_column(String(12))  # create | update | unchanged | duplicate | candidate | error
+    outcome: Mapped[str | None] = mapped_column(
+        String(12)
+    )  # create | update | unchanged | duplicate | candidate | error
     record_id: Mapped[int | None] = mapped_column(BigInteger)
     duplicate_of: Mapped[int | None] = mapped_column(Integer)  # row_no of the first row with the same key
     # [{column, raw, field, code, message, severity}]
     issues: Mapped[list[dict[str, Any]]] = mapped_column(JSONB, server_default=text("'[]'::jsonb"))
     before: Mapped[dict[str, Any] | None] = mapped_column(JSONB)  # values replaced by the commit (undo)
     after: Mapped[dict[str, Any] | None] = mapped_column(JSONB)  # values written by the commit
-    links: Mapped[dict[str, Any] | None] = mapped_column(JSONB)  # household / house / link ids made by the commit
+    links: Mapped[dict[str, Any] | None] = mapped_column(
+        JSONB
+    )  # household / house / link ids made by the commit
 
     __table_args__ = (Index("ix_import_row_batch_outcome", "batch_id", "outcome"),)
 

@@ -38,18 +38,35 @@ Progress = Callable[[str, int, int], None]  # (phase, done, total)
 
 # Columns of a person sheet that are not person fields: they make households (docs/households.md).
 HOUSEHOLD_FIELDS = {"household_no": "户号", "relation_to_head": "与户主关系"}
-_HOUSEHOLD_HEADERS = (("与户主关系", "relation_to_head"), ("与户主的关系", "relation_to_head"),
-                      ("户主关系", "relation_to_head"), ("户编号", "household_no"), ("户号", "household_no"))
+_HOUSEHOLD_HEADERS = (
+    ("与户主关系", "relation_to_head"),
+    ("与户主的关系", "relation_to_head"),
+    ("户主关系", "relation_to_head"),
+    ("户编号", "household_no"),
+    ("户号", "household_no"),
+)
 # Paths app/imports/mapping.py proposes for them
-_HOUSEHOLD_PATHS = {"household.household_no": "household_no", "household.@relation_to_head": "relation_to_head",
-                    "household_no": "household_no", "relation_to_head": "relation_to_head"}
+_HOUSEHOLD_PATHS = {
+    "household.household_no": "household_no",
+    "household.@relation_to_head": "relation_to_head",
+    "household_no": "household_no",
+    "relation_to_head": "relation_to_head",
+}
 ADDRESS_FIELDS = ("residence_address", "hukou_address", "standard_address", "address")
 OUT_OF_AREA = "不在本辖区"
 
 
-def issue(column: str | None, raw: str | None, fld: str | None, code: str, message: str,
-          severity: str = "error") -> dict[str, Any]:
-    return {"column": column, "raw": raw, "field": fld, "code": code, "message": message, "severity": severity}
+def issue(
+    column: str | None, raw: str | None, fld: str | None, code: str, message: str, severity: str = "error"
+) -> dict[str, Any]:
+    return {
+        "column": column,
+        "raw": raw,
+        "field": fld,
+        "code": code,
+        "message": message,
+        "severity": severity,
+    }
 
 
 def _cell_issue(i: CellIssue) -> dict[str, Any]:
@@ -96,14 +113,21 @@ class Plan:
     candidates: list[tuple[int, int, float, list[str], dict[str, Any]]] = field(default_factory=list)
 
     def counts(self, skipped: int = 0) -> dict[str, int]:
-        c = {k: 0 for k in ("create", "update", "unchanged", "duplicate", "candidate", "error")}
+        c = dict.fromkeys(("create", "update", "unchanged", "duplicate", "candidate", "error"), 0)
         for r in self.rows:
             c[r.outcome] += 1
-        return {"read": len(self.rows), "created": c["create"], "updated": c["update"],
-                "unchanged": c["unchanged"], "duplicates": c["duplicate"], "candidates": c["candidate"],
-                "errors": c["error"], "skipped": skipped,
-                "warnings": sum(1 for r in self.rows for i in r.issues if i["severity"] == "warning"),
-                "columns_refused": sum(1 for i in self.columns.issues if i["severity"] == "error")}
+        return {
+            "read": len(self.rows),
+            "created": c["create"],
+            "updated": c["update"],
+            "unchanged": c["unchanged"],
+            "duplicates": c["duplicate"],
+            "candidates": c["candidate"],
+            "errors": c["error"],
+            "skipped": skipped,
+            "warnings": sum(1 for r in self.rows for i in r.issues if i["severity"] == "warning"),
+            "columns_refused": sum(1 for i in self.columns.issues if i["severity"] == "error"),
+        }
 
 
 def plan_columns(policy: LedgerPolicy, mapping: list[ColumnMap]) -> ColumnPlan:
@@ -117,38 +141,66 @@ def plan_columns(policy: LedgerPolicy, mapping: list[ColumnMap]) -> ColumnPlan:
         code = _HOUSEHOLD_PATHS.get(m.field or "", m.field)
         if code is None and lg.code == "person":  # household columns the header mapping does not know
             header = m.header.replace(" ", "")
-            code = None if "户口簿" in header else next(
-                (f for label, f in _HOUSEHOLD_HEADERS if label in header), None)
+            code = (
+                None
+                if "户口簿" in header
+                else next((f for label, f in _HOUSEHOLD_HEADERS if label in header), None)
+            )
             if code in household:
                 code = None
         if code is None:
-            issues.append(issue(m.header, None, None, "import.column_unmapped", "未识别的列，未导入", "warning"))
+            issues.append(
+                issue(m.header, None, None, "import.column_unmapped", "未识别的列，未导入", "warning")
+            )
             continue
         if code in HOUSEHOLD_FIELDS and lg.code == "person":
             household[code] = ColumnMap(m.index, m.header, code, m.how)
             continue
         if "." in code:
-            issues.append(issue(m.header, None, code, "import.column_unsupported",
-                                "该列属于关联台账或专题台账，本次导入不写入，整列未导入"))
+            issues.append(
+                issue(
+                    m.header,
+                    None,
+                    code,
+                    "import.column_unsupported",
+                    "该列属于关联台账或专题台账，本次导入不写入，整列未导入",
+                )
+            )
             continue
         f = lg.field(code)
         if f is None:
-            issues.append(issue(m.header, None, code, "import.column_unknown", "数据标准中没有该字段，整列未导入"))
+            issues.append(
+                issue(m.header, None, code, "import.column_unknown", "数据标准中没有该字段，整列未导入")
+            )
             continue
         if policy.level(code) < Level.write:
-            issues.append(issue(m.header, None, code, "import.column_forbidden", "无权写入该字段，整列未导入"))
+            issues.append(
+                issue(m.header, None, code, "import.column_forbidden", "无权写入该字段，整列未导入")
+            )
             continue
         if code in taken:
-            issues.append(issue(m.header, None, code, "import.column_repeated", "该字段已由其他列导入，本列未导入",
-                                "warning"))
+            issues.append(
+                issue(
+                    m.header,
+                    None,
+                    code,
+                    "import.column_repeated",
+                    "该字段已由其他列导入，本列未导入",
+                    "warning",
+                )
+            )
             continue
         taken.add(code)
         usable.append(ColumnMap(m.index, m.header, code, m.how))
     return ColumnPlan(usable, household, issues)
 
 
-def convert_rows(ledger: str, columns: ColumnPlan, raw_rows: list[tuple[int, list[str | None]]],
-                 progress: Progress | None = None) -> list[RowPlan]:
+def convert_rows(
+    ledger: str,
+    columns: ColumnPlan,
+    raw_rows: list[tuple[int, list[str | None]]],
+    progress: Progress | None = None,
+) -> list[RowPlan]:
     """CPU only (no I/O): the API runs it in a thread so the event loop keeps serving."""
     out: list[RowPlan] = []
     hh = columns.household
@@ -187,9 +239,29 @@ def _relation_code(text: str) -> str | None:
     if text.isdigit() and text.zfill(2) in values:
         return text.zfill(2)
     by_label = {label: code for code, label in values.items()}
-    by_label.update({"本人": "01", "妻": "02", "夫": "02", "妻子": "02", "丈夫": "02", "儿子": "10", "长子": "10",
-                     "次子": "10", "女儿": "20", "长女": "20", "次女": "20", "孙子": "30", "孙女": "30",
-                     "父亲": "50", "母亲": "50", "兄": "70", "弟": "70", "姐": "70", "妹": "70"})
+    by_label.update(
+        {
+            "本人": "01",
+            "妻": "02",
+            "夫": "02",
+            "妻子": "02",
+            "丈夫": "02",
+            "儿子": "10",
+            "长子": "10",
+            "次子": "10",
+            "女儿": "20",
+            "长女": "20",
+            "次女": "20",
+            "孙子": "30",
+            "孙女": "30",
+            "父亲": "50",
+            "母亲": "50",
+            "兄": "70",
+            "弟": "70",
+            "姐": "70",
+            "妹": "70",
+        }
+    )
     return by_label.get(text)
 
 
@@ -217,8 +289,16 @@ def place_rows(rows: list[RowPlan], area: AreaIndex, township: str) -> None:
                 rp.error(code, str(text), code, "import.out_of_area", OUT_OF_AREA)
             elif place.code is None:
                 rp.region = township
-                rp.issues.append(issue(code, str(text), code, "import.township_only",
-                                       "地址中未能识别村（社区），记录归属到镇街", "warning"))
+                rp.issues.append(
+                    issue(
+                        code,
+                        str(text),
+                        code,
+                        "import.township_only",
+                        "地址中未能识别村（社区），记录归属到镇街",
+                        "warning",
+                    )
+                )
             else:
                 rp.region = place.code
             break
@@ -271,8 +351,9 @@ def same(f: Field, a: Any, b: Any) -> bool:
     return bool(a == b)
 
 
-async def existing_by_key(session: AsyncSession, policy: LedgerPolicy, keys: list[str],
-                          *, lock: bool) -> dict[str, dict[str, Any]]:
+async def existing_by_key(
+    session: AsyncSession, policy: LedgerPolicy, keys: list[str], *, lock: bool
+) -> dict[str, dict[str, Any]]:
     """Live records with these natural keys, whatever their area (the area check follows)."""
     lg = policy.ledger
     if not lg.natural_key or not keys:
@@ -292,8 +373,13 @@ def _any(values: list[str]) -> Any:
     return func.any(bindparam("keys", values, type_=ARRAY(Text)))
 
 
-def decide(policy: LedgerPolicy, rows: list[RowPlan], first: dict[str, RowPlan],
-           existing: dict[str, dict[str, Any]], township: str) -> list[RowPlan]:
+def decide(
+    policy: LedgerPolicy,
+    rows: list[RowPlan],
+    first: dict[str, RowPlan],
+    existing: dict[str, dict[str, Any]],
+    township: str,
+) -> list[RowPlan]:
     """create / update / unchanged for the first row of every key; returns the rows without a key."""
     lg = policy.ledger
     by_code = {f.code: f for f in lg.fields}
@@ -329,8 +415,16 @@ def decide(policy: LedgerPolicy, rows: list[RowPlan], first: dict[str, RowPlan],
                 if old is None or township_owned(f, cur.get("provenance")):
                     rp.changes[code] = (old, new)
                 else:
-                    rp.issues.append(issue(code, None, code, "import.kept_owner_value",
-                                           f"“{f.label}”由部门或平台维护，保留台账现有值", "warning"))
+                    rp.issues.append(
+                        issue(
+                            code,
+                            None,
+                            code,
+                            "import.kept_owner_value",
+                            f"“{f.label}”由部门或平台维护，保留台账现有值",
+                            "warning",
+                        )
+                    )
             rp.flags = {c: v for c, v in clean.flags.items() if c in rp.changes}
             rp.outcome = "update" if rp.changes else "unchanged"
             continue
@@ -344,8 +438,13 @@ def create_or_error(policy: LedgerPolicy, rp: RowPlan) -> None:
     clean = complete(lg, rp.values, partial=False)
     _soften_mismatch(lg, rp, clean.errors)
     if not rp.failed and rp.region is None:
-        rp.error(_address_column(rp), rp.address, None, "import.no_village",
-                 "无法根据地址确定所属村（社区）" if rp.address else "缺少地址，无法确定所属村（社区）")
+        rp.error(
+            _address_column(rp),
+            rp.address,
+            None,
+            "import.no_village",
+            "无法根据地址确定所属村（社区）" if rp.address else "缺少地址，无法确定所属村（社区）",
+        )
     if not rp.failed and not policy.in_scope(rp.region or ""):
         rp.error(_address_column(rp), rp.address, None, "import.out_of_area", OUT_OF_AREA)
     if rp.failed:
@@ -356,8 +455,9 @@ def create_or_error(policy: LedgerPolicy, rp: RowPlan) -> None:
     rp.outcome = "create"
 
 
-def complete(lg: Ledger, values: dict[str, Any], *, partial: bool = True,
-             current: dict[str, Any] | None = None) -> CleanRecord:
+def complete(
+    lg: Ledger, values: dict[str, Any], *, partial: bool = True, current: dict[str, Any] | None = None
+) -> CleanRecord:
     """What clean_record adds to values convert_row already coerced: birth date and sex from the ID
     (refused when they disagree) and, for a new record, the required fields. The values are not
     coerced a second time."""
@@ -365,7 +465,11 @@ def complete(lg: Ledger, values: dict[str, Any], *, partial: bool = True,
     fill_from_id_card(lg.fields, clean, current)
     if not partial:
         for f in lg.fields:
-            if f.required and clean.values.get(f.code) is None and not any(e[0] == f.code for e in clean.errors):
+            if (
+                f.required
+                and clean.values.get(f.code) is None
+                and not any(e[0] == f.code for e in clean.errors)
+            ):
                 clean.errors.append((f.code, "field.required", f"“{f.label}”为必填项"))
     return clean
 

@@ -66,9 +66,15 @@ class ImportLimits:
     cpu_seconds: int = 900
 
     def sheet_limits(self) -> Limits:
-        return Limits(max_rows=self.max_rows, max_cols=self.max_cols, max_cells=self.max_cells,
-                      max_member_bytes=2 << 30, max_total_bytes=3 << 30,
-                      max_shared_strings_bytes=1 << 30, max_output_bytes=0)
+        return Limits(
+            max_rows=self.max_rows,
+            max_cols=self.max_cols,
+            max_cells=self.max_cells,
+            max_member_bytes=2 << 30,
+            max_total_bytes=3 << 30,
+            max_shared_strings_bytes=1 << 30,
+            max_output_bytes=0,
+        )
 
 
 DEFAULT_LIMITS = ImportLimits()
@@ -80,6 +86,7 @@ def _unreadable() -> SheetRefused:
 
 # --- raw lines from the file ------------------------------------------------------------
 
+
 @dataclass
 class _Source:
     sheet_name: str
@@ -88,12 +95,22 @@ class _Source:
 
 
 def _excel_lines(path: Path, sheet: str | None, limits: ImportLimits) -> _Source:
-    options = {"path": str(path), "sheet": sheet, "limits": limits.sheet_limits().as_dict(),
-               "memory_bytes": limits.memory_bytes, "cpu_seconds": limits.cpu_seconds}
+    options = {
+        "path": str(path),
+        "sheet": sheet,
+        "limits": limits.sheet_limits().as_dict(),
+        "memory_bytes": limits.memory_bytes,
+        "cpu_seconds": limits.cpu_seconds,
+    }
     env = {k: os.environ[k] for k in ("PATH", "LANG", "LC_ALL") if k in os.environ}
-    proc = subprocess.Popen([sys.executable, "-m", "app.sheets.stream", json.dumps(options)],
-                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                            stderr=subprocess.DEVNULL, cwd=_ROOT, env=env)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "app.sheets.stream", json.dumps(options)],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        cwd=_ROOT,
+        env=env,
+    )
     assert proc.stdout is not None
     out = io.TextIOWrapper(proc.stdout, encoding="utf-8")
 
@@ -170,11 +187,15 @@ def _csv_lines(path: Path, limits: ImportLimits) -> _Source:
                 for rec in reader:
                     n += 1
                     if n > limits.max_rows:
-                        raise SheetRefused(413, "import.too_many_rows",
-                                           f"表格行数超出本次导入的上限（{limits.max_rows} 行）")
+                        raise SheetRefused(
+                            413, "import.too_many_rows", f"表格行数超出本次导入的上限（{limits.max_rows} 行）"
+                        )
                     if len(rec) > limits.max_cols:
-                        raise SheetRefused(413, "import.too_many_columns",
-                                           f"表格列数超出本次导入的上限（{limits.max_cols} 列）")
+                        raise SheetRefused(
+                            413,
+                            "import.too_many_columns",
+                            f"表格列数超出本次导入的上限（{limits.max_cols} 列）",
+                        )
                     yield [c if c.strip() else None for c in rec]
             except csv.Error:
                 msg = f"CSV 文件第 {reader.line_num} 行格式错误（引号不配对或单元格过长）"
@@ -189,8 +210,9 @@ def _open(path: Path, sheet: str | None, limits: ImportLimits) -> _Source:
     except OSError:
         raise _unreadable() from None
     if size > limits.max_file_bytes:
-        raise SheetRefused(413, "import.file_too_large",
-                           f"文件过大（超过 {limits.max_file_bytes >> 20} MB），请拆分后再上传")
+        raise SheetRefused(
+            413, "import.file_too_large", f"文件过大（超过 {limits.max_file_bytes >> 20} MB），请拆分后再上传"
+        )
     with open(path, "rb") as fh:
         head = fh.read(8)
     if head.startswith(b"PK\x03\x04") or head == _XLS_MAGIC:
@@ -205,9 +227,11 @@ def _open(path: Path, sheet: str | None, limits: ImportLimits) -> _Source:
 # --- layout: header, title, totals, footers ----------------------------------------------
 
 _TOTAL = re.compile(r"^(合计|小计|总计|共计|累计|总数)[:：]?$")
-_FOOTER = re.compile(r"^(填表人|填报人|制表人|审核人|审核|审批人|负责人|单位负责人|分管领导|"
-                     r"统计人|经办人|联系人|填报日期|填表日期|制表日期|报送日期|日期|注|说明|备注)"
-                     r"[:：]")
+_FOOTER = re.compile(
+    r"^(填表人|填报人|制表人|审核人|审核|审批人|负责人|单位负责人|分管领导|"
+    r"统计人|经办人|联系人|填报日期|填表日期|制表日期|报送日期|日期|注|说明|备注)"
+    r"[:：]"
+)
 _TOTAL_CHARS = frozenset("合小总共累计")
 _FOOTER_WORDS = ("填表人", "填报人", "制表人", "审核人", "填报日期", "填表日期", "制表日期")
 _SPACES = re.compile(r"\s+")
@@ -225,23 +249,27 @@ def _has_digit(s: str) -> bool:
     return any(ch.isdigit() for ch in s)
 
 
-def row_kind(cells: list[str | None] | tuple[str | None, ...],
-             header: list[str] | None = None) -> str | None:
+def row_kind(cells: list[str | None] | tuple[str | None, ...], header: list[str] | None = None) -> str | None:
     """Why a row below the header is not data (zh-CN), or None for a data row. `header`: the
     header row's labels as `_squash` leaves them, to spot a header repeated on printed pages."""
     filled = [c for c in cells if c is not None]
     if not filled:
         return "空行"
     # Cheap tests on the raw text first: most rows are data, and normalising every cell is not.
-    if any(len(c) <= 12 and _TOTAL_CHARS.intersection(c) for c in filled[:3]) \
-            and any(_TOTAL.match(_squash(c)) for c in filled[:3]):
+    if any(len(c) <= 12 and _TOTAL_CHARS.intersection(c) for c in filled[:3]) and any(
+        _TOTAL.match(_squash(c)) for c in filled[:3]
+    ):
         return "合计行"
     if len(filled) <= 4:
         squashed = [_squash(c) for c in filled]
         if _FOOTER.match(squashed[0]) or any(w in c for c in squashed for w in _FOOTER_WORDS):
             return "表尾（填表人、审核人、日期等）"
-    if header is not None and len(filled) == len(header) > 1 and _squash(filled[0]) == header[0] \
-            and [_squash(c) for c in filled] == header:
+    if (
+        header is not None
+        and len(filled) == len(header) > 1
+        and _squash(filled[0]) == header[0]
+        and [_squash(c) for c in filled] == header
+    ):
         return "重复的表头行"
     return None
 
@@ -340,8 +368,7 @@ class TableStream:
         return RawRow(row_no, tuple(line))
 
 
-def open_table(path: Path, *, sheet: str | None = None,
-               limits: ImportLimits = DEFAULT_LIMITS) -> TableStream:
+def open_table(path: Path, *, sheet: str | None = None, limits: ImportLimits = DEFAULT_LIMITS) -> TableStream:
     """Caps, then the header: title rows above it and the layout of a one- or two-row header."""
     src = _open(Path(path), sheet, limits)
     window: list[list[str | None]] = []
@@ -352,8 +379,9 @@ def open_table(path: Path, *, sheet: str | None = None,
     widest = max((len(_filled(line)) for line in window), default=0)
     header_at = next((i for i, line in enumerate(window) if _is_header(line, widest)), None)
     if header_at is None:
-        raise SheetRefused(422, "import.no_header",
-                           f"在前 {HEADER_WINDOW} 行中没有找到表头行（至少两列有列名的一行）")
+        raise SheetRefused(
+            422, "import.no_header", f"在前 {HEADER_WINDOW} 行中没有找到表头行（至少两列有列名的一行）"
+        )
     skipped = [(i + 1, "空行" if not _filled(window[i]) else "标题行") for i in range(header_at)]
     top = window[header_at]
     body_at = header_at + 1
@@ -364,15 +392,19 @@ def open_table(path: Path, *, sheet: str | None = None,
     width = max([max(_filled(line), default=-1) + 1 for line in window[header_at:]] + [1])
     headers = flatten_headers(top, below, width)
     return TableStream(
-        file_name=Path(path).name, sheet_name=src.sheet_name, sheet_names=src.sheet_names,
-        headers=headers, skipped=skipped,
+        file_name=Path(path).name,
+        sheet_name=src.sheet_name,
+        sheet_names=src.sheet_names,
+        headers=headers,
+        skipped=skipped,
         _pending=[(i + 1, window[i]) for i in range(body_at, len(window))],
-        _lines=src.lines, _next_no=len(window) + 1,
-        _header_cells=[_squash(c) for c in top if c is not None and _squash(c)])
+        _lines=src.lines,
+        _next_no=len(window) + 1,
+        _header_cells=[_squash(c) for c in top if c is not None and _squash(c)],
+    )
 
 
-def read_table(path: Path, *, sheet: str | None = None,
-               limits: ImportLimits = DEFAULT_LIMITS) -> SheetTable:
+def read_table(path: Path, *, sheet: str | None = None, limits: ImportLimits = DEFAULT_LIMITS) -> SheetTable:
     """XLSX/XLS/CSV; caps before reading; the Excel parse runs in app.sheets.stream's worker.
 
     Raises SheetRefused (status 413 beyond the caps, 422 unreadable): app.sheets.reader.refused

@@ -19,10 +19,13 @@ from app.report.export import WORKBOOK_OPTIONS
 
 async def rejects_xlsx(session: AsyncSession, principal: Principal, batch_id: int) -> tuple[bytes, str]:
     batch = await load_batch(session, principal, batch_id)
-    rows = (await session.execute(
-        select(ImportRow.row_no, ImportRow.raw, ImportRow.issues)
-        .where(ImportRow.batch_id == batch.id, ImportRow.outcome == "error")
-        .order_by(ImportRow.row_no))).all()
+    rows = (
+        await session.execute(
+            select(ImportRow.row_no, ImportRow.raw, ImportRow.issues)
+            .where(ImportRow.batch_id == batch.id, ImportRow.outcome == "error")
+            .order_by(ImportRow.row_no)
+        )
+    ).all()
     headers: list[str] = list(batch.headers or [])
     buf = io.BytesIO()
     wb = xlsxwriter.Workbook(buf, WORKBOOK_OPTIONS)
@@ -53,8 +56,9 @@ async def rejects_xlsx(session: AsyncSession, principal: Principal, batch_id: in
             elif text:
                 ws.write_string(n, c, text)
         ws.write_number(n, len(headers), r.row_no)
-        ws.write_string(n, len(headers) + 1, "；".join(
-            f"{i.get('column') or '整行'}：{i.get('message')}" for i in errors))
+        ws.write_string(
+            n, len(headers) + 1, "；".join(f"{i.get('column') or '整行'}：{i.get('message')}" for i in errors)
+        )
     ws.freeze_panes(1, 0)
     wb.close()
     stem = batch.file_name.rsplit(".", 1)[0]

@@ -29,21 +29,62 @@ import xlsxwriter
 from app.catalog.validators import make_id_card
 
 TITLE = "永川区中山路街道实有人口信息登记表（存量）"
-TOP = ["序号", "姓名", "性别", "身份证号码", "出生年月", "民族", "联系方式", None,
-       "户籍信息", None, None, "现住址", "婚姻状况", "备注（必填）"]
-BELOW = [None, None, None, None, None, None, "手机号码", "固定电话",
-         "户籍地址", "户号", "与户主关系", None, None, None]
+TOP = [
+    "序号",
+    "姓名",
+    "性别",
+    "身份证号码",
+    "出生年月",
+    "民族",
+    "联系方式",
+    None,
+    "户籍信息",
+    None,
+    None,
+    "现住址",
+    "婚姻状况",
+    "备注（必填）",
+]
+BELOW = [
+    None,
+    None,
+    None,
+    None,
+    None,
+    None,
+    "手机号码",
+    "固定电话",
+    "户籍地址",
+    "户号",
+    "与户主关系",
+    None,
+    None,
+    None,
+]
 # The headers as read_table flattens them.
-FLAT = ["序号", "姓名", "性别", "身份证号码", "出生年月", "民族", "联系方式/手机号码",
-        "联系方式/固定电话", "户籍信息/户籍地址", "户籍信息/户号", "户籍信息/与户主关系", "现住址",
-        "婚姻状况", "备注(必填)"]
+FLAT = [
+    "序号",
+    "姓名",
+    "性别",
+    "身份证号码",
+    "出生年月",
+    "民族",
+    "联系方式/手机号码",
+    "联系方式/固定电话",
+    "户籍信息/户籍地址",
+    "户籍信息/户号",
+    "户籍信息/与户主关系",
+    "现住址",
+    "婚姻状况",
+    "备注(必填)",
+]
 TITLE_ROWS = 2
 HEADER_ROWS = 2
 
-_SURNAMES = ("王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢"
-             "宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈姚卢")
-_GIVEN = ("伟芳娜秀英敏静丽强磊军洋勇艳杰娟涛明超秀兰霞平"
-          "刚桂英华建国志强红梅玉兰德明春花文博子涵浩然雨欣")
+_SURNAMES = (
+    "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈姚卢"
+)
+_GIVEN = "伟芳娜秀英敏静丽强磊军洋勇艳杰娟涛明超秀兰霞平刚桂英华建国志强红梅玉兰德明春花文博子涵浩然雨欣"
 _VILLAGES = ["红旗社区", "光明村", "石龙村", "凤凰社区", "双石村", "来苏村", "临江社区", "朱沱村"]
 _STREETS = ["中山路", "人民大道", "昌州大道", "兴龙大道", "萱花路", "红河路"]
 _RELATIONS = "户主 配偶 子 女 孙子女 父母 兄弟姐妹 其他 妻 儿子 女儿 本人".split()
@@ -196,11 +237,22 @@ def sample_rows(n: int, seed: int = 2024, truth: SampleTruth | None = None) -> I
         row_no += 1
         ethnicity = rng.choice(["汉族", "汉族", "汉族", "汉", "01", "土家族", "苗族"])
         relation = rng.choice(_RELATIONS)
-        yield [str(truth.data_rows), p.name if rng.randrange(30) else f"{p.name[0]} {p.name[1:]}",
-               _sex_text(rng, p, truth), id_text, _birth_text(rng, p.birth), ethnicity, _phone(rng),
-               "023-4981" + f"{rng.randrange(10000):04d}" if rng.randrange(10) == 0 else None,
-               p.hukou, str(p.household), relation, p.residence if rng.randrange(8) else "无",
-               rng.choice(_MARITAL), None]
+        yield [
+            str(truth.data_rows),
+            p.name if rng.randrange(30) else f"{p.name[0]} {p.name[1:]}",
+            _sex_text(rng, p, truth),
+            id_text,
+            _birth_text(rng, p.birth),
+            ethnicity,
+            _phone(rng),
+            "023-4981" + f"{rng.randrange(10000):04d}" if rng.randrange(10) == 0 else None,
+            p.hukou,
+            str(p.household),
+            relation,
+            p.residence if rng.randrange(8) else "无",
+            rng.choice(_MARITAL),
+            None,
+        ]
     yield ["合计", f"共{truth.data_rows}人", *blank[2:]]
     yield [None] * len(TOP)
     footer: list[Cell] = [None] * len(TOP)
@@ -261,6 +313,5 @@ def write_csv(path: Path, n: int, seed: int = 2024, *, encoding: str = "gb18030"
     with open(path, "w", encoding=encoding, newline="") as fh:
         w = csv.writer(fh)
         for line in sample_rows(n, seed, truth):
-            w.writerow(["" if v is None else v.isoformat() if isinstance(v, date) else v
-                        for v in line])
+            w.writerow(["" if v is None else v.isoformat() if isinstance(v, date) else v for v in line])
     return truth

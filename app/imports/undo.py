@@ -52,15 +52,33 @@ async def undo(session: AsyncSession, principal: Principal, batch_id: int) -> di
     lg = get_catalog().ledgers[batch.ledger]
     by_code = {f.code: f for f in lg.fields}
     t = tables().ledgers[batch.ledger]
-    rows = (await session.execute(
-        select(ImportRow.row_no, ImportRow.outcome, ImportRow.record_id, ImportRow.before, ImportRow.after,
-               ImportRow.links)
-        .where(ImportRow.batch_id == batch.id, ImportRow.outcome.in_(("create", "update")),
-               ImportRow.record_id.is_not(None))
-        .order_by(ImportRow.row_no))).all()
+    rows = (
+        await session.execute(
+            select(
+                ImportRow.row_no,
+                ImportRow.outcome,
+                ImportRow.record_id,
+                ImportRow.before,
+                ImportRow.after,
+                ImportRow.links,
+            )
+            .where(
+                ImportRow.batch_id == batch.id,
+                ImportRow.outcome.in_(("create", "update")),
+                ImportRow.record_id.is_not(None),
+            )
+            .order_by(ImportRow.row_no)
+        )
+    ).all()
     ids = [r.record_id for r in rows]
-    current = {r["id"]: dict(r) for r in (await session.execute(
-        select(t).where(t.c.id == _ids("rids", ids), t.c.deleted_at.is_(None)).with_for_update())).mappings()}
+    current = {
+        r["id"]: dict(r)
+        for r in (
+            await session.execute(
+                select(t).where(t.c.id == _ids("rids", ids), t.c.deleted_at.is_(None)).with_for_update()
+            )
+        ).mappings()
+    }
 
     conflicts: list[dict[str, Any]] = []
     deletes: list[tuple[int, int, str]] = []  # (row_no, record id, region)
@@ -82,14 +100,31 @@ async def undo(session: AsyncSession, principal: Principal, batch_id: int) -> di
         after: dict[str, Any] = r.after or {}
         before: dict[str, Any] = r.before or {}
         if cur is None:
-            conflicts.append({"row": r.row_no, "record_id": r.record_id, "field": None,
-                              "code": "import.undo_record_gone", "message": "记录已被删除，未撤销"})
+            conflicts.append(
+                {
+                    "row": r.row_no,
+                    "record_id": r.record_id,
+                    "field": None,
+                    "code": "import.undo_record_gone",
+                    "message": "记录已被删除，未撤销",
+                }
+            )
             continue
-        edited = [c for c, v in after.items() if c in by_code and not same(by_code[c], cur.get(c),
-                                                                            _typed(by_code[c], v))]
+        edited = [
+            c
+            for c, v in after.items()
+            if c in by_code and not same(by_code[c], cur.get(c), _typed(by_code[c], v))
+        ]
         for c in edited:
-            conflicts.append({"row": r.row_no, "record_id": r.record_id, "field": c,
-                              "code": "import.undo_conflict", "message": f"“{by_code[c].label}”导入后已被修改，保留现值"})
+            conflicts.append(
+                {
+                    "row": r.row_no,
+                    "record_id": r.record_id,
+                    "field": c,
+                    "code": "import.undo_conflict",
+                    "message": f"“{by_code[c].label}”导入后已被修改，保留现值",
+                }
+            )
         if r.outcome == "create":
             if not edited:
                 deletes.append((r.row_no, r.record_id, cur["region_code"]))
@@ -101,8 +136,11 @@ async def undo(session: AsyncSession, principal: Principal, batch_id: int) -> di
                 log(r.row_no, r.record_id, cur["region_code"], "update", c, cur.get(c), v)
 
     if deletes:
-        await session.execute(update(t).where(t.c.id == _ids("dids", [d[1] for d in deletes]))
-                              .values(deleted_at=func.now(), version=t.c.version + 1, updated_at=func.now()))
+        await session.execute(
+            update(t)
+            .where(t.c.id == _ids("dids", [d[1] for d in deletes]))
+            .values(deleted_at=func.now(), version=t.c.version + 1, updated_at=func.now())
+        )
         for row_no, rid, region in deletes:
             log(row_no, rid, region, "delete", None, None, None)
     for codes, group in restores.items():
@@ -111,8 +149,11 @@ async def undo(session: AsyncSession, principal: Principal, batch_id: int) -> di
             cols[c] = [as_text(g[3][c]) for g in group]
         u = rows_of("u", cols)
         values: dict[str, Any] = {c: cast(u.c[c], column_type(by_code[c])) for c in codes}
-        values.update(version=t.c.version + 1, updated_at=func.now(),
-                      provenance=t.c.provenance.op("-")(cast(list(codes), ARRAY(Text))))
+        values.update(
+            version=t.c.version + 1,
+            updated_at=func.now(),
+            provenance=t.c.provenance.op("-")(cast(list(codes), ARRAY(Text))),
+        )
         await session.execute(update(t).where(t.c.id == cast(u.c._id, BigInteger)).values(**values))
     await insert_history(session, batch.ledger, hist, importer.actor)
     removed = await _unlink(session, batch)
@@ -123,22 +164,45 @@ async def undo(session: AsyncSession, principal: Principal, batch_id: int) -> di
     batch.undone_at = now
     batch.updated_at = now
     restored = sum(len(g) for g in restores.values())
-    batch.counts = {**batch.counts, "undo_deleted": len(deletes), "undo_restored": restored,
-                    "undo_conflicts": len(conflicts), **removed}
-    await append(session, actor=principal.actor, action="import_undo", path=f"import:{batch.id}",
-                 ledger=batch.ledger, record_ids=[d[1] for d in deletes][:10_000],
-                 detail={"batch": batch.id, "conflicts": len(conflicts)})
+    batch.counts = {
+        **batch.counts,
+        "undo_deleted": len(deletes),
+        "undo_restored": restored,
+        "undo_conflicts": len(conflicts),
+        **removed,
+    }
+    await append(
+        session,
+        actor=principal.actor,
+        action="import_undo",
+        path=f"import:{batch.id}",
+        ledger=batch.ledger,
+        record_ids=[d[1] for d in deletes][:10_000],
+        detail={"batch": batch.id, "conflicts": len(conflicts)},
+    )
     await session.flush()
-    return {"id": batch.id, "status": batch.status, "deleted": len(deletes), "restored": restored,
-            "conflicts": conflicts, **removed}
+    return {
+        "id": batch.id,
+        "status": batch.status,
+        "deleted": len(deletes),
+        "restored": restored,
+        "conflicts": conflicts,
+        **removed,
+    }
 
 
 async def _unlink(session: AsyncSession, batch: ImportBatch) -> dict[str, int]:
     """Remove the links the import made, then the households and houses it made that nothing links to."""
     t = tables()
-    links = [r.links for r in (await session.execute(
-        select(ImportRow.links).where(ImportRow.batch_id == batch.id, ImportRow.links.is_not(None)))).all()
-             if isinstance(r.links, dict)]  # JSON null for rows that made nothing
+    links = [
+        r.links
+        for r in (
+            await session.execute(
+                select(ImportRow.links).where(ImportRow.batch_id == batch.id, ImportRow.links.is_not(None))
+            )
+        ).all()
+        if isinstance(r.links, dict)
+    ]  # JSON null for rows that made nothing
     member = [v["member_link"] for v in links if v.get("member_link")]
     house_link = [v["house_link"] for v in links if v.get("house_link")]
     households = [v["household_created"] for v in links if v.get("household_created")]
@@ -146,18 +210,28 @@ async def _unlink(session: AsyncSession, batch: ImportBatch) -> dict[str, int]:
     for rel, ids in (("household_member", member), ("household_house", house_link)):
         if ids:
             lt = t.relations[rel]
-            await session.execute(update(lt).where(lt.c.id == _ids("lids", ids), lt.c.deleted_at.is_(None))
-                                  .values(deleted_at=func.now()))
+            await session.execute(
+                update(lt)
+                .where(lt.c.id == _ids("lids", ids), lt.c.deleted_at.is_(None))
+                .values(deleted_at=func.now())
+            )
     gone = {"undo_households_removed": 0, "undo_houses_removed": 0}
-    for ledger, ids, rels, key in (("household", households, ("household_member",), "undo_households_removed"),
-                                   ("house", houses, ("household_house", "residence"), "undo_houses_removed")):
+    for ledger, ids, rels, key in (
+        ("household", households, ("household_member",), "undo_households_removed"),
+        ("house", houses, ("household_house", "residence"), "undo_houses_removed"),
+    ):
         if not ids:
             continue
         lt = t.ledgers[ledger]
-        used = [exists().where(t.relations[r].c.to_id == lt.c.id, t.relations[r].c.deleted_at.is_(None))
-                for r in rels]
-        stmt = (update(lt).where(lt.c.id == _ids("oids", ids), lt.c.deleted_at.is_(None), *(~u for u in used))
-                .values(deleted_at=func.now(), version=lt.c.version + 1, updated_at=func.now())
-                .returning(lt.c.id))
+        used = [
+            exists().where(t.relations[r].c.to_id == lt.c.id, t.relations[r].c.deleted_at.is_(None))
+            for r in rels
+        ]
+        stmt = (
+            update(lt)
+            .where(lt.c.id == _ids("oids", ids), lt.c.deleted_at.is_(None), *(~u for u in used))
+            .values(deleted_at=func.now(), version=lt.c.version + 1, updated_at=func.now())
+            .returning(lt.c.id)
+        )
         gone[key] = len((await session.execute(stmt)).all())
     return gone

@@ -24,6 +24,8 @@ def rows_of(alias: str, columns: Mapping[str, Sequence[str | None]]) -> TableVal
     into a table alias(col, ...), one bind parameter per column."""
     arrays = [bindparam(f"{alias}_{i}", list(v), type_=ARRAY(Text)) for i, v in enumerate(columns.values())]
     return func.unnest(*arrays).table_valued(*columns).render_derived(name=alias)
+
+
 HISTORY_COLUMNS = ("rid", "region", "op", "field", "before", "after", "source")
 
 
@@ -45,20 +47,46 @@ async def allocate_ids(session: AsyncSession, table_name: str, n: int) -> list[i
         return []
     rows = await session.execute(
         text("SELECT nextval(pg_get_serial_sequence(:t, 'id')) FROM generate_series(1, :n)"),
-        {"t": table_name, "n": n})
+        {"t": table_name, "n": n},
+    )
     return [r[0] for r in rows]
 
 
-async def insert_history(session: AsyncSession, ledger: str, cols: dict[str, list[str | None]], actor: str) -> None:
+async def insert_history(
+    session: AsyncSession, ledger: str, cols: dict[str, list[str | None]], actor: str
+) -> None:
     h = tables().history
     n = len(cols["rid"])
     rid = request_id_var.get()
     for start in range(0, n, CHUNK * 3):
-        part = {k: v[start:start + CHUNK * 3] for k, v in cols.items()}
+        part = {k: v[start : start + CHUNK * 3] for k, v in cols.items()}
         u = rows_of("u", part)
-        sel = select(literal(ledger, Text), cast(u.c.rid, BigInteger), u.c.region, u.c.op, u.c.field,
-                     cast(u.c.before, JSONB), cast(u.c.after, JSONB), u.c.source, literal(actor, Text),
-                     literal(rid, Text))
-        await session.execute(insert(h).from_select(
-            ["ledger", "record_id", "region_code", "op", "field", "before", "after", "source", "actor",
-             "request_id"], sel))
+        sel = select(
+            literal(ledger, Text),
+            cast(u.c.rid, BigInteger),
+            u.c.region,
+            u.c.op,
+            u.c.field,
+            cast(u.c.before, JSONB),
+            cast(u.c.after, JSONB),
+            u.c.source,
+            literal(actor, Text),
+            literal(rid, Text),
+        )
+        await session.execute(
+            insert(h).from_select(
+                [
+                    "ledger",
+                    "record_id",
+                    "region_code",
+                    "op",
+                    "field",
+                    "before",
+                    "after",
+                    "source",
+                    "actor",
+                    "request_id",
+                ],
+                sel,
+            )
+        )

@@ -32,9 +32,12 @@ from app.ledger import service
 T = TypeVar("T")
 
 
-async def answer(request: Request, creds: Credentials,
-                 fast: Callable[[Reads, Access], Awaitable[T]],
-                 slow: Callable[[AsyncSession, Principal], Awaitable[T]]) -> T:
+async def answer(
+    request: Request,
+    creds: Credentials,
+    fast: Callable[[Reads, Access], Awaitable[T]],
+    slow: Callable[[AsyncSession, Principal], Awaitable[T]],
+) -> T:
     """The fast way if the caller is cached and it can answer, else the long way in one transaction
     (committed before the answer is returned, so before it is sent)."""
     access = cache.lookup(creds)
@@ -67,18 +70,28 @@ async def get_record(reads: Reads, access: Access, ledger: str, record_id: int) 
         return compile_text(stmt, conn.dialect, {"record_id": 0, VERSION_PARAM: 0})
 
     sql, params = access.memo(("rest.get", ledger), build)
-    row = (await conn.exec_driver_sql(sql, {**params, "record_id": record_id,
-                                            VERSION_PARAM: access.version})).first()
+    row = (
+        await conn.exec_driver_sql(sql, {**params, "record_id": record_id, VERSION_PARAM: access.version})
+    ).first()
     if row is None:  # no such record for this reader, or another access version: the long way says which
         raise Stale
-    record = service.record_of(policy, row, access.memo(("rest.hidden", ledger),
-                                                        lambda: service.hidden_codes(policy)))
+    record = service.record_of(
+        policy, row, access.memo(("rest.hidden", ledger), lambda: service.hidden_codes(policy))
+    )
     await audit_read(conn, policy, [record_id], "rest")
     return record
 
 
-async def list_records(reads: Reads, access: Access, ledger: str, params: list[tuple[str, str]], *,
-                       order: str | None, limit: int, cursor: str | None) -> dict[str, Any]:
+async def list_records(
+    reads: Reads,
+    access: Access,
+    ledger: str,
+    params: list[tuple[str, str]],
+    *,
+    order: str | None,
+    limit: int,
+    cursor: str | None,
+) -> dict[str, Any]:
     policy = access.policy(ledger)
     stmt, keys = service.list_statement(policy, params, order=order, limit=limit, cursor=cursor)
     conn = await reads.connection()

@@ -70,9 +70,16 @@ async def record_changes(
         insert(tables().history),
         [
             {
-                "ledger": ledger, "record_id": record_id, "region_code": region_code, "op": op,
-                "field": fld, "before": jsonable(before), "after": jsonable(after),
-                "source": source, "actor": principal.actor, "request_id": rid,
+                "ledger": ledger,
+                "record_id": record_id,
+                "region_code": region_code,
+                "op": op,
+                "field": fld,
+                "before": jsonable(before),
+                "after": jsonable(after),
+                "source": source,
+                "actor": principal.actor,
+                "request_id": rid,
             }
             for fld, before, after in changes
         ],
@@ -82,8 +89,13 @@ async def record_changes(
 LINK_OPS = ("link", "unlink")
 
 
-def history_select(policy: LedgerPolicy, record_id: int, limit: int, before_id: int | None,
-                   links: dict[str, LedgerPolicy] | None = None) -> Select[Any]:
+def history_select(
+    policy: LedgerPolicy,
+    record_id: int,
+    limit: int,
+    before_id: int | None,
+    links: dict[str, LedgerPolicy] | None = None,
+) -> Select[Any]:
     """History rows of one record, with before/after masked in SQL exactly as the field itself.
 
     links: relation name (person.residence) -> the policy of the ledger at its other end. A link
@@ -97,7 +109,9 @@ def history_select(policy: LedgerPolicy, record_id: int, limit: int, before_id: 
 
     def masked(col: ColumnElement[Any]) -> ColumnElement[Any]:
         as_text = col.op("#>>")(literal_column("'{}'"))
-        whens: list[tuple[ColumnElement[bool], ColumnElement[Any]]] = [(is_link, as_text)]  # the other record's id
+        whens: list[tuple[ColumnElement[bool], ColumnElement[Any]]] = [
+            (is_link, as_text)
+        ]  # the other record's id
         for code in visible:
             expr = policy.mask_history_value(code, as_text) if code != "region_code" else as_text
             if expr is not None:  # None: hidden; ELSE gives NULL as well
@@ -110,15 +124,29 @@ def history_select(policy: LedgerPolicy, record_id: int, limit: int, before_id: 
         return exists().where(sources.ledger_table(far).c.id == other, far.scope_clause(include_deleted=True))
 
     # CASE, not AND: the id cast must only run on link rows.
-    link_ok = case(*[(h.c.field == name, far_visible(far)) for name, far in (links or {}).items()],
-                   else_=false()) if links else false()
+    link_ok = (
+        case(*[(h.c.field == name, far_visible(far)) for name, far in (links or {}).items()], else_=false())
+        if links
+        else false()
+    )
     stmt = (
-        select(h.c.id, h.c.op, h.c.field, masked(h.c.before).label("before"), masked(h.c.after).label("after"),
-               h.c.source, h.c.actor, h.c.at)
+        select(
+            h.c.id,
+            h.c.op,
+            h.c.field,
+            masked(h.c.before).label("before"),
+            masked(h.c.after).label("after"),
+            h.c.source,
+            h.c.actor,
+            h.c.at,
+        )
         .join(t, and_(t.c.id == h.c.record_id))
-        .where(h.c.ledger == policy.ledger.code, h.c.record_id == record_id,
-               policy.scope_clause(include_deleted=True),
-               or_(~is_link & (h.c.field.in_(visible) | h.c.field.is_(None)), is_link & link_ok))
+        .where(
+            h.c.ledger == policy.ledger.code,
+            h.c.record_id == record_id,
+            policy.scope_clause(include_deleted=True),
+            or_(~is_link & (h.c.field.in_(visible) | h.c.field.is_(None)), is_link & link_ok),
+        )
         .order_by(h.c.id.desc())
         .limit(limit)
     )

@@ -28,7 +28,9 @@ def parse_filters(policy: LedgerPolicy, params: list[tuple[str, str]]) -> list[C
         path = f"query.{name}"
         op, sep, arg = raw.partition(".")
         if not sep or op not in operators.OPS:
-            raise query_problem(path, "filter.op", "筛选条件应写作 运算符.值，如 eq.1、in.1,2、gte.2024-01-01、is_null.true")
+            raise query_problem(
+                path, "filter.op", "筛选条件应写作 运算符.值，如 eq.1、in.1,2、gte.2024-01-01、is_null.true"
+            )
         value: object = arg
         if op == "is_null":
             value = _IS_NULL.get(arg, arg)

@@ -24,14 +24,24 @@ def check_move(policy: LedgerPolicy, new_region: str, path: str = "body.region_c
     """The caller must write the record where it is (the row was found through its scope, and it may
     write it) and where it goes. Read or masked access never moves anything."""
     if not policy.can_write_any():
-        raise Problem(403, "access.record_readonly", "无权迁移该记录",
-                      errors=[FieldError(path, "access.record_readonly", "无修改该记录的权限")])
+        raise Problem(
+            403,
+            "access.record_readonly",
+            "无权迁移该记录",
+            errors=[FieldError(path, "access.record_readonly", "无修改该记录的权限")],
+        )
     policy.check_region_writable(new_region, path)
 
 
 async def move_dependents(
-    session: AsyncSession, principal: Principal, ledger: str, record_id: int, old_region: str, new_region: str,
-    *, source: str,
+    session: AsyncSession,
+    principal: Principal,
+    ledger: str,
+    record_id: int,
+    old_region: str,
+    new_region: str,
+    *,
+    source: str,
 ) -> None:
     """Move the extension rows and source-side links of a record along with it; history and audit."""
     catalog = get_catalog()
@@ -39,29 +49,71 @@ async def move_dependents(
     for ext in catalog.extensions_of(ledger):
         t = tables().ledgers[ext.code]
         # Soft-deleted rows too: their history is read through the row's own region.
-        rows = (await session.execute(
-            select(t.c.id, t.c.region_code).where(t.c.parent_id == record_id, t.c.region_code != new_region)
-            .order_by(t.c.id).with_for_update())).all()
+        rows = (
+            await session.execute(
+                select(t.c.id, t.c.region_code)
+                .where(t.c.parent_id == record_id, t.c.region_code != new_region)
+                .order_by(t.c.id)
+                .with_for_update()
+            )
+        ).all()
         if not rows:
             continue
-        await session.execute(update(t).where(t.c.id.in_([r.id for r in rows]))
-                              .values(region_code=new_region, version=t.c.version + 1, updated_at=func.now()))
+        await session.execute(
+            update(t)
+            .where(t.c.id.in_([r.id for r in rows]))
+            .values(region_code=new_region, version=t.c.version + 1, updated_at=func.now())
+        )
         for r in rows:
-            await record_changes(session, ledger=ext.code, record_id=r.id, region_code=new_region, op="update",
-                                 changes=[("region_code", r.region_code, new_region)], principal=principal,
-                                 source=source)
-        await append(session, actor=principal.actor, action="move", path="rest", ledger=ext.code,
-                     record_ids=[r.id for r in rows], fields=["region_code"],
-                     detail={"from": old_region, "to": new_region, "with": subject})
+            await record_changes(
+                session,
+                ledger=ext.code,
+                record_id=r.id,
+                region_code=new_region,
+                op="update",
+                changes=[("region_code", r.region_code, new_region)],
+                principal=principal,
+                source=source,
+            )
+        await append(
+            session,
+            actor=principal.actor,
+            action="move",
+            path="rest",
+            ledger=ext.code,
+            record_ids=[r.id for r in rows],
+            fields=["region_code"],
+            detail={"from": old_region, "to": new_region, "with": subject},
+        )
     for rel, direction in catalog.relations_of(ledger):
         if direction != "forward":
             continue  # a link lives with its source: the other end moving does not move it
         link = tables().relations[rel.code]
-        moved = (await session.execute(
-            update(link).where(link.c.from_id == record_id, link.c.region_code != new_region)
-            .values(region_code=new_region).returning(link.c.id))).scalars().all()
+        moved = (
+            (
+                await session.execute(
+                    update(link)
+                    .where(link.c.from_id == record_id, link.c.region_code != new_region)
+                    .values(region_code=new_region)
+                    .returning(link.c.id)
+                )
+            )
+            .scalars()
+            .all()
+        )
         if moved:
-            await append(session, actor=principal.actor, action="move", path="rest", ledger=ledger,
-                         record_ids=[record_id], fields=["region_code"],
-                         detail={"from": old_region, "to": new_region, "relation": rel.code,
-                                 "link_ids": sorted(moved)})
+            await append(
+                session,
+                actor=principal.actor,
+                action="move",
+                path="rest",
+                ledger=ledger,
+                record_ids=[record_id],
+                fields=["region_code"],
+                detail={
+                    "from": old_region,
+                    "to": new_region,
+                    "relation": rel.code,
+                    "link_ids": sorted(moved),
+                },
+            )

@@ -28,7 +28,9 @@ class RecordPage(BaseModel):
 
 class HistoryEntry(BaseModel):
     id: int
-    op: str = Field(description="create / update / delete；link / unlink 为关联变更（field 为关系名，值为对方记录编号）")
+    op: str = Field(
+        description="create / update / delete；link / unlink 为关联变更（field 为关系名，值为对方记录编号）"
+    )
     field: str | None
     before: str | None
     after: str | None

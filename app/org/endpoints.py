@@ -71,9 +71,7 @@ async def list_regions(
     summary="新增或更新区划",
     responses=_WRITE,
 )
-async def put_region(
-    code: RegionCode, body: RegionUpsert, _: PlatformAdmin, session: Session
-) -> RegionOut:
+async def put_region(code: RegionCode, body: RegionUpsert, _: PlatformAdmin, session: Session) -> RegionOut:
     kwargs = {"parent_code": body.parent_code} if "parent_code" in body.model_fields_set else {}
     region = await service.upsert_region(session, code=code, name=body.name, **kwargs)
     return RegionOut.model_validate(region)

@@ -19,26 +19,18 @@ async def user_by_username(session: AsyncSession, username: str) -> User | None:
 
 
 async def user_with_org_unit(session: AsyncSession, user_id: int) -> tuple[User, OrgUnit] | None:
-    stmt = (
-        select(User, OrgUnit)
-        .join(OrgUnit, User.org_unit_id == OrgUnit.id)
-        .where(User.id == user_id)
-    )
+    stmt = select(User, OrgUnit).join(OrgUnit, User.org_unit_id == OrgUnit.id).where(User.id == user_id)
     row = (await session.execute(stmt)).first()
     return (row[0], row[1]) if row else None
 
 
-async def user_for_token(
-    session: AsyncSession, user_id: int, jti: str
-) -> tuple[User, OrgUnit, bool] | None:
+async def user_for_token(session: AsyncSession, user_id: int, jti: str) -> tuple[User, OrgUnit, bool] | None:
     """The user, its org unit and whether this token was logged out: one statement per request."""
     from app.auth.models import RevokedToken
 
     revoked = exists().where(RevokedToken.jti == jti).label("revoked")
     stmt = (
-        select(User, OrgUnit, revoked)
-        .join(OrgUnit, User.org_unit_id == OrgUnit.id)
-        .where(User.id == user_id)
+        select(User, OrgUnit, revoked).join(OrgUnit, User.org_unit_id == OrgUnit.id).where(User.id == user_id)
     )
     row = (await session.execute(stmt)).first()
     return (row[0], row[1], bool(row[2])) if row else None

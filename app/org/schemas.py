@@ -113,9 +113,7 @@ class ServiceAccountOut(_Out):
 
 class ServiceAccountCreated(ServiceAccountOut):
     api_key: str = Field(
-        description=(
-            "API 密钥（X-API-Key 请求头）。只在创建时返回这一次，平台只保存其哈希，请立即妥善保存"
-        )
+        description=("API 密钥（X-API-Key 请求头）。只在创建时返回这一次，平台只保存其哈希，请立即妥善保存")
     )
 
 

@@ -80,11 +80,7 @@ async def upsert_region(
 
 async def region_children(session: AsyncSession, parent_code: str | None) -> list[Region]:
     children = list(await queries.region_children(session, parent_code))
-    if (
-        not children
-        and parent_code is not None
-        and not await queries.region_exists(session, parent_code)
-    ):
+    if not children and parent_code is not None and not await queries.region_exists(session, parent_code):
         raise not_found("区划")
     return children
 
@@ -130,20 +126,14 @@ async def create_org_unit(
             )
         )
     if not is_region_code(region_code):
-        errors.append(
-            FieldError("body.region_code", "region.bad_code", "区划代码应为12位（网格15位）数字")
-        )
+        errors.append(FieldError("body.region_code", "region.bad_code", "区划代码应为12位（网格15位）数字"))
     elif not await queries.region_exists(session, region_code):
         errors.append(FieldError("body.region_code", "region.unknown", "区划不存在"))
     if errors:
         raise invalid(errors)
 
-    unit = OrgUnit(
-        code=code, name=name, kind=kind, region_code=region_code, department_code=department_code
-    )
-    await _insert(
-        session, unit, {"uq_org_unit_code": Problem(409, "org_unit.exists", "机构代码已存在")}
-    )
+    unit = OrgUnit(code=code, name=name, kind=kind, region_code=region_code, department_code=department_code)
+    await _insert(session, unit, {"uq_org_unit_code": Problem(409, "org_unit.exists", "机构代码已存在")})
     return unit
 
 
@@ -167,9 +157,7 @@ async def create_user(
         if role not in KNOWN_ROLES:
             errors.append(FieldError(f"body.roles.{i}", "user.unknown_role", "未知角色"))
     if len(password) < MIN_PASSWORD_LENGTH:
-        errors.append(
-            FieldError("body.password", "user.weak_password", f"密码至少{MIN_PASSWORD_LENGTH}位")
-        )
+        errors.append(FieldError("body.password", "user.weak_password", f"密码至少{MIN_PASSWORD_LENGTH}位"))
     unit = await queries.org_unit_by_code(session, org_unit_code)
     if unit is None:
         errors.append(FieldError("body.org_unit_code", "org_unit.unknown", "机构不存在"))
@@ -177,9 +165,7 @@ async def create_user(
         for i, role in enumerate(roles):
             if role in KNOWN_ROLES and ROLE_ORG_KIND[role] != unit.kind:
                 errors.append(
-                    FieldError(
-                        f"body.roles.{i}", "user.role_org_kind_mismatch", "该角色与所属机构类型不符"
-                    )
+                    FieldError(f"body.roles.{i}", "user.role_org_kind_mismatch", "该角色与所属机构类型不符")
                 )
     if errors:
         raise invalid(errors)
@@ -194,9 +180,7 @@ async def create_user(
         roles=roles,
         active=True,
     )
-    await _insert(
-        session, user, {"uq_app_user_username": Problem(409, "user.exists", "用户名已被使用")}
-    )
+    await _insert(session, user, {"uq_app_user_username": Problem(409, "user.exists", "用户名已被使用")})
     return user
 
 

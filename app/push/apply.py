@@ -86,9 +86,7 @@ class _State:
     new: bool = False
     deleted: bool = False
     closing: bool = False  # a moved_out / revoked event of this request
-    dirty: dict[str, dict[str, Any]] = field(
-        default_factory=dict
-    )  # item -> provenance of its new value
+    dirty: dict[str, dict[str, Any]] = field(default_factory=dict)  # item -> provenance of its new value
     flags: dict[str, str] = field(default_factory=dict)
     history: list[dict[str, Any]] = field(default_factory=list)
 
@@ -102,17 +100,13 @@ def source_label(catalog: Catalog, department: str, event_id: str) -> str:
     return f"{d.short_name if d else department} / {event_id}"
 
 
-def authorise(
-    principal: Principal, lg: Ledger, raws: list[dict[str, Any]], catalog: Catalog
-) -> str:
+def authorise(principal: Principal, lg: Ledger, raws: list[dict[str, Any]], catalog: Catalog) -> str:
     """The pushing department, if it may push every item and operation the request names."""
     dept = principal.department_code
     if principal.org_unit_kind != "department" or not dept:
         raise PushRefused(403, "push.not_a_source", "只有部门业务系统或部门用户可以推送数据")
     if not lg.natural_key:
-        raise invalid(
-            [FieldError("path.ledger", "push.no_natural_key", "该台账没有自然主键，不能推送")]
-        )
+        raise invalid([FieldError("path.ledger", "push.no_natural_key", "该台账没有自然主键，不能推送")])
     codes: dict[str, None] = {}
     ops: set[str] = set()
     for raw in raws:
@@ -121,9 +115,7 @@ def authorise(
             ops.add(raw["op"].strip())
     unknown = [c for c in codes if lg.field(c) is None]
     if unknown:
-        raise invalid(
-            [FieldError(f"body.{c}", "field.unknown", "数据标准中没有该字段") for c in unknown]
-        )
+        raise invalid([FieldError(f"body.{c}", "field.unknown", "数据标准中没有该字段") for c in unknown])
     denied = []
     for c in codes:
         f = lg.field(c)
@@ -132,9 +124,7 @@ def authorise(
             keeper = f"由{owner.short_name}维护" if owner else "不由部门系统维护"
             denied.append(FieldError(f"body.{c}", "push.field_not_owned", f"“{f.label}”{keeper}"))
     if ops & set(CLOSING_OPS) and lg.owner != dept:
-        denied.append(
-            FieldError("body.op", "push.op_not_owned", "只有台账所属部门可以办理迁出或注销")
-        )
+        denied.append(FieldError("body.op", "push.op_not_owned", "只有台账所属部门可以办理迁出或注销"))
     death = lg.field("death_date")
     if "death" in ops and death is not None and not may_push(death, dept):
         denied.append(FieldError("body.op", "push.op_not_owned", "死亡日期不由本部门维护"))
@@ -249,9 +239,7 @@ def _plan(
     outcomes = [Outcome(r.index, r.event_id, "rejected") for r in recs]
     events: list[tuple[PushRecord, _State, Outcome]] = []
     at = datetime.now(UTC).isoformat()
-    order = sorted(
-        (r for r in recs if r.reason is None), key=lambda r: (str(r.key), r.effective_at, r.index)
-    )
+    order = sorted((r for r in recs if r.reason is None), key=lambda r: (str(r.key), r.effective_at, r.index))
     for rec in order:
         out = outcomes[rec.index]
         assert rec.event_id is not None and rec.effective_at is not None
@@ -290,13 +278,9 @@ def _plan(
             stored = st.effective.get(c)
             if stored is not None and rec.effective_at < stored:
                 out.superseded.append(c)
-                st.history.append(
-                    _history_row(st, lg, "superseded", c, st.values.get(c), v, source, actor)
-                )
+                st.history.append(_history_row(st, lg, "superseded", c, st.values.get(c), v, source, actor))
             elif st.values.get(c) != v:
-                st.history.append(
-                    _history_row(st, lg, "update", c, st.values.get(c), v, source, actor)
-                )
+                st.history.append(_history_row(st, lg, "update", c, st.values.get(c), v, source, actor))
                 st.values[c] = v
                 st.effective[c] = rec.effective_at
                 st.dirty[c] = prov
@@ -348,9 +332,7 @@ def _create(
     # The natural key names the record, whoever keeps it (a household's 户号 is the
     # township's numbering).
     foreign = [
-        c
-        for c, v in vals.items()
-        if v is not None and c != lg.natural_key and not _pushable(lg, c, dept)
+        c for c, v in vals.items() if v is not None and c != lg.natural_key and not _pushable(lg, c, dept)
     ]
     if foreign:
         rec.reject(
@@ -358,9 +340,7 @@ def _create(
             f"台账中没有该记录，新建所需的数据项不由本部门维护：{'、'.join(foreign)}",
         )
         return None
-    return _State(
-        None, region, dict(vals), {}, parent_id=parent_id, new=True, flags=dict(rec.flags)
-    )
+    return _State(None, region, dict(vals), {}, parent_id=parent_id, new=True, flags=dict(rec.flags))
 
 
 def _recordset(cols: list[tuple[str, Any]], rows: list[dict[str, Any]]) -> Any:
@@ -378,9 +358,7 @@ def _plain_type(col: Any) -> Any:
     return String(ty.length) if isinstance(ty, String) and getattr(ty, "collation", None) else ty
 
 
-async def _write_creates(
-    session: AsyncSession, t: Table, lg: Ledger, created: list[_State]
-) -> None:
+async def _write_creates(session: AsyncSession, t: Table, lg: Ledger, created: list[_State]) -> None:
     assert lg.natural_key is not None
     names = [f.code for f in lg.fields] + ["region_code", "provenance", "flags"]
     if lg.kind == "extension":
@@ -396,9 +374,7 @@ async def _write_creates(
                 row["parent_id"] = st.parent_id
             rows.append(row)
         d = _recordset([(n, _plain_type(t.c[n])) for n in names], rows)
-        stmt = (
-            insert(t).from_select(names, select(*[d.c[n] for n in names])).returning(t.c.id, keycol)
-        )
+        stmt = insert(t).from_select(names, select(*[d.c[n] for n in names])).returning(t.c.id, keycol)
         by_key = {r[1]: r.id for r in (await session.execute(stmt)).all()}
         for st in part:
             st.record_id = by_key[st.values[lg.natural_key]]
@@ -471,9 +447,7 @@ async def apply_push(
             seen.add(rec.event_id)
     # One source at a time: its pushes apply in commit order, and an event id is checked and stored
     # without a race between two requests carrying it.
-    await session.execute(
-        select(func.pg_advisory_xact_lock(func.hashtext(f"onetable.push:{dept}")))
-    )
+    await session.execute(select(func.pg_advisory_xact_lock(func.hashtext(f"onetable.push:{dept}"))))
     ids = [r.event_id for r in recs if r.reason is None]
     done: dict[str, tuple[str, int | None]] = {}
     for i in range(0, len(ids), CHUNK * 5):
@@ -490,9 +464,7 @@ async def apply_push(
     parents: dict[object, tuple[int, str]] = {}
     if parent is not None:
         pkeys = list(
-            dict.fromkeys(
-                r.parent_key for r in live if r.parent_key is not None and r.key not in states
-            )
+            dict.fromkeys(r.parent_key for r in live if r.parent_key is not None and r.key not in states)
         )
         parents = await _parents(session, parent, pkeys) if pkeys else {}
     outcomes, events = await anyio.to_thread.run_sync(

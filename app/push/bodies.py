@@ -74,9 +74,7 @@ def _csv(content: bytes) -> list[dict[str, Any]]:
         text = content.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise _bad("CSV 应为 UTF-8 编码") from None
-    rows: list[list[object]] = [
-        [c if c != "" else None for c in r] for r in csv.reader(io.StringIO(text))
-    ]
+    rows: list[list[object]] = [[c if c != "" else None for c in r] for r in csv.reader(io.StringIO(text))]
     return _table(rows)
 
 

@@ -102,16 +102,12 @@ async def changes(
     session: Session,
     principal: CurrentPrincipal,
     ledger: Annotated[str, Query(description="台账代码", pattern=r"^[a-z][a-z0-9_]{0,40}$")],
-    since: Annotated[
-        int, Query(ge=0, le=2**63 - 1, description="上次返回的 next_since；0 为从头开始")
-    ] = 0,
+    since: Annotated[int, Query(ge=0, le=2**63 - 1, description="上次返回的 next_since；0 为从头开始")] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     source: Annotated[
         str | None, Query(description="只看某部门，如 mzj", pattern=r"^[a-z][a-z0-9_]{0,40}$")
     ] = None,
-    region: Annotated[
-        str | None, Query(description="只看某区划（12 位代码）", pattern=r"^\d{12}$")
-    ] = None,
+    region: Annotated[str | None, Query(description="只看某区划（12 位代码）", pattern=r"^\d{12}$")] = None,
 ) -> JSON:
     cat = get_catalog()
     ledger_or_404(cat, ledger)

@@ -28,9 +28,7 @@ class PushEvent(Base):
     status: Mapped[str] = mapped_column(String(12))  # applied | unchanged | superseded
     fields: Mapped[list[str]] = mapped_column(ARRAY(String(41)))  # the items the event carried
     effective_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    received_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), server_default=func.now()
-    )
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     actor: Mapped[str] = mapped_column(String(120))
     request_id: Mapped[str | None] = mapped_column(String(64))
 

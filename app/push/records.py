@@ -145,9 +145,7 @@ def new_record_values(rec: PushRecord, lg: Ledger, catalog: Catalog) -> dict[str
     if clean.errors:
         missing = [c for c, code, _ in clean.errors if code == "field.required"]
         if missing:
-            rec.reject(
-                "push.create_incomplete", f"台账中没有该记录，新建还缺少：{'、'.join(missing)}"
-            )
+            rec.reject("push.create_incomplete", f"台账中没有该记录，新建还缺少：{'、'.join(missing)}")
         else:
             code, err_code, message = clean.errors[0]
             rec.reject(err_code, f"{code}：{message}")

@@ -17,9 +17,7 @@ class PushOutcome(BaseModel):
     )
     record_id: int | None
     fields: list[str] = Field(default_factory=list, description="本事件改变的数据项")
-    superseded: list[str] = Field(
-        default_factory=list, description="因生效时间较早而未采用的数据项"
-    )
+    superseded: list[str] = Field(default_factory=list, description="因生效时间较早而未采用的数据项")
     reason_code: str | None = None
     reason: str | None = None
 

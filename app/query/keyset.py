@@ -42,8 +42,9 @@ def id_key(table: FromClause) -> SortKey:
     return SortKey("id", table.c.id, False, BASE_FIELDS["id"])
 
 
-def sort_keys(policy: LedgerPolicy, wanted: list[tuple[str, bool, str]], table: FromClause | None = None
-              ) -> list[SortKey]:
+def sort_keys(
+    policy: LedgerPolicy, wanted: list[tuple[str, bool, str]], table: FromClause | None = None
+) -> list[SortKey]:
     """Keys for (field code, descending, path) in order, each allowed by the policy (check_sort), then
     `id` unless named. Columns are `table`'s (an alias of the policy's table) if given."""
     t = table if table is not None else policy.table
@@ -70,6 +71,7 @@ def order_by(keys: list[SortKey]) -> list[ColumnElement[Any]]:
 
 # ---- the cursor ---------------------------------------------------------------------------------
 
+
 def _json_default(o: object) -> str:
     if isinstance(o, (date, datetime)):
         return o.isoformat()
@@ -84,14 +86,22 @@ def encode_cursor(values: list[Any]) -> str:
 def cursor_sql(keys: list[SortKey]) -> ColumnElement[Any]:
     """`encode_cursor` in SQL, over the keys' columns: the same text for the same row."""
     values = [cast(k.column, Text) if k.field.type == FieldType.decimal else k.column for k in keys]
-    raw = func.encode(func.convert_to(cast(func.json_build_array(*values), Text), literal_column("'UTF8'")),
-                      literal_column("'base64'"))
-    return func.rtrim(func.translate(raw, literal_column("E'+/\\n'"), literal_column("'-_'")), literal_column("'='"))
+    raw = func.encode(
+        func.convert_to(cast(func.json_build_array(*values), Text), literal_column("'UTF8'")),
+        literal_column("'base64'"),
+    )
+    return func.rtrim(
+        func.translate(raw, literal_column("E'+/\\n'"), literal_column("'-_'")), literal_column("'='")
+    )
 
 
 def cursor_problem(path: str) -> Problem:
-    return Problem(400, "query.cursor_invalid", "分页游标无效",
-                   errors=[FieldError(path, "cursor.invalid", "分页游标无效，请从第一页重新开始")])
+    return Problem(
+        400,
+        "query.cursor_invalid",
+        "分页游标无效",
+        errors=[FieldError(path, "cursor.invalid", "分页游标无效，请从第一页重新开始")],
+    )
 
 
 def decode_cursor(keys: list[SortKey], cursor: str, path: str) -> list[Any]:
@@ -146,10 +156,14 @@ def _cursor_value(f: Field, v: Any) -> Any:
 
 # ---- rows after the cursor ----------------------------------------------------------------------
 
+
 def is_row_form(keys: list[SortKey], raw: list[Any]) -> bool:
     """All keys NOT NULL, no null value, one direction: `(a, b) > (x, y)`, an index range."""
-    return (not any(getattr(k.column, "nullable", True) for k in keys) and None not in raw
-            and len({k.desc for k in keys}) == 1)
+    return (
+        not any(getattr(k.column, "nullable", True) for k in keys)
+        and None not in raw
+        and len({k.desc for k in keys}) == 1
+    )
 
 
 def keyset_after(keys: list[SortKey], raw: list[Any], bound: list[Any]) -> ColumnElement[Any]:
@@ -182,8 +196,9 @@ def keyset_after(keys: list[SortKey], raw: list[Any], bound: list[Any]) -> Colum
 CursorBind = Callable[[Callable[[str], tuple[Any, ...]], list[Any]], tuple[Any, ...]]
 
 
-def keyset_clause(keys: list[SortKey], cursor: str, path: str = "query.cursor", bind: CursorBind | None = None
-                  ) -> ColumnElement[Any]:
+def keyset_clause(
+    keys: list[SortKey], cursor: str, path: str = "query.cursor", bind: CursorBind | None = None
+) -> ColumnElement[Any]:
     """Rows strictly after `cursor` (400 query.cursor_invalid if it is not one of these keys').
 
     Numbers compare as they are; text (dates, codes, decimals as text) is cast to the column's type.
@@ -191,6 +206,7 @@ def keyset_clause(keys: list[SortKey], cursor: str, path: str = "query.cursor", 
     variable's next cursor: it gets the decoding (str -> values) and each value's SQL type (None: typed
     by its value, as a number in the row form is). The clause's shape depends only on which values are
     null and which are numbers."""
+
     def decode(c: str) -> tuple[Any, ...]:
         values = decode_cursor(keys, c, path)
         return tuple(v if v is None or isinstance(v, (int, float)) else str(v) for v in values)
@@ -200,6 +216,10 @@ def keyset_clause(keys: list[SortKey], cursor: str, path: str = "query.cursor", 
     values = raw
     if bind is not None:
         row_form = is_row_form(keys, list(raw))
-        values = bind(decode, [None if (n and row_form) else k.column.type for k, n in zip(keys, numeric, strict=True)])
-    bound = [v if v is None or n else cast(v, k.column.type) for k, v, n in zip(keys, values, numeric, strict=True)]
+        values = bind(
+            decode, [None if (n and row_form) else k.column.type for k, n in zip(keys, numeric, strict=True)]
+        )
+    bound = [
+        v if v is None or n else cast(v, k.column.type) for k, v, n in zip(keys, values, numeric, strict=True)
+    ]
     return keyset_after(keys, list(raw), bound)

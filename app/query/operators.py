@@ -32,7 +32,11 @@ from app.query.problems import Refused, query_problem, refused
 MAX_IN = 500  # values in one `in`
 
 _SQL: dict[str, Callable[[ColumnElement[Any], Any], ColumnElement[Any]]] = {
-    "eq": operator.eq, "ne": operator.ne, "gt": operator.gt, "gte": operator.ge, "lt": operator.lt,
+    "eq": operator.eq,
+    "ne": operator.ne,
+    "gt": operator.gt,
+    "gte": operator.ge,
+    "lt": operator.lt,
     "lte": operator.le,
     "in": lambda col, values: col.in_(values),
     "prefix": lambda col, pattern: col.like(pattern, escape="\\"),
@@ -46,6 +50,7 @@ SCALAR_OPS = frozenset(OPS - {"in", "is_null"})
 @dataclass(frozen=True)
 class Codes:
     """The error codes a caller gives refused operands (messages are the same for every caller)."""
+
     is_null: str
     in_: str
     prefix: str
@@ -76,8 +81,9 @@ def value(f: Field, raw: Any, where: str, *, catalog: Catalog | None = None, cod
         raise query_problem(where, codes.value, "取值与字段类型不符") from None
 
 
-def operand(f: Field, op: str, raw: Any, where: str, *, catalog: Catalog | None = None, codes: Codes = QUERY
-            ) -> Any:
+def operand(
+    f: Field, op: str, raw: Any, where: str, *, catalog: Catalog | None = None, codes: Codes = QUERY
+) -> Any:
     """What `apply(col, op, ·)` takes for `raw`: a bool, a list of values, a LIKE pattern or a value."""
     if op == "is_null":
         if not isinstance(raw, bool):
@@ -110,8 +116,16 @@ def apply(col: ColumnElement[Any], op: str, arg: Any) -> ColumnElement[Any]:
     return _SQL[op](col, arg)
 
 
-def condition(col: ColumnElement[Any], f: Field, op: str, raw: Any, where: str, catalog: Catalog | None = None, *,
-              codes: Codes = QUERY) -> ColumnElement[Any] | list[FieldError]:
+def condition(
+    col: ColumnElement[Any],
+    f: Field,
+    op: str,
+    raw: Any,
+    where: str,
+    catalog: Catalog | None = None,
+    *,
+    codes: Codes = QUERY,
+) -> ColumnElement[Any] | list[FieldError]:
     """`col <op> raw`, or the errors naming `where` (for callers that collect errors: reports pass
     codes=TEMPLATE). `col` must come from the reader's policy (check_filter)."""
     try:
@@ -120,8 +134,9 @@ def condition(col: ColumnElement[Any], f: Field, op: str, raw: Any, where: str, 
         return r.errors
 
 
-def filter_clause(policy: LedgerPolicy, code: str, op: str, raw: Any, path: str, table: FromClause | None = None
-                  ) -> ColumnElement[Any]:
+def filter_clause(
+    policy: LedgerPolicy, code: str, op: str, raw: Any, path: str, table: FromClause | None = None
+) -> ColumnElement[Any]:
     """A filter on field `code` of the policy's ledger (over `table`, an alias of it, if given): a 403
     unless the policy allows `op` on it, a 422 query.invalid for a bad operand."""
     f, col = filter_field(policy, code, op, path)

@@ -56,17 +56,33 @@ class Hop:
 
     def ends(self, link: FromClause) -> tuple[ColumnElement[Any], ColumnElement[Any]]:
         """(near-side id column, far-side id column) of this hop's link table."""
-        return (link.c.from_id, link.c.to_id) if self.direction == "forward" else (link.c.to_id, link.c.from_id)
+        return (
+            (link.c.from_id, link.c.to_id) if self.direction == "forward" else (link.c.to_id, link.c.from_id)
+        )
 
 
 def hop(catalog: Catalog, ledger: str, seg: str) -> Hop | None:
     for rel, direction in catalog.relations_of(ledger):
         if direction == "forward" and rel.forward == seg:
-            return Hop(seg, ledger, rel.target, rel, direction, not rel.forward_many,
-                       not rel.forward_many and not rel.backward_many)
+            return Hop(
+                seg,
+                ledger,
+                rel.target,
+                rel,
+                direction,
+                not rel.forward_many,
+                not rel.forward_many and not rel.backward_many,
+            )
         if direction == "backward" and rel.backward == seg:
-            return Hop(seg, ledger, rel.source, rel, direction, not rel.backward_many,
-                       not rel.forward_many and not rel.backward_many)
+            return Hop(
+                seg,
+                ledger,
+                rel.source,
+                rel,
+                direction,
+                not rel.backward_many,
+                not rel.forward_many and not rel.backward_many,
+            )
     ext = catalog.ledger(seg)
     if ext is not None and ext.parent == ledger:
         one = ext.cardinality == "one"
@@ -114,8 +130,9 @@ class PathRef:
         return next((h for h in self.hops if not h.to_one), None)
 
 
-def parse(catalog: Catalog, root: str, path: str, *, ends_at_ledger: bool = False,
-          link_hop: Hop | None = None) -> PathRef:
+def parse(
+    catalog: Catalog, root: str, path: str, *, ends_at_ledger: bool = False, link_hop: Hop | None = None
+) -> PathRef:
     """Where `path` goes from `root`. ends_at_ledger: hops only (EXISTS / count); link_hop: the hop that led
     into `root`, whose link a leading `@code` names."""
     segs = path.split(".")
@@ -137,7 +154,9 @@ def parse(catalog: Catalog, root: str, path: str, *, ends_at_ledger: bool = Fals
     if last.startswith(ATTRIBUTE):
         via = hops[-1] if hops else link_hop
         if via is None or via.relation is None:
-            raise PathError("template.link_attribute", "关联属性（@）须紧跟一个关联，如 household.@relation_to_head")
+            raise PathError(
+                "template.link_attribute", "关联属性（@）须紧跟一个关联，如 household.@relation_to_head"
+            )
         code = last[1:]
         f = next((a for a in via.relation.attributes if a.code == code), None)
         if f is None:
@@ -177,8 +196,14 @@ class From:
         self.joins: dict[tuple[str, ...], tuple[FromClause, FromClause | None]] = {(): (self.root, self.link)}
 
     @classmethod
-    def of(cls, catalog: Catalog, policies: dict[str, LedgerPolicy], area: str, ledger: str,
-           names: Iterator[int] | None = None) -> From:
+    def of(
+        cls,
+        catalog: Catalog,
+        policies: dict[str, LedgerPolicy],
+        area: str,
+        ledger: str,
+        names: Iterator[int] | None = None,
+    ) -> From:
         n = names or count(1)
         name = "t0" if names is None else f"t{next(n)}"
         return cls(catalog, policies, area, ledger, policies[ledger].table.alias(name), n)
@@ -190,7 +215,9 @@ class From:
         """A record of this ledger the policy lets the reader see, inside the area."""
         return and_(self.policies[ledger].scope_clause(t), self.in_area(t))
 
-    def _step(self, h: Hop, near: FromClause) -> tuple[FromClause, FromClause | None, FromClause, ColumnElement[Any]]:
+    def _step(
+        self, h: Hop, near: FromClause
+    ) -> tuple[FromClause, FromClause | None, FromClause, ColumnElement[Any]]:
         """(far alias, link alias, what to join, its ON clause) for one hop from `near`."""
         n = next(self.names)
         far = self.policies[h.far].table.alias(f"t{n}")

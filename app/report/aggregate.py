@@ -28,8 +28,15 @@ from app.report.tasks.rows import columns_for, rows_of
 STATES = {"dispatched", "in_progress", "submitted", "returned", "approved"}
 
 
-async def collect(session: AsyncSession, principal: Principal, template: ReportTemplate, *, period: str | None,
-                  states: set[str], path: str = "report:aggregate") -> dict:
+async def collect(
+    session: AsyncSession,
+    principal: Principal,
+    template: ReportTemplate,
+    *,
+    period: str | None,
+    states: set[str],
+    path: str = "report:aggregate",
+) -> dict:
     """The aggregate as this reader sees it: its rows, its field levels (app/report/reader.py)."""
     if not (principal.is_platform_admin or principal.department_code == template.department_code):
         raise Problem(403, "report.not_owner", "只有模板所属部门可以汇总")
@@ -37,10 +44,19 @@ async def collect(session: AsyncSession, principal: Principal, template: ReportT
     if version is None:
         raise Problem(409, "report.not_approved", "报表模板尚未通过准入")
     spec = spec_of(version)
-    head: dict[str, Any] = {"template": {"id": template.id, "code": template.code, "name": template.name,
-                         "version": version.version, "department_code": template.department_code,
-                         "kind": spec.kind, "pull_only": version.pull_only},
-            "period": period, "generated_at": now()}
+    head: dict[str, Any] = {
+        "template": {
+            "id": template.id,
+            "code": template.code,
+            "name": template.name,
+            "version": version.version,
+            "department_code": template.department_code,
+            "kind": spec.kind,
+            "pull_only": version.pull_only,
+        },
+        "period": period,
+        "generated_at": now(),
+    }
     if version.pull_only:
         dept = await department_unit(session, template)
         area = region_prefix(dept.region_code)
@@ -52,10 +68,13 @@ async def collect(session: AsyncSession, principal: Principal, template: ReportT
         data, _ = cut.cells(cols, live.c.data, live.c.data, None)  # scopes already in the statement
         # Region rows (villages, townships) outside the reader's scope are left out; code-value rows
         # were counted over the reader's share only.
-        rows = (await session.execute(
-            select(live.c.row_key, live.c.label, live.c.record_id, live.c.region_code, data.label("data"))
-            .where(or_(live.c.region_code.is_(None), cut.rows(live.c.region_code)))
-            .order_by(live.c.row_no))).all()
+        rows = (
+            await session.execute(
+                select(live.c.row_key, live.c.label, live.c.record_id, live.c.region_code, data.label("data"))
+                .where(or_(live.c.region_code.is_(None), cut.rows(live.c.region_code)))
+                .order_by(live.c.row_no)
+            )
+        ).all()
         shown = cut.out_columns(cols)
         items = [_item(r, shown, None) for r in rows]
         tasks: list[dict] = []
@@ -67,8 +86,13 @@ async def collect(session: AsyncSession, principal: Principal, template: ReportT
         bad = states - STATES
         if bad:
             raise invalid([FieldError("query.states", "report.state_unknown", "未知的任务状态")])
-        task_rows = (await session.scalars(select(ReportTask).where(
-            ReportTask.version_id == version.id, ReportTask.period == period).order_by(ReportTask.township_code))).all()
+        task_rows = (
+            await session.scalars(
+                select(ReportTask)
+                .where(ReportTask.version_id == version.id, ReportTask.period == period)
+                .order_by(ReportTask.township_code)
+            )
+        ).all()
         cols = await columns_for(session, template, spec)
         cut = await reader_cut(session, principal, spec, cols)
         shown = cut.out_columns(cols)
@@ -76,14 +100,26 @@ async def collect(session: AsyncSession, principal: Principal, template: ReportT
         names = {t.id: (t.township_code, t.township_name) for t in task_rows}
         rows = await rows_of(session, [t.id for t in included], cut=cut, cols=cols)
         items = [_item(r, shown, names[r.task_id]) for r in rows]
-        tasks = [{"id": t.id, "township_code": t.township_code, "township_name": t.township_name,
-                  "state": t.state, "included": t.state in states, "rows": t.row_count,
-                  "prefilled_at": t.prefilled_at, "submitted_at": t.submitted_at, "approved_at": t.approved_at}
-                 for t in task_rows if holds_township(cut.policies[spec.ledger].scope, t.township_code)]
+        tasks = [
+            {
+                "id": t.id,
+                "township_code": t.township_code,
+                "township_name": t.township_name,
+                "state": t.state,
+                "included": t.state in states,
+                "rows": t.row_count,
+                "prefilled_at": t.prefilled_at,
+                "submitted_at": t.submitted_at,
+                "approved_at": t.approved_at,
+            }
+            for t in task_rows
+            if holds_township(cut.policies[spec.ledger].scope, t.township_code)
+        ]
         head["source"] = "tasks"
         head["complete"] = bool(task_rows) and all(t.state == "approved" for t in task_rows)
-    await audit_rows(session, cut, shown, [r.record_id for r in rows], path,
-                     {"template_id": template.id, "period": period})
+    await audit_rows(
+        session, cut, shown, [r.record_id for r in rows], path, {"template_id": template.id, "period": period}
+    )
     total = None
     if spec.kind == "aggregate":
         withheld = [c.code for c in shown if cut.columns[c.code].level == DENIED]
@@ -91,8 +127,7 @@ async def collect(session: AsyncSession, principal: Principal, template: ReportT
         total = merge(items, shown, spec, total=True)[0] if items else None
         for it in [*items, *([total] if total else [])]:
             it["cells"].update(dict.fromkeys(withheld))  # never recomputed from what the reader can't see
-    return {**head, "columns": cut.public(cols), "tasks": tasks, "items": strip_carry(items),
-            "total": total}
+    return {**head, "columns": cut.public(cols), "tasks": tasks, "items": strip_carry(items), "total": total}
 
 
 def _item(r, cols: list[OutColumn], township: tuple[str, str] | None) -> dict:
@@ -133,23 +168,34 @@ def merge(items: list[dict], cols: list[OutColumn], spec: TemplateSpec, *, total
             vals = [_num(it["_carry"].get(k)) for it in group]
             carry[k] = sum((v for v in vals if v is not None), Decimal(0))
         for c in cols:
-            vals = [_num(it["cells"].get(c.code)) if c.type in ("integer", "decimal") else it["cells"].get(c.code)
-                    for it in group]
+            vals = [
+                _num(it["cells"].get(c.code)) if c.type in ("integer", "decimal") else it["cells"].get(c.code)
+                for it in group
+            ]
             present = [v for v in vals if v is not None]
             if c.kind in ("formula", "ratio"):
                 continue
             if c.fn == "avg":
                 s, n = carry.get(f"__s_{c.code}"), carry.get(f"__n_{c.code}")
-                cells[c.code] = round(s / n, 2) if isinstance(s, Decimal) and isinstance(n, Decimal) and n else None
+                cells[c.code] = (
+                    round(s / n, 2) if isinstance(s, Decimal) and isinstance(n, Decimal) and n else None
+                )
             elif c.fn in ("min", "max"):
                 cells[c.code] = (min if c.fn == "min" else max)(present) if present else None
             elif c.fn == "count_distinct":
                 # Distinct counts do not add up: the number of distinct values over the union of the parts'
                 # carried values. A part stored without them (before they were carried) leaves it blank.
                 values = [it.get("_carry", {}).get(f"__d_{c.code}") for it in group]
-                known = all(v is not None or not it["cells"].get(c.code) for v, it in zip(values, group, strict=True))
-                cells[c.code] = (present[0] if present else None) if len(group) == 1 else \
-                    (len(d) if isinstance(d := carry.get(f"__d_{c.code}"), list) else 0) if known else None
+                known = all(
+                    v is not None or not it["cells"].get(c.code) for v, it in zip(values, group, strict=True)
+                )
+                cells[c.code] = (
+                    (present[0] if present else None)
+                    if len(group) == 1
+                    else (len(d) if isinstance(d := carry.get(f"__d_{c.code}"), list) else 0)
+                    if known
+                    else None
+                )
             elif c.type in ("integer", "decimal"):
                 cells[c.code] = sum(present, Decimal(0)) if present else None
             else:
@@ -158,13 +204,27 @@ def merge(items: list[dict], cols: list[OutColumn], spec: TemplateSpec, *, total
             tree, scale = trees[code]
             v = fm.evaluate(tree, cells)
             cells[code] = None if v is None else fm.rounded(v, scale)
-        cells = {k: (int(v) if isinstance(v, Decimal) and v == v.to_integral_value() and
-                     next(c for c in cols if c.code == k).type == "integer" else v) for k, v in cells.items()}
+        cells = {
+            k: (
+                int(v)
+                if isinstance(v, Decimal)
+                and v == v.to_integral_value()
+                and next(c for c in cols if c.code == k).type == "integer"
+                else v
+            )
+            for k, v in cells.items()
+        }
         first = group[0]
-        out.append({"key": "total" if total else key, "label": "合计" if total else first.get("label"),
-                    "region_code": None if total else first.get("region_code"), "cells": cells,
-                    **({"_carry": carry} if carry and not total else {}),
-                    **({"townships": len({it.get('township_code') for it in group})} if not total else {})})
+        out.append(
+            {
+                "key": "total" if total else key,
+                "label": "合计" if total else first.get("label"),
+                "region_code": None if total else first.get("region_code"),
+                "cells": cells,
+                **({"_carry": carry} if carry and not total else {}),
+                **({"townships": len({it.get("township_code") for it in group})} if not total else {}),
+            }
+        )
     return out
 
 

@@ -18,8 +18,16 @@ CHINA = ZoneInfo("Asia/Shanghai")
 DEPT_ROLES = {"dept_admin", "dept_staff"}
 TOWNSHIP_KINDS = {"township", "village"}
 EDITABLE = {"dispatched", "in_progress", "returned"}
-STATE_ZH = {"draft": "草稿", "submitted": "已提交", "approved": "已通过", "refused": "未准入",
-            "dispatched": "已下派", "in_progress": "填报中", "returned": "已退回", "overdue": "已逾期"}
+STATE_ZH = {
+    "draft": "草稿",
+    "submitted": "已提交",
+    "approved": "已通过",
+    "refused": "未准入",
+    "dispatched": "已下派",
+    "in_progress": "填报中",
+    "returned": "已退回",
+    "overdue": "已逾期",
+}
 
 
 def now() -> datetime:
@@ -50,8 +58,9 @@ async def department_unit(session: AsyncSession, template: ReportTemplate) -> Or
     return unit
 
 
-async def load_template(session: AsyncSession, principal: Principal, template_id: int, *,
-                        write: bool = False) -> ReportTemplate:
+async def load_template(
+    session: AsyncSession, principal: Principal, template_id: int, *, write: bool = False
+) -> ReportTemplate:
     """A template the caller may see: its department, platform admins, and (read-only) townships once approved."""
     t = await session.get(ReportTemplate, template_id)
     if t is None:
@@ -66,8 +75,9 @@ async def load_template(session: AsyncSession, principal: Principal, template_id
     return t
 
 
-async def latest_version(session: AsyncSession, template: ReportTemplate, *,
-                         state: str | None = None) -> ReportTemplateVersion | None:
+async def latest_version(
+    session: AsyncSession, template: ReportTemplate, *, state: str | None = None
+) -> ReportTemplateVersion | None:
     stmt = select(ReportTemplateVersion).where(ReportTemplateVersion.template_id == template.id)
     if state:
         stmt = stmt.where(ReportTemplateVersion.state == state)
@@ -78,19 +88,26 @@ def spec_of(version: ReportTemplateVersion) -> TemplateSpec:
     return TemplateSpec.model_validate(version.spec)
 
 
-async def load_task(session: AsyncSession, principal: Principal, task_id: int) -> tuple[
-        ReportTask, ReportTemplateVersion, ReportTemplate]:
+async def load_task(
+    session: AsyncSession, principal: Principal, task_id: int
+) -> tuple[ReportTask, ReportTemplateVersion, ReportTemplate]:
     """A task the caller may see: its township (and villages), the owning department, platform admins."""
-    row = (await session.execute(
-        select(ReportTask, ReportTemplateVersion, ReportTemplate)
-        .join(ReportTemplateVersion, ReportTemplateVersion.id == ReportTask.version_id)
-        .join(ReportTemplate, ReportTemplate.id == ReportTemplateVersion.template_id)
-        .where(ReportTask.id == task_id))).first()
+    row = (
+        await session.execute(
+            select(ReportTask, ReportTemplateVersion, ReportTemplate)
+            .join(ReportTemplateVersion, ReportTemplateVersion.id == ReportTask.version_id)
+            .join(ReportTemplate, ReportTemplate.id == ReportTemplateVersion.template_id)
+            .where(ReportTask.id == task_id)
+        )
+    ).first()
     if row is None:
         raise not_found("报表任务")
     task, version, template = row
-    if not (in_township(principal, task) or principal.is_platform_admin
-            or principal.department_code == template.department_code):
+    if not (
+        in_township(principal, task)
+        or principal.is_platform_admin
+        or principal.department_code == template.department_code
+    ):
         raise not_found("报表任务")
     return task, version, template
 
@@ -110,15 +127,36 @@ def require_owner(principal: Principal, template: ReportTemplate) -> None:
         raise Problem(403, "report.not_owner", "只有模板所属部门可以执行此操作")
 
 
-def transition(session: AsyncSession, *, actor: str, to: str, frm: str | None, task_id: int | None = None,
-               version_id: int | None = None, note: str | None = None) -> None:
-    session.add(ReportTransition(task_id=task_id, version_id=version_id, from_state=frm, to_state=to,
-                                 actor=actor, note=note, at=now()))
+def transition(
+    session: AsyncSession,
+    *,
+    actor: str,
+    to: str,
+    frm: str | None,
+    task_id: int | None = None,
+    version_id: int | None = None,
+    note: str | None = None,
+) -> None:
+    session.add(
+        ReportTransition(
+            task_id=task_id,
+            version_id=version_id,
+            from_state=frm,
+            to_state=to,
+            actor=actor,
+            note=note,
+            at=now(),
+        )
+    )
 
 
 def bad_state(current: str, action: str) -> Problem:
-    return Problem(409, "report.bad_state", f"当前状态“{STATE_ZH.get(current, current)}”下不能{action}",
-                   extra={"state": current})
+    return Problem(
+        409,
+        "report.bad_state",
+        f"当前状态“{STATE_ZH.get(current, current)}”下不能{action}",
+        extra={"state": current},
+    )
 
 
 def overdue(task: ReportTask) -> bool:

@@ -35,8 +35,12 @@ _PERIOD = {
     "yearly": re.compile(r"^(\d{4})$"),
     "once": re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,19}$"),
 }
-_PERIOD_HINT = {"monthly": "YYYY-MM，如 2026-11", "quarterly": "YYYY-Qn，如 2026-Q4", "yearly": "YYYY",
-                "once": "字母数字和连字符，如 2026-census"}
+_PERIOD_HINT = {
+    "monthly": "YYYY-MM，如 2026-11",
+    "quarterly": "YYYY-Qn，如 2026-Q4",
+    "yearly": "YYYY",
+    "once": "字母数字和连字符，如 2026-census",
+}
 
 
 def period_end(kind: str, period: str) -> date | None:
@@ -58,7 +62,9 @@ def period_end(kind: str, period: str) -> date | None:
 def check_period(spec: TemplateSpec, period: str, path: str = "body.period") -> date:
     end = period_end(spec.period, period)
     if end is None:
-        raise invalid([FieldError(path, "report.period_format", f"报告期格式应为 {_PERIOD_HINT[spec.period]}")])
+        raise invalid(
+            [FieldError(path, "report.period_format", f"报告期格式应为 {_PERIOD_HINT[spec.period]}")]
+        )
     return end
 
 
@@ -70,8 +76,9 @@ def deadline_for(spec: TemplateSpec, end: date) -> date:
     return end + timedelta(days=d.days_after_period_end)
 
 
-async def _audit_prefill(session: AsyncSession, task: ReportTask, compiled: Compiled,
-                         policies: dict[str, LedgerPolicy], actor: str) -> None:
+async def _audit_prefill(
+    session: AsyncSession, task: ReportTask, compiled: Compiled, policies: dict[str, LedgerPolicy], actor: str
+) -> None:
     """Pre-fill is a ledger read like any other: unmasked sensitive fields it copied are audited."""
     by_ledger: dict[str, list[str]] = {}
     for item in sorted(compiled.fields_used):
@@ -79,19 +86,30 @@ async def _audit_prefill(session: AsyncSession, task: ReportTask, compiled: Comp
         if ledger in policies and fld in policies[ledger].plain_sensitive_fields:
             by_ledger.setdefault(ledger, []).append(fld)
     for ledger, fields in by_ledger.items():
-        await audit.append(session, actor=actor, action="read_sensitive", path="report", ledger=ledger,
-                           fields=fields, detail={"task_id": task.id, "township": task.township_code,
-                                                  "rows": task.row_count})
+        await audit.append(
+            session,
+            actor=actor,
+            action="read_sensitive",
+            path="report",
+            ledger=ledger,
+            fields=fields,
+            detail={"task_id": task.id, "township": task.township_code, "rows": task.row_count},
+        )
 
 
-async def prefill(session: AsyncSession, task: ReportTask, compiled: Compiled, actor: str,
-                  policies: dict[str, LedgerPolicy]) -> int:
+async def prefill(
+    session: AsyncSession, task: ReportTask, compiled: Compiled, actor: str, policies: dict[str, LedgerPolicy]
+) -> int:
     """(Re)fill a task's rows from the ledgers in one statement; returns the row count."""
     return (await prefill_many(session, [(task, compiled)], actor, policies))[task.id]
 
 
-async def prefill_many(session: AsyncSession, items: list[tuple[ReportTask, Compiled]], actor: str,
-                       policies: dict[str, LedgerPolicy]) -> dict[int, int]:
+async def prefill_many(
+    session: AsyncSession,
+    items: list[tuple[ReportTask, Compiled]],
+    actor: str,
+    policies: dict[str, LedgerPolicy],
+) -> dict[int, int]:
     """(Re)fill several tasks in one statement; returns {task id: row count}.
 
     Each task's compiled statement (its township's area and the department's policy, bound parameters)
@@ -101,7 +119,7 @@ async def prefill_many(session: AsyncSession, items: list[tuple[ReportTask, Comp
     """
     counts: dict[int, int] = {}
     for i in range(0, len(items), PREFILL_BATCH):
-        counts.update(await _prefill_batch(session, items[i:i + PREFILL_BATCH], actor))
+        counts.update(await _prefill_batch(session, items[i : i + PREFILL_BATCH], actor))
     at = now()
     out = {}
     for task, compiled in items:
@@ -113,8 +131,9 @@ async def prefill_many(session: AsyncSession, items: list[tuple[ReportTask, Comp
     return out
 
 
-async def _prefill_batch(session: AsyncSession, items: list[tuple[ReportTask, Compiled]],
-                         actor: str) -> dict[int, int]:
+async def _prefill_batch(
+    session: AsyncSession, items: list[tuple[ReportTask, Compiled]], actor: str
+) -> dict[int, int]:
     rows, cells = ReportRow.__table__, ReportCell.__table__
     ids = [t.id for t, _ in items]
     await session.execute(delete(rows).where(rows.c.task_id.in_(ids)))
@@ -123,9 +142,20 @@ async def _prefill_batch(session: AsyncSession, items: list[tuple[ReportTask, Co
     s = (branches[0] if len(branches) == 1 else union_all(*branches)).cte("s")
     ins_rows = (
         insert(rows)
-        .from_select(["task_id", "row_key", "row_no", "label", "record_id", "region_code", "data", "prov", "links"],
-                     select(s.c.task_id, s.c.row_key, s.c.row_no, s.c.label, s.c.record_id, s.c.region_code,
-                            s.c.data, s.c.prov, s.c.links))
+        .from_select(
+            ["task_id", "row_key", "row_no", "label", "record_id", "region_code", "data", "prov", "links"],
+            select(
+                s.c.task_id,
+                s.c.row_key,
+                s.c.row_no,
+                s.c.label,
+                s.c.record_id,
+                s.c.region_code,
+                s.c.data,
+                s.c.prov,
+                s.c.links,
+            ),
+        )
         .returning(rows.c.task_id)
         .cte("r")
     )
@@ -133,11 +163,21 @@ async def _prefill_batch(session: AsyncSession, items: list[tuple[ReportTask, Co
         kv = func.jsonb_each(s.c.prefill).table_valued("key", "value").alias("kv")
         ins_cells = (
             pg_insert(cells)
-            .from_select(["task_id", "row_key", "column", "value", "origin", "updated_by", "updated_at"],
-                         select(s.c.task_id, s.c.row_key, kv.c.key, kv.c.value, literal("prefill", String),
-                                literal(actor, String), func.now())
-                         .select_from(s).join(kv, true())
-                         .where(kv.c.value.cast(JSONB) != literal("null").cast(JSONB)))
+            .from_select(
+                ["task_id", "row_key", "column", "value", "origin", "updated_by", "updated_at"],
+                select(
+                    s.c.task_id,
+                    s.c.row_key,
+                    kv.c.key,
+                    kv.c.value,
+                    literal("prefill", String),
+                    literal(actor, String),
+                    func.now(),
+                )
+                .select_from(s)
+                .join(kv, true())
+                .where(kv.c.value.cast(JSONB) != literal("null").cast(JSONB)),
+            )
             .on_conflict_do_nothing()  # a value the township typed wins over the ledger's
             .returning(cells.c.row_key)
             .cte("c")
@@ -167,7 +207,7 @@ async def _set_local(session: AsyncSession, settings: dict[str, str]) -> dict[st
     names = list(settings)
     cols = [func.current_setting(n) for n in names] + [func.set_config(n, settings[n], True) for n in names]
     row = (await session.execute(select(*cols))).one()
-    return dict(zip(names, row[:len(names)], strict=True))
+    return dict(zip(names, row[: len(names)], strict=True))
 
 
 async def township_units(session: AsyncSession, dept: OrgUnit, codes: list[str] | None) -> list[OrgUnit]:
@@ -176,16 +216,26 @@ async def township_units(session: AsyncSession, dept: OrgUnit, codes: list[str] 
     units = list((await session.scalars(stmt.order_by(OrgUnit.region_code))).all())
     if codes is not None:
         known = {u.region_code: u for u in units}
-        bad = [FieldError(f"body.townships.{i}", "report.township_unknown", "不是本部门辖区内的镇街")
-               for i, c in enumerate(codes) if c not in known]
+        bad = [
+            FieldError(f"body.townships.{i}", "report.township_unknown", "不是本部门辖区内的镇街")
+            for i, c in enumerate(codes)
+            if c not in known
+        ]
         if bad:
             raise invalid(bad)
         units = [known[c] for c in dict.fromkeys(codes)]
     return units
 
 
-async def dispatch(session: AsyncSession, principal: Principal, template: ReportTemplate, *, period: str,
-                   townships: list[str] | None = None, deadline: date | None = None) -> dict:
+async def dispatch(
+    session: AsyncSession,
+    principal: Principal,
+    template: ReportTemplate,
+    *,
+    period: str,
+    townships: list[str] | None = None,
+    deadline: date | None = None,
+) -> dict:
     require_owner(principal, template)
     version = await latest_version(session, template, state="approved")
     if version is None:
@@ -203,30 +253,65 @@ async def dispatch(session: AsyncSession, principal: Principal, template: Report
     # between two requests naming townships in different orders); the loser waits for the winner's
     # commit and skips, so every request answers 200 and each township has one task.
     at = now()
-    rows = [{"version_id": version.id, "period": period, "township_code": u.region_code, "township_name": u.name,
-             "state": "dispatched", "deadline": due, "dispatched_by": principal.actor, "dispatched_at": at}
-            for u in sorted(units, key=lambda u: u.region_code)]
+    rows = [
+        {
+            "version_id": version.id,
+            "period": period,
+            "township_code": u.region_code,
+            "township_name": u.name,
+            "state": "dispatched",
+            "deadline": due,
+            "dispatched_by": principal.actor,
+            "dispatched_at": at,
+        }
+        for u in sorted(units, key=lambda u: u.region_code)
+    ]
     created: list[ReportTask] = []
     if rows:
-        stmt = (pg_insert(ReportTask).values(rows)
-                .on_conflict_do_nothing(index_elements=["version_id", "period", "township_code"])
-                .returning(ReportTask))
+        stmt = (
+            pg_insert(ReportTask)
+            .values(rows)
+            .on_conflict_do_nothing(index_elements=["version_id", "period", "township_code"])
+            .returning(ReportTask)
+        )
         created = list((await session.scalars(stmt, execution_options={"populate_existing": True})).all())
     asked = {u.region_code: i for i, u in enumerate(units)}
     created.sort(key=lambda t: asked[t.township_code])  # in the order asked, as before
-    await prefill_many(session, [(t, compile_template(spec, policies, region_prefix(t.township_code)))
-                                 for t in created], principal.actor, policies)
+    await prefill_many(
+        session,
+        [(t, compile_template(spec, policies, region_prefix(t.township_code))) for t in created],
+        principal.actor,
+        policies,
+    )
     for task in created:
         transition(session, actor=principal.actor, frm=None, to="dispatched", task_id=task.id)
     await session.flush()
-    return {"template_id": template.id, "version": version.version, "period": period, "deadline": due,
-            "created": len(created), "existing": len(units) - len(created),
-            "tasks": [{"id": t.id, "township_code": t.township_code, "township_name": t.township_name,
-                       "rows": t.row_count} for t in created]}
+    return {
+        "template_id": template.id,
+        "version": version.version,
+        "period": period,
+        "deadline": due,
+        "created": len(created),
+        "existing": len(units) - len(created),
+        "tasks": [
+            {
+                "id": t.id,
+                "township_code": t.township_code,
+                "township_name": t.township_name,
+                "rows": t.row_count,
+            }
+            for t in created
+        ],
+    }
 
 
-async def refresh(session: AsyncSession, principal: Principal, task: ReportTask, template: ReportTemplate,
-                  spec: TemplateSpec) -> int:
+async def refresh(
+    session: AsyncSession,
+    principal: Principal,
+    task: ReportTask,
+    template: ReportTemplate,
+    spec: TemplateSpec,
+) -> int:
     dept = await department_unit(session, template)
     policies = await department_policies(session, department_principal(dept))
     compiled = compile_template(spec, policies, region_prefix(task.township_code))

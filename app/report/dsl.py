@@ -19,11 +19,18 @@ from app.errors import FieldError, invalid
 
 SCHEMA_FILE = Path(__file__).resolve().parents[2] / "schemas" / "report_template.schema.json"
 
-Code = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,40}$", description="列代码：小写字母开头，字母数字下划线")]
-Path_ = Annotated[str, Field(
-    pattern=r"^(@[a-z][a-z0-9_]*|[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*){0,4}(\.@[a-z][a-z0-9_]*)?)$", max_length=200,
-    description="字段路径：字段、经关联/专题台账到达的字段（residence.floor_area），或关联的属性"
-                "（household.@relation_to_head；exists 条件的 where 里单写 @role 指进入该记录的关联）")]
+Code = Annotated[
+    str, Field(pattern=r"^[a-z][a-z0-9_]{0,40}$", description="列代码：小写字母开头，字母数字下划线")
+]
+Path_ = Annotated[
+    str,
+    Field(
+        pattern=r"^(@[a-z][a-z0-9_]*|[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*){0,4}(\.@[a-z][a-z0-9_]*)?)$",
+        max_length=200,
+        description="字段路径：字段、经关联/专题台账到达的字段（residence.floor_area），或关联的属性"
+        "（household.@relation_to_head；exists 条件的 where 里单写 @role 指进入该记录的关联）",
+    ),
+]
 Label = Annotated[str, Field(min_length=1, max_length=60, description="中文列名")]
 Scalar = str | int | float | bool | None
 
@@ -44,11 +51,13 @@ class Condition(_Strict):
     with `value` by `compare`."""
 
     path: Path_
-    op: Literal["eq", "ne", "in", "gt", "gte", "lt", "lte", "is_null", "prefix", "exists", "not_exists",
-                "count"] = "eq"
+    op: Literal[
+        "eq", "ne", "in", "gt", "gte", "lt", "lte", "is_null", "prefix", "exists", "not_exists", "count"
+    ] = "eq"
     value: Scalar | list[str | int | float] = None
-    where: list[Condition] = Field(default_factory=list, max_length=10,
-                                   description="exists / not_exists / count：关联记录须满足的条件")
+    where: list[Condition] = Field(
+        default_factory=list, max_length=10, description="exists / not_exists / count：关联记录须满足的条件"
+    )
     compare: Compare | None = Field(None, description="count：记录数与 value 的比较方式")
 
 
@@ -93,7 +102,8 @@ class GapColumn(_Strict):
     code: Code
     label: Label
     type: Literal["text", "integer", "decimal", "date", "boolean", "code"] | None = Field(
-        None, description="写回字段时可省略（取数据标准的类型与校验）")
+        None, description="写回字段时可省略（取数据标准的类型与校验）"
+    )
     required: bool = False
     help: str | None = Field(None, max_length=300, description="填报说明")
     min: float | None = None
@@ -105,9 +115,12 @@ class GapColumn(_Strict):
     scale: int = Field(2, ge=0, le=6)
     write_back: Path_ | None = Field(None, description="提交时写回的台账字段路径；下期自动预填")
     required_when: str | None = Field(
-        None, min_length=1, max_length=300,
+        None,
+        min_length=1,
+        max_length=300,
         description="条件必填：同一行其他列满足该条件时本列必填，"
-                    "如 dibao_households > 0（比较 < <= > >= = !=，and / or / not）")
+        "如 dibao_households > 0（比较 < <= > >= = !=，and / or / not）",
+    )
 
     @model_validator(mode="after")
     def _typed(self) -> GapColumn:
@@ -120,14 +133,18 @@ class Rule(_Strict):
     """A check across the columns of one row, e.g. `visited <= households`; checked when cells are saved
     or uploaded and at submit, each failure naming the row, the column and this message."""
 
-    expr: str = Field(min_length=1, max_length=300,
-                      description="条件：比较（< <= > >= = !=）、and / or / not、四则运算、数字与列代码；空单元格不触发")
+    expr: str = Field(
+        min_length=1,
+        max_length=300,
+        description="条件：比较（< <= > >= = !=）、and / or / not、四则运算、数字与列代码；空单元格不触发",
+    )
     message: str = Field(min_length=1, max_length=200, description="不满足时给填报人看的中文提示")
     column: Code | None = Field(None, description="出错时标注的列；缺省为条件中第一个空缺列")
 
 
-Column = Annotated[FieldColumn | FormulaColumn | RatioColumn | AggregateColumn | GapColumn,
-                   Field(discriminator="kind")]
+Column = Annotated[
+    FieldColumn | FormulaColumn | RatioColumn | AggregateColumn | GapColumn, Field(discriminator="kind")
+]
 
 
 class Rows(_Strict):
@@ -163,7 +180,9 @@ class TemplateSpec(_Strict):
     instructions: str | None = Field(None, max_length=2000, description="填报说明")
     rules: list[Rule] = Field(default_factory=list, max_length=50, description="同一行内跨列校验规则")
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"$id": "https://onetable.example/schemas/report_template"})
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"$id": "https://onetable.example/schemas/report_template"}
+    )
 
     @model_validator(mode="after")
     def _shape(self) -> TemplateSpec:
@@ -194,7 +213,9 @@ def parse_spec(raw: Any) -> TemplateSpec:
     try:
         return TemplateSpec.model_validate(raw)
     except ValidationError as exc:
-        errors = [FieldError(_loc(tuple(e["loc"])), f"template.{e['type']}", _message(e)) for e in exc.errors()]
+        errors = [
+            FieldError(_loc(tuple(e["loc"])), f"template.{e['type']}", _message(e)) for e in exc.errors()
+        ]
         raise invalid(errors, "报表模板格式有误") from None
 
 

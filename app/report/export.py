@@ -14,7 +14,13 @@ from app.catalog.loader import get_catalog
 from app.report.common import STATE_ZH
 from app.report.compiler import OutColumn
 
-KIND_ZH = {"field": "台账字段", "aggregate": "台账统计", "formula": "公式", "ratio": "比例", "gap": "镇街填报"}
+KIND_ZH = {
+    "field": "台账字段",
+    "aggregate": "台账统计",
+    "formula": "公式",
+    "ratio": "比例",
+    "gap": "镇街填报",
+}
 SOURCE_ZH = {"city_platform": "市级平台", "township": "镇街录入"}
 
 
@@ -71,8 +77,17 @@ def _sheet_name(wb, name: str) -> str:
     return out
 
 
-def write_sheet(wb, name: str, cols: list[OutColumn], rows, *, key_header: str | None = None,
-                for_filling: bool = False, township: bool = False, total: dict | None = None) -> None:
+def write_sheet(
+    wb,
+    name: str,
+    cols: list[OutColumn],
+    rows,
+    *,
+    key_header: str | None = None,
+    for_filling: bool = False,
+    township: bool = False,
+    total: dict | None = None,
+) -> None:
     """rows: report_row-like objects (row_key, label, data, gaps) or aggregate items (key, label, cells)."""
     ws = wb.add_worksheet(_sheet_name(wb, name))
     bold = wb.add_format({"bold": True, "bg_color": "#D9E1F2", "border": 1, "text_wrap": True})
@@ -111,8 +126,11 @@ def write_sheet(wb, name: str, cols: list[OutColumn], rows, *, key_header: str |
             k += 1
         for j, c in enumerate(cols):
             v = display(c, cells.get(c.code))
-            fmt = (gap_date if c.type == "date" else gap_cell) if (for_filling and c.kind == "gap") else (
-                date_fmt if isinstance(v, date) else None)
+            fmt = (
+                (gap_date if c.type == "date" else gap_cell)
+                if (for_filling and c.kind == "gap")
+                else (date_fmt if isinstance(v, date) else None)
+            )
             if isinstance(v, date):
                 ws.write_datetime(i, lead + j, datetime.combine(v, datetime.min.time()), fmt)
             elif v is None:
@@ -146,9 +164,19 @@ def _cells(r, cols: list[OutColumn]) -> dict:
 def _outcols(result: dict) -> list[OutColumn]:
     out = []
     for c in result["columns"]:
-        o = OutColumn(c["code"], c["label"], c["kind"], c["type"], path=c.get("path"),
-                      ledger_field=c.get("ledger_field"), source=c.get("source"), masked=c.get("masked", False),
-                      codelist=c.get("codelist"), required=c.get("required", False), fn=c.get("fn"))
+        o = OutColumn(
+            c["code"],
+            c["label"],
+            c["kind"],
+            c["type"],
+            path=c.get("path"),
+            ledger_field=c.get("ledger_field"),
+            source=c.get("source"),
+            masked=c.get("masked", False),
+            codelist=c.get("codelist"),
+            required=c.get("required", False),
+            fn=c.get("fn"),
+        )
         out.append(o)
     return out
 
@@ -158,15 +186,17 @@ def to_csv(result: dict) -> bytes:
     buf = io.StringIO()
     w = csv.writer(buf)
     per_township = (bool(result["tasks"]) and result["template"]["kind"] == "list") or any(
-        "township_name" in it for it in result["items"])
+        "township_name" in it for it in result["items"]
+    )
     w.writerow([*(["镇街"] if per_township else []), "行名称", *[csv_safe(c.label) for c in cols]])
     for it in [*result["items"], *([result["total"]] if result.get("total") else [])]:
         vals = []
         for c in cols:
             v = display(c, it["cells"].get(c.code))
             vals.append("" if v is None else v.isoformat() if isinstance(v, date) else csv_safe(v))
-        w.writerow([*([it.get("township_name", "")] if per_township else []), csv_safe(it.get("label") or ""),
-                    *vals])
+        w.writerow(
+            [*([it.get("township_name", "")] if per_township else []), csv_safe(it.get("label") or ""), *vals]
+        )
     return ("\ufeff" + buf.getvalue()).encode("utf-8")  # BOM: Excel opens UTF-8 CSV with Chinese intact
 
 
@@ -187,10 +217,15 @@ def _provenance_sheet(wb, result: dict, cols: list[OutColumn]) -> None:
     bold = wb.add_format({"bold": True, "bg_color": "#D9E1F2", "border": 1})
     t = result["template"]
     dept = get_catalog().departments.get(t["department_code"])
-    meta = [("报表", t["name"]), ("模板代码", t["code"]), ("模板版本", t["version"]),
-            ("所属部门", dept.name if dept else t["department_code"]), ("报告期", result.get("period") or "—"),
-            ("生成时间", str(result["generated_at"])[:19]),
-            ("数据方式", "台账直取（无需镇街填报）" if t["pull_only"] else "镇街任务汇总")]
+    meta = [
+        ("报表", t["name"]),
+        ("模板代码", t["code"]),
+        ("模板版本", t["version"]),
+        ("所属部门", dept.name if dept else t["department_code"]),
+        ("报告期", result.get("period") or "—"),
+        ("生成时间", str(result["generated_at"])[:19]),
+        ("数据方式", "台账直取（无需镇街填报）" if t["pull_only"] else "镇街任务汇总"),
+    ]
     for i, (k, v) in enumerate(meta):
         ws.write_string(i, 0, k, bold)
         ws.write(i, 1, v)  # template name and code: text (the workbook never makes formulas of text)
@@ -199,17 +234,39 @@ def _provenance_sheet(wb, result: dict, cols: list[OutColumn]) -> None:
         ws.write(r, j, h, bold)
     for c in cols:
         r += 1
-        ws.write_row(r, 0, [c.code, c.label, KIND_ZH.get(c.kind, c.kind), c.ledger_field or c.path or "",
-                            source_zh(c.source) if c.kind == "field" else
-                            ("镇街填报" + ("，写回台账" if c.ledger_field else "") if c.kind == "gap" else "由台账计算")])
+        ws.write_row(
+            r,
+            0,
+            [
+                c.code,
+                c.label,
+                KIND_ZH.get(c.kind, c.kind),
+                c.ledger_field or c.path or "",
+                source_zh(c.source)
+                if c.kind == "field"
+                else (
+                    "镇街填报" + ("，写回台账" if c.ledger_field else "") if c.kind == "gap" else "由台账计算"
+                ),
+            ],
+        )
     if result["tasks"]:
         r += 2
         for j, h in enumerate(["镇街", "状态", "是否计入", "行数", "预填时间", "提交时间", "审核通过时间"]):
             ws.write(r, j, h, bold)
         for task in result["tasks"]:
             r += 1
-            ws.write_row(r, 0, [task["township_name"], STATE_ZH.get(task["state"], task["state"]),
-                                "是" if task["included"] else "否", task["rows"],
-                                *(str(task[k])[:19] if task[k] else "" for k in
-                                  ("prefilled_at", "submitted_at", "approved_at"))])
+            ws.write_row(
+                r,
+                0,
+                [
+                    task["township_name"],
+                    STATE_ZH.get(task["state"], task["state"]),
+                    "是" if task["included"] else "否",
+                    task["rows"],
+                    *(
+                        str(task[k])[:19] if task[k] else ""
+                        for k in ("prefilled_at", "submitted_at", "approved_at")
+                    ),
+                ],
+            )
     ws.set_column(0, 6, 18)

@@ -13,7 +13,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Context, Decimal
 
-_TOKEN = re.compile(r"\s*(?:(?P<num>\d+(?:\.\d+)?)|(?P<name>[a-z][a-z0-9_]*)|(?P<op><=|>=|==|!=|<>|[-+*/()<>=])|(?P<bad>\S))")
+_TOKEN = re.compile(
+    r"\s*(?:(?P<num>\d+(?:\.\d+)?)|(?P<name>[a-z][a-z0-9_]*)|(?P<op><=|>=|==|!=|<>|[-+*/()<>=])|(?P<bad>\S))"
+)
 MAX_DEPTH = 30
 
 
@@ -309,7 +311,8 @@ def describe(node: Node, labels: dict[str, str], *, inner: bool = False) -> str:
             return f"{describe(left, labels)} {sign} {describe(right, labels)}"
         case BoolOp(op, args):
             return (" 且 " if op == "and" else " 或 ").join(
-                describe(a, labels) if isinstance(a, Cmp) else f"（{describe(a, labels)}）" for a in args)
+                describe(a, labels) if isinstance(a, Cmp) else f"（{describe(a, labels)}）" for a in args
+            )
         case Not(arg):
             return f"并非（{describe(arg, labels)}）"
     raise AssertionError(node)

@@ -106,7 +106,9 @@ class ReportRow(Base):
     __tablename__ = "report_row"
 
     task_id: Mapped[int] = mapped_column(ForeignKey("report_task.id", ondelete="CASCADE"), primary_key=True)
-    row_key: Mapped[str] = mapped_column(String(40), primary_key=True)  # record id, village code or code value
+    row_key: Mapped[str] = mapped_column(
+        String(40), primary_key=True
+    )  # record id, village code or code value
     row_no: Mapped[int] = mapped_column(Integer)
     label: Mapped[str | None] = mapped_column(String(200))
     record_id: Mapped[int | None] = mapped_column(BigInteger)
@@ -150,8 +152,9 @@ class ReportTransition(Base):
     __tablename__ = "report_transition"
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
-    version_id: Mapped[int | None] = mapped_column(ForeignKey("report_template_version.id", ondelete="CASCADE"),
-                                                   index=True)
+    version_id: Mapped[int | None] = mapped_column(
+        ForeignKey("report_template_version.id", ondelete="CASCADE"), index=True
+    )
     task_id: Mapped[int | None] = mapped_column(ForeignKey("report_task.id", ondelete="CASCADE"), index=True)
     from_state: Mapped[str | None] = mapped_column(String(12))
     to_state: Mapped[str] = mapped_column(String(12))

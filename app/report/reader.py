@@ -85,8 +85,9 @@ class ReaderCut:
         """Rows the reader may see: the region of the row in its scope of the template's ledger."""
         return self._covers(self.root, region)
 
-    def cells(self, cols: list[OutColumn], data: ColumnElement, gaps: ColumnElement,
-              region: ColumnElement | None) -> tuple[ColumnElement, ColumnElement]:
+    def cells(
+        self, cols: list[OutColumn], data: ColumnElement, gaps: ColumnElement, region: ColumnElement | None
+    ) -> tuple[ColumnElement, ColumnElement]:
         """(data, gaps) JSONB as the reader sees them: hidden and denied cells absent, masked ones masked.
 
         region None: the rows were computed with the reader's scopes already (live reads), no per-ledger
@@ -103,7 +104,9 @@ class ReaderCut:
                 assert cut.mask is not None  # a MASKED cut carries its rule
                 value = func.to_jsonb(mask_text(cut.mask, src.op("->>")(literal(c.code, String))))
             others = [lg for lg in sorted(cut.ledgers) if self.policies[lg].scope != root_scope]
-            held = and_(*[self._covers(lg, region) for lg in others]) if others and region is not None else None
+            held = (
+                and_(*[self._covers(lg, region) for lg in others]) if others and region is not None else None
+            )
             if held is not None:
                 value = case((held, value), else_=null())
             out["gaps" if c.kind == "gap" else "data"].append((c.code, value))
@@ -141,6 +144,7 @@ class ReaderCut:
 
 # ---- building the cut ---------------------------------------------------------------------------
 
+
 def _fail(fn) -> str | None:
     try:
         fn()
@@ -149,8 +153,9 @@ def _fail(fn) -> str | None:
     return None
 
 
-def build_cut(principal: Principal, spec: TemplateSpec, cols: list[OutColumn],
-              policies: dict[str, LedgerPolicy]) -> ReaderCut:
+def build_cut(
+    principal: Principal, spec: TemplateSpec, cols: list[OutColumn], policies: dict[str, LedgerPolicy]
+) -> ReaderCut:
     """The reader's cut of a template's columns (pure: paths resolved against the catalogue)."""
     catalog = get_catalog()
     root = spec.ledger
@@ -195,7 +200,9 @@ def build_cut(principal: Principal, spec: TemplateSpec, cols: list[OutColumn],
         if f and (code := _fail(lambda f=f: policy_of(f, policies).check_sort(f.field.code, "x"))):
             denied.append(FieldError("spec.rows.path", code, "报表按您无权分组的字段分行"))
     if denied:
-        raise Problem(403, "report.reader_restricted", "本报表的行由您无权读取的字段决定，不能查看", errors=denied)
+        raise Problem(
+            403, "report.reader_restricted", "本报表的行由您无权读取的字段决定，不能查看", errors=denied
+        )
 
     by_spec = {c.code: c for c in spec.columns}
     cuts: dict[str, ColumnCut] = {}
@@ -207,20 +214,27 @@ def build_cut(principal: Principal, spec: TemplateSpec, cols: list[OutColumn],
         if code in BASE and not ref.attribute:
             return ColumnCut(PLAIN, ledgers)
         if isinstance(pol, LinkPolicy):  # link attributes: read or hidden, never masked
-            return ColumnCut(PLAIN, ledgers) if pol.level(code) >= Level.read else \
-                ColumnCut(HIDDEN, ledgers, reason="access.field_hidden")
+            return (
+                ColumnCut(PLAIN, ledgers)
+                if pol.level(code) >= Level.read
+                else ColumnCut(HIDDEN, ledgers, reason="access.field_hidden")
+            )
         fa: FieldAccess | None = pol.fields.get(code)
         if fa is None or fa.level == Level.hidden:
             return ColumnCut(HIDDEN, ledgers, reason="access.field_hidden")
         if fa.level == Level.masked:
             return ColumnCut(MASKED, ledgers, mask=fa.mask, reason="access.field_masked")
-        return ColumnCut(PLAIN, ledgers, sensitive=fa.field.sensitivity in (Sensitivity.sensitive, Sensitivity.secret))
+        return ColumnCut(
+            PLAIN, ledgers, sensitive=fa.field.sensitivity in (Sensitivity.sensitive, Sensitivity.secret)
+        )
 
     for c in cols:
         sc = by_spec.get(c.code)
         if isinstance(sc, FieldColumn):
             f = field(sc.path)
-            cuts[c.code] = level_of(f) if f else ColumnCut(HIDDEN, frozenset({root}), reason="access.field_hidden")
+            cuts[c.code] = (
+                level_of(f) if f else ColumnCut(HIDDEN, frozenset({root}), reason="access.field_hidden")
+            )
         elif isinstance(sc, GapColumn):
             # A write-back gap carries the ledger field's value (pre-filled, then written back): same cut.
             f = field(sc.write_back) if sc.write_back and spec.kind == "list" else None
@@ -237,16 +251,24 @@ def build_cut(principal: Principal, spec: TemplateSpec, cols: list[OutColumn],
             lg = frozenset({root, *ledgers})
             cuts[c.code] = ColumnCut(DENIED, lg, reason=reason) if reason else ColumnCut(PLAIN, lg)
     # Formulas and ratios: plain only when everything they are computed from is (else they rebuild it).
-    pending = {c.code: sc for c in cols if isinstance(sc := by_spec.get(c.code), (FormulaColumn, RatioColumn))}
+    pending = {
+        c.code: sc for c in cols if isinstance(sc := by_spec.get(c.code), (FormulaColumn, RatioColumn))
+    }
     for _ in range(len(pending) + 1):
         for code, sc in list(pending.items()):
-            refs = fm.refs(fm.parse(sc.expr)) if isinstance(sc, FormulaColumn) else {sc.numerator, sc.denominator}
+            refs = (
+                fm.refs(fm.parse(sc.expr))
+                if isinstance(sc, FormulaColumn)
+                else {sc.numerator, sc.denominator}
+            )
             if any(r in pending for r in refs):
                 continue
             got = [cuts.get(r) for r in refs]
             lg = frozenset({root}).union(*[g.ledgers for g in got if g])
             ok = all(g is not None and g.level == PLAIN for g in got)
-            cuts[code] = ColumnCut(PLAIN, lg) if ok else ColumnCut(DENIED, lg, reason="report.source_restricted")
+            cuts[code] = (
+                ColumnCut(PLAIN, lg) if ok else ColumnCut(DENIED, lg, reason="report.source_restricted")
+            )
             del pending[code]
     for code in pending:  # a cycle (refused at compile time anyway)
         cuts[code] = ColumnCut(DENIED, frozenset({root}), reason="report.source_restricted")
@@ -261,6 +283,7 @@ async def reader_cut(session, principal: Principal, spec: TemplateSpec, cols: li
 
 
 # ---- live reads: both policies at once ------------------------------------------------------------
+
 
 def _narrow_scope(a: tuple[str, ...], b: tuple[str, ...]) -> tuple[str, ...]:
     out = set()
@@ -286,22 +309,36 @@ def narrowed(dept: dict[str, LedgerPolicy], reader: dict[str, LedgerPolicy]) -> 
                 fields[f] = ra or dataclasses.replace(fa, level=Level.hidden)
             else:
                 fields[f] = dataclasses.replace(fa, allow_lookup=fa.allow_lookup and ra.allow_lookup)
-        out[code] = dataclasses.replace(r, fields=fields, scope=_narrow_scope(d.scope, r.scope),
-                                        scope_reason=f"{d.scope_reason} ∩ {r.scope_reason}")
+        out[code] = dataclasses.replace(
+            r,
+            fields=fields,
+            scope=_narrow_scope(d.scope, r.scope),
+            scope_reason=f"{d.scope_reason} ∩ {r.scope_reason}",
+        )
     return out
 
 
 # ---- audit --------------------------------------------------------------------------------------
 
-async def audit_rows(session, cut: ReaderCut, cols: list[OutColumn], record_ids: list[int], path: str,
-                     detail: dict) -> None:
+
+async def audit_rows(
+    session, cut: ReaderCut, cols: list[OutColumn], record_ids: list[int], path: str, detail: dict
+) -> None:
     """A report read that returned plain sensitive ledger values is logged like a REST read: ledger of
     the rows, their record ids, the template paths of those values, the read's path."""
     paths = sorted({c.path or ".".join(c.write_back or ()) for c in cols if cut.columns[c.code].sensitive})
     ids = [i for i in record_ids if i is not None]
     if paths and ids:
-        await append(session, actor=cut.principal.actor, action="read_sensitive", path=path, ledger=cut.root,
-                     record_ids=ids, fields=paths, detail=detail)
+        await append(
+            session,
+            actor=cut.principal.actor,
+            action="read_sensitive",
+            path=path,
+            ledger=cut.root,
+            record_ids=ids,
+            fields=paths,
+            detail=detail,
+        )
 
 
 def holds_township(scope: tuple[str, ...], township_code: str) -> bool:
@@ -310,6 +347,7 @@ def holds_township(scope: tuple[str, ...], township_code: str) -> bool:
 
 
 # ---- admission analysis -------------------------------------------------------------------------
+
 
 async def cut_analysis(session, principal: Principal, spec: dict, analysis: dict | None) -> dict | None:
     """An admission analysis as the reader may see it: its per-township row counts (records matching the
@@ -326,5 +364,9 @@ async def cut_analysis(session, principal: Principal, spec: dict, analysis: dict
         scope = ()
     towns = [t for t in analysis["townships"] if holds_township(scope, t["township_code"])]
     total = sum(t["typed_cells"] for t in towns)
-    return {**analysis, "townships": towns, "typed_cells_total": total,
-            "typed_cells_per_township": round(total / len(towns), 1) if towns else 0}
+    return {
+        **analysis,
+        "townships": towns,
+        "typed_cells_total": total,
+        "typed_cells_per_township": round(total / len(towns), 1) if towns else 0,
+    }

@@ -32,8 +32,13 @@ class RowRule:
     message: str  # Chinese, for the filler
 
     def public(self) -> dict:
-        return {"kind": self.kind, "expr": self.expr, "column": self.column, "columns": list(self.refs),
-                "message": self.message}
+        return {
+            "kind": self.kind,
+            "expr": self.expr,
+            "column": self.column,
+            "columns": list(self.refs),
+            "message": self.message,
+        }
 
 
 @dataclass(frozen=True)
@@ -65,7 +70,9 @@ def compile_rules(spec: TemplateSpec, cols: list[OutColumn]) -> tuple[list[RowRu
                 errors.append(FieldError(where, "rule.self_reference", "条件必填的条件不能引用本列"))
                 bad = True
             elif col.type not in COMPARABLE or col.masked:
-                errors.append(FieldError(where, "rule.not_numeric", f"列“{col.label}”不是数值或是否型，不能用于比较"))
+                errors.append(
+                    FieldError(where, "rule.not_numeric", f"列“{col.label}”不是数值或是否型，不能用于比较")
+                )
                 bad = True
         return None if bad else tuple(used)
 
@@ -77,8 +84,17 @@ def compile_rules(spec: TemplateSpec, cols: list[OutColumn]) -> tuple[list[RowRu
                 continue
             used = refs_ok(node, where, c.code)
             if used is not None:
-                out.append(RowRule("required_when", i, c.required_when, node, c.code, used,
-                                   f"当“{fm.describe(node, labels)}”时必填"))
+                out.append(
+                    RowRule(
+                        "required_when",
+                        i,
+                        c.required_when,
+                        node,
+                        c.code,
+                        used,
+                        f"当“{fm.describe(node, labels)}”时必填",
+                    )
+                )
     for i, r in enumerate(spec.rules):
         where = f"body.rules.{i}"
         node = _parse(r.expr, f"{where}.expr", errors)
@@ -89,8 +105,13 @@ def compile_rules(spec: TemplateSpec, cols: list[OutColumn]) -> tuple[list[RowRu
             continue
         gaps = [x for x in used if by_code[x].kind == "gap"]
         if not gaps:
-            errors.append(FieldError(f"{where}.expr", "rule.no_gap",
-                                     "规则至少要涉及一个空缺列（全部由台账生成的列镇街无法更正）"))
+            errors.append(
+                FieldError(
+                    f"{where}.expr",
+                    "rule.no_gap",
+                    "规则至少要涉及一个空缺列（全部由台账生成的列镇街无法更正）",
+                )
+            )
             continue
         column = r.column or gaps[0]
         if column not in by_code:
@@ -138,8 +159,15 @@ def row_env(data: dict | None, gaps: dict | None, codes: set[str]) -> dict[str, 
     return {c: _value(gaps[c] if c in gaps else data.get(c)) for c in codes}
 
 
-def failures(rules: list[RowRule], row_key: str, row_no: int, data: dict | None, gaps: dict | None,
-             *, with_required: bool) -> list[RuleFailure]:
+def failures(
+    rules: list[RowRule],
+    row_key: str,
+    row_no: int,
+    data: dict | None,
+    gaps: dict | None,
+    *,
+    with_required: bool,
+) -> list[RuleFailure]:
     """The rules this row breaks. required_when only at submit (with_required): like `required`, a
     conditionally required cell may stay empty while the township is still filling."""
     if not rules:
@@ -163,8 +191,12 @@ def referenced(rules: list[RowRule]) -> set[str]:
 def annotate(public_cols: list[dict], rules: list[RowRule]) -> list[dict]:
     """Column metadata for the grid: each gap column's required_when (expression and message)."""
     when = {r.column: r for r in rules if r.kind == "required_when"}
-    return [{**c, "required_when": {"expr": when[c["code"]].expr, "message": when[c["code"]].message}}
-            if c.get("code") in when else c for c in public_cols]
+    return [
+        {**c, "required_when": {"expr": when[c["code"]].expr, "message": when[c["code"]].message}}
+        if c.get("code") in when
+        else c
+        for c in public_cols
+    ]
 
 
 __all__ = [

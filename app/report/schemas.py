@@ -23,28 +23,39 @@ class _Out(BaseModel):
 
 # ---- problems -----------------------------------------------------------------------------------
 
+
 class FieldErrorOut(_Out):
     path: str = Field(description="出错位置，如 body.columns.3.path、query.period、xlsx.D7")
     code: str
     message: str
 
 
-_ZH = {400: "请求有误", 401: "未登录或凭证无效", 403: "无权执行此操作", 404: "不存在或无权访问",
-       409: "当前状态不允许此操作", 413: "上传内容过大", 422: "提交的数据未通过校验"}
+_ZH = {
+    400: "请求有误",
+    401: "未登录或凭证无效",
+    403: "无权执行此操作",
+    404: "不存在或无权访问",
+    409: "当前状态不允许此操作",
+    413: "上传内容过大",
+    422: "提交的数据未通过校验",
+}
 
 
 def problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """`responses=` entries for the problem+json answers an endpoint can give (401 always), beyond the
     ones app/problem_responses.py declares on every operation (e.g. 409 on a read); one Problem schema."""
-    return {s: {"description": _ZH[s], **PROBLEM_CONTENT}
-            for s in sorted({401, *statuses})}
+    return {s: {"description": _ZH[s], **PROBLEM_CONTENT} for s in sorted({401, *statuses})}
 
 
 def file_response(media: str, description: str) -> dict[str, Any]:
-    return {"description": description, "content": {media: {"schema": {"type": "string", "format": "binary"}}}}
+    return {
+        "description": description,
+        "content": {media: {"schema": {"type": "string", "format": "binary"}}},
+    }
 
 
 # ---- templates ----------------------------------------------------------------------------------
+
 
 class TemplateSummary(_Out):
     id: int
@@ -155,6 +166,7 @@ class DispatchOut(_Out):
 
 # ---- columns and aggregates ---------------------------------------------------------------------
 
+
 class Withheld(_Out):
     code: str = Field(description="access.field_hidden / access.field_masked / report.source_restricted")
     reason: str
@@ -238,6 +250,7 @@ class AggregateOut(_Out):
 
 
 # ---- tasks --------------------------------------------------------------------------------------
+
 
 class TaskTemplateRef(_Out):
     id: int
@@ -361,6 +374,7 @@ class RefreshOut(_Out):
 
 
 # ---- metrics ------------------------------------------------------------------------------------
+
 
 class TownshipBurden(_Out):
     township_code: str

@@ -50,7 +50,9 @@ class SheetRefused(Exception):
 @dataclass
 class WorkbookInfo:
     sheets: dict[str, tuple[int, int]] = field(default_factory=dict)  # part name -> (rows, columns) in use
-    properties: dict[str, str] = field(default_factory=dict)  # custom document properties (docProps/custom.xml)
+    properties: dict[str, str] = field(
+        default_factory=dict
+    )  # custom document properties (docProps/custom.xml)
 
 
 def _too_large(code: str, message: str) -> SheetRefused:
@@ -230,9 +232,11 @@ def custom_properties(z: zipfile.ZipFile) -> dict[str, str]:
     return out
 
 
-def inspect(content: bytes, limits: Limits,
-            extent: Callable[[zipfile.ZipFile, str, Limits], tuple[int, int]] = sheet_extent,
-            ) -> WorkbookInfo:
+def inspect(
+    content: bytes,
+    limits: Limits,
+    extent: Callable[[zipfile.ZipFile, str, Limits], tuple[int, int]] = sheet_extent,
+) -> WorkbookInfo:
     """Every check above, in order of cost; SheetRefused for anything beyond the limits.
     `extent`: sheet_extent (expat) or sheet_extent_scan (no callback per cell, large imports)."""
     try:

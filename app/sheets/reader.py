@@ -33,8 +33,12 @@ class Sheet:
 
 def refused(status: int, code: str, message: str, path: str = "file") -> Problem:
     title = "文件过大或超出导入限制" if status == 413 else "提交的数据未通过校验"
-    return Problem(status, "xlsx.too_large" if status == 413 else "validation.failed", title,
-                   errors=[FieldError(path, code, message)])
+    return Problem(
+        status,
+        "xlsx.too_large" if status == 413 else "validation.failed",
+        title,
+        errors=[FieldError(path, code, message)],
+    )
 
 
 def _untag(v: object) -> object:
@@ -60,9 +64,16 @@ def _slot() -> asyncio.Semaphore:
 async def read_first_sheet(content: bytes, limits: Limits) -> Sheet:
     async with _slot():
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "app.sheets.worker", json.dumps(limits.as_dict()),
-            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
-            cwd=_ROOT, env={k: os.environ[k] for k in ("PATH", "LANG", "LC_ALL") if k in os.environ})
+            sys.executable,
+            "-m",
+            "app.sheets.worker",
+            json.dumps(limits.as_dict()),
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.DEVNULL,
+            cwd=_ROOT,
+            env={k: os.environ[k] for k in ("PATH", "LANG", "LC_ALL") if k in os.environ},
+        )
         try:
             out, _ = await asyncio.wait_for(proc.communicate(content), WALL_SECONDS)
         except TimeoutError:

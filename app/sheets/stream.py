@@ -33,8 +33,11 @@ _XLS_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 
 
 def _limit(memory_bytes: int, cpu_seconds: int) -> None:
-    for what, value in ((resource.RLIMIT_AS, memory_bytes), (resource.RLIMIT_CPU, cpu_seconds),
-                        (resource.RLIMIT_CORE, 0)):
+    for what, value in (
+        (resource.RLIMIT_AS, memory_bytes),
+        (resource.RLIMIT_CPU, cpu_seconds),
+        (resource.RLIMIT_CORE, 0),
+    ):
         _soft, hard = resource.getrlimit(what)
         cap = value if hard == resource.RLIM_INFINITY else min(value, hard)
         resource.setrlimit(what, (cap, hard))
@@ -70,8 +73,10 @@ def cell_text(v: object) -> str | None:
 
 
 def _refuse(out: IO[str], status: int, code: str, message: str) -> None:
-    out.write(json.dumps({"refused": {"status": status, "code": code, "message": message}},
-                         ensure_ascii=False) + "\n")
+    out.write(
+        json.dumps({"refused": {"status": status, "code": code, "message": message}}, ensure_ascii=False)
+        + "\n"
+    )
 
 
 def run(options: dict[str, Any], out: IO[str]) -> None:
@@ -101,11 +106,16 @@ def run(options: dict[str, Any], out: IO[str]) -> None:
         end = sheet.end  # (row, column) of the last used cell, 0-based; None for an empty sheet
         rows, cols = (end[0] + 1, end[1] + 1) if end else (0, 0)
         if rows > limits.max_rows or cols > limits.max_cols or rows * cols > limits.max_cells:
-            _refuse(out, 413, "import.too_large",
-                    f"表格超出本次导入的上限（{limits.max_rows} 行、{limits.max_cols} 列）")
+            _refuse(
+                out,
+                413,
+                "import.too_large",
+                f"表格超出本次导入的上限（{limits.max_rows} 行、{limits.max_cols} 列）",
+            )
             return
-        out.write(json.dumps({"sheet_names": names, "sheet": sheet.name, "width": cols},
-                             ensure_ascii=False) + "\n")
+        out.write(
+            json.dumps({"sheet_names": names, "sheet": sheet.name, "width": cols}, ensure_ascii=False) + "\n"
+        )
         n = 0
         for line in sheet.iter_rows():
             out.write(json.dumps([cell_text(v) for v in line], ensure_ascii=False) + "\n")

@@ -20,12 +20,17 @@ from app.sheets.guard import Limits, SheetRefused, inspect
 
 MEMORY_BYTES = 1536 << 20
 CPU_SECONDS = 30
-TOO_COMPLEX = {"refused": {"status": 413, "code": "xlsx.too_complex", "message": "表格过大或过于复杂，无法读取"}}
+TOO_COMPLEX = {
+    "refused": {"status": 413, "code": "xlsx.too_complex", "message": "表格过大或过于复杂，无法读取"}
+}
 
 
 def _limit() -> None:
-    for what, value in ((resource.RLIMIT_AS, MEMORY_BYTES), (resource.RLIMIT_CPU, CPU_SECONDS),
-                        (resource.RLIMIT_CORE, 0)):
+    for what, value in (
+        (resource.RLIMIT_AS, MEMORY_BYTES),
+        (resource.RLIMIT_CPU, CPU_SECONDS),
+        (resource.RLIMIT_CORE, 0),
+    ):
         _soft, hard = resource.getrlimit(what)
         cap = value if hard == resource.RLIM_INFINITY else min(value, hard)
         resource.setrlimit(what, (cap, hard))
@@ -58,8 +63,13 @@ def run(content: bytes, limits: Limits) -> dict:
     except MemoryError:
         return TOO_COMPLEX
     except Exception:  # noqa: BLE001 (calamine raises several types for what is not a workbook)
-        return {"refused": {"status": 422, "code": "xlsx.unreadable",
-                            "message": "无法读取该文件，请上传 XLSX 格式的表格"}}
+        return {
+            "refused": {
+                "status": 422,
+                "code": "xlsx.unreadable",
+                "message": "无法读取该文件，请上传 XLSX 格式的表格",
+            }
+        }
     except BaseException as e:  # a Rust panic (pyo3 PanicException), e.g. an allocation it gave up on
         if isinstance(e, (KeyboardInterrupt, SystemExit)):
             raise
@@ -78,8 +88,15 @@ def main() -> None:
     except MemoryError:
         out = json.dumps(TOO_COMPLEX).encode()
     if len(out) > limits.max_output_bytes:
-        out = json.dumps({"refused": {"status": 413, "code": "xlsx.too_complex",
-                                      "message": "表格内容过多，请精简后再上传"}}).encode()
+        out = json.dumps(
+            {
+                "refused": {
+                    "status": 413,
+                    "code": "xlsx.too_complex",
+                    "message": "表格内容过多，请精简后再上传",
+                }
+            }
+        ).encode()
     sys.stdout.buffer.write(out)
 
 

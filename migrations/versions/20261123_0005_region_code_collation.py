@@ -22,9 +22,23 @@ depends_on: str | Sequence[str] | None = None
 
 # The tables as of this revision (a migration must not follow later catalogue changes).
 TABLES = [
-    "lg_person", "lg_house", "lg_land", "lg_organisation", "lg_event", "lg_thing", "lg_disability", "lg_low_income",
-    "rel_residence", "rel_land_contract", "rel_membership", "rel_event_person", "rel_event_house", "rel_event_land",
-    "rel_event_organisation", "rel_thing_organisation", "rel_thing_house",
+    "lg_person",
+    "lg_house",
+    "lg_land",
+    "lg_organisation",
+    "lg_event",
+    "lg_thing",
+    "lg_disability",
+    "lg_low_income",
+    "rel_residence",
+    "rel_land_contract",
+    "rel_membership",
+    "rel_event_person",
+    "rel_event_house",
+    "rel_event_land",
+    "rel_event_organisation",
+    "rel_thing_organisation",
+    "rel_thing_house",
 ]
 
 
@@ -33,7 +47,9 @@ def upgrade() -> None:
         op.drop_index(f"ix_{t}_region", table_name=t)
         op.alter_column(t, "region_code", type_=sa.String(15, collation="C"), existing_nullable=False)
         op.create_index(f"ix_{t}_region_id", t, ["region_code", "id"])
-    op.alter_column("ledger_history", "region_code", type_=sa.String(15, collation="C"), existing_nullable=False)
+    op.alter_column(
+        "ledger_history", "region_code", type_=sa.String(15, collation="C"), existing_nullable=False
+    )
     # A type change drops the column's statistics and autovacuum won't refresh them until ~10 % of rows
     # change: without this the planner guesses a handful of rows for a whole district.
     for t in [*TABLES, "ledger_history"]:
@@ -45,4 +61,6 @@ def downgrade() -> None:
     for t in TABLES:
         op.drop_index(f"ix_{t}_region_id", table_name=t)
         op.alter_column(t, "region_code", type_=sa.String(15), existing_nullable=False)
-        op.create_index(f"ix_{t}_region", t, ["region_code"], postgresql_ops={"region_code": "varchar_pattern_ops"})
+        op.create_index(
+            f"ix_{t}_region", t, ["region_code"], postgresql_ops={"region_code": "varchar_pattern_ops"}
+        )

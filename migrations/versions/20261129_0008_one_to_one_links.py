@@ -28,17 +28,23 @@ def upgrade() -> None:
     conn = op.get_bind()
     clashes = []
     for t in ONE_TO_ONE:
-        n = conn.execute(sa.text(
-            f"SELECT count(*) FROM (SELECT from_id FROM {t} WHERE deleted_at IS NULL "
-            "GROUP BY from_id HAVING count(*) > 1) d")).scalar_one()
+        n = conn.execute(
+            sa.text(
+                f"SELECT count(*) FROM (SELECT from_id FROM {t} WHERE deleted_at IS NULL "
+                "GROUP BY from_id HAVING count(*) > 1) d"
+            )
+        ).scalar_one()
         if n:
             clashes.append(f"{t}: {n} records")
     if clashes:
         raise RuntimeError(
             "one-to-one relations hold more than one live link for some records; soft-delete the wrong "
-            "links (set deleted_at) before upgrading: " + "; ".join(clashes))
+            "links (set deleted_at) before upgrading: " + "; ".join(clashes)
+        )
     for t in ONE_TO_ONE:
-        op.create_index(f"uq_{t}_from", t, ["from_id"], unique=True, postgresql_where=sa.text("deleted_at IS NULL"))
+        op.create_index(
+            f"uq_{t}_from", t, ["from_id"], unique=True, postgresql_where=sa.text("deleted_at IS NULL")
+        )
 
 
 def downgrade() -> None:

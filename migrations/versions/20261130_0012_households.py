@@ -53,10 +53,18 @@ def upgrade() -> None:
         sa.Column("created_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
         sa.Column("deleted_at", sa.DateTime(timezone=True), nullable=True),
-        sa.Column("provenance", postgresql.JSONB(astext_type=sa.Text()), server_default=sa.text("'{}'::jsonb"),
-                  nullable=False),
-        sa.Column("flags", postgresql.JSONB(astext_type=sa.Text()), server_default=sa.text("'{}'::jsonb"),
-                  nullable=False),
+        sa.Column(
+            "provenance",
+            postgresql.JSONB(astext_type=sa.Text()),
+            server_default=sa.text("'{}'::jsonb"),
+            nullable=False,
+        ),
+        sa.Column(
+            "flags",
+            postgresql.JSONB(astext_type=sa.Text()),
+            server_default=sa.text("'{}'::jsonb"),
+            nullable=False,
+        ),
         sa.Column("household_no", sa.String(length=18), nullable=True, comment="户号"),
         sa.Column("household_kind", sa.String(length=20), nullable=True, comment="户别"),
         sa.Column("hukou_no", sa.String(length=20), nullable=True, comment="户口簿户号"),
@@ -66,11 +74,15 @@ def upgrade() -> None:
         comment="户",
     )
     op.create_index("ix_lg_household_region_id", "lg_household", ["region_code", "id"], unique=False)
-    op.create_index("uq_lg_household_household_no", "lg_household", ["household_no"], unique=True,
-                    postgresql_where=LIVE)
-    _link_table("rel_household_member", "户成员",
-                sa.Column("relation_to_head", sa.String(length=20), nullable=True, comment="与户主关系"),
-                sa.Column("since", sa.Date(), nullable=True, comment="入户日期"))
+    op.create_index(
+        "uq_lg_household_household_no", "lg_household", ["household_no"], unique=True, postgresql_where=LIVE
+    )
+    _link_table(
+        "rel_household_member",
+        "户成员",
+        sa.Column("relation_to_head", sa.String(length=20), nullable=True, comment="与户主关系"),
+        sa.Column("since", sa.Date(), nullable=True, comment="入户日期"),
+    )
     _link_table("rel_household_house", "户居住房屋")
     _households_from_residence()
     op.drop_column("rel_residence", "relation_to_head")
@@ -114,8 +126,10 @@ def _households_from_residence() -> None:
 
 
 def downgrade() -> None:
-    op.add_column("rel_residence", sa.Column("relation_to_head", sa.String(length=20), nullable=True,
-                                             comment="与户主关系"))
+    op.add_column(
+        "rel_residence",
+        sa.Column("relation_to_head", sa.String(length=20), nullable=True, comment="与户主关系"),
+    )
     op.execute("""
         UPDATE rel_residence r SET relation_to_head = m.relation_to_head
         FROM rel_household_member m JOIN rel_household_house hh ON hh.from_id = m.to_id AND hh.deleted_at IS NULL

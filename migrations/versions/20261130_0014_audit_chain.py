@@ -13,8 +13,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = '0014'
-down_revision: str | None = '0013'
+revision: str = "0014"
+down_revision: str | None = "0013"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
@@ -29,8 +29,8 @@ _SEAL_ONLY = f"""
         -- this revision during a rolling upgrade. The seal replaces it.)
         IF TG_OP = 'UPDATE' AND OLD.chain_pos IS NULL
            AND NEW.chain_pos IS NOT NULL AND NEW.hash IS NOT NULL AND NEW.prev_hash IS NOT NULL
-           AND ROW({', '.join('NEW.' + c.strip() for c in _CONTENT.split(','))})
-               IS NOT DISTINCT FROM ROW({', '.join('OLD.' + c.strip() for c in _CONTENT.split(','))}) THEN
+           AND ROW({", ".join("NEW." + c.strip() for c in _CONTENT.split(","))})
+               IS NOT DISTINCT FROM ROW({", ".join("OLD." + c.strip() for c in _CONTENT.split(","))}) THEN
             RETURN NEW;
         END IF;
         RAISE EXCEPTION 'audit_log is append-only';
@@ -46,26 +46,33 @@ _APPEND_ONLY = """
 
 
 def upgrade() -> None:
-    op.add_column('audit_log', sa.Column('chain_pos', sa.BigInteger(), nullable=True))
-    op.alter_column('audit_log', 'prev_hash', existing_type=sa.String(length=64), nullable=True)
-    op.alter_column('audit_log', 'hash', existing_type=sa.String(length=64), nullable=True)
+    op.add_column("audit_log", sa.Column("chain_pos", sa.BigInteger(), nullable=True))
+    op.alter_column("audit_log", "prev_hash", existing_type=sa.String(length=64), nullable=True)
+    op.alter_column("audit_log", "hash", existing_type=sa.String(length=64), nullable=True)
     op.execute("ALTER TABLE audit_log DISABLE TRIGGER audit_log_append_only")
     op.execute("""
         UPDATE audit_log a SET chain_pos = r.pos
         FROM (SELECT id, row_number() OVER (ORDER BY id) AS pos FROM audit_log) r WHERE a.id = r.id
     """)
     op.execute("ALTER TABLE audit_log ENABLE TRIGGER audit_log_append_only")
-    op.create_index('ux_audit_log_chain_pos', 'audit_log', ['chain_pos'], unique=True)
-    op.create_index('ix_audit_log_unsealed', 'audit_log', ['id'], unique=False,
-                    postgresql_where=sa.text('chain_pos IS NULL'))
+    op.create_index("ux_audit_log_chain_pos", "audit_log", ["chain_pos"], unique=True)
+    op.create_index(
+        "ix_audit_log_unsealed",
+        "audit_log",
+        ["id"],
+        unique=False,
+        postgresql_where=sa.text("chain_pos IS NULL"),
+    )
     op.execute(_SEAL_ONLY)
 
 
 def downgrade() -> None:
     # Unsealed rows cannot take part in the old chain: seal them first (`onetable audit chain`).
     op.execute(_APPEND_ONLY)
-    op.drop_index('ix_audit_log_unsealed', table_name='audit_log', postgresql_where=sa.text('chain_pos IS NULL'))
-    op.drop_index('ux_audit_log_chain_pos', table_name='audit_log')
-    op.alter_column('audit_log', 'hash', existing_type=sa.String(length=64), nullable=False)
-    op.alter_column('audit_log', 'prev_hash', existing_type=sa.String(length=64), nullable=False)
-    op.drop_column('audit_log', 'chain_pos')
+    op.drop_index(
+        "ix_audit_log_unsealed", table_name="audit_log", postgresql_where=sa.text("chain_pos IS NULL")
+    )
+    op.drop_index("ux_audit_log_chain_pos", table_name="audit_log")
+    op.alter_column("audit_log", "hash", existing_type=sa.String(length=64), nullable=False)
+    op.alter_column("audit_log", "prev_hash", existing_type=sa.String(length=64), nullable=False)
+    op.drop_column("audit_log", "chain_pos")

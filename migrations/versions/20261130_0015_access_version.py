@@ -15,8 +15,8 @@ from collections.abc import Sequence
 
 from alembic import op
 
-revision: str = '0015'
-down_revision: str | None = '0014'
+revision: str = "0015"
+down_revision: str | None = "0014"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
@@ -47,8 +47,10 @@ def upgrade() -> None:
             RETURN NULL;
         END $$""")
     for table, events in _WATCHED.items():
-        op.execute(f"CREATE TRIGGER {table}_access_version AFTER {events} ON {table} "
-                   "FOR EACH STATEMENT EXECUTE FUNCTION access_version_bump()")
+        op.execute(
+            f"CREATE TRIGGER {table}_access_version AFTER {events} ON {table} "
+            "FOR EACH STATEMENT EXECUTE FUNCTION access_version_bump()"
+        )
 
 
 def downgrade() -> None:

@@ -37,11 +37,7 @@ def _tables(prefix: str, column: str) -> list[str]:
 
 
 def _index_exists(name: str) -> bool:
-    return (
-        op.get_bind()
-        .execute(sa.text("SELECT to_regclass(:n) IS NOT NULL"), {"n": name})
-        .scalar_one()
-    )
+    return op.get_bind().execute(sa.text("SELECT to_regclass(:n) IS NOT NULL"), {"n": name}).scalar_one()
 
 
 def _plain_indexes() -> list[tuple[str, str, str, str]]:

@@ -74,16 +74,12 @@ def upgrade() -> None:
         sa.Column("survivor_before", postgresql.JSONB(astext_type=sa.Text()), nullable=False),
         sa.Column("relinks", postgresql.JSONB(astext_type=sa.Text()), nullable=False),
         sa.Column("actor", sa.String(length=120), nullable=False),
-        sa.Column(
-            "at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False
-        ),
+        sa.Column("at", sa.DateTime(timezone=True), server_default=sa.text("now()"), nullable=False),
         sa.Column("undone_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("undone_by", sa.String(length=120), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_dedupe_merge")),
     )
-    op.create_index(
-        "ix_dedupe_merge_survivor", "dedupe_merge", ["ledger", "survivor_id"], unique=False
-    )
+    op.create_index("ix_dedupe_merge_survivor", "dedupe_merge", ["ledger", "survivor_id"], unique=False)
     op.create_index("ix_dedupe_merge_loser", "dedupe_merge", ["ledger", "loser_id"], unique=False)
 
 

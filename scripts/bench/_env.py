@@ -41,8 +41,10 @@ def describe(conn: Any) -> str:
 def describe_host() -> str:
     """The client side: interpreter, CPUs and load average (for runs against a remote service)."""
     load1, load5, _ = os.getloadavg()
-    return (f"python {platform.python_version()} on {sys.platform}, {os.cpu_count()} CPUs, "
-            f"load average {load1:.1f}/{load5:.1f}")
+    return (
+        f"python {platform.python_version()} on {sys.platform}, {os.cpu_count()} CPUs, "
+        f"load average {load1:.1f}/{load5:.1f}"
+    )
 
 
 def print_environment(database_url: str) -> None:

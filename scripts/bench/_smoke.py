@@ -27,10 +27,10 @@ ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
 sys.path[:] = [str(ROOT)] + [p for p in sys.path if Path(p or ".").resolve() != HERE]
 
-from sqlalchemy.engine import make_url  # noqa: E402
+from sqlalchemy.engine import make_url
 
-from app.config import Settings  # noqa: E402
-from app.db.engine import ensure_database, libpq_conninfo, normalise_url, resolve_database_url  # noqa: E402
+from app.config import Settings
+from app.db.engine import ensure_database, libpq_conninfo, normalise_url, resolve_database_url
 
 DATABASE = "onetable_bench_smoke"
 
@@ -51,11 +51,7 @@ def smoke_args(path: Path) -> list[str] | None:
 
 def scratch_url(server_url: str | None) -> str:
     if server_url:
-        url = (
-            make_url(normalise_url(server_url))
-            .set(database=DATABASE)
-            .render_as_string(hide_password=False)
-        )
+        url = make_url(normalise_url(server_url)).set(database=DATABASE).render_as_string(hide_password=False)
         ensure_database(url)
         return url
     # Embedded: this process keeps the server up while the benches run as child processes.
@@ -79,9 +75,7 @@ def main() -> int:
         default=os.environ.get("ONETABLE_DATABASE_URL"),
         help="a PostgreSQL server (the database part is replaced); default: embedded",
     )
-    ap.add_argument(
-        "--only", action="append", default=[], help="run only this bench (file stem); repeatable"
-    )
+    ap.add_argument("--only", action="append", default=[], help="run only this bench (file stem); repeatable")
     ap.add_argument(
         "--timeout", type=float, default=120.0, help="seconds per bench before it counts as failed"
     )

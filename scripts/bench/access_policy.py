@@ -22,18 +22,17 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from pydantic import SecretStr  # noqa: E402
-from sqlalchemy import select, text  # noqa: E402
+from pydantic import SecretStr
+from sqlalchemy import select, text
 
-from app.access.policy import policy_for  # noqa: E402
-from app.auth.deps import authenticate  # noqa: E402
-from app.auth.tokens import issue_token  # noqa: E402
-from app.config import Settings, get_settings  # noqa: E402
-from app.db.engine import make_engine, make_sessionmaker, resolve_database_url  # noqa: E402
-from scripts.bench._env import print_environment  # noqa: E402
-
-from app.ledger import service  # noqa: E402
-from app.org.models import User  # noqa: E402
+from app.access.policy import policy_for
+from app.auth.deps import authenticate
+from app.auth.tokens import issue_token
+from app.config import Settings, get_settings
+from app.db.engine import make_engine, make_sessionmaker, resolve_database_url
+from app.ledger import service
+from app.org.models import User
+from scripts.bench._env import print_environment
 
 # The quick profile `make bench-smoke` runs (scripts/bench/_smoke.py): a few seconds, small district.
 SMOKE_ARGS = ["--rounds", "3"]
@@ -49,7 +48,9 @@ async def main() -> None:
     args = ap.parse_args()
     settings: Settings = get_settings()
     if settings.secret_key is None:  # the token below is made and checked in this process only
-        settings = settings.model_copy(update={"secret_key": SecretStr("access-policy-bench-secret-32-bytes!!")})
+        settings = settings.model_copy(
+            update={"secret_key": SecretStr("access-policy-bench-secret-32-bytes!!")}
+        )
     url = args.database_url or resolve_database_url(settings)
     print_environment(url)
     engine = make_engine(url, settings)
@@ -63,8 +64,12 @@ async def main() -> None:
     cols = [t.c[c.name] for c in t.columns if c.name not in ("provenance", "flags", "deleted_at")]
     order = (t.c.region_code, t.c.id)  # the list endpoint's default order
     plain = select(*cols).order_by(*order).limit(PAGE)
-    scoped = select(*cols).where(t.c.region_code.like(principal.region_prefix + "%"), t.c.deleted_at.is_(None)
-                                 ).order_by(*order).limit(PAGE)
+    scoped = (
+        select(*cols)
+        .where(t.c.region_code.like(principal.region_prefix + "%"), t.c.deleted_at.is_(None))
+        .order_by(*order)
+        .limit(PAGE)
+    )
     compiled = select(*policy.select_columns()).where(policy.scope_clause()).order_by(*order).limit(PAGE)
 
     async def run_plain(s):
@@ -93,8 +98,10 @@ async def main() -> None:
                 times[name].append(time.perf_counter() - t0)
     await engine.dispose()
     base = statistics.median(times["plain"])
-    print(f"persons in district: {persons:,}; page: {PAGE}; rounds: {args.rounds}; user: {args.user} "
-          f"(scope {list(policy.scope)}, masked: {[f.field.code for f in policy.visible() if f.level == 1]})")
+    print(
+        f"persons in district: {persons:,}; page: {PAGE}; rounds: {args.rounds}; user: {args.user} "
+        f"(scope {list(policy.scope)}, masked: {[f.field.code for f in policy.visible() if f.level == 1]})"
+    )
     print(f"{'variant':<10}{'median ms':>12}{'p95 ms':>10}{'ratio':>8}")
     for name, ts in times.items():
         med = statistics.median(ts)

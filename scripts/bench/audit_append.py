@@ -35,10 +35,10 @@ from sqlalchemy import func, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
-from app.access import audit, audit_chain  # noqa: E402
-from app.access.audit_models import AuditEntry  # noqa: E402
-from app.db.engine import libpq_conninfo, normalise_url  # noqa: E402
-from scripts.bench._env import print_environment  # noqa: E402
+from app.access import audit, audit_chain
+from app.access.audit_models import AuditEntry
+from app.db.engine import libpq_conninfo, normalise_url
+from scripts.bench._env import print_environment
 
 # The quick profile `make bench-smoke` runs (scripts/bench/_smoke.py): a few seconds, small district.
 SMOKE_ARGS = ["--clients", "4", "--tx", "5", "--work-ms", "1"]
@@ -48,24 +48,36 @@ OLD_LOCK_KEY = 0x0E7AB1E
 
 
 def _row(i: int) -> dict:
-    return {"actor": f"user:{i}:bench", "action": "read_sensitive", "path": "graphql", "ledger": "person",
-            "record_ids": [i, i + 1, i + 2], "fields": ["id_number"]}
+    return {
+        "actor": f"user:{i}:bench",
+        "action": "read_sensitive",
+        "path": "graphql",
+        "ledger": "person",
+        "record_ids": [i, i + 1, i + 2],
+        "fields": ["id_number"],
+    }
 
 
 async def plain(s, i: int) -> None:
     r = _row(i)
-    await s.execute(text(
-        "INSERT INTO bench_plain (at, actor, action, path, ledger, record_ids, fields, detail) "
-        "VALUES (now(), :actor, :action, :path, :ledger, :record_ids, :fields, '{}')"), r)
+    await s.execute(
+        text(
+            "INSERT INTO bench_plain (at, actor, action, path, ledger, record_ids, fields, detail) "
+            "VALUES (now(), :actor, :action, :path, :ledger, :record_ids, :fields, '{}')"
+        ),
+        r,
+    )
 
 
 async def locked(s, i: int) -> None:
     """app/access/audit.py's append before migration 0014, as it was."""
     await s.execute(select(func.pg_advisory_xact_lock(OLD_LOCK_KEY)))
-    prev = await s.scalar(select(AuditEntry.hash).where(AuditEntry.hash.is_not(None))
-                          .order_by(AuditEntry.id.desc()).limit(1))
-    e = AuditEntry(at=datetime.now(UTC), detail={}, request_id=None, prev_hash=prev or audit_chain.GENESIS,
-                   **_row(i))
+    prev = await s.scalar(
+        select(AuditEntry.hash).where(AuditEntry.hash.is_not(None)).order_by(AuditEntry.id.desc()).limit(1)
+    )
+    e = AuditEntry(
+        at=datetime.now(UTC), detail={}, request_id=None, prev_hash=prev or audit_chain.GENESIS, **_row(i)
+    )
     e.hash = audit_chain.digest(e.prev_hash, e)
     s.add(e)
     await s.flush()
@@ -94,7 +106,9 @@ async def bench(url: str, args: argparse.Namespace) -> None:
     engine = create_async_engine(url, pool_size=args.clients + 2, max_overflow=0)
     try:
         async with engine.begin() as c:
-            await c.execute(text("CREATE TABLE bench_plain (LIKE audit_log INCLUDING DEFAULTS INCLUDING IDENTITY)"))
+            await c.execute(
+                text("CREATE TABLE bench_plain (LIKE audit_log INCLUDING DEFAULTS INCLUDING IDENTITY)")
+            )
         await run(engine, new, 2, 5, 0)  # warm the pool and plans
         results = {}
         for name, variant in (("plain", plain), ("locked", locked), ("new", new)):
@@ -111,10 +125,14 @@ async def bench(url: str, args: argparse.Namespace) -> None:
                     report = await audit_chain.verify(c)
                 assert report.ok and report.unsealed == 0 and report.checked == args.clients * args.tx, report
             print(f"{name:7} {results[name]:8.1f} tx/s", flush=True)
-        print(f"clients {args.clients}, {args.tx} transactions each, {args.work_ms} ms of request after the append; "
-              f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")
-        print(f"ratio to plain INSERT: locked {results['locked'] / results['plain']:.2f}, "
-              f"new {results['new'] / results['plain']:.2f}; new / locked {results['new'] / results['locked']:.1f}x")
+        print(
+            f"clients {args.clients}, {args.tx} transactions each, {args.work_ms} ms of request after the append; "
+            f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}"
+        )
+        print(
+            f"ratio to plain INSERT: locked {results['locked'] / results['plain']:.2f}, "
+            f"new {results['new'] / results['plain']:.2f}; new / locked {results['new'] / results['locked']:.1f}x"
+        )
     finally:
         await engine.dispose()
 
@@ -127,7 +145,9 @@ def main() -> None:
     ap.add_argument("--work-ms", type=float, default=5.0, help="server time per request after the append")
     args = ap.parse_args()
     if not args.database_url:
-        raise SystemExit("--database-url or ONETABLE_DATABASE_URL: a PostgreSQL server to create a scratch database on")
+        raise SystemExit(
+            "--database-url or ONETABLE_DATABASE_URL: a PostgreSQL server to create a scratch database on"
+        )
     name = f"onetable_bench_append_{os.getpid()}"
     url = make_url(normalise_url(args.database_url)).set(database=name).render_as_string(hide_password=False)
     admin = libpq_conninfo(make_url(url).set(database="postgres").render_as_string(hide_password=False))

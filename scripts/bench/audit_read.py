@@ -35,10 +35,10 @@ sys.path.insert(0, str(ROOT))
 import httpx
 import psycopg
 
-from app.auth.tokens import issue_token  # noqa: E402
-from app.config import Settings  # noqa: E402
-from app.db.engine import libpq_conninfo, normalise_url  # noqa: E402
-from scripts.bench._env import print_environment  # noqa: E402
+from app.auth.tokens import issue_token
+from app.config import Settings
+from app.db.engine import libpq_conninfo, normalise_url
+from scripts.bench._env import print_environment
 
 # The quick profile `make bench-smoke` runs (scripts/bench/_smoke.py): a few seconds, small district.
 SMOKE_ARGS = ["--clients", "4", "--seconds", "2"]
@@ -66,7 +66,11 @@ async def closed_loop(call, clients: int, seconds: float) -> dict:
 
     start = time.perf_counter()
     await asyncio.gather(*(client(c) for c in range(clients)))
-    return {"rps": len(lat) / (time.perf_counter() - start), "p50": pct(lat, 50) * 1000, "p99": pct(lat, 99) * 1000}
+    return {
+        "rps": len(lat) / (time.perf_counter() - start),
+        "p50": pct(lat, 50) * 1000,
+        "p99": pct(lat, 99) * 1000,
+    }
 
 
 async def main() -> None:
@@ -85,26 +89,53 @@ async def main() -> None:
     print_environment(conninfo)
     rnd = random.Random(7)
     with psycopg.connect(conninfo, autocommit=True) as c:
-        user_id, unit_id = c.execute("SELECT id, org_unit_id FROM app_user WHERE username = %s",
-                                     (args.user,)).fetchone()
+        user_id, unit_id = c.execute(
+            "SELECT id, org_unit_id FROM app_user WHERE username = %s", (args.user,)
+        ).fetchone()
         max_id = c.execute("SELECT max(id) FROM lg_person").fetchone()[0]
         c.execute("DELETE FROM access_grant WHERE created_by = 'bench-audit'")
         for field in ("name", "id_number"):
-            c.execute("INSERT INTO access_grant (grantee_type, org_unit_id, ledger, field, level, allow_lookup, "
-                      "row_scope, regions, created_by) VALUES ('org_unit', %s, 'person', %s, 'read', false, 'all', "
-                      "'{}', 'bench-audit')", (unit_id, field))
+            c.execute(
+                "INSERT INTO access_grant (grantee_type, org_unit_id, ledger, field, level, allow_lookup, "
+                "row_scope, regions, created_by) VALUES ('org_unit', %s, 'person', %s, 'read', false, 'all', "
+                "'{}', 'bench-audit')",
+                (unit_id, field),
+            )
         audit_before = c.execute("SELECT count(*) FROM audit_log").fetchone()[0]
     token = issue_token(Settings(secret_key=SECRET), SimpleNamespace(id=user_id))
-    env = {**os.environ, "ONETABLE_DATABASE_URL": url, "ONETABLE_SECRET_KEY": SECRET, "ONETABLE_LOG_LEVEL": "WARNING"}
+    env = {
+        **os.environ,
+        "ONETABLE_DATABASE_URL": url,
+        "ONETABLE_SECRET_KEY": SECRET,
+        "ONETABLE_LOG_LEVEL": "WARNING",
+    }
     proc = subprocess.Popen(  # noqa: ASYNC220 - spawns the server; nothing waits on it here
-        [sys.executable, "-m", "uvicorn", "app.main:create_app", "--factory", "--host", "127.0.0.1",
-         "--port", str(args.port), "--no-access-log", "--log-level", "warning"],
-        cwd=args.app_dir, env=env)
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "app.main:create_app",
+            "--factory",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(args.port),
+            "--no-access-log",
+            "--log-level",
+            "warning",
+        ],
+        cwd=args.app_dir,
+        env=env,
+    )
     base = f"http://127.0.0.1:{args.port}"
     results: dict[str, dict] = {}
     try:
-        async with httpx.AsyncClient(base_url=base, timeout=120, headers={"Authorization": f"Bearer {token}"},
-                                     limits=httpx.Limits(max_connections=64)) as http:
+        async with httpx.AsyncClient(
+            base_url=base,
+            timeout=120,
+            headers={"Authorization": f"Bearer {token}"},
+            limits=httpx.Limits(max_connections=64),
+        ) as http:
             for _ in range(300):
                 if proc.poll() is not None:
                     raise SystemExit("the server exited during start-up")
@@ -121,17 +152,22 @@ async def main() -> None:
 
             def gql(fields: str, expect_id: bool):
                 async def call(c: int) -> None:
-                    r = await http.post("/graphql", json={"query": QUERY.format(fields=fields),
-                                                          "variables": {"after": after()[1]}})
+                    r = await http.post(
+                        "/graphql",
+                        json={"query": QUERY.format(fields=fields), "variables": {"after": after()[1]}},
+                    )
                     body = r.json() if r.status_code == 200 else {}
                     nodes = (body.get("data") or {}).get("persons", {}).get("nodes") if body else None
                     if r.status_code != 200 or "errors" in body or not nodes:
                         raise SystemExit(f"{r.status_code} {r.text[:300]}")
                     if expect_id and "*" in (nodes[0]["idNumber"] or "*"):
                         raise SystemExit("ID numbers came back masked: the grant did not apply")
+
                 return call
 
-            conns = [await psycopg.AsyncConnection.connect(conninfo, autocommit=True) for _ in range(args.clients)]
+            conns = [
+                await psycopg.AsyncConnection.connect(conninfo, autocommit=True) for _ in range(args.clients)
+            ]
 
             async def sql_call(c: int) -> None:
                 cur = await conns[c].execute(SQL, (after()[0],))
@@ -139,11 +175,17 @@ async def main() -> None:
 
             try:
                 await closed_loop(gql("id name idNumber", True), 4, 2)  # warm up
-                for name, call in (("unaudited", gql("id name", False)), ("audited", gql("id name idNumber", True)),
-                                   ("sql", sql_call)):
+                for name, call in (
+                    ("unaudited", gql("id name", False)),
+                    ("audited", gql("id name idNumber", True)),
+                    ("sql", sql_call),
+                ):
                     results[name] = await closed_loop(call, args.clients, args.seconds)
                     r = results[name]
-                    print(f"{name:10} {r['rps']:7.1f} req/s  p50 {r['p50']:7.1f} ms  p99 {r['p99']:7.1f} ms", flush=True)
+                    print(
+                        f"{name:10} {r['rps']:7.1f} req/s  p50 {r['p50']:7.1f} ms  p99 {r['p99']:7.1f} ms",
+                        flush=True,
+                    )
             finally:
                 for conn in conns:
                     await conn.close()
@@ -153,12 +195,18 @@ async def main() -> None:
         proc.wait(timeout=30)
         with psycopg.connect(conninfo, autocommit=True) as c:
             c.execute("DELETE FROM access_grant WHERE created_by = 'bench-audit'")
-            rows, unsealed = c.execute("SELECT count(*) FILTER (WHERE true), count(*) FILTER (WHERE chain_pos IS NULL) "
-                                       "FROM audit_log").fetchone()
+            rows, unsealed = c.execute(
+                "SELECT count(*) FILTER (WHERE true), count(*) FILTER (WHERE chain_pos IS NULL) "
+                "FROM audit_log"
+            ).fetchone()
     a, u, s = results["audited"]["rps"], results["unaudited"]["rps"], results["sql"]["rps"]
-    print(f"server from {args.app_dir}; {args.clients} clients, {args.seconds:.0f} s each; {os.cpu_count()} CPUs, "
-          f"load average {os.getloadavg()[0]:.1f}")
-    print(f"audited / unaudited {a / u:.2f}; audited / plain SQL {a / s:.3f}; unaudited / plain SQL {u / s:.3f}")
+    print(
+        f"server from {args.app_dir}; {args.clients} clients, {args.seconds:.0f} s each; {os.cpu_count()} CPUs, "
+        f"load average {os.getloadavg()[0]:.1f}"
+    )
+    print(
+        f"audited / unaudited {a / u:.2f}; audited / plain SQL {a / s:.3f}; unaudited / plain SQL {u / s:.3f}"
+    )
     print(f"audit rows written {rows - audit_before}; still unsealed {unsealed}")
 
 

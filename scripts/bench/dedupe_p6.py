@@ -125,11 +125,7 @@ class Generator:
         era = "old" if birth.year < 1960 else "mid" if birth.year < 1995 else "new"
         given = "".join(r.choice(GIVEN[(sex, era)]) for _ in range(r.choice((1, 2, 2, 2))))
         name = r.choices(self.surnames, self.weights)[0] + given
-        phone = (
-            r.choice(MOBILE_PREFIXES) + f"{r.randint(0, 99_999_999):08d}"
-            if r.random() < 0.8
-            else None
-        )
+        phone = r.choice(MOBILE_PREFIXES) + f"{r.randint(0, 99_999_999):08d}" if r.random() < 0.8 else None
         idn = make_id_card("500118", birth, r.randint(0, 999), sex)
         while idn in self.ids:  # one number per person, as the real ones are
             idn = make_id_card("500118", birth, r.randint(0, 999), sex)
@@ -182,9 +178,7 @@ class Generator:
             d.residence_address = self.address()
         if "phone" in edits:
             d.phone = (
-                None
-                if r.random() < 0.5
-                else r.choice(MOBILE_PREFIXES) + f"{r.randint(0, 99_999_999):08d}"
+                None if r.random() < 0.5 else r.choice(MOBILE_PREFIXES) + f"{r.randint(0, 99_999_999):08d}"
             )
         if r.random() < 0.1:
             d.sex = ""  # not typed
@@ -198,9 +192,7 @@ class Generator:
             uid += 1
             out.append(src)
             x = self.r.random()
-            extra = (
-                2 if x < 0.04 else 1 if x < 0.22 else 0
-            )  # ~20 % of persons recorded twice or more
+            extra = 2 if x < 0.04 else 1 if x < 0.22 else 0  # ~20 % of persons recorded twice or more
             for _ in range(extra):
                 if len(out) < n:
                     out.append(self.duplicate(src, uid))
@@ -242,9 +234,7 @@ def scores(
     return precision, recall, f1
 
 
-def best_f1(
-    found: dict[tuple[int, int], float], truth: set[tuple[int, int]]
-) -> tuple[float, float]:
+def best_f1(found: dict[tuple[int, int], float], truth: set[tuple[int, int]]) -> tuple[float, float]:
     grid = [0.01, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.8, 0.9, 0.95, 0.99, 0.999]
     return max((scores(found, truth, t)[2], t) for t in grid)
 
@@ -277,9 +267,7 @@ def splink_table(rows: list[Row], profiles: list[Profile]) -> Any:
         cols["name"].append(p.name or None)
         cols["name_py"].append(p.fuzzy or None)
         cols["birth"].append(p.birth.isoformat() if p.birth else None)
-        cols["birth_swapped"].append(
-            s.isoformat() if p.birth and (s := nz.swapped(p.birth)) else None
-        )
+        cols["birth_swapped"].append(s.isoformat() if p.birth and (s := nz.swapped(p.birth)) else None)
         cols["sex"].append(p.sex)
         cols["phone"].append(p.phone)
         cols["id18"].append(p.id18)
@@ -444,9 +432,7 @@ def main(argv: list[str] | None = None) -> int:
         p, r, f1 = scores(found, truth, CANDIDATE_PROBABILITY)
         bf1, bt = best_f1(found, truth)
         ours = prep + match
-        print(
-            f"\n{n:,} records, {len(truth):,} true pairs, {compared:,} pairs compared (blocked)"
-        )
+        print(f"\n{n:,} records, {len(truth):,} true pairs, {compared:,} pairs compared (blocked)")
         print(
             f"  onetable: precision {p:.4f} recall {r:.4f} F1 {f1:.4f} "
             f"at p>={CANDIDATE_PROBABILITY} "
@@ -469,10 +455,7 @@ def main(argv: list[str] | None = None) -> int:
                 f"(best F1 {sbf1:.4f} at p>={sbt}); "
                 f"{secs:.1f} s (train + predict, folding not counted)"
             )
-            print(
-                f"  F1 onetable - splink: {f1 - sf1:+.4f}; "
-                f"time splink / onetable: {secs / ours:.2f}x"
-            )
+            print(f"  F1 onetable - splink: {f1 - sf1:+.4f}; time splink / onetable: {secs / ours:.2f}x")
     return 0
 
 

@@ -34,32 +34,36 @@ from types import SimpleNamespace
 
 ROOT = Path(__file__).resolve().parents[2]
 # This file is named graphql.py: keep its folder off the path so `import graphql` finds graphql-core.
-sys.path[:] = [str(ROOT)] + [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+sys.path[:] = [str(ROOT)] + [
+    p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent
+]
 
 import httpx
 import psycopg
 
-from app.auth.tokens import issue_token  # noqa: E402
-from app.config import Settings, get_settings  # noqa: E402
-from app.db.engine import libpq_conninfo, resolve_database_url  # noqa: E402
-from scripts.bench._env import print_environment  # noqa: E402
+from app.auth.tokens import issue_token
+from app.config import Settings, get_settings
+from app.db.engine import libpq_conninfo, resolve_database_url
+from scripts.bench._env import print_environment
 
 # The quick profile `make bench-smoke` runs (scripts/bench/_smoke.py): a few seconds, small district.
 SMOKE_ARGS = ["--requests", "10", "--max-seconds", "1"]
 
 
 SECRET = "graphql-benchmark-secret-key-32-bytes-long!"
-PERSON_FIELDS = ("id regionCode name idNumber sex birthDate ethnicity phone householdType hukouAddress "
-                 "residenceAddress maritalStatus politicalStatus employmentStatus elderlyLivingAlone isVeteran "
-                 "deathDate remark createdAt updatedAt")
+PERSON_FIELDS = (
+    "id regionCode name idNumber sex birthDate ethnicity phone householdType hukouAddress "
+    "residenceAddress maritalStatus politicalStatus employmentStatus elderlyLivingAlone isVeteran "
+    "deathDate remark createdAt updatedAt"
+)
 HOUSE_FIELDS = "houseCode standardAddress floorArea use"
 NODE = f"{PERSON_FIELDS} residence {{ since house {{ {HOUSE_FIELDS} }} }}"
 GQL = {
     "page": f"query($after: String) {{ persons(first: 100, after: $after) "
-            f"{{ nodes {{ {NODE} }} pageInfo {{ endCursor hasNextPage }} }} }}",
+    f"{{ nodes {{ {NODE} }} pageInfo {{ endCursor hasNextPage }} }} }}",
     "single": f"query($id: ID!) {{ person(id: $id) {{ {NODE} }} }}",
     "aggregate": "query($t: String!) { personAggregate(filter: {regionCode: {prefix: $t}}, groupBy: [VILLAGE]) "
-                 "{ count groups { key { village } count } } }",
+    "{ count groups { key { village } count } } }",
 }
 
 # The same data by hand, as one statement returning JSON: the masks written out, the row scopes the
@@ -67,12 +71,15 @@ GQL = {
 # the soft-delete filter, as a careful engineer would write it.
 _ID = "CASE WHEN {c} IS NULL THEN NULL ELSE left({c},6)||repeat('*',greatest(length({c})-10,0))||right({c},4) END"
 _PHONE = "CASE WHEN {c} IS NULL THEN NULL WHEN length({c})>=7 THEN left({c},3)||'****'||right({c},4) ELSE '****' END"
-_ADDR = ("CASE WHEN {c} IS NULL THEN NULL ELSE coalesce(left({c}, least(nullif(strpos({c}, '村'), 0), "
-         "nullif(strpos({c}, '社区'), 0) + 1, nullif(strpos({c}, '居委会'), 0) + 2)) || '***', left({c}, 6) || '***') END")
+_ADDR = (
+    "CASE WHEN {c} IS NULL THEN NULL ELSE coalesce(left({c}, least(nullif(strpos({c}, '村'), 0), "
+    "nullif(strpos({c}, '社区'), 0) + 1, nullif(strpos({c}, '居委会'), 0) + 2)) || '***', left({c}, 6) || '***') END"
+)
 _NODE_SQL = f"""json_build_object('id', p.id::text, 'regionCode', p.region_code, 'name', p.name,
-  'idNumber', {_ID.format(c='p.id_number')}, 'sex', p.sex, 'birthDate', left(p.birth_date::text, 4), 'ethnicity', p.ethnicity,
-  'phone', {_PHONE.format(c='p.phone')}, 'householdType', p.household_type,
-  'hukouAddress', {_ADDR.format(c='p.hukou_address')}, 'residenceAddress', {_ADDR.format(c='p.residence_address')},
+  'idNumber', {_ID.format(c="p.id_number")}, 'sex', p.sex, 'birthDate', left(p.birth_date::text, 4),
+  'ethnicity', p.ethnicity,
+  'phone', {_PHONE.format(c="p.phone")}, 'householdType', p.household_type,
+  'hukouAddress', {_ADDR.format(c="p.hukou_address")}, 'residenceAddress', {_ADDR.format(c="p.residence_address")},
   'maritalStatus', p.marital_status, 'politicalStatus', p.political_status, 'employmentStatus', p.employment_status,
   'elderlyLivingAlone', p.elderly_living_alone, 'isVeteran', p.is_veteran, 'deathDate', p.death_date,
   'remark', p.remark, 'createdAt', p.created_at, 'updatedAt', p.updated_at,
@@ -101,7 +108,9 @@ def pct(xs: list[float], p: float) -> float:
     return xs[min(len(xs) - 1, round(p / 100 * (len(xs) - 1)))]
 
 
-async def load(call: Callable[[int], Awaitable[None]], concurrency: int, total: int, max_seconds: float) -> dict:
+async def load(
+    call: Callable[[int], Awaitable[None]], concurrency: int, total: int, max_seconds: float
+) -> dict:
     """`total` calls spread over `concurrency` workers (stops early after max_seconds)."""
     lat: list[float] = []
     left = [total]
@@ -121,9 +130,28 @@ async def load(call: Callable[[int], Awaitable[None]], concurrency: int, total: 
 
 
 def start_server(url: str, port: int, workers: int = 1) -> subprocess.Popen:
-    env = {**os.environ, "ONETABLE_DATABASE_URL": url, "ONETABLE_SECRET_KEY": SECRET, "ONETABLE_LOG_LEVEL": "WARNING"}
-    cmd = [sys.executable, "-m", "uvicorn", "app.main:create_app", "--factory", "--host", "127.0.0.1",
-           "--port", str(port), "--no-access-log", "--log-level", "warning", "--workers", str(workers)]
+    env = {
+        **os.environ,
+        "ONETABLE_DATABASE_URL": url,
+        "ONETABLE_SECRET_KEY": SECRET,
+        "ONETABLE_LOG_LEVEL": "WARNING",
+    }
+    cmd = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "app.main:create_app",
+        "--factory",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--no-access-log",
+        "--log-level",
+        "warning",
+        "--workers",
+        str(workers),
+    ]
     return subprocess.Popen(cmd, cwd=ROOT, env=env)
 
 
@@ -159,16 +187,24 @@ async def main() -> None:
     with psycopg.connect(conninfo) as c:
         persons, max_id = c.execute("SELECT count(*), max(id) FROM lg_person").fetchone()
         user_id = c.execute("SELECT id FROM app_user WHERE username = %s", (args.user,)).fetchone()[0]
-        townships = [r[0] for r in c.execute(
-            "SELECT DISTINCT left(region_code, 9) FROM lg_house WHERE region_code LIKE '500118%' ORDER BY 1")]
+        townships = [
+            r[0]
+            for r in c.execute(
+                "SELECT DISTINCT left(region_code, 9) FROM lg_house WHERE region_code LIKE '500118%' ORDER BY 1"
+            )
+        ]
         server_version = c.execute("SHOW server_version").fetchone()[0]
     if not persons or not townships:
         print("no demo district in this database: load one first (`onetable demo --scale full`)")
         return
-    print(f"demo district: {persons:,} persons, {len(townships)} townships; PostgreSQL {server_version}; "
-          f"user {args.user}; {os.cpu_count()} CPUs; uvicorn workers {args.workers}; "
-          f"load average {os.getloadavg()[0]:.1f}", flush=True)
+    print(
+        f"demo district: {persons:,} persons, {len(townships)} townships; PostgreSQL {server_version}; "
+        f"user {args.user}; {os.cpu_count()} CPUs; uvicorn workers {args.workers}; "
+        f"load average {os.getloadavg()[0]:.1f}",
+        flush=True,
+    )
     token = issue_token(Settings(secret_key=SECRET), SimpleNamespace(id=user_id))
+
     def page_vars() -> dict:
         after_id = rnd.randint(0, max_id - 100)
         cursor = base64.urlsafe_b64encode(json.dumps([after_id]).encode()).decode().rstrip("=")
@@ -185,11 +221,13 @@ async def main() -> None:
     try:
         await wait_ready(base, proc)
         limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
-        async with httpx.AsyncClient(base_url=base, limits=limits, timeout=120,
-                                     headers={"Authorization": f"Bearer {token}"}) as http:
+        async with httpx.AsyncClient(
+            base_url=base, limits=limits, timeout=120, headers={"Authorization": f"Bearer {token}"}
+        ) as http:
             conns = [await psycopg.AsyncConnection.connect(conninfo, autocommit=True) for _ in range(32)]
             try:
                 for name in GQL:
+
                     def gvars(name: str = name) -> dict:
                         v = variables[name]()
                         v.pop("after_id", None)
@@ -211,23 +249,32 @@ async def main() -> None:
                         g = await load(gql_call, conc, args.requests, args.max_seconds)
                         s = await load(sql_call, conc, args.requests, args.max_seconds)
                         results.append((name, conc, g, s))
-                        print(f"  {name:9} c={conc:<2} graphql p50 {g['p50']:7.2f} ms p99 {g['p99']:7.2f} ms "
-                              f"{g['rps']:7.1f}/s (n={g['n']}) | sql p50 {s['p50']:7.2f} ms p99 {s['p99']:7.2f} ms "
-                              f"{s['rps']:7.1f}/s (n={s['n']})", flush=True)
+                        print(
+                            f"  {name:9} c={conc:<2} graphql p50 {g['p50']:7.2f} ms p99 {g['p99']:7.2f} ms "
+                            f"{g['rps']:7.1f}/s (n={g['n']}) | sql p50 {s['p50']:7.2f} ms p99 {s['p99']:7.2f} ms "
+                            f"{s['rps']:7.1f}/s (n={s['n']})",
+                            flush=True,
+                        )
             finally:
                 for c in conns:
                     await c.close()
     finally:
         proc.terminate()
         proc.wait(timeout=30)
-    print("\n| scenario | clients | GraphQL p50 ms | p99 ms | req/s | SQL p50 ms | p99 ms | req/s | p50 ratio | "
-          "throughput ratio |")
+    print(
+        "\n| scenario | clients | GraphQL p50 ms | p99 ms | req/s | SQL p50 ms | p99 ms | req/s | p50 ratio | "
+        "throughput ratio |"
+    )
     print("|---|---|---|---|---|---|---|---|---|---|")
     for name, conc, g, s in results:
-        print(f"| {name} | {conc} | {g['p50']:.2f} | {g['p99']:.2f} | {g['rps']:.0f} | {s['p50']:.2f} | "
-              f"{s['p99']:.2f} | {s['rps']:.0f} | {g['p50'] / s['p50']:.2f}x | {s['rps'] / g['rps']:.2f}x |")
-    print("\nratio = GraphQL / SQL (p50 latency); throughput ratio = SQL req/s / GraphQL req/s. "
-          f"Statistics over {statistics.mean([r[2]['n'] for r in results]):.0f} requests on average.")
+        print(
+            f"| {name} | {conc} | {g['p50']:.2f} | {g['p99']:.2f} | {g['rps']:.0f} | {s['p50']:.2f} | "
+            f"{s['p99']:.2f} | {s['rps']:.0f} | {g['p50'] / s['p50']:.2f}x | {s['rps'] / g['rps']:.2f}x |"
+        )
+    print(
+        "\nratio = GraphQL / SQL (p50 latency); throughput ratio = SQL req/s / GraphQL req/s. "
+        f"Statistics over {statistics.mean([r[2]['n'] for r in results]):.0f} requests on average."
+    )
 
 
 if __name__ == "__main__":

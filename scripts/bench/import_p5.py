@@ -40,17 +40,29 @@ from sqlalchemy import text
 from app.catalog.validators import make_id_card
 from app.config import get_settings
 from app.db.engine import libpq_conninfo, make_engine, make_sessionmaker, resolve_database_url
-from app.imports import commit as commit_job
-from app.imports import jobs, undo
+from app.imports import commit as commit_job, jobs, undo
 from app.imports.cli import township_user, user_principal
 from app.imports.reading import read_table
 
 TOWNSHIP = "500118101"  # 金龙镇
-HEADERS = ["序号", "姓名", "公民身份号码", "性别", "出生日期", "联系电话", "现居住标准地址", "户号", "与户主关系", "备注"]
+HEADERS = [
+    "序号",
+    "姓名",
+    "公民身份号码",
+    "性别",
+    "出生日期",
+    "联系电话",
+    "现居住标准地址",
+    "户号",
+    "与户主关系",
+    "备注",
+]
 RELATIONS = ["户主", "配偶", "子", "女"]
 
 
-def sheet_rows(n: int, villages: list[str], existing: list[tuple[str, str]], seed: int = 5) -> list[list[Any]]:
+def sheet_rows(
+    n: int, villages: list[str], existing: list[tuple[str, str]], seed: int = 5
+) -> list[list[Any]]:
     rng = random.Random(seed)
     rows: list[list[Any]] = []
     used: set[str] = {i for i, _ in existing}
@@ -84,11 +96,16 @@ def sheet_rows(n: int, villages: list[str], existing: list[tuple[str, str]], see
                 if idn not in used:
                     used.add(idn)
                     break
-            name = rng.choice("王李张刘陈杨黄赵吴周") + rng.choice("伟芳娜秀英敏静丽强磊") + rng.choice(["", "华", "明"])
+            name = (
+                rng.choice("王李张刘陈杨黄赵吴周")
+                + rng.choice("伟芳娜秀英敏静丽强磊")
+                + rng.choice(["", "华", "明"])
+            )
             sex = "男" if s == "1" else "女"
             born = b.isoformat() if rng.random() < 0.7 else b.strftime("%Y.%m.%d")
-        rows.append([k, name, idn, sex, born, f"139{rng.randrange(10**8):08d}", addr, str(hh),
-                     RELATIONS[rel_i], None])
+        rows.append(
+            [k, name, idn, sex, born, f"139{rng.randrange(10**8):08d}", addr, str(hh), RELATIONS[rel_i], None]
+        )
     return rows
 
 
@@ -116,30 +133,37 @@ def write_xlsx(path: Path, rows: list[list[Any]]) -> None:
 
 def copy_baseline(conninfo: str, path: Path) -> float:
     with psycopg.connect(conninfo) as conn:
-        conn.execute("CREATE TEMP TABLE bench_p5_raw (seq text, name text, id_number text, sex text, born text,"
-                     " phone text, address text, household text, relation text, remark text)")
+        conn.execute(
+            "CREATE TEMP TABLE bench_p5_raw (seq text, name text, id_number text, sex text, born text,"
+            " phone text, address text, household text, relation text, remark text)"
+        )
         t0 = time.perf_counter()
-        with conn.cursor().copy("COPY bench_p5_raw FROM STDIN (FORMAT csv, HEADER true)") as cp, \
-                path.open("rb") as f:
+        with (
+            conn.cursor().copy("COPY bench_p5_raw FROM STDIN (FORMAT csv, HEADER true)") as cp,
+            path.open("rb") as f,
+        ):
             while chunk := f.read(1 << 20):
                 cp.write(chunk)
         conn.commit()
         return time.perf_counter() - t0
 
 
-async def run_import(maker: Any, path: Path, township: str, phases: dict[str, float]) -> tuple[int, dict[str, Any]]:
+async def run_import(
+    maker: Any, path: Path, township: str, phases: dict[str, float]
+) -> tuple[int, dict[str, Any]]:
     def progress(phase: str, done: int, total: int) -> None:
         phases.setdefault(phase, time.perf_counter())
 
     t0 = time.perf_counter()
     table = read_table(path)
     phases["parsed"] = time.perf_counter() - t0
-    content = path.read_bytes()
+    content = await asyncio.to_thread(path.read_bytes)
     async with maker() as s:
         uploader = await township_user(s, township)
         t = time.perf_counter()
-        batch = await jobs.upload(s, uploader, ledger="person", township=township, file_name=path.name,
-                                  content=content, table=table)
+        batch = await jobs.upload(
+            s, uploader, ledger="person", township=township, file_name=path.name, content=content, table=table
+        )
         bid = batch.id
         phases["staged"] = time.perf_counter() - t
         t = time.perf_counter()
@@ -179,15 +203,33 @@ async def main() -> None:
     engine = make_engine(url, settings)
     maker = make_sessionmaker(engine)
     async with maker() as s:
-        villages = [r[0] for r in (await s.execute(text(
-            "SELECT name FROM region WHERE parent_code = :t AND level = 5 ORDER BY code"),
-            {"t": TOWNSHIP + "000"})).all()]
-        existing = [(r[0], r[1]) for r in (await s.execute(text(
-            "SELECT id_number, name FROM lg_person WHERE region_code LIKE :p AND deleted_at IS NULL"
-            " ORDER BY id LIMIT :n"), {"p": TOWNSHIP + "%", "n": args.rows // 8})).all()]
+        villages = [
+            r[0]
+            for r in (
+                await s.execute(
+                    text("SELECT name FROM region WHERE parent_code = :t AND level = 5 ORDER BY code"),
+                    {"t": TOWNSHIP + "000"},
+                )
+            ).all()
+        ]
+        existing = [
+            (r[0], r[1])
+            for r in (
+                await s.execute(
+                    text(
+                        "SELECT id_number, name FROM lg_person WHERE region_code LIKE :p AND deleted_at IS NULL"
+                        " ORDER BY id LIMIT :n"
+                    ),
+                    {"p": TOWNSHIP + "%", "n": args.rows // 8},
+                )
+            ).all()
+        ]
         persons = (await s.execute(text("SELECT count(*) FROM lg_person WHERE deleted_at IS NULL"))).scalar()
-    print(f"ledger: {persons:,} persons; sheet: {args.rows:,} rows into township {TOWNSHIP}"
-          f" ({len(villages)} villages), {len(existing):,} known persons to update", flush=True)
+    print(
+        f"ledger: {persons:,} persons; sheet: {args.rows:,} rows into township {TOWNSHIP}"
+        f" ({len(villages)} villages), {len(existing):,} known persons to update",
+        flush=True,
+    )
     rows = sheet_rows(args.rows, villages, existing)
     with tempfile.TemporaryDirectory(prefix="bench-p5-") as d:
         csv_path = Path(d) / "金龙镇人口台账.csv"
@@ -206,9 +248,12 @@ async def main() -> None:
             undo_s = await run_undo(maker, bid)
             me = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
             kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
-            print(f"{fmt}: {total:.1f} s, {args.rows / total:,.0f} rows/s, ratio to COPY {copy_s / total:.3f}"
-                  f" (parse {phases['parsed']:.1f} s, stage {phases['staged']:.1f} s, dry run"
-                  f" {phases['dry_run']:.1f} s, commit {phases['commit']:.1f} s; undo {undo_s:.1f} s)", flush=True)
+            print(
+                f"{fmt}: {total:.1f} s, {args.rows / total:,.0f} rows/s, ratio to COPY {copy_s / total:.3f}"
+                f" (parse {phases['parsed']:.1f} s, stage {phases['staged']:.1f} s, dry run"
+                f" {phases['dry_run']:.1f} s, commit {phases['commit']:.1f} s; undo {undo_s:.1f} s)",
+                flush=True,
+            )
             print(f"  counts: {', '.join(f'{k}={v:,}' for k, v in counts.items())}", flush=True)
             print(f"  peak RSS: this process {me:,.0f} MiB, parse worker {kids:,.0f} MiB", flush=True)
     await engine.dispose()

@@ -105,10 +105,13 @@ def main() -> None:
         else:
             truth = write_xlsx(xlsx, args.rows, args.seed)
             write_csv(csv_path, args.rows, args.seed)
-        print(f"generated {truth.data_rows} data rows twice in {time.perf_counter() - t0:.1f}s: "
-              f"xlsx {xlsx.stat().st_size >> 20} MB, csv {csv_path.stat().st_size >> 20} MB; "
-              f"{truth.duplicates_with_id + truth.duplicates_without_id} duplicates, "
-              f"{truth.ids_15} 15-digit IDs, {truth.bad_checksums} bad check digits", flush=True)
+        print(
+            f"generated {truth.data_rows} data rows twice in {time.perf_counter() - t0:.1f}s: "
+            f"xlsx {xlsx.stat().st_size >> 20} MB, csv {csv_path.stat().st_size >> 20} MB; "
+            f"{truth.duplicates_with_id + truth.duplicates_without_id} duplicates, "
+            f"{truth.ids_15} 15-digit IDs, {truth.bad_checksums} bad check digits",
+            flush=True,
+        )
         copy_s = _copy(url, csv_path, truth.data_rows)
         copy_rate = truth.data_rows / copy_s
         print(f"COPY (csv text, no checks): {copy_s:.2f}s, {copy_rate:,.0f} rows/s", flush=True)
@@ -117,11 +120,14 @@ def main() -> None:
             both_s, both_cpu, n2, errors = _read(path, convert=True)
             assert n == n2 == truth.data_rows, (n, n2, truth.data_rows)
             rate = n / both_s
-            print(f"{label}: read {read_s:.2f}s ({n / read_s:,.0f} rows/s, "
-                  f"{n / read_cpu:,.0f} rows per CPU-second); read + map + convert "
-                  f"{both_s:.2f}s ({rate:,.0f} rows/s, "
-                  f"{n / both_cpu:,.0f} rows per CPU-second, {errors} rows with errors); "
-                  f"ratio to COPY {rate / copy_rate:.2f}x", flush=True)
+            print(
+                f"{label}: read {read_s:.2f}s ({n / read_s:,.0f} rows/s, "
+                f"{n / read_cpu:,.0f} rows per CPU-second); read + map + convert "
+                f"{both_s:.2f}s ({rate:,.0f} rows/s, "
+                f"{n / both_cpu:,.0f} rows per CPU-second, {errors} rows with errors); "
+                f"ratio to COPY {rate / copy_rate:.2f}x",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

@@ -39,22 +39,27 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path[:] = [str(ROOT)] + [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+sys.path[:] = [str(ROOT)] + [
+    p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent
+]
 
 import httpx
 
 # The quick profile `make bench-smoke` runs (scripts/bench/_smoke.py): a few seconds, small district.
-SMOKE_ARGS = ["--seconds", "2", "--users", "20", "--closed", "4", "--closed-seconds", "2",
-              "--townships", "1"]
+SMOKE_ARGS = ["--seconds", "2", "--users", "20", "--closed", "4", "--closed-seconds", "2", "--townships", "1"]
 
 
 SECRET = "load-benchmark-secret-key-at-least-32-bytes!"
 PASSWORD = "onetable"  # the demo district's accounts (app/demo/load.py)
 PERSONS = "/api/v1/ledgers/person/records"
-PAGE = ("query($after: String) { persons(first: 100, after: $after) { nodes { id name sex birthDate regionCode "
-        "householdType } pageInfo { endCursor hasNextPage } } }")
-AGGREGATE = ("query($t: String!) { personAggregate(filter: {regionCode: {prefix: $t}}, groupBy: [VILLAGE]) "
-             "{ count groups { key { village } count } } }")
+PAGE = (
+    "query($after: String) { persons(first: 100, after: $after) { nodes { id name sex birthDate regionCode "
+    "householdType } pageInfo { endCursor hasNextPage } } }"
+)
+AGGREGATE = (
+    "query($t: String!) { personAggregate(filter: {regionCode: {prefix: $t}}, groupBy: [VILLAGE]) "
+    "{ count groups { key { village } count } } }"
+)
 
 
 @dataclass
@@ -73,14 +78,18 @@ class Tally:
         every = [x for xs in self.latencies.values() for x in xs]
         span = max(self.ended - self.started, 1e-9)
         errors = {k: v for k, v in self.statuses.items() if not k.startswith("2")}
-        print(f"\n{title}: {len(every)} requests in {span:.1f} s = {len(every) / span:.1f} req/s; "
-              f"errors {sum(errors.values())} {dict(sorted(errors.items())) or ''}"
-              + (f"; {self.dropped} not sent (client at its in-flight cap)" if self.dropped else ""))
+        print(
+            f"\n{title}: {len(every)} requests in {span:.1f} s = {len(every) / span:.1f} req/s; "
+            f"errors {sum(errors.values())} {dict(sorted(errors.items())) or ''}"
+            + (f"; {self.dropped} not sent (client at its in-flight cap)" if self.dropped else "")
+        )
         print(f"  {'request':<22}{'n':>7}{'p50 ms':>10}{'p95 ms':>10}{'p99 ms':>10}{'max ms':>10}")
         for kind, xs in [*sorted(self.latencies.items()), ("all", every)]:
             if xs:
-                print(f"  {kind:<22}{len(xs):>7}{pct(xs, 50):>10.0f}{pct(xs, 95):>10.0f}{pct(xs, 99):>10.0f}"
-                      f"{max(xs) * 1000:>10.0f}")
+                print(
+                    f"  {kind:<22}{len(xs):>7}{pct(xs, 50):>10.0f}{pct(xs, 95):>10.0f}{pct(xs, 99):>10.0f}"
+                    f"{max(xs) * 1000:>10.0f}"
+                )
         print(f"  statuses {dict(sorted(self.statuses.items()))}")
 
 
@@ -99,7 +108,9 @@ class World:
 
 
 class Mix:
-    def __init__(self, http: httpx.AsyncClient, world: World, weights: tuple[int, int, int], rnd: random.Random):
+    def __init__(
+        self, http: httpx.AsyncClient, world: World, weights: tuple[int, int, int], rnd: random.Random
+    ):
         self.http, self.world, self.rnd = http, world, rnd
         self.kinds = rnd.choices(["township", "department", "system"], weights=weights, k=10_000)
         self.n = 0
@@ -114,14 +125,20 @@ class Mix:
                 name, r = await self._township()
             elif kind == "department":
                 prefix, _ = self.rnd.choice(self.world.townships)
-                r = await self.http.post("/graphql", json={"query": AGGREGATE, "variables": {"t": prefix}},
-                                         headers=self.rnd.choice(self.world.departments))
+                r = await self.http.post(
+                    "/graphql",
+                    json={"query": AGGREGATE, "variables": {"t": prefix}},
+                    headers=self.rnd.choice(self.world.departments),
+                )
                 name = "department aggregate"
             else:
                 after = self.rnd.randint(0, max(self.world.max_id - 100, 0))
                 cursor = base64.urlsafe_b64encode(json.dumps([after]).encode()).decode().rstrip("=")
-                r = await self.http.post("/graphql", json={"query": PAGE, "variables": {"after": cursor}},
-                                         headers=self.world.system)
+                r = await self.http.post(
+                    "/graphql",
+                    json={"query": PAGE, "variables": {"after": cursor}},
+                    headers=self.world.system,
+                )
                 name = "system graphql page"
             status = str(r.status_code)
             if r.status_code == 200 and name.endswith(("aggregate", "page")) and b'"errors":' in r.content:
@@ -136,8 +153,11 @@ class Mix:
         roll = self.rnd.random()
         if not seen or roll < 0.5:
             # A page of 20 in one of the orders a township uses, from a random year of birth on.
-            params = {"limit": 20, "order": self.rnd.choice(["name", "birth_date.desc", "id"]),
-                      "birth_date": f"gte.{self.rnd.randint(1930, 2015)}-01-01"}
+            params = {
+                "limit": 20,
+                "order": self.rnd.choice(["name", "birth_date.desc", "id"]),
+                "birth_date": f"gte.{self.rnd.randint(1930, 2015)}-01-01",
+            }
             r = await self.http.get(PERSONS, params=params, headers=headers)
             if r.status_code == 200:
                 items = r.json()
@@ -152,8 +172,9 @@ class Mix:
             return "township read", r
         version = r.json()["version"]
         phone = f"139{self.rnd.randint(0, 99_999_999):08d}"
-        r = await self.http.patch(f"{PERSONS}/{record}", json={"phone": phone},
-                                  headers={**headers, "If-Match": f'W/"{version}"'})
+        r = await self.http.patch(
+            f"{PERSONS}/{record}", json={"phone": phone}, headers={**headers, "If-Match": f'W/"{version}"'}
+        )
         return "township edit (read+patch)", r
 
 
@@ -253,9 +274,28 @@ def database(args) -> str:
 
 
 def start_server(url: str, port: int, workers: int) -> subprocess.Popen:
-    env = {**os.environ, "ONETABLE_DATABASE_URL": url, "ONETABLE_SECRET_KEY": SECRET, "ONETABLE_LOG_LEVEL": "WARNING"}
-    cmd = [sys.executable, "-m", "uvicorn", "app.main:create_app", "--factory", "--host", "127.0.0.1",
-           "--port", str(port), "--no-access-log", "--log-level", "warning", "--workers", str(workers)]
+    env = {
+        **os.environ,
+        "ONETABLE_DATABASE_URL": url,
+        "ONETABLE_SECRET_KEY": SECRET,
+        "ONETABLE_LOG_LEVEL": "WARNING",
+    }
+    cmd = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "app.main:create_app",
+        "--factory",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--no-access-log",
+        "--log-level",
+        "warning",
+        "--workers",
+        str(workers),
+    ]
     return subprocess.Popen(cmd, cwd=ROOT, env=env)
 
 
@@ -293,6 +333,7 @@ async def main() -> None:
     base = args.url
     if base is not None:  # a running service: its database is not known here, the client side is
         from scripts.bench._env import describe_host
+
         print(f"environment: PostgreSQL of {base} not known here; {describe_host()}", flush=True)
     if base is None:
         url = database(args)
@@ -306,15 +347,19 @@ async def main() -> None:
             world = await discover(http, args.townships)
             weights = tuple(int(x) for x in args.mix.split(","))
             mix = Mix(http, world, weights, random.Random(args.seed))  # type: ignore[arg-type]
-            print(f"service {base}; {len(world.townships)} township accounts, max person id {world.max_id}; "
-                  f"mix township/department/system {args.mix}; {os.cpu_count()} CPUs, "
-                  f"load average {os.getloadavg()[0]:.1f} (a shared machine: compare runs, not absolutes)",
-                  flush=True)
+            print(
+                f"service {base}; {len(world.townships)} township accounts, max person id {world.max_id}; "
+                f"mix township/department/system {args.mix}; {os.cpu_count()} CPUs, "
+                f"load average {os.getloadavg()[0]:.1f} (a shared machine: compare runs, not absolutes)",
+                flush=True,
+            )
             await closed_loop(mix, 4, 3.0)  # warm up: plans, caches, connections
             if args.seconds > 0:
                 tally = await open_loop(mix, args.users, args.think, args.seconds, args.max_in_flight)
-                tally.report(f"open loop: {args.users} users, {args.think:g} s think time "
-                             f"(offered {args.users / args.think:.0f} req/s) for {args.seconds:g} s")
+                tally.report(
+                    f"open loop: {args.users} users, {args.think:g} s think time "
+                    f"(offered {args.users / args.think:.0f} req/s) for {args.seconds:g} s"
+                )
             for clients in [int(x) for x in args.closed.split(",") if x.strip()]:
                 tally = await closed_loop(mix, clients, args.closed_seconds)
                 tally.report(f"closed loop: {clients} clients, no think time, {args.closed_seconds:g} s")

@@ -64,16 +64,24 @@ sys.path[:] = [str(ROOT)] + [
     p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent
 ]
 
-from app.access.masks import mask_column  # noqa: E402
-from app.auth.tokens import issue_token  # noqa: E402
-from app.catalog.loader import load_catalog  # noqa: E402
-from app.config import Settings  # noqa: E402
-from app.db.engine import libpq_conninfo  # noqa: E402
-from scripts.bench._env import print_environment  # noqa: E402
+from app.access.masks import mask_column
+from app.auth.tokens import issue_token
+from app.catalog.loader import load_catalog
+from app.config import Settings
+from app.db.engine import libpq_conninfo
+from scripts.bench._env import print_environment
 
 # The quick profile `make bench-smoke` runs (scripts/bench/_smoke.py): seconds, small district.
 SMOKE_ARGS = [
-    "--clients", "1,4", "--seconds", "1", "--rounds", "1", "--check", "2", "--skip-without-npm",
+    "--clients",
+    "1,4",
+    "--seconds",
+    "1",
+    "--rounds",
+    "1",
+    "--check",
+    "2",
+    "--skip-without-npm",
 ]
 
 
@@ -108,9 +116,7 @@ DISTRICT = "500118"  # the demo district; 区民政局's house scope
 
 def _load_graphql_bench() -> ModuleType:
     """scripts/bench/graphql.py: the Onetable queries, the hand SQL, the server start-up."""
-    spec = importlib.util.spec_from_file_location(
-        "bench_graphql", ROOT / "scripts/bench/graphql.py"
-    )
+    spec = importlib.util.spec_from_file_location("bench_graphql", ROOT / "scripts/bench/graphql.py")
     assert spec and spec.loader
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
@@ -120,16 +126,14 @@ def _load_graphql_bench() -> ModuleType:
 GB = _load_graphql_bench()
 
 PG_NODE = (
-    f"{GB.PERSON_FIELDS} residence: residenceByFromId {{ since house: houseByToId "
-    f"{{ {GB.HOUSE_FIELDS} }} }}"
+    f"{GB.PERSON_FIELDS} residence: residenceByFromId {{ since house: houseByToId {{ {GB.HOUSE_FIELDS} }} }}"
 )
 PGQL = {
     "page": "query($after: Cursor) { persons: allPeople(first: 100, after: $after, "
     f"orderBy: PRIMARY_KEY_ASC) "
     f"{{ nodes {{ {PG_NODE} }} pageInfo {{ endCursor hasNextPage }} }} }}",
     "single": f"query($id: BigInt!) {{ person: personById(id: $id) {{ {PG_NODE} }} }}",
-    "aggregate": "query($t: String!) { villageAggregate(township: $t) "
-    "{ nodes { village count } } }",
+    "aggregate": "query($t: String!) { villageAggregate(township: $t) { nodes { village count } } }",
 }
 
 
@@ -142,6 +146,7 @@ class NoNode(SystemExit):
 
 
 def install_postgraphile(scratch: Path) -> Path:
+    scratch = scratch.expanduser()
     cli = scratch / "node_modules" / ".bin" / "postgraphile"
     if cli.exists():
         return cli
@@ -230,10 +235,7 @@ class Http:
         head = await reader.readuntil(b"\r\n\r\n")
         lines = head.decode("latin-1").split("\r\n")
         status = int(lines[0].split(" ", 2)[1])
-        hdrs = {
-            k.strip().lower(): v.strip()
-            for k, _, v in (ln.partition(":") for ln in lines[1:] if ln)
-        }
+        hdrs = {k.strip().lower(): v.strip() for k, _, v in (ln.partition(":") for ln in lines[1:] if ln)}
         if "content-length" in hdrs:
             return status, await reader.readexactly(int(hdrs["content-length"]))
         chunks = []
@@ -267,7 +269,7 @@ def pct(xs: list[float], p: float) -> float:
     if not xs:
         return float("nan")
     xs = sorted(xs)
-    return xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))]
+    return xs[min(len(xs) - 1, round(p / 100 * (len(xs) - 1)))]
 
 
 async def closed_loop(
@@ -282,7 +284,7 @@ async def closed_loop(
             t0 = time.perf_counter()
             try:
                 await call()
-            except Exception:  # a failed request counts, and the round goes on
+            except Exception:  # noqa: BLE001 - a failed request counts, and the round goes on
                 r.errors += 1
                 continue
             r.lat.append(time.perf_counter() - t0)
@@ -368,9 +370,7 @@ def start_postgraphile(cli: Path, conninfo: str, port: int, pool: int) -> subpro
         "--max-pool-size",
         str(pool),
     ]
-    return subprocess.Popen(
-        cmd, env={**os.environ, "NODE_ENV": "production"}, stdout=subprocess.DEVNULL
-    )
+    return subprocess.Popen(cmd, env={**os.environ, "NODE_ENV": "production"}, stdout=subprocess.DEVNULL)
 
 
 NOOP_JS = """require('http').createServer((q, s) => { q.resume(); q.on('end', () => {
@@ -397,7 +397,7 @@ async def run(args: argparse.Namespace) -> int:
     print_environment(conninfo)
     settings = Settings(database_url=args.database_url, secret_key=GB.SECRET)
     try:
-        cli = install_postgraphile(Path(args.scratch).expanduser())
+        cli = await asyncio.to_thread(install_postgraphile, Path(args.scratch))
     except NoNode as exc:
         if args.skip_without_npm:
             print(f"skipped: {exc}")
@@ -412,8 +412,7 @@ async def run(args: argparse.Namespace) -> int:
         townships = [
             r[0]
             for r in c.execute(
-                "SELECT DISTINCT left(region_code, 9) FROM lg_house "
-                "WHERE region_code LIKE %s ORDER BY 1",
+                "SELECT DISTINCT left(region_code, 9) FROM lg_house WHERE region_code LIKE %s ORDER BY 1",
                 (DISTRICT + "%",),
             )
         ]
@@ -437,7 +436,7 @@ async def run(args: argparse.Namespace) -> int:
     )
     onetable.proc = GB.start_server(args.database_url, onetable.port)
     peer.proc = start_postgraphile(cli, conninfo, peer.port, settings.db_pool_size)
-    noop.proc = subprocess.Popen(["node", "-e", NOOP_JS, str(noop.port)])
+    noop.proc = await asyncio.to_thread(subprocess.Popen, ["node", "-e", NOOP_JS, str(noop.port)])
     sql_conns: list[psycopg.AsyncConnection[Any]] = []
     try:
         for side in (onetable, peer, noop):
@@ -445,9 +444,7 @@ async def run(args: argparse.Namespace) -> int:
             await wait_port(side.port, side.proc, side.name)
         await GB.wait_ready(f"http://127.0.0.1:{onetable.port}", onetable.proc)
         maxc = max(args.clients)
-        sql_conns = [
-            await psycopg.AsyncConnection.connect(conninfo, autocommit=True) for _ in range(maxc)
-        ]
+        sql_conns = [await psycopg.AsyncConnection.connect(conninfo, autocommit=True) for _ in range(maxc)]
 
         def draw(scenario: str) -> dict[str, Any]:
             if scenario == "page":
@@ -458,11 +455,7 @@ async def run(args: argparse.Namespace) -> int:
 
         def ot_body(scenario: str, v: dict[str, Any]) -> bytes:
             if scenario == "page":
-                cursor = (
-                    base64.urlsafe_b64encode(json.dumps([v["after_id"]]).encode())
-                    .decode()
-                    .rstrip("=")
-                )
+                cursor = base64.urlsafe_b64encode(json.dumps([v["after_id"]]).encode()).decode().rstrip("=")
                 variables: dict[str, Any] = {"after": cursor}
             elif scenario == "single":
                 variables = {"id": str(v["id"])}
@@ -472,9 +465,7 @@ async def run(args: argparse.Namespace) -> int:
 
         def pg_body(scenario: str, v: dict[str, Any]) -> bytes:
             if scenario == "page":
-                cursor = base64.b64encode(
-                    json.dumps(["primary_key_asc", [v["after_id"]]]).encode()
-                ).decode()
+                cursor = base64.b64encode(json.dumps(["primary_key_asc", [v["after_id"]]]).encode()).decode()
                 variables: dict[str, Any] = {"after": cursor}
             elif scenario == "single":
                 variables = {"id": str(v["id"])}
@@ -529,13 +520,13 @@ async def run(args: argparse.Namespace) -> int:
             https = [Http(noop.port, "/graphql", auth) for _ in range(clients)]
             body = ot_body("single", {"id": 1})
 
-            def noop_call(h: Http) -> Callable[[], Awaitable[None]]:
+            def noop_call(h: Http, body: bytes) -> Callable[[], Awaitable[None]]:
                 async def call() -> None:
                     await h.post(body)
 
                 return call
 
-            noop_rounds[clients] = await closed_loop([noop_call(h) for h in https], round_s, None)
+            noop_rounds[clients] = await closed_loop([noop_call(h, body) for h in https], round_s, None)
             for h in https:
                 await h.close()
             nr = noop_rounds[clients]
@@ -552,7 +543,7 @@ async def run(args: argparse.Namespace) -> int:
                         if side is sql:
 
                             def sql_call(
-                                conn: psycopg.AsyncConnection[Any],
+                                conn: psycopg.AsyncConnection[Any], scenario: str
                             ) -> Callable[[], Awaitable[None]]:
                                 async def call() -> None:
                                     cur = await conn.execute(GB.SQL[scenario], draw(scenario))
@@ -560,7 +551,7 @@ async def run(args: argparse.Namespace) -> int:
 
                                 return call
 
-                            calls = [sql_call(sql_conns[i]) for i in range(clients)]
+                            calls = [sql_call(sql_conns[i], scenario) for i in range(clients)]
                             https = []
                             proc = None
                         else:
@@ -571,7 +562,7 @@ async def run(args: argparse.Namespace) -> int:
                             ]
 
                             def http_call(
-                                h: Http, make: Callable[[str, dict[str, Any]], bytes]
+                                h: Http, make: Callable[[str, dict[str, Any]], bytes], scenario: str
                             ) -> Callable[[], Awaitable[None]]:
                                 async def call() -> None:
                                     status, content = await h.post(make(scenario, draw(scenario)))
@@ -580,11 +571,9 @@ async def run(args: argparse.Namespace) -> int:
 
                                 return call
 
-                            calls = [http_call(h, make) for h in https]
+                            calls = [http_call(h, make, scenario) for h in https]
                             proc = ot_proc if side is onetable else pg_proc
-                        r = await closed_loop(
-                            calls, round_s if rnd_no >= 0 else min(round_s, 3.0), proc
-                        )
+                        r = await closed_loop(calls, round_s if rnd_no >= 0 else min(round_s, 3.0), proc)
                         for h in https:
                             await h.close()
                         if rnd_no < 0:
@@ -681,9 +670,7 @@ def main() -> None:
         default=os.environ.get("ONETABLE_DATABASE_URL"),
         help="database with a demo district (default: $ONETABLE_DATABASE_URL, else embedded)",
     )
-    ap.add_argument(
-        "--clients", default="1,32", help="comma-separated client counts (default 1,32)"
-    )
+    ap.add_argument("--clients", default="1,32", help="comma-separated client counts (default 1,32)")
     ap.add_argument(
         "--seconds",
         type=float,
@@ -692,27 +679,19 @@ def main() -> None:
     )
     ap.add_argument("--rounds", type=int, default=4, help="interleaved rounds (default 4)")
     ap.add_argument("--scenarios", default="page,single,aggregate")
-    ap.add_argument(
-        "--check", type=int, default=5, help="samples per scenario compared before the load"
-    )
+    ap.add_argument("--check", type=int, default=5, help="samples per scenario compared before the load")
     ap.add_argument(
         "--scratch",
         default=os.environ.get("ONETABLE_PEER_SCRATCH", "~/.cache/onetable-peer"),
         help="folder for the npm install of PostGraphile (outside the repository)",
     )
-    ap.add_argument(
-        "--user", default="mzj", help="demo user whose masks the views reproduce (区民政局)"
-    )
-    ap.add_argument(
-        "--port", type=int, default=8771, help="Onetable port; PostGraphile +1, no-op +2"
-    )
+    ap.add_argument("--user", default="mzj", help="demo user whose masks the views reproduce (区民政局)")
+    ap.add_argument("--port", type=int, default=8771, help="Onetable port; PostGraphile +1, no-op +2")
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument(
         "--skip-without-npm", action="store_true", help="exit 0 without Node.js/npm or PostGraphile"
     )
-    ap.add_argument(
-        "--keep-views", action="store_true", help="leave schema peer_bench in the database"
-    )
+    ap.add_argument("--keep-views", action="store_true", help="leave schema peer_bench in the database")
     args = ap.parse_args()
     if not args.database_url:  # the embedded server in ONETABLE_DATA_DIR, kept up while we run
         from app.config import get_settings

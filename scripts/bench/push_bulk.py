@@ -110,9 +110,7 @@ def _plain(url: str, ids: list[str]) -> tuple[float, float]:
                 part = rows[k : k + 1000]
                 q = (
                     "INSERT INTO bench_person (region_code, name, id_number, sex, birth_date)"
-                    " VALUES "
-                    + ",".join(["(%s,%s,%s,%s,%s)"] * len(part))
-                    + " RETURNING id"
+                    " VALUES " + ",".join(["(%s,%s,%s,%s,%s)"] * len(part)) + " RETURNING id"
                 )
                 cur.execute(q, [v for r in part for v in r])
                 got += [r[0] for r in cur.fetchall()]
@@ -250,9 +248,7 @@ def main() -> None:
         )
     finally:
         with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(
-                sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-            )
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
 if __name__ == "__main__":

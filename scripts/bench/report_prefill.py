@@ -49,26 +49,83 @@ from scripts.bench._env import print_environment
 SMOKE_ARGS = ["--repeat", "1"]
 
 AGGREGATE = {
-    "code": "bench_households", "name": "各村人口与住房统计", "kind": "aggregate", "ledger": "person",
+    "code": "bench_households",
+    "name": "各村人口与住房统计",
+    "kind": "aggregate",
+    "ledger": "person",
     "rows": {"by": "village"},
     "columns": [
         {"kind": "aggregate", "code": "persons", "label": "人口数", "fn": "count"},
-        {"kind": "aggregate", "code": "male", "label": "男性", "fn": "count",
-         "filter": [{"path": "sex", "op": "eq", "value": "1"}]},
-        {"kind": "aggregate", "code": "female", "label": "女性", "fn": "count",
-         "filter": [{"path": "sex", "op": "eq", "value": "2"}]},
-        {"kind": "aggregate", "code": "elderly", "label": "60 岁以上", "fn": "count",
-         "filter": [{"path": "birth_date", "op": "lte", "value": "1966-11-30"}]},
-        {"kind": "aggregate", "code": "disabled", "label": "残疾人", "fn": "count",
-         "filter": [{"path": "is_disabled", "op": "eq", "value": True}]},
-        {"kind": "aggregate", "code": "houses", "label": "住房数", "fn": "count_distinct", "path": "residence.id"},
-        {"kind": "aggregate", "code": "area", "label": "住房面积合计", "fn": "sum", "path": "residence.floor_area"},
-        {"kind": "aggregate", "code": "avg_area", "label": "人均住房面积", "fn": "avg", "path": "residence.floor_area"},
-        {"kind": "aggregate", "code": "newest", "label": "最新建成年份", "fn": "max", "path": "residence.built_year"},
-        {"kind": "aggregate", "code": "dangerous", "label": "居住危房人数", "fn": "count",
-         "filter": [{"path": "residence.is_dangerous", "op": "eq", "value": True}]},
-        {"kind": "ratio", "code": "elderly_share", "label": "老龄化率（%）", "numerator": "elderly",
-         "denominator": "persons"},
+        {
+            "kind": "aggregate",
+            "code": "male",
+            "label": "男性",
+            "fn": "count",
+            "filter": [{"path": "sex", "op": "eq", "value": "1"}],
+        },
+        {
+            "kind": "aggregate",
+            "code": "female",
+            "label": "女性",
+            "fn": "count",
+            "filter": [{"path": "sex", "op": "eq", "value": "2"}],
+        },
+        {
+            "kind": "aggregate",
+            "code": "elderly",
+            "label": "60 岁以上",
+            "fn": "count",
+            "filter": [{"path": "birth_date", "op": "lte", "value": "1966-11-30"}],
+        },
+        {
+            "kind": "aggregate",
+            "code": "disabled",
+            "label": "残疾人",
+            "fn": "count",
+            "filter": [{"path": "is_disabled", "op": "eq", "value": True}],
+        },
+        {
+            "kind": "aggregate",
+            "code": "houses",
+            "label": "住房数",
+            "fn": "count_distinct",
+            "path": "residence.id",
+        },
+        {
+            "kind": "aggregate",
+            "code": "area",
+            "label": "住房面积合计",
+            "fn": "sum",
+            "path": "residence.floor_area",
+        },
+        {
+            "kind": "aggregate",
+            "code": "avg_area",
+            "label": "人均住房面积",
+            "fn": "avg",
+            "path": "residence.floor_area",
+        },
+        {
+            "kind": "aggregate",
+            "code": "newest",
+            "label": "最新建成年份",
+            "fn": "max",
+            "path": "residence.built_year",
+        },
+        {
+            "kind": "aggregate",
+            "code": "dangerous",
+            "label": "居住危房人数",
+            "fn": "count",
+            "filter": [{"path": "residence.is_dangerous", "op": "eq", "value": True}],
+        },
+        {
+            "kind": "ratio",
+            "code": "elderly_share",
+            "label": "老龄化率（%）",
+            "numerator": "elderly",
+            "denominator": "persons",
+        },
         {"kind": "gap", "code": "visits", "label": "本月入户走访户数", "type": "integer", "min": 0},
     ],
 }
@@ -101,23 +158,62 @@ FROM region r LEFT JOIN a ON a.k = r.code LEFT JOIN o ON o.k = r.code
 WHERE r.level = 5 AND r.code LIKE :prefix
 ORDER BY r.code
 """
-AGGREGATE_CELLS = ("persons", "male", "female", "elderly", "disabled", "houses", "area", "avg_area", "newest",
-                   "dangerous", "elderly_share")
+AGGREGATE_CELLS = (
+    "persons",
+    "male",
+    "female",
+    "elderly",
+    "disabled",
+    "houses",
+    "area",
+    "avg_area",
+    "newest",
+    "dangerous",
+    "elderly_share",
+)
 
-PERSON = ["name", "id_number", "sex", "birth_date", "ethnicity", "phone", "household_type", "hukou_address",
-          "residence_address", "marital_status"]
-DISABILITY = ["certificate_number", "disability_type", "disability_level", "certificate_issued_on",
-              "certificate_valid_until", "guardian_name", "guardian_phone", "living_subsidy", "care_subsidy",
-              "subsidy_amount", "rehabilitation_need", "rehabilitation_received", "assistive_device", "employed",
-              "education_level"]
+PERSON = [
+    "name",
+    "id_number",
+    "sex",
+    "birth_date",
+    "ethnicity",
+    "phone",
+    "household_type",
+    "hukou_address",
+    "residence_address",
+    "marital_status",
+]
+DISABILITY = [
+    "certificate_number",
+    "disability_type",
+    "disability_level",
+    "certificate_issued_on",
+    "certificate_valid_until",
+    "guardian_name",
+    "guardian_phone",
+    "living_subsidy",
+    "care_subsidy",
+    "subsidy_amount",
+    "rehabilitation_need",
+    "rehabilitation_received",
+    "assistive_device",
+    "employed",
+    "education_level",
+]
 LIST = {
-    "code": "bench_disabled", "name": "残疾人基本情况", "kind": "list", "ledger": "person",
+    "code": "bench_disabled",
+    "name": "残疾人基本情况",
+    "kind": "list",
+    "ledger": "person",
     "filter": [{"path": "is_disabled", "op": "eq", "value": True}],
     "columns": [{"kind": "field", "code": c, "path": c} for c in PERSON]
     + [{"kind": "field", "code": f"d_{c}", "path": f"disability.{c}"} for c in DISABILITY]
-    + [{"kind": "field", "code": "address", "path": "residence.standard_address"},
-       {"kind": "formula", "code": "subsidy_year", "label": "年补贴（元）", "expr": "d_subsidy_amount * 12"},
-       {"kind": "gap", "code": "visited", "label": "本月是否走访", "type": "boolean", "required": True}],
+    + [
+        {"kind": "field", "code": "address", "path": "residence.standard_address"},
+        {"kind": "formula", "code": "subsidy_year", "label": "年补贴（元）", "expr": "d_subsidy_amount * 12"},
+        {"kind": "gap", "code": "visited", "label": "本月是否走访", "type": "boolean", "required": True},
+    ],
 }
 LIST_CELLS = (*PERSON, *(f"d_{c}" for c in DISABILITY), "address", "subsidy_year")
 HAND_LIST = f"""
@@ -171,11 +267,17 @@ HOUSEHOLD_CELLS = ("households", "persons", "head_low", "area", "repair")
 # ID number and the certificate number by name, newer than the demo's masked grant, so the birth date
 # derived from it is plain too);
 # 民政局 has exactly the demo district's grants (app/demo/grants.py).
-BENCH_GRANTS = {"cl": [*({"ledger": lg, "field": "*", "level": "read", "row_scope": "own"}
-                         for lg in ("person", "disability", "house")),
-                       {"ledger": "person", "field": "id_number", "level": "read", "row_scope": "own"},
-                       {"ledger": "disability", "field": "certificate_number", "level": "read", "row_scope": "own"}],
-                "mzj": [g for g in DEMO_GRANTS if g["grantee"] == ("org_unit", "dept:mzj")]}
+BENCH_GRANTS = {
+    "cl": [
+        *(
+            {"ledger": lg, "field": "*", "level": "read", "row_scope": "own"}
+            for lg in ("person", "disability", "house")
+        ),
+        {"ledger": "person", "field": "id_number", "level": "read", "row_scope": "own"},
+        {"ledger": "disability", "field": "certificate_number", "level": "read", "row_scope": "own"},
+    ],
+    "mzj": [g for g in DEMO_GRANTS if g["grantee"] == ("org_unit", "dept:mzj")],
+}
 NAMES = {"cl": "区残联", "mzj": "区民政局"}
 
 
@@ -185,31 +287,70 @@ async def _setup(session: AsyncSession, code: str) -> tuple[Principal, OrgUnit]:
     conn = await session.connection()
     report_tables = [t for name, t in metadata.tables.items() if name.startswith("report_")]
     await conn.run_sync(lambda c: metadata.create_all(c, tables=report_tables, checkfirst=True))
-    dept = (await session.scalars(select(OrgUnit).where(OrgUnit.kind == "department",
-                                                        OrgUnit.department_code == code))).first()
+    dept = (
+        await session.scalars(
+            select(OrgUnit).where(OrgUnit.kind == "department", OrgUnit.department_code == code)
+        )
+    ).first()
     if dept is None:
-        dept = OrgUnit(code=f"dept:{code}", name=NAMES[code], kind="department", region_code="500118000000",
-                       department_code=code)
+        dept = OrgUnit(
+            code=f"dept:{code}",
+            name=NAMES[code],
+            kind="department",
+            region_code="500118000000",
+            department_code=code,
+        )
         session.add(dept)
         await session.flush()
     for g in BENCH_GRANTS[code]:
-        session.add(Grant(grantee_type="org_unit", org_unit_id=dept.id, ledger=g["ledger"], field=g["field"],
-                          level=g["level"], row_scope=g.get("row_scope", "own"), created_by="bench"))
+        session.add(
+            Grant(
+                grantee_type="org_unit",
+                org_unit_id=dept.id,
+                ledger=g["ledger"],
+                field=g["field"],
+                level=g["level"],
+                row_scope=g.get("row_scope", "own"),
+                created_by="bench",
+            )
+        )
     await session.flush()
-    principal = Principal(kind="user", id=0, name="bench", org_unit_id=dept.id, org_unit_kind="department",
-                          region_code=dept.region_code, region_prefix=region_prefix(dept.region_code),
-                          department_code=code, roles=frozenset({"dept_admin"}))
+    principal = Principal(
+        kind="user",
+        id=0,
+        name="bench",
+        org_unit_id=dept.id,
+        org_unit_kind="department",
+        region_code=dept.region_code,
+        region_prefix=region_prefix(dept.region_code),
+        department_code=code,
+        roles=frozenset({"dept_admin"}),
+    )
     return principal, dept
 
 
 async def _template(session: AsyncSession, dept: OrgUnit, raw: dict) -> ReportTemplate:
     spec = parse_spec(raw)
-    t = ReportTemplate(department_code=dept.department_code, org_unit_id=dept.id, code=spec.code, name=spec.name,
-                       latest_version=1, created_by="bench")
+    t = ReportTemplate(
+        department_code=dept.department_code,
+        org_unit_id=dept.id,
+        code=spec.code,
+        name=spec.name,
+        latest_version=1,
+        created_by="bench",
+    )
     session.add(t)
     await session.flush()
-    session.add(ReportTemplateVersion(template_id=t.id, version=1, spec=spec.model_dump(mode="json", exclude_none=True),
-                                      state="approved", pull_only=spec.pull_only, created_by="bench"))
+    session.add(
+        ReportTemplateVersion(
+            template_id=t.id,
+            version=1,
+            spec=spec.model_dump(mode="json", exclude_none=True),
+            state="approved",
+            pull_only=spec.pull_only,
+            created_by="bench",
+        )
+    )
     await session.flush()
     return t
 
@@ -264,14 +405,19 @@ def _compare(label: str, got: dict[str, tuple], want: dict[str, tuple]) -> None:
     """Stored cells against the hand-written statement's, row by row; fails with the first differences."""
     bad = sorted(k for k in got.keys() | want.keys() if got.get(k) != want.get(k))
     if bad:
-        raise AssertionError(f"{label}: {len(bad)} of {len(want)} rows differ, e.g. "
-                             + "; ".join(f"{k}: dispatch {got.get(k)} vs hand {want.get(k)}" for k in bad[:3]))
+        raise AssertionError(
+            f"{label}: {len(bad)} of {len(want)} rows differ, e.g. "
+            + "; ".join(f"{k}: dispatch {got.get(k)} vs hand {want.get(k)}" for k in bad[:3])
+        )
     print(f"  answers: all {len(want):,} rows equal to the hand-written statement's, cell by cell")
 
 
 async def _set(session: AsyncSession, name: str, value: str) -> str:
-    row = (await session.execute(text("SELECT current_setting(:n), set_config(:n, :v, true)"),
-                                 {"n": name, "v": value})).one()
+    row = (
+        await session.execute(
+            text("SELECT current_setting(:n), set_config(:n, :v, true)"), {"n": name, "v": value}
+        )
+    ).one()
     return str(row[0])
 
 
@@ -283,23 +429,46 @@ async def run(url: str, repeat: int) -> None:
         session = AsyncSession(bind=conn, join_transaction_mode="create_savepoint", expire_on_commit=False)
         jit_llvm = (await session.execute(text("SELECT pg_jit_available()"))).scalar()
         server_jit = (await session.execute(text("SHOW jit"))).scalar()
-        print(f"JIT: jit={server_jit}, LLVM available: {'yes' if jit_llvm else 'no'} (the pre-fill statement "
-              f"runs with jit=off: app/report/dispatch.py PREFILL_SETTINGS)")
+        print(
+            f"JIT: jit={server_jit}, LLVM available: {'yes' if jit_llvm else 'no'} (the pre-fill statement "
+            f"runs with jit=off: app/report/dispatch.py PREFILL_SETTINGS)"
+        )
         departments = {code: await _setup(session, code) for code in ("cl", "mzj")}
         prefix = region_prefix(departments["cl"][1].region_code) + "%"
-        persons = (await session.execute(text("SELECT count(*) FROM lg_person WHERE deleted_at IS NULL"))).scalar()
+        persons = (
+            await session.execute(text("SELECT count(*) FROM lg_person WHERE deleted_at IS NULL"))
+        ).scalar()
         disabled = (await session.execute(text("SELECT count(*) FROM lg_person WHERE is_disabled"))).scalar()
-        households = (await session.execute(text("SELECT count(*) FROM lg_household WHERE deleted_at IS NULL"))).scalar()
-        townships = (await session.execute(text(
-            "SELECT count(*) FROM org_unit WHERE kind = 'township' AND region_code LIKE :p"), {"p": prefix})).scalar()
-        print(f"district: {persons:,} persons, {households:,} households, {disabled:,} disabled, "
-              f"{townships} townships; repeat={repeat}")
+        households = (
+            await session.execute(text("SELECT count(*) FROM lg_household WHERE deleted_at IS NULL"))
+        ).scalar()
+        townships = (
+            await session.execute(
+                text("SELECT count(*) FROM org_unit WHERE kind = 'township' AND region_code LIKE :p"),
+                {"p": prefix},
+            )
+        ).scalar()
+        print(
+            f"district: {persons:,} persons, {households:,} households, {disabled:,} disabled, "
+            f"{townships} townships; repeat={repeat}"
+        )
         for label, dept_code, raw, hand, cells in (
-                ("(a) aggregate, 10 aggregate columns + ratio, persons × houses", "cl", AGGREGATE, HAND_AGGREGATE,
-                 AGGREGATE_CELLS),
-                ("(b) list of disabled persons, 28 columns", "cl", LIST, HAND_LIST, LIST_CELLS),
-                ("(c) 低保家庭住房安全情况: households, exists over members, houses once", "mzj", LOW_INCOME_HOUSING,
-                 HAND_HOUSEHOLDS, HOUSEHOLD_CELLS)):
+            (
+                "(a) aggregate, 10 aggregate columns + ratio, persons × houses",
+                "cl",
+                AGGREGATE,
+                HAND_AGGREGATE,
+                AGGREGATE_CELLS,
+            ),
+            ("(b) list of disabled persons, 28 columns", "cl", LIST, HAND_LIST, LIST_CELLS),
+            (
+                "(c) 低保家庭住房安全情况: households, exists over members, houses once",
+                "mzj",
+                LOW_INCOME_HOUSING,
+                HAND_HOUSEHOLDS,
+                HOUSEHOLD_CELLS,
+            ),
+        ):
             principal, dept = departments[dept_code]
             template = await _template(session, dept, raw)
 
@@ -319,7 +488,9 @@ async def run(url: str, repeat: int) -> None:
             spent: list[float] = []
             split: list[tuple[float, float]] = []
 
-            async def dispatch(principal=principal, template=template, period=period, spent=spent, split=split):
+            async def dispatch(
+                principal=principal, template=template, period=period, spent=spent, split=split
+            ):
                 # Each round in a savepoint rolled back, so every round dispatches afresh.
                 async with session.begin_nested() as sp:
                     clock.reset()
@@ -327,10 +498,15 @@ async def run(url: str, repeat: int) -> None:
                     out = await dispatch_mod.dispatch(session, principal, template, period=period)
                     spent.append(time.perf_counter() - t0)  # the dispatch alone, not reading the rows back
                     split.append(clock.reset())
-                    rows = (await session.execute(text(
-                        "SELECT r.row_key, r.data FROM report_row r JOIN report_task t ON t.id = r.task_id "
-                        "WHERE t.version_id = (SELECT id FROM report_template_version WHERE template_id = :t)"),
-                        {"t": template.id})).all()
+                    rows = (
+                        await session.execute(
+                            text(
+                                "SELECT r.row_key, r.data FROM report_row r JOIN report_task t ON t.id = r.task_id "
+                                "WHERE t.version_id = (SELECT id FROM report_template_version WHERE template_id = :t)"
+                            ),
+                            {"t": template.id},
+                        )
+                    ).all()
                     await sp.rollback()
                 return out, rows
 
@@ -340,22 +516,34 @@ async def run(url: str, repeat: int) -> None:
             _, (result, stored_rows) = await _timed(dispatch, repeat)
             disp_times = spent
             stored = len(stored_rows)
-            h, hn, d = statistics.median(hand_times), statistics.median(nojit_times), statistics.median(disp_times)
+            h, hn, d = (
+                statistics.median(hand_times),
+                statistics.median(nojit_times),
+                statistics.median(disp_times),
+            )
             best = min(h, hn)  # the faster hand-written run is the one to beat
             sql_pre = statistics.median(x[0] for x in split)
             sql_other = statistics.median(x[1] for x in split)
             print(f"\n{label}")
-            print(f"  hand-written SQL, server settings    {h * 1000:9.1f} ms  ({len(hand_rows):,} rows, median)")
+            print(
+                f"  hand-written SQL, server settings    {h * 1000:9.1f} ms  ({len(hand_rows):,} rows, median)"
+            )
             print(f"  hand-written SQL, jit=off            {hn * 1000:9.1f} ms")
-            print(f"  dispatch + pre-fill, {result['created']} tasks          {d * 1000:9.1f} ms  "
-                  f"({stored:,} rows stored, median)")
+            print(
+                f"  dispatch + pre-fill, {result['created']} tasks          {d * 1000:9.1f} ms  "
+                f"({stored:,} rows stored, median)"
+            )
             print(f"    of which the pre-fill statement    {sql_pre * 1000:9.1f} ms  (SQL)")
             print(f"    other statements (tasks, audit…)   {sql_other * 1000:9.1f} ms  (SQL)")
             print(f"    Python (compile, ORM, rest)        {max(d - sql_pre - sql_other, 0) * 1000:9.1f} ms")
-            print(f"  ratio dispatch / hand-written         {d / best:9.2f} ×  (pre-fill statement alone "
-                  f"{sql_pre / best:.2f} ×)")
-            print(f"  runs: hand {[round(x * 1000) for x in hand_times]} ms, hand jit=off "
-                  f"{[round(x * 1000) for x in nojit_times]} ms, dispatch {[round(x * 1000) for x in disp_times]} ms")
+            print(
+                f"  ratio dispatch / hand-written         {d / best:9.2f} ×  (pre-fill statement alone "
+                f"{sql_pre / best:.2f} ×)"
+            )
+            print(
+                f"  runs: hand {[round(x * 1000) for x in hand_times]} ms, hand jit=off "
+                f"{[round(x * 1000) for x in nojit_times]} ms, dispatch {[round(x * 1000) for x in disp_times]} ms"
+            )
             assert stored == len(hand_rows), (stored, len(hand_rows))
             # The same answers, row by row and cell by cell (row keys: village codes, or person ids).
             got = {str(key): tuple(_norm(data.get(c)) for c in cells) for key, data in stored_rows}
@@ -383,5 +571,3 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     raise SystemExit(main())
-
-

@@ -26,7 +26,9 @@ from types import SimpleNamespace
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path[:] = [str(ROOT)] + [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+sys.path[:] = [str(ROOT)] + [
+    p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent
+]
 
 import orjson
 import psycopg
@@ -40,12 +42,23 @@ PERSON_Q = "query($id: ID!) { person(id: $id) { id name sex birthDate regionCode
 AUDITED_Q = PERSON_Q.replace("phone }", "phone lowIncomeStatus }")
 
 
-async def asgi(app: Any, method: str, path: str, headers: dict[str, str], body: bytes = b"",
-               query: bytes = b"") -> tuple[int, bytes]:
-    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method,
-             "scheme": "http", "path": path, "raw_path": path.encode(), "query_string": query, "root_path": "",
-             "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()],
-             "client": ("127.0.0.1", 1), "server": ("bench", 80)}
+async def asgi(
+    app: Any, method: str, path: str, headers: dict[str, str], body: bytes = b"", query: bytes = b""
+) -> tuple[int, bytes]:
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": query,
+        "root_path": "",
+        "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()],
+        "client": ("127.0.0.1", 1),
+        "server": ("bench", 80),
+    }
     sent = False
     out: list[bytes] = []
     status = 0
@@ -72,7 +85,7 @@ class Wire:
     """Round trips on every connection of the given engines (libpq trace, counted per request)."""
 
     def __init__(self) -> None:
-        self.file = tempfile.NamedTemporaryFile(mode="w+b", suffix=".trace")  # noqa: SIM115
+        self.file = tempfile.NamedTemporaryFile(mode="w+b", suffix=".trace")
         self.on = False
 
     def attach(self, engine: Any) -> None:
@@ -86,7 +99,9 @@ class Wire:
         self.file.flush()
         with open(self.file.name, "rb") as f:
             lines = f.read().decode("utf-8", "replace").splitlines()
-        return sum(1 for ln in lines if ln.split("\t")[:1] == ["F"] and ln.split("\t")[2:3] in (["Sync"], ["Query"]))
+        return sum(
+            1 for ln in lines if ln.split("\t")[:1] == ["F"] and ln.split("\t")[2:3] in (["Sync"], ["Query"])
+        )
 
     def start(self) -> None:
         self.file.truncate(0)
@@ -100,7 +115,9 @@ class Wire:
             pg.untrace()
 
 
-async def measure(name: str, n: int, one: Callable[[int], Awaitable[None]], ids: list[int]) -> dict[str, float]:
+async def measure(
+    name: str, n: int, one: Callable[[int], Awaitable[None]], ids: list[int]
+) -> dict[str, float]:
     for i in range(min(50, n)):  # warm: caches, prepared statements, pool
         await one(ids[i % len(ids)])
     cpu0, wall0 = time.process_time(), time.perf_counter()
@@ -129,7 +146,10 @@ async def main() -> None:
         row = c.execute("SELECT id, token_version FROM app_user WHERE username = %s", (args.user,)).fetchone()
         if row is None:
             sys.exit(f"no user {args.user!r}: load the demo district first")
-        ids = [r[0] for r in c.execute("SELECT id FROM lg_person WHERE deleted_at IS NULL ORDER BY id LIMIT 5000")]
+        ids = [
+            r[0]
+            for r in c.execute("SELECT id FROM lg_person WHERE deleted_at IS NULL ORDER BY id LIMIT 5000")
+        ]
     random.Random(args.seed).shuffle(ids)
 
     os.environ.setdefault("ONETABLE_SECRET_KEY", SECRET)
@@ -159,8 +179,11 @@ async def main() -> None:
 
             return one
 
-        for name, fn in (("REST get one", rest), ("GraphQL person(id)", gql(PERSON_Q)),
-                         ("GraphQL + audited field", gql(AUDITED_Q))):
+        for name, fn in (
+            ("REST get one", rest),
+            ("GraphQL person(id)", gql(PERSON_Q)),
+            ("GraphQL + audited field", gql(AUDITED_Q)),
+        ):
             await measure(name, 50, fn, ids)
             wire.start()
             for pid in ids[:20]:
@@ -171,21 +194,29 @@ async def main() -> None:
 
     aconn = await psycopg.AsyncConnection.connect(conninfo, autocommit=True)
     async with aconn:
+
         async def plain(pid: int) -> None:
-            await (await aconn.execute("SELECT * FROM lg_person WHERE id = %s AND deleted_at IS NULL",
-                                       (pid,))).fetchone()
+            await (
+                await aconn.execute("SELECT * FROM lg_person WHERE id = %s AND deleted_at IS NULL", (pid,))
+            ).fetchone()
 
         results["plain psycopg SELECT"] = {**await measure("plain", args.requests, plain, ids), "trips": 1.0}
 
     base = results["plain psycopg SELECT"]
     print(f"one person by id, {args.requests} sequential requests each, user {args.user}, warm caches")
-    print(f"  {'path':<24}{'CPU µs/req':>12}{'wall µs/req':>13}{'round trips':>13}{'CPU ÷ plain':>13}"
-          f"{'wall ÷ plain':>14}")
+    print(
+        f"  {'path':<24}{'CPU µs/req':>12}{'wall µs/req':>13}{'round trips':>13}{'CPU ÷ plain':>13}"
+        f"{'wall ÷ plain':>14}"
+    )
     for name, r in results.items():
-        print(f"  {name:<24}{r['cpu_us']:>12.0f}{r['wall_us']:>13.0f}{r['trips']:>13.2f}"
-              f"{r['cpu_us'] / base['cpu_us']:>13.1f}{r['wall_us'] / base['wall_us']:>14.1f}")
-    print(f"goal (issue 15): ≤ 1500 µs of Python per request, 1 round trip warm; load average now "
-          f"{os.getloadavg()[0]:.1f}")
+        print(
+            f"  {name:<24}{r['cpu_us']:>12.0f}{r['wall_us']:>13.0f}{r['trips']:>13.2f}"
+            f"{r['cpu_us'] / base['cpu_us']:>13.1f}{r['wall_us'] / base['wall_us']:>14.1f}"
+        )
+    print(
+        f"goal (issue 15): ≤ 1500 µs of Python per request, 1 round trip warm; load average now "
+        f"{os.getloadavg()[0]:.1f}"
+    )
 
 
 if __name__ == "__main__":

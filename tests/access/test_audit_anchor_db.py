@@ -84,12 +84,8 @@ async def test_anchor_database_rows_only_grow_and_respect_the_interval(eng, anch
     await _committed(eng, 1, start=3)
     again = await audit_chain.run_chainer(eng, anchor_url=anchor_url, anchor_every=3600)
     assert again is not None and again.sealed == 1 and not again.anchored  # not due yet
-    forced = await audit_chain.run_chainer(
-        eng, anchor_url=anchor_url, anchor_every=3600, force_anchor=True
-    )
+    forced = await audit_chain.run_chainer(eng, anchor_url=anchor_url, anchor_every=3600, force_anchor=True)
     assert forced is not None and forced.anchored
-    same = await audit_chain.run_chainer(
-        eng, anchor_url=anchor_url, anchor_every=0, force_anchor=True
-    )
+    same = await audit_chain.run_chainer(eng, anchor_url=anchor_url, anchor_every=0, force_anchor=True)
     assert same is not None and not same.anchored  # the head is anchored already
     assert [a.pos for a in read_anchors_db(anchor_url)] == [2, 3]

@@ -53,8 +53,15 @@ def _raw(url: str) -> psycopg.Connection:
 
 
 async def _append(s, i: int) -> AuditEntry:
-    return await audit.append(s, actor=f"user:{i}:u{i}", action="update", path="rest", ledger="person",
-                              record_ids=[i], fields=["phone"])
+    return await audit.append(
+        s,
+        actor=f"user:{i}:u{i}",
+        action="update",
+        path="rest",
+        ledger="person",
+        record_ids=[i],
+        fields=["phone"],
+    )
 
 
 async def _committed(engine: AsyncEngine, n: int, start: int = 1) -> None:
@@ -67,8 +74,12 @@ async def _committed(engine: AsyncEngine, n: int, start: int = 1) -> None:
 async def _chain(engine: AsyncEngine) -> list[tuple[int, int | None]]:
     """(id, chain_pos) of every row, by id."""
     async with engine.connect() as c:
-        return [tuple(r) for r in (await c.execute(
-            select(AuditEntry.id, AuditEntry.chain_pos).order_by(AuditEntry.id))).all()]
+        return [
+            tuple(r)
+            for r in (
+                await c.execute(select(AuditEntry.id, AuditEntry.chain_pos).order_by(AuditEntry.id))
+            ).all()
+        ]
 
 
 async def _verify(engine: AsyncEngine, anchors=()) -> audit_chain.ChainReport:
@@ -80,8 +91,9 @@ async def test_appends_never_wait_for_each_other_and_late_commits_are_sealed_aft
     maker = async_sessionmaker(eng, expire_on_commit=False)
     async with maker() as a:
         first = await _append(a, 1)  # A: row inserted, transaction left open
-        held = await a.scalar(text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' "
-                                   "AND pid = pg_backend_pid()"))
+        held = await a.scalar(
+            text("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND pid = pg_backend_pid()")
+        )
         assert held == 0  # the old append held the one chain lock from here to commit
         async with maker() as b:
             # With the old global lock B waited on A, which is waiting on B: lock_timeout turns that
@@ -166,9 +178,11 @@ async def test_the_seal_is_the_only_update_the_trigger_allows(eng, chain_url):
             conn.execute("DELETE FROM audit_log")
         # A process still on the code before 0014 (rolling upgrade) appends rows with a hash of its
         # own and no position: they are sealed like the others, not left blocking the chain.
-        conn.execute("INSERT INTO audit_log (at, actor, action, path, record_ids, fields, detail, prev_hash, hash) "
-                     "VALUES (now(), 'user:9:old', 'update', 'rest', '{}', '{}', '{}', %s, %s)",
-                     (audit_chain.GENESIS, "f" * 64))
+        conn.execute(
+            "INSERT INTO audit_log (at, actor, action, path, record_ids, fields, detail, prev_hash, hash) "
+            "VALUES (now(), 'user:9:old', 'update', 'rest', '{}', '{}', '{}', %s, %s)",
+            (audit_chain.GENESIS, "f" * 64),
+        )
     assert (await audit_chain.run_chainer(eng)).sealed == 1
     report = await _verify(eng)
     assert report.ok and report.checked == 2 and report.unsealed == 0
@@ -207,15 +221,27 @@ async def test_verify_names_a_removed_middle_row(eng, chain_url, tmp_path):
 async def test_verify_names_an_inserted_row(eng, chain_url, tmp_path):
     by_pos, anchors = await _sealed(eng, tmp_path)
     # The forger even computes a valid hash for the row it slips in after position 3.
-    forged = AuditEntry(at=by_pos[3].at, actor="user:0:nobody", action="update", path="rest", ledger="person",
-                        record_ids=[1], fields=["phone"], detail={}, request_id=None)
+    forged = AuditEntry(
+        at=by_pos[3].at,
+        actor="user:0:nobody",
+        action="update",
+        path="rest",
+        ledger="person",
+        record_ids=[1],
+        fields=["phone"],
+        detail={},
+        request_id=None,
+    )
     forged_hash = audit_chain.digest(by_pos[3].hash, forged)
     with _raw(chain_url) as conn:
         conn.execute("UPDATE audit_log SET chain_pos = chain_pos + 100 WHERE chain_pos > 3")
         conn.execute("UPDATE audit_log SET chain_pos = chain_pos - 99 WHERE chain_pos > 100")
-        conn.execute("INSERT INTO audit_log (at, actor, action, path, ledger, record_ids, fields, detail, "
-                     "chain_pos, prev_hash, hash) VALUES (%s, 'user:0:nobody', 'update', 'rest', 'person', "
-                     "'{1}', '{phone}', '{}', 4, %s, %s)", (forged.at, by_pos[3].hash, forged_hash))
+        conn.execute(
+            "INSERT INTO audit_log (at, actor, action, path, ledger, record_ids, fields, detail, "
+            "chain_pos, prev_hash, hash) VALUES (%s, 'user:0:nobody', 'update', 'rest', 'person', "
+            "'{1}', '{phone}', '{}', 4, %s, %s)",
+            (forged.at, by_pos[3].hash, forged_hash),
+        )
     report = await _verify(eng, anchors)
     # The row after it still links to the real row 3.
     assert report.broken_at == by_pos[4].id and "link broken" in report.reason and report.checked == 4
@@ -234,8 +260,9 @@ async def test_verify_names_a_truncated_tail_from_the_anchor(eng, chain_url, tmp
     monkeypatch.setenv("ONETABLE_AUDIT_ANCHOR_FILE", str(tmp_path / "anchors.jsonl"))
     get_settings.cache_clear()
     try:
-        out = await asyncio.to_thread(CliRunner().invoke, main, ["audit", "verify"],
-                                      env={"COLUMNS": "200", "NO_COLOR": "1"})
+        out = await asyncio.to_thread(
+            CliRunner().invoke, main, ["audit", "verify"], env={"COLUMNS": "200", "NO_COLOR": "1"}
+        )
     finally:
         get_settings.cache_clear()
     assert out.exit_code == 1, out.output
@@ -245,7 +272,11 @@ async def test_verify_names_a_truncated_tail_from_the_anchor(eng, chain_url, tmp
     await _committed(eng, 2, start=7)
     await audit_chain.run_chainer(eng)
     report = await _verify(eng, anchors)
-    assert report.checked == 5 and "differs from the anchor" in report.reason and "after position 0" in report.reason
+    assert (
+        report.checked == 5
+        and "differs from the anchor" in report.reason
+        and "after position 0" in report.reason
+    )
 
 
 async def test_cli_chain_seals_and_anchors(eng, chain_url, tmp_path, monkeypatch):
@@ -254,6 +285,7 @@ async def test_cli_chain_seals_and_anchors(eng, chain_url, tmp_path, monkeypatch
     monkeypatch.setenv("ONETABLE_AUDIT_ANCHOR_FILE", str(tmp_path / "a.jsonl"))
     get_settings.cache_clear()
     try:
+
         def run(*args: str) -> Result:
             return CliRunner().invoke(main, ["audit", *args], env={"COLUMNS": "200", "NO_COLOR": "1"})
 
@@ -269,19 +301,35 @@ async def test_cli_chain_seals_and_anchors(eng, chain_url, tmp_path, monkeypatch
 
 async def test_a_departments_audited_graphql_read_commits_its_row_into_the_chain(client, world, session):
     rec = await create(client, world.a, person(11))
-    await grant(client, world, grantee_type="org_unit", org_unit_code="dept:cl", ledger="person", field="*",
-                level="read", row_scope="all")
-    r = await client.post("/graphql", json={"query": "{ persons { nodes { id idNumber } } }"}, headers=world.dept)
+    await grant(
+        client,
+        world,
+        grantee_type="org_unit",
+        org_unit_code="dept:cl",
+        ledger="person",
+        field="*",
+        level="read",
+        row_scope="all",
+    )
+    r = await client.post(
+        "/graphql", json={"query": "{ persons { nodes { id idNumber } } }"}, headers=world.dept
+    )
     assert r.status_code == 200, r.text
     assert {"id": str(rec["id"]), "idNumber": rec["id_number"]} in r.json()["data"]["persons"]["nodes"]
     # The request has committed (released its savepoint); its audit row is there, unsealed, with no lock taken.
-    read = (await session.scalars(select(AuditEntry).where(
-        AuditEntry.action == "read_sensitive", AuditEntry.path == "graphql"))).one()
+    read = (
+        await session.scalars(
+            select(AuditEntry).where(AuditEntry.action == "read_sensitive", AuditEntry.path == "graphql")
+        )
+    ).one()
     assert rec["id"] in read.record_ids and "id_number" in read.fields and read.hash is None
     assert await audit_chain.seal_pending(session) >= 3  # create, grant, read
     report = await audit_chain.verify(session)
     assert report.ok and report.unsealed == 0
-    assert await session.scalar(select(func.count()).select_from(AuditEntry).where(AuditEntry.hash.is_(None))) == 0
+    assert (
+        await session.scalar(select(func.count()).select_from(AuditEntry).where(AuditEntry.hash.is_(None)))
+        == 0
+    )
 
 
 def test_migration_0014_keeps_a_chain_written_under_the_old_lock_valid(chain_url):
@@ -296,13 +344,24 @@ def test_migration_0014_keeps_a_chain_written_under_the_old_lock_valid(chain_url
             conn.execute("TRUNCATE audit_log RESTART IDENTITY")
             prev = audit_chain.GENESIS
             for i in (1, 2, 3):
-                e = AuditEntry(at=datetime(2026, 11, 1, i, tzinfo=UTC), actor=f"user:{i}:u", action="update",
-                               path="rest", ledger="person", record_ids=[i], fields=["phone"], detail={},
-                               request_id=None)
+                e = AuditEntry(
+                    at=datetime(2026, 11, 1, i, tzinfo=UTC),
+                    actor=f"user:{i}:u",
+                    action="update",
+                    path="rest",
+                    ledger="person",
+                    record_ids=[i],
+                    fields=["phone"],
+                    detail={},
+                    request_id=None,
+                )
                 h = audit_chain.digest(prev, e)
-                conn.execute("INSERT INTO audit_log (id, at, actor, action, path, ledger, record_ids, fields, detail, "
-                             "prev_hash, hash) VALUES (%s, %s, %s, 'update', 'rest', 'person', %s, '{phone}', '{}', "
-                             "%s, %s)", (i * 10, e.at, e.actor, [i], prev, h))
+                conn.execute(
+                    "INSERT INTO audit_log (id, at, actor, action, path, ledger, record_ids, fields, detail, "
+                    "prev_hash, hash) VALUES (%s, %s, %s, 'update', 'rest', 'person', %s, '{phone}', '{}', "
+                    "%s, %s)",
+                    (i * 10, e.at, e.actor, [i], prev, h),
+                )
                 prev = h
     finally:
         command.upgrade(cfg, "head")

@@ -35,8 +35,15 @@ async def _seed(url: str) -> None:
     engine = create_async_engine(url)
     async with async_sessionmaker(engine)() as s:
         for i in range(5):
-            await audit.append(s, actor=f"user:{i}:u{i}", action="update", path="rest", ledger="person",
-                               record_ids=[i + 1], fields=["phone"])
+            await audit.append(
+                s,
+                actor=f"user:{i}:u{i}",
+                action="update",
+                path="rest",
+                ledger="person",
+                record_ids=[i + 1],
+                fields=["phone"],
+            )
         await s.commit()
     assert await audit_chain.run_chainer(engine) is not None  # what the service does every second
     await engine.dispose()

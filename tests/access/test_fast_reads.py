@@ -48,7 +48,7 @@ class Wire:
     """Counts client round trips (a Sync or a simple Query message) on every traced connection."""
 
     def __init__(self) -> None:
-        self.file = tempfile.NamedTemporaryFile(mode="w+b", suffix=".trace")  # noqa: SIM115
+        self.file = tempfile.NamedTemporaryFile(mode="w+b", suffix=".trace")
         self.mark = 0
         self.statements: list[str] = []
 
@@ -59,8 +59,11 @@ class Wire:
             pgconn.set_trace_flags(psycopg.pq.Trace.SUPPRESS_TIMESTAMPS)
 
         event.listen(engine.sync_engine, "connect", traced)
-        event.listen(engine.sync_engine, "before_cursor_execute",
-                     lambda conn, cursor, statement, *rest: self.statements.append(statement))
+        event.listen(
+            engine.sync_engine,
+            "before_cursor_execute",
+            lambda conn, cursor, statement, *rest: self.statements.append(statement),
+        )
 
     def lines(self) -> list[str]:
         self.file.flush()
@@ -84,7 +87,9 @@ class Wire:
         return out
 
     def queries(self) -> list[str]:
-        return [ln for ln in self.lines() if ln.startswith("F\t") and ("\tParse\t" in ln or "\tQuery\t" in ln)]
+        return [
+            ln for ln in self.lines() if ln.startswith("F\t") and ("\tParse\t" in ln or "\tQuery\t" in ln)
+        ]
 
 
 @dataclass
@@ -110,18 +115,36 @@ async def site(own_url: str, settings) -> AsyncIterator[Site]:
     setup = make_engine(own_url, s)
     async with make_sessionmaker(setup)() as db:
         code = f"{A}{n:03d}"
-        town = await make_org_unit(db, code=f"t{n}", name="临江镇", kind="township", region_code=code[:9] + "000")
-        dept = await make_org_unit(db, code=f"d{n}", name="区残联", kind="department", region_code="500118000000",
-                                   department_code="cl")
-        platform = await make_org_unit(db, code=f"p{n}", name="区大数据局", kind="platform",
-                                       region_code="500118000000")
+        town = await make_org_unit(
+            db, code=f"t{n}", name="临江镇", kind="township", region_code=code[:9] + "000"
+        )
+        dept = await make_org_unit(
+            db,
+            code=f"d{n}",
+            name="区残联",
+            kind="department",
+            region_code="500118000000",
+            department_code="cl",
+        )
+        platform = await make_org_unit(
+            db, code=f"p{n}", name="区大数据局", kind="platform", region_code="500118000000"
+        )
         users = {
             "town": await make_user(db, username=f"ta{n}", org_unit=town, roles=["township_admin"]),
             "dept": await make_user(db, username=f"cl{n}", org_unit=dept, roles=["dept_staff"]),
             "admin": await make_user(db, username=f"admin{n}", org_unit=platform, roles=["platform_admin"]),
         }
-        db.add(Grant(grantee_type="user", user_id=users["town"].id, ledger="*", field="*", level="write",
-                     row_scope="own", created_by="test"))
+        db.add(
+            Grant(
+                grantee_type="user",
+                user_id=users["town"].id,
+                ledger="*",
+                field="*",
+                level="write",
+                row_scope="own",
+                created_by="test",
+            )
+        )
         t = tables().ledgers["person"]
         values = person_values(n, VILLAGE_A)
         person = (await db.execute(insert(t).values(**values).returning(t.c.id))).scalar_one()
@@ -135,8 +158,18 @@ async def site(own_url: str, settings) -> AsyncIterator[Site]:
         wire.attach(app.state.sessionmaker.kw["bind"])
         transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-            yield Site(client, app, wire, s, own_url, auth_headers(s, users["town"]), auth_headers(s, users["dept"]),
-                       auth_headers(s, users["admin"]), users, person)
+            yield Site(
+                client,
+                app,
+                wire,
+                s,
+                own_url,
+                auth_headers(s, users["town"]),
+                auth_headers(s, users["dept"]),
+                auth_headers(s, users["admin"]),
+                users,
+                person,
+            )
 
 
 def _sql(url: str, statement: str, *params) -> None:
@@ -157,10 +190,14 @@ async def test_warm_rest_get_is_one_round_trip_with_the_right_data(site: Site):
     r = await site.client.get(f"{PERSONS}/{site.person}", headers=site.dept)
     assert r.status_code == 200 and r.json() == cold
     assert r.headers["ETag"] == f'W/"{cold["version"]}"'
-    assert cold["id_number"] != person_values(0, VILLAGE_A)["id_number"] and "*" in cold["id_number"]  # masked
+    assert (
+        cold["id_number"] != person_values(0, VILLAGE_A)["id_number"] and "*" in cold["id_number"]
+    )  # masked
     trips = site.wire.round_trips()
     assert len(trips) == 1, site.wire.queries()
-    assert len(site.wire.statements) == 1 and "access_version" in site.wire.statements[0]  # the version check rides in it
+    assert (
+        len(site.wire.statements) == 1 and "access_version" in site.wire.statements[0]
+    )  # the version check rides in it
 
 
 async def test_warm_rest_get_of_unmasked_sensitive_values_appends_its_audit_row(site: Site):
@@ -176,14 +213,19 @@ async def test_warm_rest_get_of_unmasked_sensitive_values_appends_its_audit_row(
 
 async def _audit_rows(url: str, username: str) -> int:
     with psycopg.connect(libpq_conninfo(url)) as conn:
-        row = conn.execute("SELECT count(*) FROM audit_log WHERE actor LIKE %s AND action = 'read_sensitive'",
-                           (f"%:{username}",)).fetchone()
+        row = conn.execute(
+            "SELECT count(*) FROM audit_log WHERE actor LIKE %s AND action = 'read_sensitive'",
+            (f"%:{username}",),
+        ).fetchone()
     assert row is not None
     return int(row[0])
 
 
 async def test_warm_graphql_person_by_id_is_one_round_trip(site: Site):
-    q = {"query": "query($id: ID!) { person(id: $id) { id name idNumber } }", "variables": {"id": str(site.person)}}
+    q = {
+        "query": "query($id: ID!) { person(id: $id) { id name idNumber } }",
+        "variables": {"id": str(site.person)},
+    }
     r1 = await site.client.post("/graphql", json=q, headers=site.dept)
     assert r1.status_code == 200 and "errors" not in r1.json(), r1.text
     site.wire.reset()
@@ -202,14 +244,25 @@ async def test_warm_rest_list_is_one_round_trip(site: Site):
 
 
 async def test_revoked_grant_applies_on_the_next_request(site: Site):
-    r = await site.client.post("/api/v1/grants", headers=site.admin, json={
-        "grantee_type": "user", "username": site.users["dept"].username, "ledger": "person", "field": "id_number",
-        "level": "read", "row_scope": "all"})
+    r = await site.client.post(
+        "/api/v1/grants",
+        headers=site.admin,
+        json={
+            "grantee_type": "user",
+            "username": site.users["dept"].username,
+            "ledger": "person",
+            "field": "id_number",
+            "level": "read",
+            "row_scope": "all",
+        },
+    )
     assert r.status_code == 201, r.text
     granted = await _warm(site, site.dept)
     assert "*" not in granted["id_number"]
     assert (await _warm(site, site.dept))["id_number"] == granted["id_number"]  # warm: still granted
-    assert (await site.client.delete(f"/api/v1/grants/{r.json()['id']}", headers=site.admin)).status_code == 204
+    assert (
+        await site.client.delete(f"/api/v1/grants/{r.json()['id']}", headers=site.admin)
+    ).status_code == 204
     after = await _warm(site, site.dept)
     assert "*" in after["id_number"] and after["id_number"] != granted["id_number"]
     q = {"query": "query($id: ID!) { person(id: $id) { idNumber } }", "variables": {"id": str(site.person)}}
@@ -223,8 +276,11 @@ async def test_grant_changed_by_hand_sql_applies_on_the_next_request(site: Site)
     assert lst.status_code == 200 and lst.json()["items"]
     # Another process narrows the township to hidden rows: no grant leaves the default scope, so the
     # grant is turned into one on an unrelated region.
-    _sql(site.url, "UPDATE access_grant SET row_scope = 'regions', regions = ARRAY['500118999000'] "
-         "WHERE user_id = %s", site.users["town"].id)
+    _sql(
+        site.url,
+        "UPDATE access_grant SET row_scope = 'regions', regions = ARRAY['500118999000'] WHERE user_id = %s",
+        site.users["town"].id,
+    )
     r = await site.client.get(f"{PERSONS}/{site.person}", headers=site.town)
     assert r.status_code == 404
     lst = await site.client.get(PERSONS, params={"limit": 5}, headers=site.town)
@@ -252,14 +308,24 @@ async def test_logged_out_token_is_refused_on_the_next_request(site: Site):
     assert (await site.client.post("/api/v1/auth/logout", headers=site.dept)).status_code == 204
     assert (await site.client.get(f"{PERSONS}/{site.person}", headers=site.dept)).status_code == 401
     # `me` runs no ledger statement: the version is checked before the cached caller answers.
-    assert (await site.client.post("/graphql", json={"query": "{ me { name } }"}, headers=site.dept)).status_code == 401
+    assert (
+        await site.client.post("/graphql", json={"query": "{ me { name } }"}, headers=site.dept)
+    ).status_code == 401
 
 
 async def test_expired_token_is_refused_although_cached(site: Site):
     now = datetime.now(UTC)
-    token = jwt.encode({"sub": f"user:{site.users['dept'].id}", "iat": now, "exp": now + timedelta(seconds=2),
-                        "jti": secrets.token_urlsafe(16), "ver": 0},
-                       site.settings.secret_key.get_secret_value(), algorithm=ALGORITHM)
+    token = jwt.encode(
+        {
+            "sub": f"user:{site.users['dept'].id}",
+            "iat": now,
+            "exp": now + timedelta(seconds=2),
+            "jti": secrets.token_urlsafe(16),
+            "ver": 0,
+        },
+        site.settings.secret_key.get_secret_value(),
+        algorithm=ALGORITHM,
+    )
     headers = {"Authorization": f"Bearer {token}"}
     await _warm(site, headers)
     await _warm(site, headers)
@@ -271,7 +337,9 @@ async def test_expired_token_is_refused_although_cached(site: Site):
 async def test_version_moves_with_every_access_change_and_never_repeats(site: Site):
     async def version() -> int:
         async with site.app.state.read_engine.connect() as conn:
-            return int((await conn.execute(text("SELECT version FROM access_version WHERE id = 1"))).scalar_one())
+            return int(
+                (await conn.execute(text("SELECT version FROM access_version WHERE id = 1"))).scalar_one()
+            )
 
     v0 = await version()
     _sql(site.url, "UPDATE app_user SET failed_logins = 0 WHERE id = %s", site.users["dept"].id)
@@ -280,12 +348,18 @@ async def test_version_moves_with_every_access_change_and_never_repeats(site: Si
     v1 = await version()
     assert v1 > v0
     with psycopg.connect(libpq_conninfo(site.url)) as conn:  # a bump that rolls back ...
-        conn.execute("UPDATE org_unit SET name = name WHERE id = (SELECT org_unit_id FROM app_user WHERE id = %s)",
-                     (site.users["dept"].id,))
+        conn.execute(
+            "UPDATE org_unit SET name = name WHERE id = (SELECT org_unit_id FROM app_user WHERE id = %s)",
+            (site.users["dept"].id,),
+        )
         conn.rollback()
     assert await version() == v1
     _sql(site.url, "DELETE FROM revoked_token WHERE false")
-    _sql(site.url, "INSERT INTO revoked_token (jti, user_id, expires_at) VALUES (%s, %s, now())",
-         secrets.token_urlsafe(8), site.users["dept"].id)
+    _sql(
+        site.url,
+        "INSERT INTO revoked_token (jti, user_id, expires_at) VALUES (%s, %s, now())",
+        secrets.token_urlsafe(8),
+        site.users["dept"].id,
+    )
     v2 = await version()
     assert v2 > v1 + 1  # ... never gives its number to the next one

@@ -30,10 +30,19 @@ API = "/api/v1/ledgers"
 LEVELS = ["hidden", "masked", "read", "write"]
 RANK = {"self": 4, "role_in_unit": 3, "unit": 2}
 DEFAULT = {"public": "read", "internal": "read", "sensitive": "masked", "secret": "hidden"}
-TARGETS = [("*", "*"), ("person", "*"), ("person", "id_number"), ("person", "birth_date"), ("person", "name"),
-           ("house", "*"), ("house", "owner_id_number"), ("disability", "*"),
-           ("disability", "certificate_number"), ("disability", "disability_type"),
-           ("disability", "disability_level")]
+TARGETS = [
+    ("*", "*"),
+    ("person", "*"),
+    ("person", "id_number"),
+    ("person", "birth_date"),
+    ("person", "name"),
+    ("house", "*"),
+    ("house", "owner_id_number"),
+    ("disability", "*"),
+    ("disability", "certificate_number"),
+    ("disability", "disability_type"),
+    ("disability", "disability_level"),
+]
 BIRTHS = [date(1963, 7, 29), date(1977, 10, 13), date(1984, 12, 26)]
 
 
@@ -43,9 +52,13 @@ def id_mask(x: str) -> str:
 
 # ---- the oracle -------------------------------------------------------------------------------
 
+
 def own_level(kind: str, grants: list[tuple[str, str, str, str]], ledger: str, field: str) -> str:
-    applicable = [(i, g) for i, g in enumerate(grants)
-                  if (kind == "user" or g[0] == "self") and g[1] in (ledger, "*") and g[2] in (field, "*")]
+    applicable = [
+        (i, g)
+        for i, g in enumerate(grants)
+        if (kind == "user" or g[0] == "self") and g[1] in (ledger, "*") and g[2] in (field, "*")
+    ]
     if not applicable:
         if kind != "user":
             return "hidden"
@@ -56,19 +69,27 @@ def own_level(kind: str, grants: list[tuple[str, str, str, str]], ledger: str, f
 
 def expected(kind: str, grants, ledger: str, field: str) -> str:
     """The caps of the catalogue, spelled out: a field that reveals another is never more readable."""
-    sources = {("person", "birth_date"): [("person", "id_number")],
-               ("house", "owner_id_number"): [("person", "id_number")],
-               ("disability", "certificate_number"): [("person", "id_number"), ("disability", "disability_type"),
-                                                      ("disability", "disability_level")]}
-    levels = [own_level(kind, grants, ledger, field)] + [own_level(kind, grants, *s)
-                                                          for s in sources.get((ledger, field), [])]
+    sources = {
+        ("person", "birth_date"): [("person", "id_number")],
+        ("house", "owner_id_number"): [("person", "id_number")],
+        ("disability", "certificate_number"): [
+            ("person", "id_number"),
+            ("disability", "disability_type"),
+            ("disability", "disability_level"),
+        ],
+    }
+    levels = [own_level(kind, grants, ledger, field)] + [
+        own_level(kind, grants, *s) for s in sources.get((ledger, field), [])
+    ]
     return min(levels, key=LEVELS.index)
 
 
 def rows_visible(kind: str, grants, ledger: str) -> bool:
     # Every grant here is district-wide; without a non-hidden one users keep their own subtree (the
     # department's: the district), service accounts see no rows.
-    return kind == "user" or any(g[0] == "self" and g[1] in (ledger, "*") and g[3] != "hidden" for g in grants)
+    return kind == "user" or any(
+        g[0] == "self" and g[1] in (ledger, "*") and g[3] != "hidden" for g in grants
+    )
 
 
 def plain(level: str) -> bool:
@@ -76,6 +97,7 @@ def plain(level: str) -> bool:
 
 
 # ---- the world --------------------------------------------------------------------------------
+
 
 async def _post(client, path, headers, body) -> dict:
     r = await client.post(path, json=body, headers=headers)
@@ -86,20 +108,56 @@ async def _post(client, path, headers, body) -> dict:
 async def _seed(client, world, session) -> dict:
     persons = []
     for i, (region, headers) in enumerate([(VILLAGE_A, world.a), (VILLAGE_A, world.a), (VILLAGE_B, world.b)]):
-        persons.append(await _post(client, f"{API}/person/records", headers, {
-            "region_code": region, "name": f"隐{'甲乙丙'[i]}真", "ethnicity": "01",
-            "id_number": make_id_card("500118", BIRTHS[i], 401 + i * 6, "12"[i % 2]), "phone": f"1371234{i:04d}"}))
+        persons.append(
+            await _post(
+                client,
+                f"{API}/person/records",
+                headers,
+                {
+                    "region_code": region,
+                    "name": f"隐{'甲乙丙'[i]}真",
+                    "ethnicity": "01",
+                    "id_number": make_id_card("500118", BIRTHS[i], 401 + i * 6, "12"[i % 2]),
+                    "phone": f"1371234{i:04d}",
+                },
+            )
+        )
     cert = persons[0]["id_number"] + "53"
-    dis = await _post(client, f"{API}/disability/records", world.a, {
-        "parent_id": persons[0]["id"], "certificate_number": cert, "disability_type": "5",
-        "disability_level": "3"})
-    house = await _post(client, f"{API}/house/records", world.a, {
-        "region_code": VILLAGE_A, "house_code": "500118101201Q777", "standard_address": "重庆市永川区临江镇临江村7组7号",
-        "owner_name": persons[1]["name"], "owner_id_number": persons[1]["id_number"]})
-    await _post(client, "/api/v1/relations/residence", world.a, {"from_id": persons[1]["id"], "to_id": house["id"]})
+    dis = await _post(
+        client,
+        f"{API}/disability/records",
+        world.a,
+        {
+            "parent_id": persons[0]["id"],
+            "certificate_number": cert,
+            "disability_type": "5",
+            "disability_level": "3",
+        },
+    )
+    house = await _post(
+        client,
+        f"{API}/house/records",
+        world.a,
+        {
+            "region_code": VILLAGE_A,
+            "house_code": "500118101201Q777",
+            "standard_address": "重庆市永川区临江镇临江村7组7号",
+            "owner_name": persons[1]["name"],
+            "owner_id_number": persons[1]["id_number"],
+        },
+    )
+    await _post(
+        client, "/api/v1/relations/residence", world.a, {"from_id": persons[1]["id"], "to_id": house["id"]}
+    )
     account, key = await make_service_account(session, await _unit(session), name="rebuild-prop")
-    return {"persons": persons, "disability": dis, "cert": cert, "house": house, "svc": api_key_headers(key),
-            "svc_id": account.id}
+    return {
+        "persons": persons,
+        "disability": dis,
+        "cert": cert,
+        "house": house,
+        "svc": api_key_headers(key),
+        "svc_id": account.id,
+    }
 
 
 async def _unit(session):
@@ -111,8 +169,9 @@ async def _unit(session):
 
 
 grant_lists = st.lists(
-    st.tuples(st.sampled_from(["self", "unit", "role_in_unit"]), st.sampled_from(TARGETS),
-              st.sampled_from(LEVELS)).map(lambda t: (t[0], t[1][0], t[1][1], t[2])),
+    st.tuples(
+        st.sampled_from(["self", "unit", "role_in_unit"]), st.sampled_from(TARGETS), st.sampled_from(LEVELS)
+    ).map(lambda t: (t[0], t[1][0], t[1][1], t[2])),
     max_size=6,
 )
 
@@ -121,11 +180,21 @@ async def _insert_grants(connection, world, seed_svc_id: int, kind: str, grants)
     user = world.users["cl"]
     unit_id = user.org_unit_id
     for who, ledger, field, level in grants:
-        values = {"ledger": ledger, "field": field, "level": level, "allow_lookup": False, "row_scope": "all",
-                  "regions": [], "created_by": "test"}
+        values = {
+            "ledger": ledger,
+            "field": field,
+            "level": level,
+            "allow_lookup": False,
+            "row_scope": "all",
+            "regions": [],
+            "created_by": "test",
+        }
         if who == "self":
-            values.update({"grantee_type": "user", "user_id": user.id} if kind == "user"
-                          else {"grantee_type": "service_account", "service_account_id": seed_svc_id})
+            values.update(
+                {"grantee_type": "user", "user_id": user.id}
+                if kind == "user"
+                else {"grantee_type": "service_account", "service_account_id": seed_svc_id}
+            )
         elif who == "unit":
             values.update(grantee_type="org_unit", org_unit_id=unit_id)
         else:
@@ -154,11 +223,16 @@ def _rebuilds(strings: list[str]) -> set[str]:
 pytestmark = pytest.mark.property
 
 
-@settings(max_examples=examples(quick=100, long=3000), deadline=None, derandomize=True,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+@settings(
+    max_examples=examples(quick=100, long=3000),
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 @given(kind=st.sampled_from(["user", "service_account"]), grants=grant_lists)
-async def test_item1_property_no_caller_rebuilds_an_id_it_cannot_read(client, world, connection, session,
-                                                                      kind, grants):
+async def test_item1_property_no_caller_rebuilds_an_id_it_cannot_read(
+    client, world, connection, session, kind, grants
+):
     if not hasattr(world, "rebuild_seed"):
         world.rebuild_seed = await _seed(client, world, session)
     seed = world.rebuild_seed
@@ -211,20 +285,27 @@ async def test_item1_property_no_caller_rebuilds_an_id_it_cannot_read(client, wo
     assert all((g is not None) == person_rows for g in got_persons), (kind, grants)
     if person_rows:
         for p, g in zip(persons, got_persons, strict=True):
-            name, idn, born = (expected(kind, grants, "person", f) for f in ("name", "id_number", "birth_date"))
+            name, idn, born = (
+                expected(kind, grants, "person", f) for f in ("name", "id_number", "birth_date")
+            )
             assert g.get("name") == (p["name"] if plain(name) else None if name == "hidden" else g["name"])
             if name == "masked":
                 assert g["name"] == p["name"][0] + "**"
             assert g.get("id_number") == {"hidden": None, "masked": id_mask(p["id_number"])}.get(
-                idn, p["id_number"]), (kind, grants)
+                idn, p["id_number"]
+            ), (kind, grants)
             assert g.get("birth_date") == {"hidden": None, "masked": p["birth_date"][:4]}.get(
-                born, p["birth_date"]), (kind, grants)
+                born, p["birth_date"]
+            ), (kind, grants)
     if rows_visible(kind, grants, "house"):
         owner = expected(kind, grants, "house", "owner_id_number")
         x = persons[1]["id_number"]
-        assert got_house.get("owner_id_number") == {"hidden": None, "masked": id_mask(x)}.get(owner, x), grants
+        assert got_house.get("owner_id_number") == {"hidden": None, "masked": id_mask(x)}.get(owner, x), (
+            grants
+        )
     if rows_visible(kind, grants, "disability"):
         cert = expected(kind, grants, "disability", "certificate_number")
         x = persons[0]["id_number"]
         assert got_dis.get("certificate_number") == {"hidden": None, "masked": id_mask(x) + "****"}.get(
-            cert, seed["cert"]), (kind, grants)
+            cert, seed["cert"]
+        ), (kind, grants)

@@ -28,10 +28,22 @@ from tests.world import VILLAGE_A, VILLAGE_B
 
 pytestmark = pytest.mark.property
 
-FIELDS = ["name", "id_number", "phone", "hukou_address", "residence_address", "birth_date", "low_income_status"]
+FIELDS = [
+    "name",
+    "id_number",
+    "phone",
+    "hukou_address",
+    "residence_address",
+    "birth_date",
+    "low_income_status",
+]
 PERSONS = "/api/v1/ledgers/person/records"
-SCOPES = {"own": ("own", []), "all": ("all", []), "a": ("regions", ["500118101000"]),
-          "b": ("regions", ["500118102000"])}
+SCOPES = {
+    "own": ("own", []),
+    "all": ("all", []),
+    "a": ("regions", ["500118101000"]),
+    "b": ("regions", ["500118102000"]),
+}
 PREFIX = {"all": ("",), "a": ("500118101",), "b": ("500118102",)}
 DISTRICT = "500118"  # the department's own subtree
 
@@ -39,7 +51,8 @@ DISTRICT = "500118"  # the department's own subtree
 def seeded(i: int, region: str) -> dict:
     # Distinctive values: none is a substring of another's mask or of any fixed text.
     rec = {
-        "region_code": region, "name": f"密{'甲乙丙丁'[i]}{'子丑寅卯'[i]}卫",
+        "region_code": region,
+        "name": f"密{'甲乙丙丁'[i]}{'子丑寅卯'[i]}卫",
         "id_number": make_id_card("500118", date(1961 + i, 2, 3 + i), 300 + i * 2, "1"),
         "phone": f"1597{i}{i}2468{i}{7 - i}"[:11],
         "hukou_address": f"重庆市永川区秘{i}镇隐{i}村藏{i}组{97 + i}号",
@@ -72,7 +85,8 @@ requests = st.lists(
         st.tuples(st.just("dup"), st.integers(0, 3)),
         st.tuples(st.just("bad"), st.sampled_from(FIELDS)),
     ),
-    min_size=1, max_size=5,
+    min_size=1,
+    max_size=5,
 )
 
 
@@ -85,8 +99,11 @@ async def _seed(client, world, session) -> list[dict]:
         assert r.status_code == 201, r.text
         # Change the phone once so history holds an old and a new value.
         rec = r.json()
-        r = await client.patch(f"{PERSONS}/{rec['id']}", json={"phone": body["phone"][:-1] + "9"},
-                               headers={**headers, "If-Match": 'W/"1"'})
+        r = await client.patch(
+            f"{PERSONS}/{rec['id']}",
+            json={"phone": body["phone"][:-1] + "9"},
+            headers={**headers, "If-Match": 'W/"1"'},
+        )
         assert r.status_code == 200, r.text
         out.append({**body, "id": rec["id"], "old_phone": body["phone"], "phone": body["phone"][:-1] + "9"})
     unit = (await session.scalars(select(OrgUnit).where(OrgUnit.code == "dept:cl"))).one()
@@ -98,7 +115,10 @@ async def _seed(client, world, session) -> list[dict]:
 def _caller(kind: str, named: dict, named_scope: str, unit_grants: dict, unit_scope: str) -> Caller:
     def grants(who, fields, scope):
         return [G(who, "person", f, lvl, PREFIX.get(scope, (DISTRICT,))) for f, lvl in fields.items()]
-    return Caller(kind, DISTRICT, grants("org_unit", unit_grants, unit_scope) + grants("named", named, named_scope))
+
+    return Caller(
+        kind, DISTRICT, grants("org_unit", unit_grants, unit_scope) + grants("named", named, named_scope)
+    )
 
 
 def check_record(caller: Caller, item: dict, rec: dict) -> None:
@@ -116,12 +136,23 @@ def list_status(caller: Caller, filt: str | None, order: str | None) -> int:
     return 200 if all(at_least_read(level_of(caller, "person", f)) for f in asked) else 403
 
 
-@settings(max_examples=examples(300, 5500), deadline=None, derandomize=True,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
-@given(kind=st.sampled_from(["user", "service_account"]), named=grant_sets, scope=scopes,
-       unit_grants=grant_sets, unit_scope=scopes, reqs=requests)
-async def test_no_unreadable_value_ever_leaves_the_service(client, world, session, connection, kind, named, scope,
-                                                           unit_grants, unit_scope, reqs):
+@settings(
+    max_examples=examples(300, 5500),
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    kind=st.sampled_from(["user", "service_account"]),
+    named=grant_sets,
+    scope=scopes,
+    unit_grants=grant_sets,
+    unit_scope=scopes,
+    reqs=requests,
+)
+async def test_no_unreadable_value_ever_leaves_the_service(
+    client, world, session, connection, kind, named, scope, unit_grants, unit_scope, reqs
+):
     tally("rest")
     # Fixtures live for the whole test (all examples): seed once, give each example its own savepoint.
     if not hasattr(world, "seeded"):
@@ -131,13 +162,25 @@ async def test_no_unreadable_value_ever_leaves_the_service(client, world, sessio
     async with connection.begin_nested() as sp:
         user = world.users["cl"]
         named_to = {"user_id": user.id} if kind == "user" else {"service_account_id": account.id}
-        for grantee, fields, sc, ids in (("org_unit", unit_grants, unit_scope, {"org_unit_id": unit.id}),
-                                         (kind, named, scope, named_to)):
+        for grantee, fields, sc, ids in (
+            ("org_unit", unit_grants, unit_scope, {"org_unit_id": unit.id}),
+            (kind, named, scope, named_to),
+        ):
             row_scope, regions = SCOPES[sc]
             for fld, level in fields.items():
-                await connection.execute(Grant.__table__.insert().values(
-                    grantee_type=grantee, ledger="person", field=fld, level=level, allow_lookup=False,
-                    row_scope=row_scope, regions=regions, created_by="test", **ids))
+                await connection.execute(
+                    Grant.__table__.insert().values(
+                        grantee_type=grantee,
+                        ledger="person",
+                        field=fld,
+                        level=level,
+                        allow_lookup=False,
+                        row_scope=row_scope,
+                        regions=regions,
+                        created_by="test",
+                        **ids,
+                    )
+                )
         caller = _caller(kind, named, scope, unit_grants, unit_scope)
         headers = world.dept if kind == "user" else svc_headers
 
@@ -163,8 +206,11 @@ async def test_no_unreadable_value_ever_leaves_the_service(client, world, sessio
                 assert r.status_code == list_status(caller, req[1], req[2]), (params, r.text)
                 if r.status_code == 200:
                     # Exactly the rows in scope that match the filter, each as the oracle says.
-                    want = [rec for rec in records if visible(rec)
-                            and (not req[1] or rec[req[1]] == records[0][req[1]])]
+                    want = [
+                        rec
+                        for rec in records
+                        if visible(rec) and (not req[1] or rec[req[1]] == records[0][req[1]])
+                    ]
                     got = {item["id"]: item for item in r.json()["items"]}
                     assert sorted(got) == sorted(rec["id"] for rec in want), params
                     for rec in want:
@@ -188,14 +234,20 @@ async def test_no_unreadable_value_ever_leaves_the_service(client, world, sessio
                         # The old number as it was before the change: plain or masked like the field.
                         assert old in [e["before"] for e in phones], (level, old, phones)
             elif req[0] == "dup":
-                body = {k: v for k, v in records[req[1]].items() if (k in FIELDS or k == "region_code")
-                        and v is not None}
+                body = {
+                    k: v
+                    for k, v in records[req[1]].items()
+                    if (k in FIELDS or k == "region_code") and v is not None
+                }
                 r = await client.post(PERSONS, json=body, headers=headers)
                 assert r.status_code == 403, r.text  # nobody here holds write
             else:
                 target = records[0]
-                r = await client.patch(f"{PERSONS}/{target['id']}", json={req[1]: "坏值" + target[req[1]]},
-                                       headers={**headers, "If-Match": 'W/"2"'})
+                r = await client.patch(
+                    f"{PERSONS}/{target['id']}",
+                    json={req[1]: "坏值" + target[req[1]]},
+                    headers={**headers, "If-Match": 'W/"2"'},
+                )
                 assert r.status_code == 403, r.text  # write is checked before the row, the value, the version
             blob = r.text + " ".join(f"{k}:{v}" for k, v in r.headers.items())
             for secret in forbidden:

@@ -35,9 +35,7 @@ async def township(session):
 
 @pytest.fixture
 async def staff(session, township):
-    return await make_user(
-        session, username="zhang.san", org_unit=township, roles=["township_staff"]
-    )
+    return await make_user(session, username="zhang.san", org_unit=township, roles=["township_staff"])
 
 
 def assert_problem(resp, status: int, code: str) -> dict:
@@ -55,9 +53,7 @@ def assert_problem(resp, status: int, code: str) -> dict:
 
 
 async def test_login_json_returns_bearer_token(client, settings, staff):
-    resp = await client.post(
-        "/api/v1/auth/token", json={"username": "zhang.san", "password": PASSWORD}
-    )
+    resp = await client.post("/api/v1/auth/token", json={"username": "zhang.san", "password": PASSWORD})
     assert resp.status_code == 200, resp.text
     body = resp.json()
     assert body["token_type"] == "bearer"
@@ -96,9 +92,7 @@ async def test_wrong_password_and_unknown_user_look_the_same(client, staff):
     wrong = await client.post(
         "/api/v1/auth/token", json={"username": "zhang.san", "password": "not-the-password"}
     )
-    unknown = await client.post(
-        "/api/v1/auth/token", json={"username": "li.si", "password": PASSWORD}
-    )
+    unknown = await client.post("/api/v1/auth/token", json={"username": "li.si", "password": PASSWORD})
     body = assert_problem(wrong, 401, "auth.bad_credentials")
     assert body["title"] == "用户名或密码错误"
     assert assert_problem(unknown, 401, "auth.bad_credentials") == body
@@ -106,9 +100,7 @@ async def test_wrong_password_and_unknown_user_look_the_same(client, staff):
 
 
 async def test_login_form_wrong_password(client, staff):
-    resp = await client.post(
-        "/api/v1/auth/token", data={"username": "zhang.san", "password": "nope-nope"}
-    )
+    resp = await client.post("/api/v1/auth/token", data={"username": "zhang.san", "password": "nope-nope"})
     assert_problem(resp, 401, "auth.bad_credentials")
 
 
@@ -120,9 +112,7 @@ async def test_login_missing_field_is_validation_problem_without_echo(client):
 
 
 async def test_login_rejects_other_grant_types_and_media_types(client):
-    resp = await client.post(
-        "/api/v1/auth/token", data={"grant_type": "client_credentials", "username": "a"}
-    )
+    resp = await client.post("/api/v1/auth/token", data={"grant_type": "client_credentials", "username": "a"})
     assert_problem(resp, 422, "validation.failed")
     resp = await client.post(
         "/api/v1/auth/token", content=b"username=a", headers={"content-type": "text/plain"}
@@ -141,9 +131,7 @@ async def test_inactive_user_cannot_log_in_or_use_a_token(client, settings, sess
     resp = await client.post("/api/v1/auth/token", json={"username": "gone", "password": PASSWORD})
     assert_problem(resp, 401, "auth.account_disabled")
     # With the wrong password nothing is revealed about the account.
-    resp = await client.post(
-        "/api/v1/auth/token", json={"username": "gone", "password": "wrong-password"}
-    )
+    resp = await client.post("/api/v1/auth/token", json={"username": "gone", "password": "wrong-password"})
     assert_problem(resp, 401, "auth.bad_credentials")
     # A token issued while active stops working once the account is deactivated.
     resp = await client.get("/api/v1/auth/me", headers=auth_headers(settings, user))
@@ -173,9 +161,7 @@ def _forge(settings, **claims) -> str:
         pytest.param(lambda s, uid: "garbage", id="garbage"),
         pytest.param(lambda s, uid: "a.b.c", id="three-parts"),
         pytest.param(
-            lambda s, uid: _forge(
-                s, sub=f"user:{uid}", exp=datetime.now(UTC) - timedelta(seconds=1)
-            ),
+            lambda s, uid: _forge(s, sub=f"user:{uid}", exp=datetime.now(UTC) - timedelta(seconds=1)),
             id="expired",
         ),
         pytest.param(
@@ -293,9 +279,7 @@ async def test_principal_carries_org_unit_scope(session, settings, staff, townsh
     assert not p.is_platform_admin
 
 
-async def test_bearer_wins_over_api_key_when_both_are_sent(
-    client, settings, session, staff, township
-):
+async def test_bearer_wins_over_api_key_when_both_are_sent(client, settings, session, staff, township):
     _, key = await make_service_account(session, township)
     resp = await client.get(
         "/api/v1/auth/me", headers={**auth_headers(settings, staff), **api_key_headers(key)}

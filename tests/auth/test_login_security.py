@@ -53,8 +53,9 @@ async def lax_client(settings, sessionmaker) -> AsyncIterator[httpx.AsyncClient]
     """A service whose throttle is out of the way, to reach the account lock."""
     from app.main import create_app
 
-    lax = Settings(**{**settings.model_dump(), "login_account_attempts": 1000,
-                      "login_address_attempts": 1000})
+    lax = Settings(
+        **{**settings.model_dump(), "login_account_attempts": 1000, "login_address_attempts": 1000}
+    )
     app = create_app(lax, manage_engine=False)
     app.state.sessionmaker = sessionmaker
     async with _client(app) as c:
@@ -129,8 +130,11 @@ async def test_item18_account_locks_after_repeated_failures_and_admin_unlocks(
     own = bearer(await login(lax_client, "admin"))
     staff_token = auth_headers(settings, staff)
     # (A lock stops password guessing; a session opened before it goes on, without admin rights.)
-    problem(await lax_client.post(f"/api/v1/users/{staff.id}/unlock", headers=staff_token), 403,
-            "auth.role_required")
+    problem(
+        await lax_client.post(f"/api/v1/users/{staff.id}/unlock", headers=staff_token),
+        403,
+        "auth.role_required",
+    )
     resp = await lax_client.post(f"/api/v1/users/{staff.id}/unlock", headers=own)
     assert resp.status_code == 200 and resp.json()["locked"] is False
     assert (await login(lax_client, "zhang.san")).status_code == 200
@@ -161,12 +165,18 @@ async def test_item18_logout_revokes_the_presented_token(client, staff):
 async def test_item18_password_change_revokes_every_token_of_the_user(client, staff):
     old = bearer(await login(client, "zhang.san"))
     other = bearer(await login(client, "zhang.san"))
-    wrong = await client.post("/api/v1/auth/password", headers=old,
-                              json={"current_password": "wrong-password", "new_password": "n3w-passw0rd!"})
+    wrong = await client.post(
+        "/api/v1/auth/password",
+        headers=old,
+        json={"current_password": "wrong-password", "new_password": "n3w-passw0rd!"},
+    )
     problem(wrong, 422, "validation.failed")
     assert (await client.get("/api/v1/auth/me", headers=old)).status_code == 200
-    resp = await client.post("/api/v1/auth/password", headers=old,
-                             json={"current_password": PASSWORD, "new_password": "n3w-passw0rd!"})
+    resp = await client.post(
+        "/api/v1/auth/password",
+        headers=old,
+        json={"current_password": PASSWORD, "new_password": "n3w-passw0rd!"},
+    )
     assert resp.status_code == 204, resp.text
     problem(await client.get("/api/v1/auth/me", headers=old), 401, "auth.invalid_token")
     problem(await client.get("/api/v1/auth/me", headers=other), 401, "auth.invalid_token")
@@ -180,8 +190,9 @@ async def test_item18_password_change_revokes_every_token_of_the_user(client, st
 
 async def test_item18_deactivate_revokes_tokens_and_refuses_login(client, settings, staff, admin):
     token = bearer(await login(client, "zhang.san"))
-    problem(await client.post(f"/api/v1/users/{staff.id}/deactivate", headers=token), 403,
-            "auth.role_required")
+    problem(
+        await client.post(f"/api/v1/users/{staff.id}/deactivate", headers=token), 403, "auth.role_required"
+    )
     resp = await client.post(f"/api/v1/users/{staff.id}/deactivate", headers=admin)
     assert resp.status_code == 200 and resp.json()["active"] is False
     assert (await client.get("/api/v1/auth/me", headers=token)).status_code == 401
@@ -191,15 +202,19 @@ async def test_item18_deactivate_revokes_tokens_and_refuses_login(client, settin
     assert resp.status_code == 200 and resp.json()["active"] is True
     # Reactivation does not revive tokens issued before the deactivation.
     problem(await client.get("/api/v1/auth/me", headers=token), 401, "auth.invalid_token")
-    assert (await client.get("/api/v1/auth/me", headers=bearer(await login(client, "zhang.san")))
-            ).status_code == 200
+    assert (
+        await client.get("/api/v1/auth/me", headers=bearer(await login(client, "zhang.san")))
+    ).status_code == 200
 
 
 async def test_item18_user_admin_edge_cases(client, session, settings, platform, admin):
     me = await make_user(session, username="root2", org_unit=platform, roles=["platform_admin"])
     mine = auth_headers(settings, me)
-    problem(await client.post(f"/api/v1/users/{me.id}/deactivate", headers=mine), 409,
-            "user.cannot_deactivate_self")
+    problem(
+        await client.post(f"/api/v1/users/{me.id}/deactivate", headers=mine),
+        409,
+        "user.cannot_deactivate_self",
+    )
     problem(await client.post("/api/v1/users/999999999/deactivate", headers=admin), 404, "record.not_found")
 
 
@@ -225,8 +240,9 @@ def test_item18_cli_unlocks_when_no_administrator_can_log_in(database_url, monke
 
     name = f"onetable_unlock_{os.getpid()}"
     url = make_url(database_url).set(database=name).render_as_string(hide_password=False)
-    server = libpq_conninfo(make_url(database_url).set(database="postgres")
-                            .render_as_string(hide_password=False))
+    server = libpq_conninfo(
+        make_url(database_url).set(database="postgres").render_as_string(hide_password=False)
+    )
     drop = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
     with psycopg.connect(server, autocommit=True) as conn:
         conn.execute(drop)
@@ -247,8 +263,9 @@ def test_item18_cli_unlocks_when_no_administrator_can_log_in(database_url, monke
                 await engine.dispose()
 
         async def seed(s):
-            unit = await make_org_unit(s, code="platform", name="平台", kind="platform",
-                                       region_code="500118000000")
+            unit = await make_org_unit(
+                s, code="platform", name="平台", kind="platform", region_code="500118000000"
+            )
             user = await make_user(s, username="root", org_unit=unit, roles=["platform_admin"])
             user.locked_at, user.failed_logins = func.now(), 10
 

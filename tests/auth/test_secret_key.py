@@ -82,7 +82,7 @@ def test_item17_docker_image_has_no_secret_and_refuses_to_start_without_one(tmp_
     cmd = json.loads(re.search(r"^CMD (\[.*\])$", dockerfile, re.MULTILINE).group(1))
     assert cmd[:2] == ["sh", "-c"]
     # Stand-ins for the image's commands: if the container got past the check they would run.
-    (tmp_path / "onetable").write_text("#!/bin/sh\necho ran >> \"$0.log\"\n")
+    (tmp_path / "onetable").write_text('#!/bin/sh\necho ran >> "$0.log"\n')
     (tmp_path / "onetable").chmod(0o755)
     env = {k: v for k, v in os.environ.items() if k != "ONETABLE_SECRET_KEY"}
     env["PATH"] = f"{tmp_path}:{env['PATH']}"

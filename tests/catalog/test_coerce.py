@@ -15,13 +15,16 @@ REMARK = HOUSE.field("remark")  # free text, max 500
 EVENT_DESCRIPTION = CAT.ledger("event").field("description")  # free text, max 2000
 
 
-@pytest.mark.parametrize("typed", [
-    "墙体开裂（已上报住建办）",
-    "第一行：屋顶漏水；\n第二行：已联系村委会。",
-    "门牌“３号”旁，Ａ栋　二单元",  # full-width digits, letters and U+3000 stay as the clerk typed them
-    "数量：1,234 户 —— 约 56％",
-    "行首空格保留在行内\r\n  缩进的第二行",
-])
+@pytest.mark.parametrize(
+    "typed",
+    [
+        "墙体开裂（已上报住建办）",
+        "第一行：屋顶漏水；\n第二行：已联系村委会。",
+        "门牌“３号”旁，Ａ栋　二单元",  # full-width digits, letters and U+3000 stay as the clerk typed them
+        "数量：1,234 户 —— 约 56％",
+        "行首空格保留在行内\r\n  缩进的第二行",
+    ],
+)
 def test_item14_free_text_is_stored_as_typed(typed):
     assert coerce(REMARK, typed, CAT).value == typed
     assert coerce(REMARK, f"  {typed}\n", CAT).value == typed  # only the ends are trimmed
@@ -73,4 +76,4 @@ def test_item14_free_text_round_trips_up_to_its_ends(s):
     out = coerce(EVENT_DESCRIPTION, s, CAT).value
     i = s.index(out)
     assert out and not _end(out[0]) and not _end(out[-1])
-    assert all(_end(c) for c in s[:i] + s[i + len(out):])
+    assert all(_end(c) for c in s[:i] + s[i + len(out) :])

@@ -94,9 +94,7 @@ async def go_live_disability(client, world) -> dict:
     """The 11 forms registered, proposed, replaced by the drafted pull-only template and retired."""
     ids = await register_forms(client, world.admin, DISABILITY_FORMS)
     p = (
-        await client.post(
-            "/api/v1/legacy-forms/proposals", headers=world.admin, json={"form_ids": ids}
-        )
+        await client.post("/api/v1/legacy-forms/proposals", headers=world.admin, json={"form_ids": ids})
     ).json()["items"][0]
     r = await client.post("/api/v1/report-templates", headers=world.dept, json=p["template"])
     assert r.status_code == 201, r.text

@@ -44,10 +44,7 @@ async def test_c1_1_eleven_disability_forms_become_one_extension_of_28_items_no_
         "person",
     )
     assert p["legacy_reports_merged"] == 11 and p["item_count"] == 28
-    assert (
-        p["by_source"] == {"platform": 12, "department": 16, "township": 0}
-        and p["township_upkeep"] == 0
-    )
+    assert p["by_source"] == {"platform": 12, "department": 16, "township": 0} and p["township_upkeep"] == 0
     items = {i["field"] and f"{i['ledger']}.{i['field']}": i for i in p["items"]}
     assert len(items) == 28 and not any(i["new_item"] for i in p["items"])
     # Name and ID are in all 11 forms, under their synonyms.
@@ -84,9 +81,7 @@ async def test_c1_1_eleven_disability_forms_become_one_extension_of_28_items_no_
         ("retired", template["id"], "disability")
     }
     assert (await client.get(f"{FORMS}?state=active", headers=world.admin)).json()["items"] == []
-    assert (
-        len((await client.get(f"{FORMS}?state=retired", headers=world.admin)).json()["items"]) == 11
-    )
+    assert len((await client.get(f"{FORMS}?state=retired", headers=world.admin)).json()["items"]) == 11
     # A retired form is not proposed again.
     r = await client.post(f"{FORMS}/proposals", headers=world.admin, json={"form_ids": ids[:1]})
     assert r.status_code == 422
@@ -114,18 +109,14 @@ async def test_township_kept_and_unknown_headers_count_as_township_upkeep(client
         ("残疾人证核查表", "cl", "monthly", ["名字", "公民身份号码", "残疾人证号"]),
     ]
     ids = await _register(client, world.admin, forms)
-    p = (
-        await client.post(f"{FORMS}/proposals", headers=world.admin, json={"form_ids": ids})
-    ).json()["items"][0]
+    p = (await client.post(f"{FORMS}/proposals", headers=world.admin, json={"form_ids": ids})).json()[
+        "items"
+    ][0]
     assert p["subject"] == "disability" and p["item_count"] == 6
-    assert (
-        p["by_source"] == {"platform": 2, "department": 2, "township": 2}
-        and p["township_upkeep"] == 2
-    )
+    assert p["by_source"] == {"platform": 2, "department": 2, "township": 2} and p["township_upkeep"] == 2
     by_label = {i["label"]: i for i in p["items"]}
     assert (
-        by_label["监护人姓名"]["field"] == "guardian_name"
-        and by_label["监护人姓名"]["source"] == "township"
+        by_label["监护人姓名"]["field"] == "guardian_name" and by_label["监护人姓名"]["source"] == "township"
     )
     assert by_label["本月走访次数"]["new_item"] is True and by_label["本月走访次数"]["path"] is None
 

@@ -33,9 +33,7 @@ async def _push(client, headers, ledger: str, records: list[dict]) -> dict:
     return out
 
 
-async def test_c2_8_all_28_items_fed_by_push_leave_townships_nothing_to_keep(
-    client, session, world
-):
+async def test_c2_8_all_28_items_fed_by_push_leave_townships_nothing_to_keep(client, session, world):
     await go_live_disability(client, world)
     before = (
         await client.get("/api/v1/legacy-forms/breakdown?ledger=disability", headers=world.admin)
@@ -159,9 +157,7 @@ async def test_c2_8_all_28_items_fed_by_push_leave_townships_nothing_to_keep(
         "disability",
         [{**ev, "source_event_id": "R2", "certificate_number": pid + "42", "employed": False}],
     )
-    after = (
-        await client.get("/api/v1/legacy-forms/breakdown?ledger=disability", headers=world.admin)
-    ).json()
+    after = (await client.get("/api/v1/legacy-forms/breakdown?ledger=disability", headers=world.admin)).json()
     assert after == {
         "ledger": "disability",
         "items": 28,

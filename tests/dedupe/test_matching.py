@@ -23,9 +23,7 @@ def test_folding_traditional_full_width_and_15_digit_ids():
     assert nz.fuzzy_pinyin("张三") == nz.fuzzy_pinyin("章山") != nz.fuzzy_pinyin("王五")
     assert nz.id_key("500118600501123") == "50011819600501123" + nz.id_key("500118600501123")[-1]
     assert len(nz.id_key("500118600501123") or "") == 18
-    assert (
-        nz.swapped(date(1960, 5, 1)) == date(1960, 1, 5) and nz.swapped(date(1960, 5, 13)) is None
-    )
+    assert nz.swapped(date(1960, 5, 1)) == date(1960, 1, 5) and nz.swapped(date(1960, 5, 13)) is None
     assert nz.phone_key("+86 138-0000-1111") == "13800001111"
 
 
@@ -39,14 +37,8 @@ def test_c1_4_traditional_row_scores_as_candidate_and_a_stranger_does_not():
     )
     w, reasons = match_weight(row, profile(LEDGER))
     assert is_candidate(w)
-    assert (
-        "姓名一致（繁简、全半角折叠后）" in reasons
-        and "出生日期一致" in reasons
-        and "地址相近" in reasons
-    )
-    stranger = profile(
-        {"name": "李四", "birth_date": "1971-03-02", "residence_address": "永川区胜利路街道"}
-    )
+    assert "姓名一致（繁简、全半角折叠后）" in reasons and "出生日期一致" in reasons and "地址相近" in reasons
+    stranger = profile({"name": "李四", "birth_date": "1971-03-02", "residence_address": "永川区胜利路街道"})
     w2, _ = match_weight(stranger, profile(LEDGER))
     assert not is_candidate(w2)
 
@@ -79,9 +71,7 @@ def test_survivorship_owner_then_recency_then_completeness():
     person = get_catalog().ledger("person")
     assert person is not None
     fields = tuple(
-        f
-        for f in person.fields
-        if f.code in ("marital_status", "phone", "remark", "political_status")
+        f for f in person.fields if f.code in ("marital_status", "phone", "remark", "political_status")
     )
     old, new = "2020-01-01T00:00:00+00:00", "2025-01-01T00:00:00+00:00"
     surv = {
@@ -108,9 +98,7 @@ def test_survivorship_owner_then_recency_then_completeness():
         "political_status": {"source": "township:500118101000", "at": old},
     }
     d = survive(fields, surv, surv_prov, loser, loser_prov)
-    assert (
-        d["marital_status"]["from"] == LOSER and d["marital_status"]["rule"] == "owner"
-    )  # older, but mzj's
+    assert d["marital_status"]["from"] == LOSER and d["marital_status"]["rule"] == "owner"  # older, but mzj's
     assert d["phone"]["from"] == LOSER and d["phone"]["rule"] == "recency"
     assert d["remark"]["from"] == LOSER and d["remark"]["rule"] == "completeness"
     assert d["political_status"]["from"] == SURVIVOR and d["political_status"]["rule"] == "recency"

@@ -37,9 +37,7 @@ async def _person(client, headers, name: str, birth: date, seq: int, **extra: An
 async def _queue_c1_4(connection, rows: list[dict]) -> list:
     def run(sync_conn):
         found = find_candidates(sync_conn, "person", rows, region_prefix=A)
-        enqueue_candidates(
-            sync_conn, "person", found, source="import:batch:7", batch_id=7, rows=rows
-        )
+        enqueue_candidates(sync_conn, "person", found, source="import:batch:7", batch_id=7, rows=rows)
         return found
 
     return await connection.run_sync(run)
@@ -59,9 +57,16 @@ async def test_c1_4_traditional_row_without_id_becomes_a_candidate_pair_never_me
     rec = await _person(client, world.a, "张三", date(1960, 5, 1), 11)
     other = await _person(client, world.a, "李四", date(1960, 5, 1), 12)
     # The same name and birth date in township B is outside the importing township's area.
-    r = await client.post(PERSONS, headers=world.b, json={
-        "region_code": VILLAGE_B, "name": "张三", "residence_address": ADDRESS,
-        "id_number": make_id_card("500118", date(1960, 5, 1), 15, "1")})
+    r = await client.post(
+        PERSONS,
+        headers=world.b,
+        json={
+            "region_code": VILLAGE_B,
+            "name": "张三",
+            "residence_address": ADDRESS,
+            "id_number": make_id_card("500118", date(1960, 5, 1), 15, "1"),
+        },
+    )
     assert r.status_code == 201, r.text
     found = await _queue_c1_4(connection, [C1_4_ROW, {"name": "王五", "birth_date": "1988-09-30"}])
     # Not 李四, not B's record, nothing for 王五.
@@ -70,17 +75,13 @@ async def test_c1_4_traditional_row_without_id_becomes_a_candidate_pair_never_me
     # Queued once, even when the same batch is scored again.
     await _queue_c1_4(connection, [C1_4_ROW])
     body = (await client.get(QUEUE, headers=world.a)).json()
-    assert [(i["record_id"], i["row_index"], i["status"]) for i in body["items"]] == [
-        (rec["id"], 0, "open")
-    ]
+    assert [(i["record_id"], i["row_index"], i["status"]) for i in body["items"]] == [(rec["id"], 0, "open")]
     # Never merged: the record is unchanged and no third person exists.
     now = (await client.get(f"{PERSONS}/{rec['id']}", headers=world.a)).json()
     assert now["version"] == rec["version"] and now["name"] == "张三" and now.get("phone") is None
     t = tables().ledgers["person"]
     alive = (
-        await connection.execute(
-            select(func.count()).select_from(t).where(t.c.deleted_at.is_(None))
-        )
+        await connection.execute(select(func.count()).select_from(t).where(t.c.deleted_at.is_(None)))
     ).scalar()
     assert alive == 3 and other["id"] != rec["id"]
 
@@ -181,26 +182,13 @@ async def test_record_pair_merge_survivorship_relinks_and_undo(client, world, se
     session.add(cand)
     await session.flush()
 
-    r = await client.post(
-        f"{QUEUE}/{cand.id}/accept", headers=world.a, json={"survivor_id": surv["id"]}
-    )
+    r = await client.post(f"{QUEUE}/{cand.id}/accept", headers=world.a, json={"survivor_id": surv["id"]})
     assert r.status_code == 200, r.text
-    assert (
-        set(r.json()["changed"]) == {"marital_status", "phone", "remark"}
-        and r.json()["relinked"] == 1
-    )
+    assert set(r.json()["changed"]) == {"marital_status", "phone", "remark"} and r.json()["relinked"] == 1
     now = (await client.get(f"{PERSONS}/{surv['id']}", headers=world.a)).json()
-    assert (
-        now["marital_status"] == "20"
-        and now["phone"] == "13800000002"
-        and now["remark"] == "旧台账补录"
-    )
-    assert (
-        now["id_number"] == surv["id_number"] and now["name"] == "张三"
-    )  # the platform's values stay
-    assert (
-        await client.get(f"{PERSONS}/{loser['id']}", headers=world.a)
-    ).status_code == 404  # soft-deleted
+    assert now["marital_status"] == "20" and now["phone"] == "13800000002" and now["remark"] == "旧台账补录"
+    assert now["id_number"] == surv["id_number"] and now["name"] == "张三"  # the platform's values stay
+    assert (await client.get(f"{PERSONS}/{loser['id']}", headers=world.a)).status_code == 404  # soft-deleted
     res = (await client.get(f"{PERSONS}/{surv['id']}/related/residence", headers=world.a)).json()
     assert [i["id"] for i in res["items"]] == [house.json()["id"]]
     hist = (await client.get(f"{PERSONS}/{surv['id']}/history", headers=world.a)).json()["items"]
@@ -209,11 +197,7 @@ async def test_record_pair_merge_survivorship_relinks_and_undo(client, world, se
     u = await client.post(f"/api/v1/dedupe/merges/{r.json()['merge_id']}/undo", headers=world.a)
     assert u.status_code == 200, u.text
     back = (await client.get(f"{PERSONS}/{surv['id']}", headers=world.a)).json()
-    assert (
-        back["marital_status"] == "10"
-        and back["phone"] == "13800000001"
-        and back.get("remark") is None
-    )
+    assert back["marital_status"] == "10" and back["phone"] == "13800000001" and back.get("remark") is None
     assert (await client.get(f"{PERSONS}/{loser['id']}", headers=world.a)).status_code == 200
     res = (await client.get(f"{PERSONS}/{loser['id']}/related/residence", headers=world.a)).json()
     assert [i["id"] for i in res["items"]] == [house.json()["id"]]
@@ -223,9 +207,7 @@ async def test_record_pair_merge_survivorship_relinks_and_undo(client, world, se
 
 async def test_undo_reports_fields_edited_since_instead_of_overwriting(client, world, session):
     loser = await _person(client, world.a, "張三", date(1960, 5, 1), 43, phone="13800000002")
-    surv = await _person(
-        client, world.a, "张三", date(1960, 5, 1), 41
-    )  # newer: its values win, phone fills
+    surv = await _person(client, world.a, "张三", date(1960, 5, 1), 41)  # newer: its values win, phone fills
     cand = DedupeCandidate(
         ledger="person",
         region_code=VILLAGE_A,
@@ -248,9 +230,7 @@ async def test_undo_reports_fields_edited_since_instead_of_overwriting(client, w
     assert e.status_code == 200, e.text
     u = await client.post(f"/api/v1/dedupe/merges/{r.json()['merge_id']}/undo", headers=world.a)
     assert u.json()["conflicts"] == ["phone"] and u.json()["restored"] == []
-    assert (await client.get(f"{PERSONS}/{surv['id']}", headers=world.a)).json()[
-        "phone"
-    ] == "13900000009"
+    assert (await client.get(f"{PERSONS}/{surv['id']}", headers=world.a)).json()["phone"] == "13900000009"
 
 
 async def test_reviewer_sees_only_its_area_and_masked_fields_stay_masked(
@@ -285,9 +265,7 @@ async def test_reviewer_sees_only_its_area_and_masked_fields_stay_masked(
     assert_problem(
         await client.post(f"{QUEUE}/{shown['id']}/reject", headers=world.b), 404, "record.not_found"
     )
-    assert_problem(
-        await client.post(f"{QUEUE}/999999999/reject", headers=world.b), 404, "record.not_found"
-    )
+    assert_problem(await client.post(f"{QUEUE}/999999999/reject", headers=world.b), 404, "record.not_found")
     # Township A's admin (write on everything) reads plain values, and may reject.
     plain = (await client.get(QUEUE, headers=world.a)).json()["items"][0]
     assert plain["record"]["phone"] == "13800001234" and plain["incoming"]["phone"] == "13800001111"

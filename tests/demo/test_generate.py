@@ -141,16 +141,20 @@ def test_households_have_one_head_members_and_a_house(rows):
     cat = get_catalog()
     pattern = re.compile(cat.ledger("household").field("household_no").validator.pattern)
     households = {h["id"]: h for h in _records(rows, "lg_household")}
-    assert all(pattern.fullmatch(h["household_no"]) and h["household_no"].startswith(h["region_code"])
-               for h in households.values())
+    assert all(
+        pattern.fullmatch(h["household_no"]) and h["household_no"].startswith(h["region_code"])
+        for h in households.values()
+    )
     assert len({h["household_no"] for h in households.values()}) == len(households)
     assert {h["household_kind"] for h in households.values()} == {"1"}
     people = {p["id"]: p for p in _records(rows, "lg_person")}
     members = _records(rows, "rel_household_member")
     # Every person belongs to exactly one household, of their own village; each household has one head.
     assert sorted(m["from_id"] for m in members) == sorted(people)
-    assert all(m["region_code"] == people[m["from_id"]]["region_code"] == households[m["to_id"]]["region_code"]
-               for m in members)
+    assert all(
+        m["region_code"] == people[m["from_id"]]["region_code"] == households[m["to_id"]]["region_code"]
+        for m in members
+    )
     heads = Counter(m["to_id"] for m in members if m["relation_to_head"] == "01")
     assert set(heads) == set(households) and set(heads.values()) == {1}
     codes = set(cat.codelists["relation_to_head"].values)

@@ -41,10 +41,21 @@ def faults_database(database_url: str):
 async def township_headers(faults_database: str, settings: Settings) -> dict[str, str]:
     engine = create_async_engine(faults_database)
     async with async_sessionmaker(engine, expire_on_commit=False)() as session:
-        unit = await make_org_unit(session, code=A + "000", name="临江镇", kind="township", region_code=A + "000")
+        unit = await make_org_unit(
+            session, code=A + "000", name="临江镇", kind="township", region_code=A + "000"
+        )
         user = await make_user(session, username="ta", org_unit=unit, roles=["township_admin"])
-        session.add(Grant(grantee_type="role", role="township_admin", ledger="*", field="*", level="write",
-                          row_scope="own", created_by="test"))
+        session.add(
+            Grant(
+                grantee_type="role",
+                role="township_admin",
+                ledger="*",
+                field="*",
+                level="write",
+                row_scope="own",
+                created_by="test",
+            )
+        )
         await session.commit()
     await engine.dispose()
     return auth_headers(settings, user)
@@ -79,13 +90,16 @@ def service(faults_database: str, settings: Settings) -> Callable:
     async def start(**overrides) -> AsyncIterator[Running]:
         proxy = CuttableProxy(*target_of(faults_database))
         await proxy.start()
-        own = Settings(database_url=proxied(faults_database, proxy.port),
-                       secret_key=settings.secret_key, **overrides)
+        own = Settings(
+            database_url=proxied(faults_database, proxy.port), secret_key=settings.secret_key, **overrides
+        )
         app = create_app(own)
         try:
             async with app.router.lifespan_context(app):
                 transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-                async with httpx.AsyncClient(transport=transport, base_url="http://test", timeout=60) as client:
+                async with httpx.AsyncClient(
+                    transport=transport, base_url="http://test", timeout=60
+                ) as client:
                     yield Running(client, proxy, app)
         finally:
             await proxy.stop()

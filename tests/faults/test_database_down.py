@@ -24,7 +24,11 @@ def assert_503(r, code: str, retry_after: str | None = None) -> dict:
     assert r.headers["content-type"].startswith("application/problem+json")
     body = r.json()
     assert body["status"] == 503 and body["code"] == code and body["title"]
-    assert r.headers.get("retry-after") == retry_after if retry_after else r.headers.get("retry-after", "").isdigit()
+    assert (
+        r.headers.get("retry-after") == retry_after
+        if retry_after
+        else r.headers.get("retry-after", "").isdigit()
+    )
     return body
 
 
@@ -46,7 +50,8 @@ def outage_lines(caplog) -> tuple[list, list, list]:
 
 
 async def test_database_down_is_503_with_retry_after_then_heals_on_the_next_request(
-        service, township_headers, error_log):
+    service, township_headers, error_log
+):
     async with service(db_retry_after_seconds=7) as svc:
         before = await requests_needing_the_database(svc.client, township_headers)
         assert [r.status_code for r in before] == [200, 200, 200, 401, 200], [r.text for r in before]
@@ -105,28 +110,40 @@ async def _locked(database_url: str, record_id: int):
     return conn
 
 
-async def test_lock_and_statement_timeouts_are_503_with_their_codes(service, township_headers, faults_database):
-    body = {"region_code": VILLAGE_A, "name": "王锁", "id_number": make_id_card("500118", date(1980, 5, 17), 41, "2"),
-            "ethnicity": "01"}
+async def test_lock_and_statement_timeouts_are_503_with_their_codes(
+    service, township_headers, faults_database
+):
+    body = {
+        "region_code": VILLAGE_A,
+        "name": "王锁",
+        "id_number": make_id_card("500118", date(1980, 5, 17), 41, "2"),
+        "ethnicity": "01",
+    }
     async with service(lock_timeout_ms=200) as svc:
         r = await svc.client.post(PERSONS, json=body, headers=township_headers)
         assert r.status_code == 201, r.text
         url = f"{PERSONS}/{r.json()['id']}"
         holder = await _locked(faults_database, r.json()["id"])
         try:
-            r = await svc.client.patch(url, json={"name": "王等"}, headers={**township_headers, "If-Match": 'W/"1"'})
+            r = await svc.client.patch(
+                url, json={"name": "王等"}, headers={**township_headers, "If-Match": 'W/"1"'}
+            )
             assert_503(r, "service.lock_timeout")
         finally:
             await holder.close()
         # Nothing half-written: the record is as it was, and the same edit now goes through.
         assert (await svc.client.get(url, headers=township_headers)).json()["name"] == "王锁"
-        r = await svc.client.patch(url, json={"name": "王等"}, headers={**township_headers, "If-Match": 'W/"1"'})
+        r = await svc.client.patch(
+            url, json={"name": "王等"}, headers={**township_headers, "If-Match": 'W/"1"'}
+        )
         assert r.status_code == 200, r.text
 
     async with service(lock_timeout_ms=0, statement_timeout_ms=1500) as svc:
         holder = await _locked(faults_database, r.json()["id"])
         try:
-            r = await svc.client.patch(url, json={"name": "王超"}, headers={**township_headers, "If-Match": 'W/"2"'})
+            r = await svc.client.patch(
+                url, json={"name": "王超"}, headers={**township_headers, "If-Match": 'W/"2"'}
+            )
             assert_503(r, "service.statement_timeout")
         finally:
             await holder.close()
@@ -134,20 +151,28 @@ async def test_lock_and_statement_timeouts_are_503_with_their_codes(service, tow
 
 
 async def test_settings_reach_every_connection(service):
-    async with service(statement_timeout_ms=12_000, lock_timeout_ms=3_000, idle_in_transaction_timeout_ms=45_000,
-                       db_pool_size=3, db_max_overflow=2) as svc:
+    async with service(
+        statement_timeout_ms=12_000,
+        lock_timeout_ms=3_000,
+        idle_in_transaction_timeout_ms=45_000,
+        db_pool_size=3,
+        db_max_overflow=2,
+    ) as svc:
         maker = svc.app.state.sessionmaker
         async with maker() as session:
             conn = await session.connection()
-            shown = [(await conn.exec_driver_sql(f"SHOW {name}")).scalar()
-                     for name in ("statement_timeout", "lock_timeout", "idle_in_transaction_session_timeout")]
+            shown = [
+                (await conn.exec_driver_sql(f"SHOW {name}")).scalar()
+                for name in ("statement_timeout", "lock_timeout", "idle_in_transaction_session_timeout")
+            ]
             pool = conn.engine.pool
         assert shown == ["12s", "3s", "45s"]
         assert (pool.size(), pool._max_overflow) == (3, 2)
 
 
 async def test_connection_lost_inside_a_graphql_field_is_a_503_for_the_whole_response(
-        service, township_headers, error_log):
+    service, township_headers, error_log
+):
     async with service() as svc:
         cut: list[asyncio.Task] = []
 

@@ -24,7 +24,16 @@ from app.main import create_app
 
 def _stale_pid_file(pgdata: Path, pid: int) -> None:
     """A postmaster.pid as PostgreSQL writes it, naming pid."""
-    lines = [str(pid), str(pgdata), str(int(time.time())), "5432", str(pgdata), "", "  5432001         0", "ready   "]
+    lines = [
+        str(pid),
+        str(pgdata),
+        str(int(time.time())),
+        "5432",
+        str(pgdata),
+        "",
+        "  5432001         0",
+        "ready   ",
+    ]
     (pgdata / "postmaster.pid").write_text("\n".join(lines) + "\n")
 
 
@@ -60,15 +69,22 @@ def test_a_live_postmaster_pid_file_is_left_alone(tmp_path):
     server = start_embedded(tmp_path)
     try:
         assert not clear_stale_pid_files(tmp_path / "pg")
-        assert (tmp_path / "pg" / "postmaster.pid").exists() and is_our_postmaster(server.get_pid(), tmp_path / "pg")
+        assert (tmp_path / "pg" / "postmaster.pid").exists() and is_our_postmaster(
+            server.get_pid(), tmp_path / "pg"
+        )
     finally:
         server.cleanup()
 
 
 async def test_the_service_restarts_its_embedded_server_after_kill_9(tmp_path, monkeypatch):
     monkeypatch.setattr(engine_mod, "_embedded_server", None)
-    settings = Settings(database_url=None, data_dir=tmp_path, database_name="onetable_watch",
-                        secret_key="test-secret-key-at-least-32-bytes-long!!", embedded_watch_seconds=0.5)
+    settings = Settings(
+        database_url=None,
+        data_dir=tmp_path,
+        database_name="onetable_watch",
+        secret_key="test-secret-key-at-least-32-bytes-long!!",
+        embedded_watch_seconds=0.5,
+    )
     app = create_app(settings)
     server = None
     try:

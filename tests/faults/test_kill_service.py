@@ -37,9 +37,16 @@ from tests.report.test_workflow import fill_sheet
 from tests.world import VILLAGE_A, A
 
 PERIOD = "2026-10"
-TEMPLATE = {"code": "kill_visit", "name": "走访登记", "kind": "list", "ledger": "person",
-            "columns": [{"kind": "field", "code": "name", "path": "name"},
-                        {"kind": "gap", "code": "visits", "label": "走访次数", "type": "integer", "min": 0}]}
+TEMPLATE = {
+    "code": "kill_visit",
+    "name": "走访登记",
+    "kind": "list",
+    "ledger": "person",
+    "columns": [
+        {"kind": "field", "code": "name", "path": "name"},
+        {"kind": "gap", "code": "visits", "label": "走访次数", "type": "integer", "min": 0},
+    ],
+}
 PEOPLE = 6
 
 
@@ -59,11 +66,30 @@ class Service:
         self.proc: subprocess.Popen | None = None
 
     async def start(self) -> None:
-        env = {**os.environ, "ONETABLE_DATABASE_URL": self.database_url, "ONETABLE_SECRET_KEY": self.secret,
-               "ONETABLE_LOG_LEVEL": "WARNING"}
+        env = {
+            **os.environ,
+            "ONETABLE_DATABASE_URL": self.database_url,
+            "ONETABLE_SECRET_KEY": self.secret,
+            "ONETABLE_LOG_LEVEL": "WARNING",
+        }
         self.proc = subprocess.Popen(  # noqa: ASYNC220 - only spawns; the waiting is polled asynchronously
-            [sys.executable, "-m", "uvicorn", "app.main:create_app", "--factory", "--host", "127.0.0.1",
-             "--port", str(self.port), "--no-access-log", "--log-level", "warning"], cwd=ROOT, env=env)
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "app.main:create_app",
+                "--factory",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--no-access-log",
+                "--log-level",
+                "warning",
+            ],
+            cwd=ROOT,
+            env=env,
+        )
         async with httpx.AsyncClient(base_url=self.base) as c:
             for _ in range(600):
                 assert self.proc.poll() is None, "the service exited during start-up"
@@ -90,22 +116,42 @@ async def _accounts(url: str, settings) -> dict[str, dict[str, str]]:
     engine = create_async_engine(url)
     async with async_sessionmaker(engine, expire_on_commit=False)() as session:
         unit = (await session.execute(select(OrgUnit).where(OrgUnit.code == A + "000"))).scalar_one_or_none()
-        unit = unit or await make_org_unit(session, code=A + "000", name="临江镇", kind="township",
-                                           region_code=A + "000")
+        unit = unit or await make_org_unit(
+            session, code=A + "000", name="临江镇", kind="township", region_code=A + "000"
+        )
         ta = (await session.execute(select(User).where(User.username == "ta"))).scalar_one_or_none()
         ta = ta or await make_user(session, username="ta", org_unit=unit, roles=["township_admin"])
-        cl_unit = await make_org_unit(session, code="dept:kl", name="区残联", kind="department",
-                                      region_code="500118000000", department_code="cl")
-        platform = await make_org_unit(session, code="platform:k", name="区大数据局", kind="platform",
-                                       region_code="500118000000")
+        cl_unit = await make_org_unit(
+            session,
+            code="dept:kl",
+            name="区残联",
+            kind="department",
+            region_code="500118000000",
+            department_code="cl",
+        )
+        platform = await make_org_unit(
+            session, code="platform:k", name="区大数据局", kind="platform", region_code="500118000000"
+        )
         cl = await make_user(session, username="kill_cl", org_unit=cl_unit, roles=["dept_admin"])
         admin = await make_user(session, username="kill_admin", org_unit=platform, roles=["platform_admin"])
-        session.add(Grant(grantee_type="org_unit", org_unit_id=cl_unit.id, ledger="person", field="*",
-                          level="read", row_scope="own", created_by="test"))
+        session.add(
+            Grant(
+                grantee_type="org_unit",
+                org_unit_id=cl_unit.id,
+                ledger="person",
+                field="*",
+                level="read",
+                row_scope="own",
+                created_by="test",
+            )
+        )
         await session.commit()
     await engine.dispose()
-    return {"township": auth_headers(settings, ta), "department": auth_headers(settings, cl),
-            "admin": auth_headers(settings, admin)}
+    return {
+        "township": auth_headers(settings, ta),
+        "department": auth_headers(settings, cl),
+        "admin": auth_headers(settings, admin),
+    }
 
 
 async def _ok(r: httpx.Response, status: int = 200) -> dict:
@@ -118,8 +164,9 @@ def _count(url: str, sql: str, *args) -> int:
         return conn.execute(sql, args).fetchone()[0]
 
 
-async def test_kill_9_during_dispatch_and_xlsx_upload_leaves_all_or_nothing(faults_database, township_headers,
-                                                                            settings):
+async def test_kill_9_during_dispatch_and_xlsx_upload_leaves_all_or_nothing(
+    faults_database, township_headers, settings
+):
     del township_headers  # the township account and grants of the module, made there
     secret = settings.secret_key.get_secret_value()
     tokens = await _accounts(faults_database, settings)
@@ -133,43 +180,75 @@ async def test_kill_9_during_dispatch_and_xlsx_upload_leaves_all_or_nothing(faul
             if marker in data and not killed.is_set():
                 service.kill9()  # SIGKILL while the statement is on its way, before any COMMIT
                 killed.set()
+
         return watch
 
     try:
         await service.start()
         async with httpx.AsyncClient(base_url=service.base, timeout=60) as c:
             for i in range(PEOPLE):
-                await _ok(await c.post("/api/v1/ledgers/person/records", headers=tokens["township"], json={
-                    "region_code": VILLAGE_A, "name": f"走访{i}",
-                    "id_number": make_id_card("500118", date(1960, 1, 1 + i % 28), 100 + i, "1"),
-                    "ethnicity": "01"}), 201)
-            tid = (await _ok(await c.post("/api/v1/report-templates", headers=tokens["department"], json=TEMPLATE),
-                             201))["id"]
-            if (await _ok(await c.post(f"/api/v1/report-templates/{tid}/submit",
-                                       headers=tokens["department"])))["state"] != "approved":
+                await _ok(
+                    await c.post(
+                        "/api/v1/ledgers/person/records",
+                        headers=tokens["township"],
+                        json={
+                            "region_code": VILLAGE_A,
+                            "name": f"走访{i}",
+                            "id_number": make_id_card("500118", date(1960, 1, 1 + i % 28), 100 + i, "1"),
+                            "ethnicity": "01",
+                        },
+                    ),
+                    201,
+                )
+            tid = (
+                await _ok(
+                    await c.post("/api/v1/report-templates", headers=tokens["department"], json=TEMPLATE), 201
+                )
+            )["id"]
+            if (
+                await _ok(
+                    await c.post(f"/api/v1/report-templates/{tid}/submit", headers=tokens["department"])
+                )
+            )["state"] != "approved":
                 await _ok(await c.post(f"/api/v1/report-templates/{tid}/approve", headers=tokens["admin"]))
 
             # 1. Dispatch, killed as its rows are being written.
             proxy.on_client_bytes = kill_on(b"INSERT INTO report_row")
             with pytest.raises(httpx.TransportError):
-                await c.post(f"/api/v1/report-templates/{tid}/dispatch", headers=tokens["department"],
-                             json={"period": PERIOD})
+                await c.post(
+                    f"/api/v1/report-templates/{tid}/dispatch",
+                    headers=tokens["department"],
+                    json={"period": PERIOD},
+                )
         assert killed.is_set()
         service.proc.wait(30)
         await asyncio.sleep(0.5)  # the proxy passes the hang-up on; PostgreSQL rolls the transaction back
-        of_template = ("FROM report_task t JOIN report_template_version v ON v.id = t.version_id "
-                       "WHERE v.template_id = %s")
+        of_template = (
+            "FROM report_task t JOIN report_template_version v ON v.id = t.version_id "
+            "WHERE v.template_id = %s"
+        )
         assert _count(faults_database, f"SELECT count(*) {of_template}", tid) == 0
-        assert _count(faults_database, f"SELECT count(*) FROM report_row r WHERE r.task_id IN "
-                                       f"(SELECT t.id {of_template})", tid) == 0
+        assert (
+            _count(
+                faults_database,
+                f"SELECT count(*) FROM report_row r WHERE r.task_id IN (SELECT t.id {of_template})",
+                tid,
+            )
+            == 0
+        )
 
         proxy.on_client_bytes = None
         killed.clear()
         service = Service(proxied(faults_database, proxy.port), secret)
         await service.start()
         async with httpx.AsyncClient(base_url=service.base, timeout=60) as c:
-            done = await _ok(await c.post(f"/api/v1/report-templates/{tid}/dispatch", headers=tokens["department"],
-                                          json={"period": PERIOD}))
+            done = await _ok(
+                await c.post(
+                    f"/api/v1/report-templates/{tid}/dispatch",
+                    headers=tokens["department"],
+                    json={"period": PERIOD},
+                )
+            )
             task = next(t["id"] for t in done["tasks"] if t["township_code"] == A + "000")
             rows = _count(faults_database, "SELECT count(*) FROM report_row WHERE task_id = %s", task)
             assert rows >= PEOPLE  # all of them
@@ -184,8 +263,11 @@ async def test_kill_9_during_dispatch_and_xlsx_upload_leaves_all_or_nothing(faul
             before = _count(faults_database, "SELECT count(*) FROM report_cell WHERE task_id = %s", task)
             proxy.on_client_bytes = kill_on(b"report_cell")
             with pytest.raises(httpx.TransportError):
-                await c.post(f"/api/v1/report-tasks/{task}/xlsx", headers=tokens["township"],
-                             files={"file": ("t.xlsx", filled, "application/octet-stream")})
+                await c.post(
+                    f"/api/v1/report-tasks/{task}/xlsx",
+                    headers=tokens["township"],
+                    files={"file": ("t.xlsx", filled, "application/octet-stream")},
+                )
         assert killed.is_set()
         service.proc.wait(30)
         await asyncio.sleep(0.5)
@@ -195,8 +277,13 @@ async def test_kill_9_during_dispatch_and_xlsx_upload_leaves_all_or_nothing(faul
         service = Service(proxied(faults_database, proxy.port), secret)
         await service.start()
         async with httpx.AsyncClient(base_url=service.base, timeout=60) as c:
-            up = await _ok(await c.post(f"/api/v1/report-tasks/{task}/xlsx", headers=tokens["township"],
-                                        files={"file": ("t.xlsx", filled, "application/octet-stream")}))
+            up = await _ok(
+                await c.post(
+                    f"/api/v1/report-tasks/{task}/xlsx",
+                    headers=tokens["township"],
+                    files={"file": ("t.xlsx", filled, "application/octet-stream")},
+                )
+            )
             assert up["saved"] == rows and up["rejected"] == 0
             view = await _ok(await c.get(f"/api/v1/report-tasks/{task}", headers=tokens["township"]))
             assert all(item["cells"]["visits"] == 3 for item in view["items"])

@@ -68,79 +68,181 @@ async def _seed(url: str, settings: Settings) -> dict[str, dict[str, str]]:
             session.add(Region(code=code, name=name, level=level, parent_code=parent))
         await session.flush()
         units = {
-            "a": await make_org_unit(session, code=A + "000", name="临江镇", kind="township",
-                                     region_code=A + "000"),
-            "b": await make_org_unit(session, code=B + "000", name="何埂镇", kind="township",
-                                     region_code=B + "000"),
-            "cl": await make_org_unit(session, code="dept:cl", name="区残联", kind="department",
-                                      region_code="500118000000", department_code="cl"),
-            "platform": await make_org_unit(session, code="platform", name="区大数据局", kind="platform",
-                                            region_code="500118000000"),
+            "a": await make_org_unit(
+                session, code=A + "000", name="临江镇", kind="township", region_code=A + "000"
+            ),
+            "b": await make_org_unit(
+                session, code=B + "000", name="何埂镇", kind="township", region_code=B + "000"
+            ),
+            "cl": await make_org_unit(
+                session,
+                code="dept:cl",
+                name="区残联",
+                kind="department",
+                region_code="500118000000",
+                department_code="cl",
+            ),
+            "platform": await make_org_unit(
+                session, code="platform", name="区大数据局", kind="platform", region_code="500118000000"
+            ),
         }
         users = {
-            "admin": await make_user(session, username="admin", org_unit=units["platform"],
-                                     roles=["platform_admin"]),
-            "township": await make_user(session, username="ta", org_unit=units["a"], roles=["township_admin"]),
+            "admin": await make_user(
+                session, username="admin", org_unit=units["platform"], roles=["platform_admin"]
+            ),
+            "township": await make_user(
+                session, username="ta", org_unit=units["a"], roles=["township_admin"]
+            ),
             "department": await make_user(session, username="cl", org_unit=units["cl"], roles=["dept_admin"]),
-            "township_b": await make_user(session, username="tb", org_unit=units["b"],
-                                          roles=["township_admin"]),
+            "township_b": await make_user(
+                session, username="tb", org_unit=units["b"], roles=["township_admin"]
+            ),
         }
-        session.add(Grant(grantee_type="role", role="township_admin", ledger="*", field="*", level="write",
-                          row_scope="own", created_by="test"))
+        session.add(
+            Grant(
+                grantee_type="role",
+                role="township_admin",
+                ledger="*",
+                field="*",
+                level="write",
+                row_scope="own",
+                created_by="test",
+            )
+        )
         # 残联 reads persons, houses and the disability ledger in plain, district-wide (tests/report/conftest.py).
         for ledger in ("person", "disability", "house"):
-            session.add(Grant(grantee_type="org_unit", org_unit_id=units["cl"].id, ledger=ledger, field="*",
-                              level="read", row_scope="own", created_by="test"))
+            session.add(
+                Grant(
+                    grantee_type="org_unit",
+                    org_unit_id=units["cl"].id,
+                    ledger=ledger,
+                    field="*",
+                    level="read",
+                    row_scope="own",
+                    created_by="test",
+                )
+            )
         await session.commit()
     await engine.dispose()
     return {who: auth_headers(settings, user) for who, user in users.items()}
 
 
 VILLAGE_A2 = A + "202"  # as in tests/report/conftest.py
-REGIONS = [("500118000000", "永川区", 3, None), (A + "000", "临江镇", 4, "500118000000"),
-           (B + "000", "何埂镇", 4, "500118000000"), (VILLAGE_A, "临江村", 5, A + "000"),
-           (VILLAGE_A2, "新华村", 5, A + "000"), (VILLAGE_B, "何埂村", 5, B + "000")]
+REGIONS = [
+    ("500118000000", "永川区", 3, None),
+    (A + "000", "临江镇", 4, "500118000000"),
+    (B + "000", "何埂镇", 4, "500118000000"),
+    (VILLAGE_A, "临江村", 5, A + "000"),
+    (VILLAGE_A2, "新华村", 5, A + "000"),
+    (VILLAGE_B, "何埂村", 5, B + "000"),
+]
 # (township caller, village, disabled): three disabled persons and one not in A, one disabled in B.
-PEOPLE = [("township", VILLAGE_A, True), ("township", VILLAGE_A, False), ("township", VILLAGE_A2, True),
-          ("township", VILLAGE_A2, True), ("township_b", VILLAGE_B, True)]
+PEOPLE = [
+    ("township", VILLAGE_A, True),
+    ("township", VILLAGE_A, False),
+    ("township", VILLAGE_A2, True),
+    ("township", VILLAGE_A2, True),
+    ("township_b", VILLAGE_B, True),
+]
 PERIOD = "2026-11"
 # A list template with gaps (one written back), an aggregate by village with a gap column, and a
 # pull-only aggregate by code value (approved on submission, read live: never dispatched).
 TEMPLATES = {
-    "list": {"code": "fuzz_visit", "name": "残疾人走访月报", "kind": "list", "ledger": "person",
-             "filter": [{"path": "is_disabled", "op": "eq", "value": True}],
-             "columns": [
-                 {"kind": "field", "code": "name", "path": "name"},
-                 {"kind": "field", "code": "id_number", "path": "id_number"},
-                 {"kind": "field", "code": "dtype", "path": "disability.disability_type"},
-                 {"kind": "field", "code": "area", "path": "residence.floor_area"},
-                 {"kind": "field", "code": "subsidy", "path": "disability.subsidy_amount"},
-                 {"kind": "formula", "code": "subsidy_year", "label": "年补贴（元）", "expr": "subsidy * 12"},
-                 {"kind": "gap", "code": "visited", "label": "本月是否走访", "type": "boolean", "required": True},
-                 {"kind": "gap", "code": "visits", "label": "走访次数", "type": "integer", "min": 0, "max": 31},
-                 {"kind": "gap", "code": "note", "label": "备注", "type": "text", "max_length": 20,
-                  "pattern": "^[^0-9]*$"},
-                 {"kind": "gap", "code": "barrier", "label": "是否完成无障碍改造",
-                  "write_back": "disability.barrier_free_renovated"}]},
-    "aggregate": {"code": "fuzz_by_village", "name": "各村残疾人统计", "kind": "aggregate", "ledger": "person",
-                  "rows": {"by": "village"},
-                  "columns": [
-                      {"kind": "aggregate", "code": "persons", "label": "人口数", "fn": "count"},
-                      {"kind": "aggregate", "code": "disabled", "label": "残疾人数", "fn": "count",
-                       "filter": [{"path": "is_disabled", "op": "eq", "value": True}]},
-                      {"kind": "aggregate", "code": "subsidy", "label": "月补贴合计", "fn": "sum",
-                       "path": "disability.subsidy_amount"},
-                      {"kind": "aggregate", "code": "types", "label": "残疾类别数", "fn": "count_distinct",
-                       "path": "disability.disability_type"},
-                      {"kind": "ratio", "code": "share", "label": "残疾人占比（%）", "numerator": "disabled",
-                       "denominator": "persons"},
-                      {"kind": "gap", "code": "visits", "label": "本月走访人次", "type": "integer",
-                       "required": True, "min": 0}]},
-    "live": {"code": "fuzz_by_sex", "name": "分性别残疾人", "kind": "aggregate", "ledger": "person",
-             "rows": {"by": "code", "path": "sex"}, "filter": [{"path": "is_disabled", "op": "eq", "value": True}],
-             "columns": [{"kind": "aggregate", "code": "n", "label": "人数", "fn": "count"},
-                         {"kind": "aggregate", "code": "avg_sub", "label": "平均补贴", "fn": "avg",
-                          "path": "disability.subsidy_amount"}]},
+    "list": {
+        "code": "fuzz_visit",
+        "name": "残疾人走访月报",
+        "kind": "list",
+        "ledger": "person",
+        "filter": [{"path": "is_disabled", "op": "eq", "value": True}],
+        "columns": [
+            {"kind": "field", "code": "name", "path": "name"},
+            {"kind": "field", "code": "id_number", "path": "id_number"},
+            {"kind": "field", "code": "dtype", "path": "disability.disability_type"},
+            {"kind": "field", "code": "area", "path": "residence.floor_area"},
+            {"kind": "field", "code": "subsidy", "path": "disability.subsidy_amount"},
+            {"kind": "formula", "code": "subsidy_year", "label": "年补贴（元）", "expr": "subsidy * 12"},
+            {"kind": "gap", "code": "visited", "label": "本月是否走访", "type": "boolean", "required": True},
+            {"kind": "gap", "code": "visits", "label": "走访次数", "type": "integer", "min": 0, "max": 31},
+            {
+                "kind": "gap",
+                "code": "note",
+                "label": "备注",
+                "type": "text",
+                "max_length": 20,
+                "pattern": "^[^0-9]*$",
+            },
+            {
+                "kind": "gap",
+                "code": "barrier",
+                "label": "是否完成无障碍改造",
+                "write_back": "disability.barrier_free_renovated",
+            },
+        ],
+    },
+    "aggregate": {
+        "code": "fuzz_by_village",
+        "name": "各村残疾人统计",
+        "kind": "aggregate",
+        "ledger": "person",
+        "rows": {"by": "village"},
+        "columns": [
+            {"kind": "aggregate", "code": "persons", "label": "人口数", "fn": "count"},
+            {
+                "kind": "aggregate",
+                "code": "disabled",
+                "label": "残疾人数",
+                "fn": "count",
+                "filter": [{"path": "is_disabled", "op": "eq", "value": True}],
+            },
+            {
+                "kind": "aggregate",
+                "code": "subsidy",
+                "label": "月补贴合计",
+                "fn": "sum",
+                "path": "disability.subsidy_amount",
+            },
+            {
+                "kind": "aggregate",
+                "code": "types",
+                "label": "残疾类别数",
+                "fn": "count_distinct",
+                "path": "disability.disability_type",
+            },
+            {
+                "kind": "ratio",
+                "code": "share",
+                "label": "残疾人占比（%）",
+                "numerator": "disabled",
+                "denominator": "persons",
+            },
+            {
+                "kind": "gap",
+                "code": "visits",
+                "label": "本月走访人次",
+                "type": "integer",
+                "required": True,
+                "min": 0,
+            },
+        ],
+    },
+    "live": {
+        "code": "fuzz_by_sex",
+        "name": "分性别残疾人",
+        "kind": "aggregate",
+        "ledger": "person",
+        "rows": {"by": "code", "path": "sex"},
+        "filter": [{"path": "is_disabled", "op": "eq", "value": True}],
+        "columns": [
+            {"kind": "aggregate", "code": "n", "label": "人数", "fn": "count"},
+            {
+                "kind": "aggregate",
+                "code": "avg_sub",
+                "label": "平均补贴",
+                "fn": "avg",
+                "path": "disability.subsidy_amount",
+            },
+        ],
+    },
 }
 
 
@@ -159,28 +261,64 @@ async def _seed_reports(base_url: str, tokens: dict[str, dict[str, str]]) -> dic
     async with httpx.AsyncClient(base_url=base_url, timeout=30) as client:
         for i, (who, village, disabled) in enumerate(PEOPLE, start=1):
             number = make_id_card("500118", date(1950 + i * 5, 3, i), i * 7, "1" if i % 2 else "2")
-            person = await _call(client, "POST", "/api/v1/ledgers/person/records", tokens[who], {
-                "region_code": village, "name": f"李{'一二三四五'[i - 1]}", "id_number": number,
-                "ethnicity": "01", "is_disabled": disabled, "phone": f"1390000{i:04d}"})
-            house = await _call(client, "POST", "/api/v1/ledgers/house/records", tokens[who], {
-                "region_code": village, "house_code": f"{village}H{i:03d}",
-                "standard_address": f"永川区某镇某村{i}号", "floor_area": 80 + i * 10})
-            await _call(client, "POST", "/api/v1/relations/residence", tokens[who],
-                        {"from_id": person["id"], "to_id": house["id"]})
+            person = await _call(
+                client,
+                "POST",
+                "/api/v1/ledgers/person/records",
+                tokens[who],
+                {
+                    "region_code": village,
+                    "name": f"李{'一二三四五'[i - 1]}",
+                    "id_number": number,
+                    "ethnicity": "01",
+                    "is_disabled": disabled,
+                    "phone": f"1390000{i:04d}",
+                },
+            )
+            house = await _call(
+                client,
+                "POST",
+                "/api/v1/ledgers/house/records",
+                tokens[who],
+                {
+                    "region_code": village,
+                    "house_code": f"{village}H{i:03d}",
+                    "standard_address": f"永川区某镇某村{i}号",
+                    "floor_area": 80 + i * 10,
+                },
+            )
+            await _call(
+                client,
+                "POST",
+                "/api/v1/relations/residence",
+                tokens[who],
+                {"from_id": person["id"], "to_id": house["id"]},
+            )
             if disabled:
                 rows.append(str(person["id"]))
-                await _call(client, "POST", "/api/v1/ledgers/disability/records", tokens[who], {
-                    "parent_id": person["id"], "certificate_number": number + f"{(i % 7) + 1}{(i % 4) + 1}",
-                    "disability_type": str((i % 7) + 1), "disability_level": str((i % 4) + 1),
-                    "subsidy_amount": 100 * i, "living_subsidy": i % 2 == 0})
+                await _call(
+                    client,
+                    "POST",
+                    "/api/v1/ledgers/disability/records",
+                    tokens[who],
+                    {
+                        "parent_id": person["id"],
+                        "certificate_number": number + f"{(i % 7) + 1}{(i % 4) + 1}",
+                        "disability_type": str((i % 7) + 1),
+                        "disability_level": str((i % 4) + 1),
+                        "subsidy_amount": 100 * i,
+                        "living_subsidy": i % 2 == 0,
+                    },
+                )
         dept, templates, tasks = tokens["department"], {}, {}
         for kind, spec in TEMPLATES.items():
             tid = (await _call(client, "POST", "/api/v1/report-templates", dept, spec))["id"]
             submitted = await _call(client, "POST", f"/api/v1/report-templates/{tid}/submit", dept)
             if submitted["state"] != "approved":
                 await _call(client, "POST", f"/api/v1/report-templates/{tid}/approve", tokens["admin"])
-                dispatched = await _call(client, "POST", f"/api/v1/report-templates/{tid}/dispatch", dept,
-                                         {"period": PERIOD})
+                dispatched = await _call(
+                    client, "POST", f"/api/v1/report-templates/{tid}/dispatch", dept, {"period": PERIOD}
+                )
                 tasks[kind] = {t["township_code"]: t["id"] for t in dispatched["tasks"]}
             templates[kind] = tid
         assert templates["live"] and set(tasks) == {"list", "aggregate"}
@@ -189,13 +327,21 @@ async def _seed_reports(base_url: str, tokens: dict[str, dict[str, str]]) -> dic
         # and the aggregate has submitted rows to read.
         agg_a = tasks["aggregate"][A + "000"]
         view = await _call(client, "GET", f"/api/v1/report-tasks/{agg_a}", tokens["township"])
-        await _call(client, "PUT", f"/api/v1/report-tasks/{agg_a}/cells", tokens["township"], {"cells": [
-            {"row": r["key"], "column": "visits", "value": 3} for r in view["items"]]})
+        await _call(
+            client,
+            "PUT",
+            f"/api/v1/report-tasks/{agg_a}/cells",
+            tokens["township"],
+            {"cells": [{"row": r["key"], "column": "visits", "value": 3} for r in view["items"]]},
+        )
         await _call(client, "POST", f"/api/v1/report-tasks/{agg_a}/submit", tokens["township"])
     columns = sorted({c["code"] for spec in TEMPLATES.values() for c in spec["columns"]})
-    return {"template_id": sorted(templates.values()),
-            "task_id": sorted(t for by_town in tasks.values() for t in by_town.values()),
-            "row": rows, "column": columns}
+    return {
+        "template_id": sorted(templates.values()),
+        "task_id": sorted(t for by_town in tasks.values() for t in by_town.values()),
+        "row": rows,
+        "column": columns,
+    }
 
 
 def _config(path: Path, known: dict[str, list]) -> Path:
@@ -203,16 +349,25 @@ def _config(path: Path, known: dict[str, list]) -> Path:
     a real period) most of the time and generated ones otherwise, so both the found and the not-found
     paths of every operation run. Bare parameter names apply wherever the name occurs (template_id is
     also a query parameter of GET /report-tasks)."""
-    known = {**known, "period": [PERIOD], "states": ["submitted", "approved", "submitted,approved"],
-             "township": [A + "000", B + "000"]}
+    known = {
+        **known,
+        "period": [PERIOD],
+        "states": ["submitted", "approved", "submitted,approved"],
+        "township": [A + "000", B + "000"],
+    }
     lines = ["[dictionaries]"]
-    lines += [f"{name} = {{ values = {json.dumps(values, ensure_ascii=False)} }}"
-              for name, values in known.items()]
+    lines += [
+        f"{name} = {{ values = {json.dumps(values, ensure_ascii=False)} }}" for name, values in known.items()
+    ]
     lines += ["", "[parameters]"]
     lines += [f'{name} = {{ dictionary = "{name}", probability = {REAL_SHARE} }}' for name in known]
     # The same values inside bodies: cells to save or comment on, the period and townships of a dispatch.
-    for key, name in (("body.cells[*].row", "row"), ("body.cells[*].column", "column"),
-                      ("body.period", "period"), ("body.townships[*]", "township")):
+    for key, name in (
+        ("body.cells[*].row", "row"),
+        ("body.cells[*].column", "column"),
+        ("body.period", "period"),
+        ("body.townships[*]", "township"),
+    ):
         lines.append(f'"{key}" = {{ dictionary = "{name}", probability = {REAL_SHARE} }}')
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
@@ -229,21 +384,45 @@ SESSION_ENDING = r"^/api/v1/(auth/logout|auth/password|users/\{user_id\}/deactiv
 
 
 async def _st(base_url: str, headers: dict[str, str], config: Path) -> tuple[int, str]:
-    args = [str(ST), "--config-file", str(config), "run", str(ROOT / "schemas" / "openapi.json"),
-            "--url", base_url,
-            "--checks", CHECKS, "--phases", "examples,fuzzing", "--continue-on-failure",
-            "--max-examples", str(examples(10, 100)), "--workers", "2", "--request-timeout", "30",
-            "--generation-allow-x00", "true", "--suppress-health-check", "all",
-            *(["--seed", "20261129"] if not LONG else []),
-            # Operations that end the run's own session (logout revokes the token, a password change or
-            # deactivation revokes every token of the user) would turn the rest of the run into 401s.
-            # They are tested case by case in tests/auth/test_login_security.py.
-            "--exclude-path-regex", SESSION_ENDING]
+    args = [
+        str(ST),
+        "--config-file",
+        str(config),
+        "run",
+        str(ROOT / "schemas" / "openapi.json"),
+        "--url",
+        base_url,
+        "--checks",
+        CHECKS,
+        "--phases",
+        "examples,fuzzing",
+        "--continue-on-failure",
+        "--max-examples",
+        str(examples(10, 100)),
+        "--workers",
+        "2",
+        "--request-timeout",
+        "30",
+        "--generation-allow-x00",
+        "true",
+        "--suppress-health-check",
+        "all",
+        *(["--seed", "20261129"] if not LONG else []),
+        # Operations that end the run's own session (logout revokes the token, a password change or
+        # deactivation revokes every token of the user) would turn the rest of the run into 401s.
+        # They are tested case by case in tests/auth/test_login_security.py.
+        "--exclude-path-regex",
+        SESSION_ENDING,
+    ]
     for name, value in headers.items():
         args += ["--header", f"{name}: {value}"]
-    proc = await asyncio.create_subprocess_exec(*args, stdout=asyncio.subprocess.PIPE,
-                                                stderr=asyncio.subprocess.STDOUT, cwd=config.parent,
-                                                env={**os.environ, "NO_COLOR": "1", "COLUMNS": "160"})
+    proc = await asyncio.create_subprocess_exec(
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+        cwd=config.parent,
+        env={**os.environ, "NO_COLOR": "1", "COLUMNS": "160"},
+    )
     out, _ = await proc.communicate()
     return proc.returncode, out.decode("utf-8", "replace")
 
@@ -257,8 +436,10 @@ def _failures(report: str, code: str) -> int:
 def _figures(report: str) -> str:
     tested = re.search(r"Tested: (\d+)", report)
     generated = re.search(r"(\d+) generated", report)
-    return (f"operations {tested and tested.group(1)}, examples {generated and generated.group(1)}, "
-            f"5xx {_failures(report, SERVER_ERROR)}, schema violations {_failures(report, SCHEMA_VIOLATION)}")
+    return (
+        f"operations {tested and tested.group(1)}, examples {generated and generated.group(1)}, "
+        f"5xx {_failures(report, SERVER_ERROR)}, schema violations {_failures(report, SCHEMA_VIOLATION)}"
+    )
 
 
 SERVER_ERROR, SCHEMA_VIOLATION = "ST101", "ST108"  # schemathesis failure codes (`st explain ST101`)
@@ -270,8 +451,9 @@ async def test_schemathesis_no_server_errors_or_schema_violations(fuzz_database,
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(create_app(fuzz_settings), log_level="warning", access_log=False,
-                                           lifespan="on"))
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(fuzz_settings), log_level="warning", access_log=False, lifespan="on")
+    )
     serving = asyncio.create_task(server.serve(sockets=[sock]))
     try:
         while not server.started:

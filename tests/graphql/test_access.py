@@ -27,7 +27,10 @@ async def test_masks_hold_through_nested_relations(client, world, seed):
     assert p["idNumber"] == masked_id(seed.rows["pa0"]["id_number"])
     assert p["phone"] == seed.rows["pa0"]["phone"][:3] + "****" + seed.rows["pa0"]["phone"][-4:]
     # The certificate's mask shows the embedded ID as the ID's mask does, not the masked type/level digits.
-    assert p["disability"]["certificateNumber"] == masked_id(seed.rows["da0"]["certificate_number"][:18]) + "****"
+    assert (
+        p["disability"]["certificateNumber"]
+        == masked_id(seed.rows["da0"]["certificate_number"][:18]) + "****"
+    )
     assert p["disability"]["guardianPhone"] == "135****5678" and p["disability"]["disabilityType"] == "****"
     text = str(body)
     for label in ("pa0", "pa1"):
@@ -35,7 +38,11 @@ async def test_masks_hold_through_nested_relations(client, world, seed):
 
 
 async def test_masked_number_or_boolean_is_null_with_error(client, world, seed):
-    body = await gql(client, world.dept, "{ persons { nodes { id isDisabled lowIncome { monthlyAllowance householdSize } } } }")
+    body = await gql(
+        client,
+        world.dept,
+        "{ persons { nodes { id isDisabled lowIncome { monthlyAllowance householdSize } } } }",
+    )
     nodes = body["data"]["persons"]["nodes"]
     assert all(n["isDisabled"] is None for n in nodes)
     errors = {tuple(e["path"]): e for e in body["errors"]}
@@ -47,41 +54,94 @@ async def test_masked_number_or_boolean_is_null_with_error(client, world, seed):
     assert len(body["errors"]) == 2  # one per field selection, not one per row
 
 
-async def test_hidden_field_is_null_with_forbidden_field_error_and_path(client, world, seed, service, session):
+async def test_hidden_field_is_null_with_forbidden_field_error_and_path(
+    client, world, seed, service, session
+):
     await grant(session, service=service, ledger="person", field="*", level="read")
     await grant(session, service=service, ledger="person", field="id_number", level="hidden")
     await grant(session, service=service, ledger="house", field="*", level="read")
-    body = await gql(client, service.headers, """{ persons(first: 3) { nodes { name idNumber
-        residence { house { houseCode } } } } }""")
+    body = await gql(
+        client,
+        service.headers,
+        """{ persons(first: 3) { nodes { name idNumber
+        residence { house { houseCode } } } } }""",
+    )
     nodes = body["data"]["persons"]["nodes"]
     assert len(nodes) == 3 and all(n["idNumber"] is None and n["name"] for n in nodes)
-    assert body["errors"] == [{"message": "无权访问该字段", "locations": [{"line": 1, "column": 36}],
-                               "path": ["persons", "nodes", 0, "idNumber"],
-                               "extensions": {"code": "FORBIDDEN_FIELD"}}]
+    assert body["errors"] == [
+        {
+            "message": "无权访问该字段",
+            "locations": [{"line": 1, "column": 36}],
+            "path": ["persons", "nodes", 0, "idNumber"],
+            "extensions": {"code": "FORBIDDEN_FIELD"},
+        }
+    ]
     assert nodes[0]["residence"]["house"]["houseCode"] == seed.rows["ha0"]["house_code"]
     assert seed.rows["pa0"]["id_number"] not in str(body)
 
 
-@pytest.mark.parametrize("query, code, where", [
-    ('{ persons(filter: {idNumber: {eq: "x"}}) { nodes { id } } }', "FORBIDDEN_FIELD", "persons.filter.idNumber"),
-    ("{ persons(orderBy: [{field: ID_NUMBER}]) { nodes { id } } }", "FORBIDDEN_FIELD", "persons.orderBy[0].field"),
-    ("{ personAggregate(groupBy: [ID_NUMBER]) { count } }", None, None),  # not a code-list field: invalid
-    ('{ persons(filter: {phone: {eq: "13902310000"}}) { nodes { id } } }', "MASKED_FIELD", "persons.filter.phone"),
-    ('{ persons(filter: {or: [{phone: {prefix: "139"}}]}) { nodes { id } } }', "MASKED_FIELD",
-     "persons.filter.or[0].phone"),
-    ("{ persons(orderBy: [{field: PHONE}]) { nodes { id } } }", "MASKED_FIELD", "persons.orderBy[0].field"),
-    ("{ personAggregate(groupBy: [LOW_INCOME_STATUS]) { count } }", "MASKED_FIELD", "personAggregate.groupBy[0]"),
-    ("{ houses { nodes { residents(filter: {idNumber: {eq: \"x\"}}) { nodes { since } } } } }", "FORBIDDEN_FIELD",
-     "houses.nodes.residents.filter.idNumber"),
-    ("{ disabilityAggregate { sum { subsidyAmount } } }", "FORBIDDEN_FIELD", "disabilityAggregate.sum.subsidyAmount"),
-    ("{ lowIncomeAggregate { max { monthlyAllowance } } }", "MASKED_FIELD", "lowIncomeAggregate.max.monthlyAllowance"),
-])
+@pytest.mark.parametrize(
+    "query, code, where",
+    [
+        (
+            '{ persons(filter: {idNumber: {eq: "x"}}) { nodes { id } } }',
+            "FORBIDDEN_FIELD",
+            "persons.filter.idNumber",
+        ),
+        (
+            "{ persons(orderBy: [{field: ID_NUMBER}]) { nodes { id } } }",
+            "FORBIDDEN_FIELD",
+            "persons.orderBy[0].field",
+        ),
+        ("{ personAggregate(groupBy: [ID_NUMBER]) { count } }", None, None),  # not a code-list field: invalid
+        (
+            '{ persons(filter: {phone: {eq: "13902310000"}}) { nodes { id } } }',
+            "MASKED_FIELD",
+            "persons.filter.phone",
+        ),
+        (
+            '{ persons(filter: {or: [{phone: {prefix: "139"}}]}) { nodes { id } } }',
+            "MASKED_FIELD",
+            "persons.filter.or[0].phone",
+        ),
+        (
+            "{ persons(orderBy: [{field: PHONE}]) { nodes { id } } }",
+            "MASKED_FIELD",
+            "persons.orderBy[0].field",
+        ),
+        (
+            "{ personAggregate(groupBy: [LOW_INCOME_STATUS]) { count } }",
+            "MASKED_FIELD",
+            "personAggregate.groupBy[0]",
+        ),
+        (
+            '{ houses { nodes { residents(filter: {idNumber: {eq: "x"}}) { nodes { since } } } } }',
+            "FORBIDDEN_FIELD",
+            "houses.nodes.residents.filter.idNumber",
+        ),
+        (
+            "{ disabilityAggregate { sum { subsidyAmount } } }",
+            "FORBIDDEN_FIELD",
+            "disabilityAggregate.sum.subsidyAmount",
+        ),
+        (
+            "{ lowIncomeAggregate { max { monthlyAllowance } } }",
+            "MASKED_FIELD",
+            "lowIncomeAggregate.max.monthlyAllowance",
+        ),
+    ],
+)
 async def test_filters_order_and_aggregates_on_hidden_or_masked_fields_are_refused(
-        client, world, seed, service, session, query, code, where):
+    client, world, seed, service, session, query, code, where
+):
     await grant(session, service=service, ledger="*", field="*", level="read")
-    for ledger, fld, level in (("person", "id_number", "hidden"), ("person", "phone", "masked"),
-                               ("person", "low_income_status", "masked"), ("disability", "subsidy_amount", "hidden"),
-                               ("low_income", "monthly_allowance", "masked")):
+    for ledger, fld, level in (
+        ("person", "id_number", "hidden"),
+        ("person", "phone", "masked"),
+        ("person", "low_income_status", "masked"),
+        ("disability", "subsidy_amount", "hidden"),
+        ("low_income", "monthly_allowance", "masked"),
+    ):
         await grant(session, service=service, ledger=ledger, field=fld, level=level)
     r = await client.post(GRAPHQL, json={"query": query}, headers=service.headers)
     body = r.json()
@@ -91,7 +151,9 @@ async def test_filters_order_and_aggregates_on_hidden_or_masked_fields_are_refus
     root = next(iter(body["data"]))
     assert body["data"][root] is None
     (err,) = body["errors"]
-    assert err["extensions"]["code"] == code and err["extensions"]["argument"] == where and err["path"] == [root]
+    assert (
+        err["extensions"]["code"] == code and err["extensions"]["argument"] == where and err["path"] == [root]
+    )
     assert "13902310000" not in r.text
 
 
@@ -107,9 +169,13 @@ async def test_masked_field_lookup_where_the_grant_allows_it(client, world, seed
 
 
 async def test_township_b_sees_nothing_of_a_through_any_nesting(client, world, seed):
-    b = await gql(client, world.b, """{ persons { nodes { id residence { house { id residents { nodes { person { id } } } } } } }
+    b = await gql(
+        client,
+        world.b,
+        """{ persons { nodes { id residence { house { id residents { nodes { person { id } } } } } } }
         houses { nodes { id residents { nodes { person { id name residence { person { id } } } } } } }
-        personAggregate { count } houseAggregate { count } disabilities { nodes { id } } lands { nodes { id } } }""")
+        personAggregate { count } houseAggregate { count } disabilities { nodes { id } } lands { nodes { id } } }""",
+    )
     d = b["data"]
     pb0, hb0 = str(seed.ids["pb0"]), str(seed.ids["hb0"])
     assert [p["id"] for p in d["persons"]["nodes"]] == [pb0]
@@ -122,35 +188,62 @@ async def test_township_b_sees_nothing_of_a_through_any_nesting(client, world, s
         assert str(seed.ids[label]) not in [pb0, hb0]
         assert seed.rows[label].get("name", "@") not in str(b)
     # A sees its person pa2 but not the house of B pa2 lives in: the relation answers null.
-    a = await gql(client, world.a, "query($id: ID!) { person(id: $id) { name residence { house { id } } } }",
-                  {"id": str(seed.ids["pa2"])})
+    a = await gql(
+        client,
+        world.a,
+        "query($id: ID!) { person(id: $id) { name residence { house { id } } } }",
+        {"id": str(seed.ids["pa2"])},
+    )
     assert a["data"]["person"] == {"name": seed.rows["pa2"]["name"], "residence": None}
 
 
 async def test_service_account_without_grant_gets_nothing(client, world, seed, service):
-    body = await gql(client, service.headers, """query($id: ID!) { persons { nodes { id name } }
+    body = await gql(
+        client,
+        service.headers,
+        """query($id: ID!) { persons { nodes { id name } }
         person(id: $id) { id } personAggregate(groupBy: [TOWNSHIP]) { count groups { count } }
-        houses { nodes { residents { nodes { person { id } } } } } }""", {"id": str(seed.ids["pa0"])})
-    assert body["data"] == {"persons": {"nodes": []}, "person": None,
-                            "personAggregate": {"count": 0, "groups": []}, "houses": {"nodes": []}}
+        houses { nodes { residents { nodes { person { id } } } } } }""",
+        {"id": str(seed.ids["pa0"])},
+    )
+    assert body["data"] == {
+        "persons": {"nodes": []},
+        "person": None,
+        "personAggregate": {"count": 0, "groups": []},
+        "houses": {"nodes": []},
+    }
     assert "errors" not in body
 
 
 async def test_grant_on_one_township_limits_nested_rows_too(client, world, seed, service, session):
     for ledger in ("person", "house"):
-        await grant(session, service=service, ledger=ledger, field="*", level="read", scope="regions",
-                    regions=[B + "000"])
-    body = await gql(client, service.headers, """{ houses { nodes { id residents { nodes { person { id } } } } }
-        persons { nodes { id } } }""")
+        await grant(
+            session,
+            service=service,
+            ledger=ledger,
+            field="*",
+            level="read",
+            scope="regions",
+            regions=[B + "000"],
+        )
+    body = await gql(
+        client,
+        service.headers,
+        """{ houses { nodes { id residents { nodes { person { id } } } } }
+        persons { nodes { id } } }""",
+    )
     assert [h["id"] for h in body["data"]["houses"]["nodes"]] == [str(seed.ids["hb0"])]
     assert [r["person"]["id"] for r in body["data"]["houses"]["nodes"][0]["residents"]["nodes"]] == [
-        str(seed.ids["pb0"])]
+        str(seed.ids["pb0"])
+    ]
 
 
 async def test_no_credentials_and_bad_credentials(client, world, seed):
     body = await gql(client, {}, "{ persons { nodes { id } } me { name } }")
     assert body["data"] == {"persons": None, "me": None} and set(codes(body)) == {"UNAUTHENTICATED"}
-    r = await client.post(GRAPHQL, json={"query": "{ persons { nodes { id } } }"}, headers={"X-API-Key": "ot_x_y"})
+    r = await client.post(
+        GRAPHQL, json={"query": "{ persons { nodes { id } } }"}, headers={"X-API-Key": "ot_x_y"}
+    )
     assert r.status_code == 401 and r.json()["code"] == "auth.invalid_api_key"
 
 
@@ -178,13 +271,23 @@ async def test_unmasked_sensitive_values_are_audited_like_rest(client, world, se
     from app.access.audit_models import AuditEntry
 
     async def entries() -> list[AuditEntry]:
-        return list((await session.scalars(select(AuditEntry).where(AuditEntry.path == "graphql")
-                                           .order_by(AuditEntry.id))).all())
+        return list(
+            (
+                await session.scalars(
+                    select(AuditEntry).where(AuditEntry.path == "graphql").order_by(AuditEntry.id)
+                )
+            ).all()
+        )
 
     await gql(client, world.dept, "{ persons { nodes { id idNumber phone } } }")  # masked: nothing to log
     assert await entries() == []
-    body = await gql(client, world.a, """query($id: ID!) { house(id: $id) { houseCode
-        residents { nodes { person { name idNumber } } } } }""", {"id": str(seed.ids["ha0"])})
+    body = await gql(
+        client,
+        world.a,
+        """query($id: ID!) { house(id: $id) { houseCode
+        residents { nodes { person { name idNumber } } } } }""",
+        {"id": str(seed.ids["ha0"])},
+    )
     assert "~" not in str(body)  # the audit ids travel inside the statement's JSON, never to the caller
     (e,) = await entries()
     assert (e.ledger, e.fields, e.action) == ("person", ["id_number"], "read_sensitive")

@@ -45,9 +45,13 @@ async def test_filter_operands_and_cursors_are_bound(client, world, seed):
                 orderBy: [{field: BIRTH_DATE, direction: DESC}]) {
           nodes { id name sex birthDate } pageInfo { endCursor hasNextPage } } }"""
     warm = []
-    for variables in ({"sex": "2", "p": None, "d": "1950-01-01"}, {"sex": "1", "p": None, "d": "1940-01-01"},
-                      {"sex": "2", "p": "王", "d": "1950-01-01"}, {"sex": "1", "p": "李", "d": "1951-01-01"},
-                      {"sex": None, "p": "张", "d": "1960-06-01"}):
+    for variables in (
+        {"sex": "2", "p": None, "d": "1950-01-01"},
+        {"sex": "1", "p": None, "d": "1940-01-01"},
+        {"sex": "2", "p": "王", "d": "1950-01-01"},
+        {"sex": "1", "p": "李", "d": "1951-01-01"},
+        {"sex": None, "p": "张", "d": "1960-06-01"},
+    ):
         after = None
         for _ in range(5):
             v = {**variables, "after": after}
@@ -88,7 +92,9 @@ async def test_bad_values_on_a_cached_statement_get_the_same_errors(client, worl
     q = "query($after: String) { persons(first: 1, after: $after) { nodes { id } } }"
     await gql(client, world.a, q, {"after": "WzFd"})  # [1]
     body = await gql(client, world.a, q, {"after": "bm90LWpzb24"})
-    assert codes(body) == ["BAD_USER_INPUT"] and body == await cold(client, world.a, q, {"after": "bm90LWpzb24"})
+    assert codes(body) == ["BAD_USER_INPUT"] and body == await cold(
+        client, world.a, q, {"after": "bm90LWpzb24"}
+    )
 
 
 async def test_a_grant_change_between_two_identical_requests_is_obeyed(client, world, seed, service, session):
@@ -110,8 +116,15 @@ async def test_a_grant_change_between_two_identical_requests_is_obeyed(client, w
     assert body["data"]["person"]["phone"] is None and codes(body) == ["FORBIDDEN_FIELD"]
 
     # Row scope: the most specific grant now limits rows to township B.
-    await grant(session, service=service, ledger="person", field="name", level="read", scope="regions",
-                regions=[B + "000"])
+    await grant(
+        session,
+        service=service,
+        ledger="person",
+        field="name",
+        level="read",
+        scope="regions",
+        regions=[B + "000"],
+    )
     body = await gql(client, service.headers, q, v)
     assert body["data"]["person"] is None
 

@@ -31,13 +31,19 @@ async def test_one_statement_per_root_field(client, world, seed, statements):
     statements.clear()
     body = await gql(client, world.dept, DEEP)
     assert "errors" not in body and len(body["data"]["persons"]["nodes"]) == 7
-    assert len(ledger_statements(statements)) == 1  # seven ledgers, five relations, three levels: one statement
+    assert (
+        len(ledger_statements(statements)) == 1
+    )  # seven ledgers, five relations, three levels: one statement
     # Besides it: the catalogue version, the caller (token -> user, org unit) and its grants, once per request.
     assert len(data_statements(statements)) == 4
     statements.clear()
-    body = await gql(client, world.dept, DEEP.replace("{ persons", "{ a: persons", 1)[:-1]
-                     + " houses { nodes { id } } personAggregate(groupBy: [SEX]) { count groups { count } } "
-                       "me { name } codeLists { code } }")
+    body = await gql(
+        client,
+        world.dept,
+        DEEP.replace("{ persons", "{ a: persons", 1)[:-1]
+        + " houses { nodes { id } } personAggregate(groupBy: [SEX]) { count groups { count } } "
+        "me { name } codeLists { code } }",
+    )
     assert "errors" not in body
     # The caller is cached now (app/access/cache.py): only the three ledger statements, each of which
     # checks the access version itself; `me` and code lists come from memory.
@@ -46,16 +52,28 @@ async def test_one_statement_per_root_field(client, world, seed, statements):
 
 
 async def test_nested_page_of_residents_is_per_parent(client, world, seed):
-    body = await gql(client, world.a, """{ houses { nodes { id residents(first: 1) { nodes { person { id } }
-        pageInfo { hasNextPage endCursor } } } } }""")
+    body = await gql(
+        client,
+        world.a,
+        """{ houses { nodes { id residents(first: 1) { nodes { person { id } }
+        pageInfo { hasNextPage endCursor } } } } }""",
+    )
     ha0 = next(h for h in body["data"]["houses"]["nodes"] if h["id"] == str(seed.ids["ha0"]))
     page = ha0["residents"]
-    assert [r["person"]["id"] for r in page["nodes"]] == [str(seed.ids["pa0"])] and page["pageInfo"]["hasNextPage"]
-    nxt = await gql(client, world.a, """query($id: ID!, $c: String) { house(id: $id) { residents(first: 1, after: $c) {
-        nodes { person { id } } pageInfo { hasNextPage } } } }""", {"id": str(seed.ids["ha0"]),
-                                                                    "c": page["pageInfo"]["endCursor"]})
-    assert nxt["data"]["house"]["residents"] == {"nodes": [{"person": {"id": str(seed.ids["pa1"])}}],
-                                                 "pageInfo": {"hasNextPage": False}}
+    assert [r["person"]["id"] for r in page["nodes"]] == [str(seed.ids["pa0"])] and page["pageInfo"][
+        "hasNextPage"
+    ]
+    nxt = await gql(
+        client,
+        world.a,
+        """query($id: ID!, $c: String) { house(id: $id) { residents(first: 1, after: $c) {
+        nodes { person { id } } pageInfo { hasNextPage } } } }""",
+        {"id": str(seed.ids["ha0"]), "c": page["pageInfo"]["endCursor"]},
+    )
+    assert nxt["data"]["house"]["residents"] == {
+        "nodes": [{"person": {"id": str(seed.ids["pa1"])}}],
+        "pageInfo": {"hasNextPage": False},
+    }
 
 
 def _nest(depth: int) -> str:
@@ -65,21 +83,35 @@ def _nest(depth: int) -> str:
     return f"{{ persons {{ nodes {{ {inner} }} }} }}"
 
 
-@pytest.mark.parametrize("query, code", [
-    (_nest(2), "QUERY_TOO_DEEP"),
-    ("{ persons { nodes { " + " ".join(f"f{i}: name" for i in range(limits.MAX_FIELDS_PER_SELECTION + 1))
-     + " } } }", "QUERY_TOO_BROAD"),
-    ("{ " + " ".join(f"p{i}: personAggregate {{ count }}" for i in range(limits.MAX_ROOT_FIELDS + 1)) + " }",
-     "QUERY_TOO_BROAD"),
-    ("{ persons(first: 1001) { nodes { id } } }", "PAGE_SIZE_TOO_LARGE"),
-    ("{ persons(first: 0) { nodes { id } } }", "BAD_USER_INPUT"),
-    ("{ houses(first: 1000) { nodes { residents(first: 1000) { nodes { since } } } } }", "QUERY_TOO_LARGE"),
-    ('{ persons(after: "not-a-cursor") { nodes { id } } }', "BAD_USER_INPUT"),
-    ('{ persons(filter: {birthDate: {gte: "1990-02-30"}}) { nodes { id } } }', "BAD_USER_INPUT"),
-    ('{ persons(filter: {sex: {eq: "不存在的代码"}}) { nodes { id } } }', "BAD_USER_INPUT"),
-    ("{ persons(orderBy: [{field: NAME}, {field: NAME}]) { nodes { id } } }", "BAD_USER_INPUT"),
-    ('{ person(id: "abc") { id } }', "BAD_USER_INPUT"),
-])
+@pytest.mark.parametrize(
+    "query, code",
+    [
+        (_nest(2), "QUERY_TOO_DEEP"),
+        (
+            "{ persons { nodes { "
+            + " ".join(f"f{i}: name" for i in range(limits.MAX_FIELDS_PER_SELECTION + 1))
+            + " } } }",
+            "QUERY_TOO_BROAD",
+        ),
+        (
+            "{ "
+            + " ".join(f"p{i}: personAggregate {{ count }}" for i in range(limits.MAX_ROOT_FIELDS + 1))
+            + " }",
+            "QUERY_TOO_BROAD",
+        ),
+        ("{ persons(first: 1001) { nodes { id } } }", "PAGE_SIZE_TOO_LARGE"),
+        ("{ persons(first: 0) { nodes { id } } }", "BAD_USER_INPUT"),
+        (
+            "{ houses(first: 1000) { nodes { residents(first: 1000) { nodes { since } } } } }",
+            "QUERY_TOO_LARGE",
+        ),
+        ('{ persons(after: "not-a-cursor") { nodes { id } } }', "BAD_USER_INPUT"),
+        ('{ persons(filter: {birthDate: {gte: "1990-02-30"}}) { nodes { id } } }', "BAD_USER_INPUT"),
+        ('{ persons(filter: {sex: {eq: "不存在的代码"}}) { nodes { id } } }', "BAD_USER_INPUT"),
+        ("{ persons(orderBy: [{field: NAME}, {field: NAME}]) { nodes { id } } }", "BAD_USER_INPUT"),
+        ('{ person(id: "abc") { id } }', "BAD_USER_INPUT"),
+    ],
+)
 async def test_limits_and_bad_input_get_clear_errors(client, world, seed, query, code):
     r = await client.post("/graphql", json={"query": query}, headers=world.a)
     body = r.json()
@@ -90,12 +122,16 @@ async def test_limits_and_bad_input_get_clear_errors(client, world, seed, query,
 
 
 async def test_depth_limit_counts_fragments_but_not_introspection(client, world, seed):
-    frag = "fragment R on Person { residence { house { residents { nodes { person { residence { house { " \
-           "residents { nodes { person { name } } } } } } } } } } }"
+    frag = (
+        "fragment R on Person { residence { house { residents { nodes { person { residence { house { "
+        "residents { nodes { person { name } } } } } } } } } } }"
+    )
     body = await gql(client, world.a, "{ persons { nodes { ...R } } } " + frag)
     assert "QUERY_TOO_DEEP" in codes(body)
-    deep_introspection = "{ __schema { types { fields { type { ofType { ofType { ofType { ofType { ofType " \
-                         "{ ofType { name } } } } } } } } } } }"
+    deep_introspection = (
+        "{ __schema { types { fields { type { ofType { ofType { ofType { ofType { ofType "
+        "{ ofType { name } } } } } } } } } } }"
+    )
     assert "errors" not in await gql(client, world.a, deep_introspection)
 
 
@@ -118,7 +154,8 @@ def test_exported_sdl_is_current():
     assert fresh is not None and "type Person" in fresh and '"""公民身份号码"""' in fresh
     path = SCHEMAS_DIR / GRAPHQL_FILE
     assert path.exists() and path.read_text(encoding="utf-8") == fresh, (
-        "schemas/schema.graphql is out of date: run `onetable schemas export` and commit it")
+        "schemas/schema.graphql is out of date: run `onetable schemas export` and commit it"
+    )
 
 
 def test_statement_timeout_and_unexpected_errors_map_to_codes(caplog):

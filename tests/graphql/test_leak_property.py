@@ -28,17 +28,35 @@ pytestmark = pytest.mark.property
 
 P_FIELDS = ["name", "id_number", "phone", "hukou_address", "birth_date", "sex"]
 H_FIELDS = ["house_code", "standard_address", "owner_name", "owner_id_number", "floor_area"]
-SEARCHED = {"person": ["name", "id_number", "phone", "hukou_address", "birth_date"],
-            "house": ["house_code", "standard_address", "owner_name", "owner_id_number"]}
+SEARCHED = {
+    "person": ["name", "id_number", "phone", "hukou_address", "birth_date"],
+    "house": ["house_code", "standard_address", "owner_name", "owner_id_number"],
+}
 PREFIX = {"own": ("500118",), "all": ("",), "a": ("500118101",), "b": ("500118102",)}
-MASKABLE = {"name", "id_number", "phone", "hukou_address", "birth_date", "sex", "house_code",
-            "standard_address", "owner_name", "owner_id_number"}  # String / Date: the mask is a value
+MASKABLE = {
+    "name",
+    "id_number",
+    "phone",
+    "hukou_address",
+    "birth_date",
+    "sex",
+    "house_code",
+    "standard_address",
+    "owner_name",
+    "owner_id_number",
+}  # String / Date: the mask is a value
 
 
 def caller_of(pg: dict, hg: dict, scope: str) -> Caller:
-    return Caller("user", "500118", [G("named", ledger, f, level, PREFIX[scope])
-                                      for ledger, grants in (("person", pg), ("house", hg))
-                                      for f, level in grants.items()])
+    return Caller(
+        "user",
+        "500118",
+        [
+            G("named", ledger, f, level, PREFIX[scope])
+            for ledger, grants in (("person", pg), ("house", hg))
+            for f, level in grants.items()
+        ],
+    )
 
 
 def gql_value(value: object) -> object:
@@ -61,14 +79,16 @@ def check_node(caller: Caller, ledger: str, node: dict, row: dict, fields: list[
 levels = st.sampled_from(["hidden", "masked", "read"])
 person_grants = st.fixed_dictionaries({}, optional=dict.fromkeys(["*", *P_FIELDS], levels))
 house_grants = st.fixed_dictionaries({}, optional=dict.fromkeys(["*", *H_FIELDS], levels))
-selection = st.fixed_dictionaries({
-    "root": st.sampled_from(["persons", "houses", "person", "personAggregate", "houseAggregate"]),
-    "pf": st.lists(st.sampled_from(P_FIELDS), min_size=1, max_size=4, unique=True),
-    "hf": st.lists(st.sampled_from(H_FIELDS), min_size=1, max_size=3, unique=True),
-    "filter": st.one_of(st.none(), st.sampled_from(P_FIELDS + H_FIELDS)),
-    "order": st.one_of(st.none(), st.sampled_from(P_FIELDS + H_FIELDS)),
-    "target": st.integers(0, 6),
-})
+selection = st.fixed_dictionaries(
+    {
+        "root": st.sampled_from(["persons", "houses", "person", "personAggregate", "houseAggregate"]),
+        "pf": st.lists(st.sampled_from(P_FIELDS), min_size=1, max_size=4, unique=True),
+        "hf": st.lists(st.sampled_from(H_FIELDS), min_size=1, max_size=3, unique=True),
+        "filter": st.one_of(st.none(), st.sampled_from(P_FIELDS + H_FIELDS)),
+        "order": st.one_of(st.none(), st.sampled_from(P_FIELDS + H_FIELDS)),
+        "target": st.integers(0, 6),
+    }
+)
 
 
 def build(sel: dict, seed) -> tuple[str, dict]:
@@ -81,7 +101,13 @@ def build(sel: dict, seed) -> tuple[str, dict]:
     args, variables = [], {}
     if sel["filter"] in fields:
         value = (seed.rows["ha0"] if ledger == "house" else target)[sel["filter"]]
-        kind = "Float" if sel["filter"] == "floor_area" else "Date" if sel["filter"] == "birth_date" else "String"
+        kind = (
+            "Float"
+            if sel["filter"] == "floor_area"
+            else "Date"
+            if sel["filter"] == "birth_date"
+            else "String"
+        )
         args.append(f"filter: {{{camel(sel['filter'])}: {{eq: $v}}}}")
         variables["v"] = float(value) if kind == "Float" else str(value)
         decl = f"($v: {kind})"
@@ -93,7 +119,10 @@ def build(sel: dict, seed) -> tuple[str, dict]:
     person = f"{pf} residence {{ since house {{ {hf} residents {{ nodes {{ person {{ {pf} }} }} }} }} }}"
     house = f"{hf} residents {{ edges {{ cursor node {{ person {{ {pf} residence {{ house {{ {hf} }} }} }} }} }} }}"
     if sel["root"] == "persons":
-        return f"query{decl} {{ persons{a} {{ nodes {{ id {person} }} pageInfo {{ endCursor }} }} }}", variables
+        return (
+            f"query{decl} {{ persons{a} {{ nodes {{ id {person} }} pageInfo {{ endCursor }} }} }}",
+            variables,
+        )
     if sel["root"] == "houses":
         return f"query{decl} {{ houses{a} {{ nodes {{ id {house} }} pageInfo {{ endCursor }} }} }}", variables
     if sel["root"] == "person":
@@ -102,8 +131,10 @@ def build(sel: dict, seed) -> tuple[str, dict]:
     by = {"person": "SEX", "house": "USE"}[ledger]
     extremes = "min { birthDate }" if ledger == "person" else "max { floorArea } sum { floorArea }"
     agg_args = ", ".join([*(args[:1] if variables else []), f"groupBy: [TOWNSHIP, {by}]"])
-    return (f"query{decl} {{ {sel['root']}({agg_args}) "
-            f"{{ count {extremes} groups {{ key {{ township }} count }} }} }}"), variables
+    return (
+        f"query{decl} {{ {sel['root']}({agg_args}) "
+        f"{{ count {extremes} groups {{ key {{ township }} count }} }} }}"
+    ), variables
 
 
 def decoded_cursors(text: str) -> str:
@@ -144,8 +175,12 @@ def check_root(caller: Caller, sel: dict, body: dict, seed) -> None:
         return
     ledger = "house" if sel["root"].startswith("house") else "person"
     labels = [k for k in seed.rows if k[0] == ledger[0] and k[1] in "ab"]
-    want = [lb for lb in labels if in_scope(caller, ledger, seed.rows[lb]["region_code"])
-            and _matches(sel, ledger, seed.rows[lb], seed)]
+    want = [
+        lb
+        for lb in labels
+        if in_scope(caller, ledger, seed.rows[lb]["region_code"])
+        and _matches(sel, ledger, seed.rows[lb], seed)
+    ]
     fields = sel["hf"] if ledger == "house" else sel["pf"]
     if sel["root"] == "person":
         label = ([f"pa{i}" for i in range(6)] + ["pb0"])[sel["target"]]
@@ -165,21 +200,45 @@ def check_root(caller: Caller, sel: dict, body: dict, seed) -> None:
         check_node(caller, ledger, by_id[str(seed.ids[lb])], seed.rows[lb], fields)
 
 
-@settings(max_examples=examples(150, 3500), deadline=None, derandomize=True,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
-@given(pg=person_grants, hg=house_grants, scope=st.sampled_from(["own", "all", "a", "b"]),
-       sels=st.lists(selection, min_size=1, max_size=3))
-async def test_no_unreadable_value_leaves_through_graphql(client, world, seed, connection, pg, hg, scope, sels):
+@settings(
+    max_examples=examples(150, 3500),
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    pg=person_grants,
+    hg=house_grants,
+    scope=st.sampled_from(["own", "all", "a", "b"]),
+    sels=st.lists(selection, min_size=1, max_size=3),
+)
+async def test_no_unreadable_value_leaves_through_graphql(
+    client, world, seed, connection, pg, hg, scope, sels
+):
     tally("graphql")
     async with connection.begin_nested() as sp:
         user = world.users["cl"]
-        row_scope, regions = {"own": ("own", []), "all": ("all", []), "a": ("regions", ["500118101000"]),
-                              "b": ("regions", ["500118102000"])}[scope]
+        row_scope, regions = {
+            "own": ("own", []),
+            "all": ("all", []),
+            "a": ("regions", ["500118101000"]),
+            "b": ("regions", ["500118102000"]),
+        }[scope]
         for ledger, grants in (("person", pg), ("house", hg)):
             for fld, level in grants.items():
-                await connection.execute(Grant.__table__.insert().values(
-                    grantee_type="user", user_id=user.id, ledger=ledger, field=fld, level=level,
-                    allow_lookup=False, row_scope=row_scope, regions=regions, created_by="test"))
+                await connection.execute(
+                    Grant.__table__.insert().values(
+                        grantee_type="user",
+                        user_id=user.id,
+                        ledger=ledger,
+                        field=fld,
+                        level=level,
+                        allow_lookup=False,
+                        row_scope=row_scope,
+                        regions=regions,
+                        created_by="test",
+                    )
+                )
         caller = caller_of(pg, hg, scope)
         forbidden: list[str] = []
         for label, row in seed.rows.items():
@@ -187,11 +246,15 @@ async def test_no_unreadable_value_leaves_through_graphql(client, world, seed, c
             if ledger is None:
                 continue
             for fld in SEARCHED[ledger]:
-                if not in_scope(caller, ledger, row["region_code"]) or not at_least_read(level_of(caller, ledger, fld)):
+                if not in_scope(caller, ledger, row["region_code"]) or not at_least_read(
+                    level_of(caller, ledger, fld)
+                ):
                     forbidden.append(str(row[fld]))
         for sel in sels:
             query, variables = build(sel, seed)
-            r = await client.post("/graphql", json={"query": query, "variables": variables}, headers=world.dept)
+            r = await client.post(
+                "/graphql", json={"query": query, "variables": variables}, headers=world.dept
+            )
             assert r.status_code == 200, r.text
             body = r.json()
             assert body.get("data") is not None or body.get("errors"), query

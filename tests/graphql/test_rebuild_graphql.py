@@ -10,8 +10,12 @@ from tests.graphql.conftest import gql
 
 
 async def test_item1_graphql_birth_date_capped_and_owner_id_masked(client, world, seed):
-    body = await gql(client, world.dept, "{ persons { nodes { id name idNumber birthDate } } "
-                                         "houses { nodes { id ownerName ownerIdNumber } } }")
+    body = await gql(
+        client,
+        world.dept,
+        "{ persons { nodes { id name idNumber birthDate } } "
+        "houses { nodes { id ownerName ownerIdNumber } } }",
+    )
     people = {n["id"]: n for n in body["data"]["persons"]["nodes"]}
     for label in ("pa0", "pa1"):
         row, got = seed.rows[label], people[str(seed.ids[label])]
@@ -23,7 +27,9 @@ async def test_item1_graphql_birth_date_capped_and_owner_id_masked(client, world
     ha0 = seed.rows["ha0"]
     got = houses[str(seed.ids["ha0"])]
     assert got["ownerIdNumber"] == id_mask(ha0["owner_id_number"]) and got["ownerName"] == ha0["owner_name"]
-    body = await gql(client, world.dept, "{ persons(orderBy: [{field: BIRTH_DATE, direction: DESC}]) { nodes { id } } }")
+    body = await gql(
+        client, world.dept, "{ persons(orderBy: [{field: BIRTH_DATE, direction: DESC}]) { nodes { id } } }"
+    )
     assert "MASKED_FIELD" in str(body.get("errors")), body
 
 

@@ -4,8 +4,13 @@ from __future__ import annotations
 
 from tests.graphql.conftest import codes, gql
 
-TEMPLATE = {"code": "gql_count", "name": "各村人口数", "kind": "list", "ledger": "person",
-            "columns": [{"kind": "field", "code": "name", "path": "name"}]}
+TEMPLATE = {
+    "code": "gql_count",
+    "name": "各村人口数",
+    "kind": "list",
+    "ledger": "person",
+    "columns": [{"kind": "field", "code": "name", "path": "name"}],
+}
 
 
 async def test_templates_tasks_and_aggregate_equal_rest(client, world):
@@ -19,8 +24,15 @@ async def test_templates_tasks_and_aggregate_equal_rest(client, world):
     assert [t["id"] for t in body["data"]["reportTemplates"]] == [tid]
     # Township A does not see the department's templates; an unapproved template has no aggregate.
     assert (await gql(client, world.a, "{ reportTemplates }"))["data"]["reportTemplates"] == []
-    body = await gql(client, world.dept, "query($id: ID!) { reportAggregate(templateId: $id) }", {"id": str(tid)})
-    assert body["data"]["reportAggregate"] is None and body["errors"][0]["extensions"]["problem"] == "report.not_approved"
-    body = await gql(client, world.a, "query($id: ID!) { reportAggregate(templateId: $id) }", {"id": str(tid)})
+    body = await gql(
+        client, world.dept, "query($id: ID!) { reportAggregate(templateId: $id) }", {"id": str(tid)}
+    )
+    assert (
+        body["data"]["reportAggregate"] is None
+        and body["errors"][0]["extensions"]["problem"] == "report.not_approved"
+    )
+    body = await gql(
+        client, world.a, "query($id: ID!) { reportAggregate(templateId: $id) }", {"id": str(tid)}
+    )
     assert body["errors"][0]["extensions"]["problem"] == "record.not_found"
     assert codes(await gql(client, {}, "{ reportTasks }")) == ["UNAUTHENTICATED"]

@@ -24,7 +24,9 @@ def same(graphql_value, rest_value, code: str, ledger: str = "person") -> bool:
     if code in ("id", "parent_id") or (f and f.type == FieldType.reference):
         return graphql_value == (None if rest_value is None else str(rest_value))
     if code in ("created_at", "updated_at") or (f and f.type == FieldType.datetime):
-        return graphql_value == rest_value or datetime.fromisoformat(graphql_value) == datetime.fromisoformat(rest_value)
+        return graphql_value == rest_value or datetime.fromisoformat(graphql_value) == datetime.fromisoformat(
+            rest_value
+        )
     if rest_value == "****" and f and SCALAR[f.type] not in MASKABLE_SCALARS:
         return graphql_value is None
     return graphql_value == rest_value
@@ -35,7 +37,11 @@ def assert_same_records(nodes: list[dict], items: list[dict], ledger: str = "per
     for node, item in zip(nodes, items, strict=True):
         for code, rest_value in item.items():
             if camel(code) in node:
-                assert same(node[camel(code)], rest_value, code, ledger), (code, node[camel(code)], rest_value)
+                assert same(node[camel(code)], rest_value, code, ledger), (
+                    code,
+                    node[camel(code)],
+                    rest_value,
+                )
 
 
 @pytest.mark.parametrize("who", ["a", "b", "dept", "admin"])
@@ -44,7 +50,9 @@ async def test_person_list_equals_rest_for_every_caller(client, world, seed, who
     rest = (await client.get("/api/v1/ledgers/person/records", headers=headers)).json()["items"]
     body = await gql(client, headers, f"{{ persons {{ nodes {{ {ALL_PERSON} }} }} }}")
     assert_same_records(body["data"]["persons"]["nodes"], rest)
-    masked_numbers = [f.code for f in PERSON.fields if f.type == FieldType.boolean and rest and rest[0][f.code] == "****"]
+    masked_numbers = [
+        f.code for f in PERSON.fields if f.type == FieldType.boolean and rest and rest[0][f.code] == "****"
+    ]
     assert set(codes(body)) <= {"MASKED_FIELD"}
     assert bool(masked_numbers) == ("MASKED_FIELD" in codes(body))
 
@@ -82,8 +90,12 @@ async def test_or_not_in_prefix_and_is_null(client, world, seed):
 async def test_single_record_equals_rest_and_is_null_outside_scope(client, world, seed):
     pid = seed.ids["pa0"]
     rest = (await client.get(f"/api/v1/ledgers/person/records/{pid}", headers=world.dept)).json()
-    body = await gql(client, world.dept, "query($id: ID!) { person(id: $id) { id name idNumber phone birthDate } }",
-                     {"id": str(pid)})
+    body = await gql(
+        client,
+        world.dept,
+        "query($id: ID!) { person(id: $id) { id name idNumber phone birthDate } }",
+        {"id": str(pid)},
+    )
     assert_same_records([body["data"]["person"]], [rest])
     body = await gql(client, world.b, "query($id: ID!) { person(id: $id) { id name } }", {"id": str(pid)})
     assert body["data"]["person"] is None and "errors" not in body
@@ -91,39 +103,66 @@ async def test_single_record_equals_rest_and_is_null_outside_scope(client, world
 
 async def test_nested_relations_equal_rest_related(client, world, seed):
     house = seed.ids["ha0"]
-    rest = (await client.get(f"/api/v1/ledgers/house/records/{house}/related/residents", headers=world.dept)).json()
-    body = await gql(client, world.dept, """query($id: ID!) { house(id: $id) { houseCode
+    rest = (
+        await client.get(f"/api/v1/ledgers/house/records/{house}/related/residents", headers=world.dept)
+    ).json()
+    body = await gql(
+        client,
+        world.dept,
+        """query($id: ID!) { house(id: $id) { houseCode
         residents { nodes { since person { id name idNumber phone birthDate ethnicity } } } } }""",
-                     {"id": str(house)})
+        {"id": str(house)},
+    )
     links = body["data"]["house"]["residents"]["nodes"]
     assert_same_records([link["person"] for link in links], rest["items"])
     assert [link["since"] for link in links] == [i["link_since"] for i in rest["items"]]
     # And the other way round, through the single relation person.residence.house and an extension.
     pid = seed.ids["pa0"]
-    rest_house = (await client.get(f"/api/v1/ledgers/person/records/{pid}/related/residence", headers=world.a)).json()
-    rest_dis = (await client.get(f"/api/v1/ledgers/person/records/{pid}/related/disability", headers=world.a)).json()
-    body = await gql(client, world.a, """query($id: ID!) { person(id: $id) {
+    rest_house = (
+        await client.get(f"/api/v1/ledgers/person/records/{pid}/related/residence", headers=world.a)
+    ).json()
+    rest_dis = (
+        await client.get(f"/api/v1/ledgers/person/records/{pid}/related/disability", headers=world.a)
+    ).json()
+    body = await gql(
+        client,
+        world.a,
+        """query($id: ID!) { person(id: $id) {
         residence { since house { id houseCode floorArea ownerIdNumber standardAddress } }
         disability { id parentId certificateNumber disabilityType subsidyAmount person { id } }
-        landContracts { nodes { share land { id parcelCode areaMu } } } } }""", {"id": str(pid)})
+        landContracts { nodes { share land { id parcelCode areaMu } } } } }""",
+        {"id": str(pid)},
+    )
     p = body["data"]["person"]
     assert_same_records([p["residence"]["house"]], rest_house["items"], "house")
     assert p["residence"]["since"] == rest_house["items"][0]["link_since"] == "2011-01-01"
     assert_same_records([p["disability"]], rest_dis["items"], "disability")
     assert p["disability"]["person"]["id"] == str(pid)
-    assert p["landContracts"]["nodes"] == [{"share": 0.5, "land": {"id": str(seed.ids["la0"]), "parcelCode":
-                                            "500118101201JA00001", "areaMu": 2.5}}]
+    assert p["landContracts"]["nodes"] == [
+        {
+            "share": 0.5,
+            "land": {"id": str(seed.ids["la0"]), "parcelCode": "500118101201JA00001", "areaMu": 2.5},
+        }
+    ]
 
 
 async def test_edges_cursors_and_typenames(client, world, seed):
-    body = await gql(client, world.a, """{ persons(first: 2) { __typename edges { __typename cursor node { __typename id } }
-        pageInfo { __typename endCursor hasNextPage } } }""")
+    body = await gql(
+        client,
+        world.a,
+        """{ persons(first: 2) { __typename edges { __typename cursor node { __typename id } }
+        pageInfo { __typename endCursor hasNextPage } } }""",
+    )
     conn = body["data"]["persons"]
     assert conn["__typename"] == "PersonConnection" and conn["pageInfo"]["__typename"] == "PageInfo"
     assert [e["__typename"] for e in conn["edges"]] == ["PersonEdge"] * 2
     assert conn["edges"][-1]["cursor"] == conn["pageInfo"]["endCursor"]
-    nxt = await gql(client, world.a, "query($c: String) { persons(first: 2, after: $c) { nodes { id } } }",
-                    {"c": conn["edges"][0]["cursor"]})
+    nxt = await gql(
+        client,
+        world.a,
+        "query($c: String) { persons(first: 2, after: $c) { nodes { id } } }",
+        {"c": conn["edges"][0]["cursor"]},
+    )
     assert nxt["data"]["persons"]["nodes"][0]["id"] == conn["edges"][1]["node"]["id"]
 
 
@@ -139,8 +178,12 @@ async def test_fragments_aliases_and_directives(client, world, seed):
 
 async def test_aggregates_by_village_and_code_field(client, world, seed):
     rest = (await client.get("/api/v1/ledgers/person/records", headers=world.a)).json()["items"]
-    body = await gql(client, world.a, """{ personAggregate(groupBy: [VILLAGE, SEX]) {
-        count min { birthDate } max { birthDate } groups { key { village township sex } count } } }""")
+    body = await gql(
+        client,
+        world.a,
+        """{ personAggregate(groupBy: [VILLAGE, SEX]) {
+        count min { birthDate } max { birthDate } groups { key { village township sex } count } } }""",
+    )
     agg = body["data"]["personAggregate"]
     assert agg["count"] == len(rest)
     assert agg["min"]["birthDate"] == min(i["birth_date"] for i in rest)
@@ -148,18 +191,40 @@ async def test_aggregates_by_village_and_code_field(client, world, seed):
     for i in rest:
         expected[i["sex"]] = expected.get(i["sex"], 0) + 1
     assert [(g["key"]["sex"], g["count"]) for g in agg["groups"]] == sorted(expected.items())
-    assert {g["key"]["village"] for g in agg["groups"]} == {VILLAGE_A} and agg["groups"][0]["key"]["township"] is None
-    houses = (await gql(client, world.a, """{ houseAggregate(groupBy: [TOWNSHIP], filter: {use: {eq: "10"}}) {
-        count sum { floorArea builtYear } avg { floorArea } groups { key { township } count sum { floorArea } } } }"""))
+    assert {g["key"]["village"] for g in agg["groups"]} == {VILLAGE_A} and agg["groups"][0]["key"][
+        "township"
+    ] is None
+    houses = await gql(
+        client,
+        world.a,
+        """{ houseAggregate(groupBy: [TOWNSHIP], filter: {use: {eq: "10"}}) {
+        count sum { floorArea builtYear } avg { floorArea } groups { key { township } count sum { floorArea } } } }""",
+    )
     h = houses["data"]["houseAggregate"]
-    assert h["count"] == 2 and h["sum"] == {"floorArea": 164.0, "builtYear": 3983.0} and h["avg"]["floorArea"] == 82.0
+    assert (
+        h["count"] == 2
+        and h["sum"] == {"floorArea": 164.0, "builtYear": 3983.0}
+        and h["avg"]["floorArea"] == 82.0
+    )
     assert h["groups"] == [{"key": {"township": "500118101000"}, "count": 2, "sum": {"floorArea": 164.0}}]
-    empty = await gql(client, world.a, '{ personAggregate(filter: {name: {eq: "无此人"}}, groupBy: [SEX]) '
-                                       '{ count groups { count } } }')
+    empty = await gql(
+        client,
+        world.a,
+        '{ personAggregate(filter: {name: {eq: "无此人"}}, groupBy: [SEX]) { count groups { count } } }',
+    )
     assert empty["data"]["personAggregate"] == {"count": 0, "groups": []}
 
 
 async def test_me_and_code_lists(client, world):
-    body = await gql(client, world.a, '{ me { kind name regionCode roles } codeLists(codes: ["sex"]) { code values { value label } } }')
-    assert body["data"]["me"] == {"kind": "user", "name": "ta", "regionCode": "500118101000", "roles": ["township_admin"]}
+    body = await gql(
+        client,
+        world.a,
+        '{ me { kind name regionCode roles } codeLists(codes: ["sex"]) { code values { value label } } }',
+    )
+    assert body["data"]["me"] == {
+        "kind": "user",
+        "name": "ta",
+        "regionCode": "500118101000",
+        "roles": ["township_admin"],
+    }
     assert {"value": "2", "label": "女"} in body["data"]["codeLists"][0]["values"]

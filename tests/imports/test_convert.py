@@ -17,17 +17,32 @@ from app.imports.mapping import ColumnMap, propose_mapping
 from app.imports.reading import RawRow, read_table
 from app.imports.sample import write_xlsx
 
-HEADERS = ["姓名", "性别", "身份证号码", "出生日期", "联系电话", "与户主关系", "民族", "死亡日期",
-           "是否退役军人"]
+HEADERS = [
+    "姓名",
+    "性别",
+    "身份证号码",
+    "出生日期",
+    "联系电话",
+    "与户主关系",
+    "民族",
+    "死亡日期",
+    "是否退役军人",
+]
 MAP = propose_mapping("person", HEADERS)
 
 
 def row(row_no: int = 7, **cells: str | None) -> RawRow:
-    by_header = {"姓名": cells.get("name", "张三"), "性别": cells.get("sex"),
-                 "身份证号码": cells.get("id"), "出生日期": cells.get("birth"),
-                 "联系电话": cells.get("phone"),
-                 "与户主关系": cells.get("relation"), "民族": cells.get("ethnicity"),
-                 "死亡日期": cells.get("death"), "是否退役军人": cells.get("veteran")}
+    by_header = {
+        "姓名": cells.get("name", "张三"),
+        "性别": cells.get("sex"),
+        "身份证号码": cells.get("id"),
+        "出生日期": cells.get("birth"),
+        "联系电话": cells.get("phone"),
+        "与户主关系": cells.get("relation"),
+        "民族": cells.get("ethnicity"),
+        "死亡日期": cells.get("death"),
+        "是否退役军人": cells.get("veteran"),
+    }
     return RawRow(row_no, tuple(by_header[h] for h in HEADERS))
 
 
@@ -36,6 +51,7 @@ def codes(issues: list[CellIssue]) -> list[tuple[str, str]]:
 
 
 # --- C1-2 --------------------------------------------------------
+
 
 def test_c1_2_fifteen_digit_id_becomes_eighteen() -> None:
     values, issues = convert_row("person", MAP, row(id="110105491231002"))
@@ -47,8 +63,13 @@ def test_c1_2_wrong_check_digit_is_a_row_error_naming_row_column_reason() -> Non
     values, issues = convert_row("person", MAP, row(row_no=12, id="110105194912310022"))
     assert "id_number" not in values
     [issue] = issues
-    assert (issue.row_no, issue.column, issue.field, issue.code, issue.severity) == \
-        (12, "身份证号码", "id_number", "id_card.checksum", "error")
+    assert (issue.row_no, issue.column, issue.field, issue.code, issue.severity) == (
+        12,
+        "身份证号码",
+        "id_number",
+        "id_card.checksum",
+        "error",
+    )
     assert "第12行" in issue.message and "身份证号码" in issue.message and "校验位" in issue.message
     assert issue.raw == "110105194912310022"
 
@@ -83,26 +104,37 @@ def test_id_kept_as_a_number_by_excel_lost_its_digits() -> None:
 
 # --- other legacy forms ------------------------------------------
 
-@pytest.mark.parametrize("text, expected, month_only", [
-    ("1974.02", date(1974, 2, 1), True),
-    ("1974年2月", date(1974, 2, 1), True),
-    ("197402", date(1974, 2, 1), True),
-    ("1974-2-3", date(1974, 2, 3), False),
-    ("1974.2.3", date(1974, 2, 3), False),
-    ("1974/02/03", date(1974, 2, 3), False),
-    ("2024年1月5日", date(2024, 1, 5), False),
-    ("2024年1月5号", date(2024, 1, 5), False),
-    ("20240105", date(2024, 1, 5), False),
-    ("45292", date(2024, 1, 1), False),
-    ("２０２４－０１－０５", date(2024, 1, 5), False),
-    ("2024-01-05 00:00:00", date(2024, 1, 5), False),
-])
+
+@pytest.mark.parametrize(
+    "text, expected, month_only",
+    [
+        ("1974.02", date(1974, 2, 1), True),
+        ("1974年2月", date(1974, 2, 1), True),
+        ("197402", date(1974, 2, 1), True),
+        ("1974-2-3", date(1974, 2, 3), False),
+        ("1974.2.3", date(1974, 2, 3), False),
+        ("1974/02/03", date(1974, 2, 3), False),
+        ("2024年1月5日", date(2024, 1, 5), False),
+        ("2024年1月5号", date(2024, 1, 5), False),
+        ("20240105", date(2024, 1, 5), False),
+        ("45292", date(2024, 1, 1), False),
+        ("２０２４－０１－０５", date(2024, 1, 5), False),
+        ("2024-01-05 00:00:00", date(2024, 1, 5), False),
+    ],
+)
 def test_legacy_dates(text: str, expected: date, month_only: bool) -> None:
     assert parse_legacy_date(text) == (expected, not month_only)
 
 
-@pytest.mark.parametrize("text, code", [("1974", "date.year_only"), ("2024-02-30", "date.invalid"),
-                                        ("1974.13", "date.invalid"), ("去年", "date.format")])
+@pytest.mark.parametrize(
+    "text, code",
+    [
+        ("1974", "date.year_only"),
+        ("2024-02-30", "date.invalid"),
+        ("1974.13", "date.invalid"),
+        ("去年", "date.format"),
+    ],
+)
 def test_bad_dates(text: str, code: str) -> None:
     _, issues = convert_row("person", MAP, row(death=text))
     assert codes(issues) == [(code, "error")]
@@ -135,11 +167,16 @@ def test_boolean_no_is_false_not_empty() -> None:
     assert values["is_veteran"] is False and issues == []
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("138 1234 5678", "13812345678"), ("+86 13812345678", "13812345678"),
-    ("１３８１２３４５６７８", "13812345678"),
-    ("023-49812345", "023-49812345"), ("13812345678、13987654321", "13812345678"),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("138 1234 5678", "13812345678"),
+        ("+86 13812345678", "13812345678"),
+        ("１３８１２３４５６７８", "13812345678"),
+        ("023-49812345", "023-49812345"),
+        ("13812345678、13987654321", "13812345678"),
+    ],
+)
 def test_phones_cleaned(text: str, expected: str) -> None:
     values, _ = convert_row("person", MAP, row(phone=text))
     assert values["phone"] == expected
@@ -150,18 +187,31 @@ def test_bad_phone_is_an_error() -> None:
     assert codes(issues) == [("phone.format", "error")]
 
 
-@pytest.mark.parametrize("field, text, expected", [
-    ("sex", "男", "1"), ("sex", "女", "2"), ("sex", "1", "1"), ("sex", "2", "2"),
-    ("sex", "男性", "1"), ("relation", "户主", "01"), ("relation", "配偶", "02"),
-    ("relation", "妻", "02"), ("relation", "儿子", "10"), ("relation", "女儿", "20"),
-    ("relation", "孙女", "30"), ("relation", "母亲", "50"), ("relation", "1", "01"),
-    ("ethnicity", "汉族", "01"), ("ethnicity", "汉", "01"), ("ethnicity", "01", "01"),
-    ("ethnicity", "1", "01"),
-])
+@pytest.mark.parametrize(
+    "field, text, expected",
+    [
+        ("sex", "男", "1"),
+        ("sex", "女", "2"),
+        ("sex", "1", "1"),
+        ("sex", "2", "2"),
+        ("sex", "男性", "1"),
+        ("relation", "户主", "01"),
+        ("relation", "配偶", "02"),
+        ("relation", "妻", "02"),
+        ("relation", "儿子", "10"),
+        ("relation", "女儿", "20"),
+        ("relation", "孙女", "30"),
+        ("relation", "母亲", "50"),
+        ("relation", "1", "01"),
+        ("ethnicity", "汉族", "01"),
+        ("ethnicity", "汉", "01"),
+        ("ethnicity", "01", "01"),
+        ("ethnicity", "1", "01"),
+    ],
+)
 def test_code_lists_by_label(field: str, text: str, expected: str) -> None:
     values, issues = convert_row("person", MAP, row(**{field: text}))
-    path = {"sex": "sex", "relation": "household.@relation_to_head",
-            "ethnicity": "ethnicity"}[field]
+    path = {"sex": "sex", "relation": "household.@relation_to_head", "ethnicity": "ethnicity"}[field]
     assert values[path] == expected and issues == []
 
 
@@ -174,8 +224,11 @@ def test_unknown_code_label_is_an_error() -> None:
 def test_numbers_with_commas_wan_and_units() -> None:
     mapping = propose_mapping("house", ["建筑面积（平方米）", "建成年份"])
     assert [m.field for m in mapping] == ["floor_area", "built_year"]
-    for text, expected in (("1,234.5", Decimal("1234.50")), ("1.2万", Decimal("12000.00")),
-                           ("86.5平方米", Decimal("86.50"))):
+    for text, expected in (
+        ("1,234.5", Decimal("1234.50")),
+        ("1.2万", Decimal("12000.00")),
+        ("86.5平方米", Decimal("86.50")),
+    ):
         values, _ = convert_row("house", mapping, RawRow(3, (text, "1998年")))
         assert values["floor_area"] == expected and values["built_year"] == 1998
 
@@ -188,8 +241,7 @@ def test_names_typed_with_spaces() -> None:
 
 
 def test_unmapped_columns_are_not_converted() -> None:
-    mapping = [ColumnMap(0, "序号", None, "unknown"),
-               ColumnMap(1, "身份证号码", "id_number", "alias")]
+    mapping = [ColumnMap(0, "序号", None, "unknown"), ColumnMap(1, "身份证号码", "id_number", "alias")]
     values, issues = convert_row("person", mapping, RawRow(2, ("x", "11010519491231002X")))
     assert values == {"id_number": "11010519491231002X"} and issues == []
 
@@ -255,8 +307,14 @@ dates = st.dates(min_value=date(1927, 10, 18), max_value=date(2100, 12, 31))
 
 @given(dates)
 def test_property_date_forms_agree(d: date) -> None:
-    forms = [f"{d.year}.{d.month}.{d.day}", f"{d.year}年{d.month}月{d.day}日", f"{d:%Y%m%d}",
-             f"{d.year}-{d.month}-{d.day}", f"{d:%Y/%m/%d}", str((d - date(1899, 12, 30)).days)]
+    forms = [
+        f"{d.year}.{d.month}.{d.day}",
+        f"{d.year}年{d.month}月{d.day}日",
+        f"{d:%Y%m%d}",
+        f"{d.year}-{d.month}-{d.day}",
+        f"{d:%Y/%m/%d}",
+        str((d - date(1899, 12, 30)).days),
+    ]
     for text in forms:
         assert parse_legacy_date(text) == (d, True), text
     assert parse_legacy_date(f"{d.year}.{d.month:02d}") == (d.replace(day=1), False)
@@ -272,10 +330,18 @@ def test_property_serials_are_excel_days(n: int) -> None:
     assert d == expected
 
 
-@given(st.one_of(
-    st.text(alphabet="0123456789X", min_size=18, max_size=18),
-    st.builds(make_id_card, divisions, st.dates(min_value=date(1880, 1, 1), max_value=date.today()),
-              st.integers(0, 999), st.sampled_from("12"))))
+@given(
+    st.one_of(
+        st.text(alphabet="0123456789X", min_size=18, max_size=18),
+        st.builds(
+            make_id_card,
+            divisions,
+            st.dates(min_value=date(1880, 1, 1), max_value=date.today()),
+            st.integers(0, 999),
+            st.sampled_from("12"),
+        ),
+    )
+)
 def test_property_fast_id_path_agrees_with_check_id_card(text: str) -> None:
     from app.catalog.validators import ValueIssue
     from app.imports.convert import _plain_valid_id

@@ -37,8 +37,15 @@ def district(database_url: str) -> Iterator[str]:
 
 def cli(url: str, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "ONETABLE_DATABASE_URL": url}
-    return subprocess.run([sys.executable, "-m", "app.cli", "import", *args], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=600, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "app.cli", "import", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
 
 
 def one(url: str, query: str, *params: Any) -> Any:
@@ -74,16 +81,24 @@ def test_sample_sheet_end_to_end(district: str, tmp_path: Path) -> None:
     # The sample numbers households 1, 2, … with random relations: a household without exactly one 户主
     # is a row error (docs/households.md); every other error is a cell the sheet got wrong.
     with psycopg.connect(libpq_conninfo(district)) as conn:
-        codes = dict(conn.execute(
-            "SELECT i->>'code', count(DISTINCT row_no) FROM import_row, jsonb_array_elements(issues) i"
-            " WHERE batch_id = %s AND outcome = 'error' AND i->>'severity' = 'error' GROUP BY 1",
-            (b["id"],)).fetchall())
+        codes = dict(
+            conn.execute(
+                "SELECT i->>'code', count(DISTINCT row_no) FROM import_row, jsonb_array_elements(issues) i"
+                " WHERE batch_id = %s AND outcome = 'error' AND i->>'severity' = 'error' GROUP BY 1",
+                (b["id"],),
+            ).fetchall()
+        )
     assert codes.get("household.head", 0) > 0 and codes.get("id_card.checksum", 0) >= truth.bad_checksums
     assert c["created"] > 100 and c["households_created"] > 0 and c["member_links"] >= c["created"] // 2
-    assert c["read"] == sum(c[k] for k in ("created", "updated", "unchanged", "duplicates", "candidates", "errors"))
+    assert c["read"] == sum(
+        c[k] for k in ("created", "updated", "unchanged", "duplicates", "candidates", "errors")
+    )
     assert one(district, "SELECT count(*) FROM lg_person WHERE deleted_at IS NULL") == persons + c["created"]
-    hist = one(district, "SELECT count(DISTINCT record_id) FROM ledger_history WHERE source LIKE %s",
-               f"import:{b['id']}:%")
+    hist = one(
+        district,
+        "SELECT count(DISTINCT record_id) FROM ledger_history WHERE source LIKE %s",
+        f"import:{b['id']}:%",
+    )
     assert hist == c["created"] + c["updated"]
     again = cli(district, str(path), "--ledger", "person", "--township", ZHONGSHAN, "--approve-as", "admin")
     assert again.returncode == 0, again.stdout + again.stderr
@@ -98,20 +113,43 @@ def _sheet(path: Path, village: str, n: int) -> None:
         w.writerow(["姓名", "公民身份号码", "现居住标准地址", "联系电话"])
         for i in range(n):
             born = date(1950 + i % 50, 1 + i % 12, 1 + i % 28)
-            w.writerow([f"测试{i}", make_id_card("500118", born, 500 + i % 400, "12"[i % 2]),
-                        f"重庆市永川区胜利路街道{village}{1 + i % 9}号", f"139{i:08d}"])
+            w.writerow(
+                [
+                    f"测试{i}",
+                    make_id_card("500118", born, 500 + i % 400, "12"[i % 2]),
+                    f"重庆市永川区胜利路街道{village}{1 + i % 9}号",
+                    f"139{i:08d}",
+                ]
+            )
 
 
 def test_kill_during_commit_leaves_nothing_and_retry_completes(district: str, tmp_path: Path) -> None:
-    village = one(district, "SELECT name FROM region WHERE parent_code = %s ORDER BY code LIMIT 1", SHENGLI + "000")
+    village = one(
+        district, "SELECT name FROM region WHERE parent_code = %s ORDER BY code LIMIT 1", SHENGLI + "000"
+    )
     path = tmp_path / "胜利路街道人口.csv"
     n = 6000
     _sheet(path, village, n)
     persons = one(district, "SELECT count(*) FROM lg_person")
     env = {**os.environ, "ONETABLE_DATABASE_URL": district}
-    proc = subprocess.Popen([sys.executable, "-m", "app.cli", "import", str(path), "--township", SHENGLI,
-                             "--approve-as", "admin"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "app.cli",
+            "import",
+            str(path),
+            "--township",
+            SHENGLI,
+            "--approve-as",
+            "admin",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     assert proc.stderr is not None
     try:
         for line in proc.stderr:  # wait for the commit's write phase
@@ -124,10 +162,12 @@ def test_kill_during_commit_leaves_nothing_and_retry_completes(district: str, tm
         with psycopg.connect(libpq_conninfo(district), autocommit=True) as watch:
             while time.monotonic() < deadline:
                 seen = watch.execute(
-                    "SELECT count(*) FROM pg_stat_activity WHERE pid <> pg_backend_pid() AND datname = current_database()"
+                    "SELECT count(*) FROM pg_stat_activity"
+                    " WHERE pid <> pg_backend_pid() AND datname = current_database()"
                     " AND xact_start IS NOT NULL AND (query LIKE 'INSERT INTO lg_person%%'"
                     " OR query LIKE 'UPDATE lg_person%%' OR query LIKE 'INSERT INTO ledger_history%%'"
-                    " OR query LIKE '%%rel_household%%' OR query LIKE 'UPDATE import_row%%')").fetchone()
+                    " OR query LIKE '%%rel_household%%' OR query LIKE 'UPDATE import_row%%')"
+                ).fetchone()
                 if seen and seen[0]:
                     break
                 time.sleep(0.005)
@@ -140,11 +180,19 @@ def test_kill_during_commit_leaves_nothing_and_retry_completes(district: str, tm
     b = last_batch(district)
     assert b["status"] == "approved"  # not committed, and nothing of it in the ledger
     deadline = time.monotonic() + 30  # the server notices the dead client and rolls back
-    while one(district, "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
-                        " AND pid <> pg_backend_pid() AND state <> 'idle'") and time.monotonic() < deadline:
+    while (
+        one(
+            district,
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()"
+            " AND pid <> pg_backend_pid() AND state <> 'idle'",
+        )
+        and time.monotonic() < deadline
+    ):
         time.sleep(0.1)
     assert one(district, "SELECT count(*) FROM lg_person") == persons
-    assert one(district, "SELECT count(*) FROM ledger_history WHERE source LIKE %s", f"import:{b['id']}:%") == 0
+    assert (
+        one(district, "SELECT count(*) FROM ledger_history WHERE source LIKE %s", f"import:{b['id']}:%") == 0
+    )
     retry = cli(district, "--batch", str(b["id"]), "--approve-as", "admin")
     assert retry.returncode == 0, retry.stdout + retry.stderr
     done = last_batch(district)

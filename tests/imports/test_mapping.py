@@ -30,20 +30,42 @@ def test_sample_headers_map_by_label_and_alias() -> None:
     ]
 
 
-@pytest.mark.parametrize("header", ["身份证号", "身份证号码", "公民身份号码", "证件号码",
-                                    "居民身份证号码", "身份证号码（必填）", "＊身份证号码：",
-                                    "公民身份 号码", "【身份证号】"])
+@pytest.mark.parametrize(
+    "header",
+    [
+        "身份证号",
+        "身份证号码",
+        "公民身份号码",
+        "证件号码",
+        "居民身份证号码",
+        "身份证号码（必填）",
+        "＊身份证号码：",
+        "公民身份 号码",
+        "【身份证号】",
+    ],
+)
 def test_id_number_synonyms(header: str) -> None:
     [m] = propose_mapping("person", [header])
     assert m.field == "id_number"
 
 
-@pytest.mark.parametrize("header, field", [
-    ("姓名", "name"), ("性别（男/女）", "sex"), ("出生日期", "birth_date"), ("联系电话", "phone"),
-    ("手机号码", "phone"), ("户籍地址", "hukou_address"), ("现住址", "residence_address"),
-    ("家庭住址", "residence_address"), ("与户主关系", "household.@relation_to_head"),
-    ("户号", "household.household_no"), ("民族", "ethnicity"), ("婚姻状况", "marital_status"),
-])
+@pytest.mark.parametrize(
+    "header, field",
+    [
+        ("姓名", "name"),
+        ("性别（男/女）", "sex"),
+        ("出生日期", "birth_date"),
+        ("联系电话", "phone"),
+        ("手机号码", "phone"),
+        ("户籍地址", "hukou_address"),
+        ("现住址", "residence_address"),
+        ("家庭住址", "residence_address"),
+        ("与户主关系", "household.@relation_to_head"),
+        ("户号", "household.household_no"),
+        ("民族", "ethnicity"),
+        ("婚姻状况", "marital_status"),
+    ],
+)
 def test_common_headers(header: str, field: str) -> None:
     [m] = propose_mapping("person", [header])
     assert (m.field, m.how in ("label", "alias")) == (field, True)
@@ -59,8 +81,12 @@ def test_unknown_columns_are_kept_in_order() -> None:
     headers = ["是否参加新农合", "姓名", "列C", "身份证号码"]
     got = propose_mapping("person", headers)
     assert [m.index for m in got] == [0, 1, 2, 3]
-    assert [(m.field, m.how) for m in got] == [(None, "unknown"), ("name", "label"),
-                                              (None, "unknown"), ("id_number", "alias")]
+    assert [(m.field, m.how) for m in got] == [
+        (None, "unknown"),
+        ("name", "label"),
+        (None, "unknown"),
+        ("id_number", "alias"),
+    ]
 
 
 def test_each_field_taken_once() -> None:
@@ -108,7 +134,6 @@ def test_unknown_ledger() -> None:
         propose_mapping("no_such_ledger", ["姓名"])
 
 
-
 def test_aliases_are_catalogue_metadata(tmp_path) -> None:
     """Declared in YAML, loaded into Field.aliases, kept by the export, checked by the schema."""
     from app.catalog.export import as_yaml
@@ -118,13 +143,16 @@ def test_aliases_are_catalogue_metadata(tmp_path) -> None:
     assert "公民身份证号码" in cat.ledgers["person"].field("id_number").aliases
     (tmp_path / "all.yaml").write_text(as_yaml(cat), encoding="utf-8")
     again = load_catalog(tmp_path)
-    assert again.ledgers["person"].field("id_number").aliases == \
-        cat.ledgers["person"].field("id_number").aliases
+    assert (
+        again.ledgers["person"].field("id_number").aliases == cat.ledgers["person"].field("id_number").aliases
+    )
     bad = tmp_path / "bad"
     bad.mkdir()
     (bad / "x.yaml").write_text(
         "ledgers:\n  - code: thing2\n    label: 物\n    kind: core\n    fields:\n"
-        "      - {code: name, label: 名称, type: text, aliases: [1]}\n", encoding="utf-8")
+        "      - {code: name, label: 名称, type: text, aliases: [1]}\n",
+        encoding="utf-8",
+    )
     with pytest.raises(CatalogError) as e:
         load_catalog(bad)
     assert "aliases" in str(e.value)

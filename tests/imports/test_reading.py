@@ -76,20 +76,30 @@ def test_sheet_choice(sample_xlsx) -> None:
 def test_flatten_headers() -> None:
     top = ["序号", "户籍地址", None, None, "姓名", None]
     below = [None, "区县", "乡镇", "村", None, None]
-    assert flatten_headers(top, below, 7) == ["序号", "户籍地址/区县", "户籍地址/乡镇",
-                                              "户籍地址/村", "姓名", "列F", "列G"]
+    assert flatten_headers(top, below, 7) == [
+        "序号",
+        "户籍地址/区县",
+        "户籍地址/乡镇",
+        "户籍地址/村",
+        "姓名",
+        "列F",
+        "列G",
+    ]
     assert flatten_headers(["姓名", "性别"], None, 2) == ["姓名", "性别"]
 
 
-@pytest.mark.parametrize("cells, reason", [
-    ([None, None], "空行"),
-    (["合计", "共3人"], "合计行"),
-    (["小  计", None, "12"], "合计行"),
-    (["填表人：李明", None, "审核人：王芳"], "表尾（填表人、审核人、日期等）"),
-    (["填报日期：2024年1月5日"], "表尾（填表人、审核人、日期等）"),
-    (["1", "合计张", "男"], None),  # a name that starts like 合计 is still a person
-    (["3", "张三", "男", "110105194912310021"], None),
-])
+@pytest.mark.parametrize(
+    "cells, reason",
+    [
+        ([None, None], "空行"),
+        (["合计", "共3人"], "合计行"),
+        (["小  计", None, "12"], "合计行"),
+        (["填表人：李明", None, "审核人：王芳"], "表尾（填表人、审核人、日期等）"),
+        (["填报日期：2024年1月5日"], "表尾（填表人、审核人、日期等）"),
+        (["1", "合计张", "男"], None),  # a name that starts like 合计 is still a person
+        (["3", "张三", "男", "110105194912310021"], None),
+    ],
+)
 def test_row_kind(cells, reason) -> None:
     assert row_kind(cells) == reason
 
@@ -97,8 +107,11 @@ def test_row_kind(cells, reason) -> None:
 def test_header_row_and_data_right_below(tmp_path: Path) -> None:
     """A one-row header with data directly below: the first data row is no sub-header."""
     p = tmp_path / "plain.csv"
-    p.write_text("\n\n某村低保户名册\n姓名,性别,身份证号码,联系电话\n张三,男,110105194912310021,无\n"
-                 "李四,女,,13812345678\n", encoding="utf-8")
+    p.write_text(
+        "\n\n某村低保户名册\n姓名,性别,身份证号码,联系电话\n张三,男,110105194912310021,无\n"
+        "李四,女,,13812345678\n",
+        encoding="utf-8",
+    )
     t = read_table(p)
     assert t.headers == ["姓名", "性别", "身份证号码", "联系电话"]
     assert [r.row_no for r in t.rows] == [5, 6]
@@ -115,6 +128,7 @@ def test_repeated_header_row_is_skipped(tmp_path: Path) -> None:
 
 
 # --- caps: refused with a status a caller can return, never a crash -------------------------------
+
 
 def test_oversize_file_refused_before_reading(sample_xlsx) -> None:
     path, _ = sample_xlsx
@@ -155,11 +169,14 @@ def test_row_cap_on_xlsx(sample_xlsx) -> None:
     assert e.value.status == 413
 
 
-@pytest.mark.parametrize("name, content", [
-    ("x.xlsx", b"PK\x03\x04 this is not a zip at all" * 10),
-    ("x.xls", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 600),
-    ("x.pdf", b"%PDF-1.4 not a sheet"),
-])
+@pytest.mark.parametrize(
+    "name, content",
+    [
+        ("x.xlsx", b"PK\x03\x04 this is not a zip at all" * 10),
+        ("x.xls", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 600),
+        ("x.pdf", b"%PDF-1.4 not a sheet"),
+    ],
+)
 def test_unreadable_files_refused(tmp_path: Path, name: str, content: bytes) -> None:
     p = tmp_path / name
     p.write_bytes(content)
@@ -183,21 +200,26 @@ def _sheet_zip(path: Path, sheet_xml: str) -> zipfile.ZipFile:
     return zipfile.ZipFile(path)
 
 
-@pytest.mark.parametrize("cells, extent", [
-    ('<row r="1"><c r="A1"/><c r="C1"/></row><row r="7"><c r="B7"/></row>', (7, 3)),
-    # no references: cells and rows follow the previous ones (the fallback to expat)
-    ('<row><c/><c/><c/><c/></row><row><c/></row>', (2, 4)),
-    # a namespace prefix and single quotes: the fallback too
-    ("<x:row r='3'><x:c r='E3'/></x:row>", (3, 5)),
-    # a cell reference beyond its row's own number still counts
-    ('<row r="1"><c r="A9"/></row>', (9, 1)),
-])
+@pytest.mark.parametrize(
+    "cells, extent",
+    [
+        ('<row r="1"><c r="A1"/><c r="C1"/></row><row r="7"><c r="B7"/></row>', (7, 3)),
+        # no references: cells and rows follow the previous ones (the fallback to expat)
+        ("<row><c/><c/><c/><c/></row><row><c/></row>", (2, 4)),
+        # a namespace prefix and single quotes: the fallback too
+        ("<x:row r='3'><x:c r='E3'/></x:row>", (3, 5)),
+        # a cell reference beyond its row's own number still counts
+        ('<row r="1"><c r="A9"/></row>', (9, 1)),
+    ],
+)
 def test_fast_extent_scan_agrees_with_expat(tmp_path: Path, cells: str, extent) -> None:
     from app.sheets.guard import Limits, sheet_extent, sheet_extent_scan
 
-    xml = ('<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" '
-           'xmlns:x="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
-           f"<sheetData>{cells}</sheetData></worksheet>")
+    xml = (
+        '<worksheet xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" '
+        'xmlns:x="http://schemas.openxmlformats.org/spreadsheetml/2006/main">'
+        f"<sheetData>{cells}</sheetData></worksheet>"
+    )
     z = _sheet_zip(tmp_path / "s.xlsx", xml)
     limits = Limits()
     assert sheet_extent(z, "xl/worksheets/sheet1.xml", limits) == extent
@@ -208,8 +230,12 @@ def test_fast_extent_scan_refuses_what_expat_refuses(tmp_path: Path) -> None:
     from app.sheets.guard import Limits, sheet_extent_scan
 
     limits = Limits(max_rows=100, max_cols=10)
-    for cells in ('<row r="1"><c r="A101"/></row>', '<row r="1"><c r="K1"/></row>',
-                  '<row r="500"/>', '<row r="1">' + "<c/>" * 11 + "</row>"):
+    for cells in (
+        '<row r="1"><c r="A101"/></row>',
+        '<row r="1"><c r="K1"/></row>',
+        '<row r="500"/>',
+        '<row r="1">' + "<c/>" * 11 + "</row>",
+    ):
         xml = f"<worksheet><sheetData>{cells}</sheetData></worksheet>"
         z = _sheet_zip(tmp_path / "s.xlsx", xml)
         with pytest.raises(SheetRefused) as e:
@@ -226,10 +252,8 @@ def test_old_xls_with_merged_two_row_header() -> None:
 
     t = read_table(Path(__file__).parent / "fixtures" / "legacy_lowincome.xls")
     assert t.sheet_names == ["低保户名册", "说明"]
-    assert t.headers == ["序号", "姓名", "身份证号码", "联系方式/手机号码", "联系方式/固定电话",
-                         "出生日期"]
-    assert t.skipped == [(1, "标题行"), (7, "合计行"), (8, "空行"),
-                         (9, "表尾（填表人、审核人、日期等）")]
+    assert t.headers == ["序号", "姓名", "身份证号码", "联系方式/手机号码", "联系方式/固定电话", "出生日期"]
+    assert t.skipped == [(1, "标题行"), (7, "合计行"), (8, "空行"), (9, "表尾（填表人、审核人、日期等）")]
     assert [r.row_no for r in t.rows] == [4, 5, 6]
     assert t.rows[2].cells[2] == "110105491231002"  # the number cell, as its digits
     mapping = propose_mapping("person", t.headers)

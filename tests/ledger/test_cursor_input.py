@@ -52,10 +52,21 @@ BAD_CURSORS = [
 
 @pytest.mark.parametrize("ledger, order, cursor", BAD_CURSORS)
 async def test_item15_malformed_cursor_is_400_problem(client, world, ledger, order, cursor):
-    r = await client.post(RECORDS.format(ledger), json={"region_code": VILLAGE_A, **(
-        {"name": "王秀英", "id_number": make_id_card("500118", date(1990, 1, 1), 100, "2")} if ledger == "person" else
-        {"house_code": VILLAGE_A + "H00001", "standard_address": "重庆市永川区临江镇临江村1组1号"})},
-        headers=world.a)
+    r = await client.post(
+        RECORDS.format(ledger),
+        json={
+            "region_code": VILLAGE_A,
+            **(
+                {"name": "王秀英", "id_number": make_id_card("500118", date(1990, 1, 1), 100, "2")}
+                if ledger == "person"
+                else {
+                    "house_code": VILLAGE_A + "H00001",
+                    "standard_address": "重庆市永川区临江镇临江村1组1号",
+                }
+            ),
+        },
+        headers=world.a,
+    )
     assert r.status_code == 201, r.text
     params = {"cursor": cursor, **({"order": order} if order else {})}
     r = await client.get(RECORDS.format(ledger), params=params, headers=world.a)
@@ -63,15 +74,24 @@ async def test_item15_malformed_cursor_is_400_problem(client, world, ledger, ord
     assert r.headers["content-type"].startswith("application/problem+json")
     body = r.json()
     assert body["code"] == "query.cursor_invalid"
-    assert body["errors"] == [{"path": "query.cursor", "code": "cursor.invalid", "message": body["errors"][0]["message"]}]
+    assert body["errors"] == [
+        {"path": "query.cursor", "code": "cursor.invalid", "message": body["errors"][0]["message"]}
+    ]
     assert "not-a-date" not in r.text and "1e400" not in r.text  # the value is not echoed
 
 
 async def test_item15_good_cursor_still_pages(client, world):
     for i in range(3):
-        r = await client.post(RECORDS.format("house"), json={
-            "region_code": VILLAGE_A, "house_code": f"{VILLAGE_A}H0000{i}",
-            "standard_address": f"重庆市永川区临江镇临江村{i}组", "floor_area": 80 + i}, headers=world.a)
+        r = await client.post(
+            RECORDS.format("house"),
+            json={
+                "region_code": VILLAGE_A,
+                "house_code": f"{VILLAGE_A}H0000{i}",
+                "standard_address": f"重庆市永川区临江镇临江村{i}组",
+                "floor_area": 80 + i,
+            },
+            headers=world.a,
+        )
         assert r.status_code == 201, r.text
     seen, cursor = [], None
     while True:

@@ -18,8 +18,15 @@ RESIDENCE = "/api/v1/relations/residence"
 
 
 async def house(client, headers, i: int) -> dict:
-    r = await client.post(HOUSES, headers=headers, json={
-        "region_code": VILLAGE_A, "house_code": f"{VILLAGE_A}{i:06d}", "standard_address": f"重庆市永川区临江镇某村3组{i}号"})
+    r = await client.post(
+        HOUSES,
+        headers=headers,
+        json={
+            "region_code": VILLAGE_A,
+            "house_code": f"{VILLAGE_A}{i:06d}",
+            "standard_address": f"重庆市永川区临江镇某村3组{i}号",
+        },
+    )
     assert r.status_code == 201, r.text
     return r.json()
 
@@ -31,8 +38,13 @@ async def test_item9_one_to_one_relation_refuses_a_second_link(client, world, se
     assert first.status_code == 201, first.text
     r = await client.post(RESIDENCE, json={"from_id": p["id"], "to_id": h2["id"]}, headers=world.a)
     body = assert_problem(r, 409, "relation.cardinality")
-    assert body["errors"] == [{"path": "body.from_id", "code": "relation.cardinality",
-                               "message": "该记录已有“居住”关联，须先解除原关联"}]
+    assert body["errors"] == [
+        {
+            "path": "body.from_id",
+            "code": "relation.cardinality",
+            "message": "该记录已有“居住”关联，须先解除原关联",
+        }
+    ]
     assert "居住" in body["title"]
     res = (await client.get(f"{PERSONS}/{p['id']}/related/residence", headers=world.a)).json()
     assert [i["id"] for i in res["items"]] == [h1["id"]]
@@ -58,24 +70,46 @@ async def test_item9_one_to_one_relation_refuses_a_second_link(client, world, se
 
 async def test_item9_one_to_one_extension_refuses_a_second_row(client, world):
     p = await create(client, world.a, person(72))
-    body = {"parent_id": p["id"], "certificate_number": p["id_number"] + "42", "disability_type": "4",
-            "disability_level": "2"}
+    body = {
+        "parent_id": p["id"],
+        "certificate_number": p["id_number"] + "42",
+        "disability_type": "4",
+        "disability_level": "2",
+    }
     first = await client.post("/api/v1/ledgers/disability/records", json=body, headers=world.a)
     assert first.status_code == 201, first.text
-    r = await client.post("/api/v1/ledgers/disability/records", headers=world.a,
-                          json={**body, "certificate_number": p["id_number"] + "31"})
+    r = await client.post(
+        "/api/v1/ledgers/disability/records",
+        headers=world.a,
+        json={**body, "certificate_number": p["id_number"] + "31"},
+    )
     problem = assert_problem(r, 409, "record.duplicate")
     assert problem["errors"][0]["path"] == "body.parent_id"
 
 
 async def _person_reader(session, *, houses: bool) -> dict:
     """A system that reads persons district-wide, and houses only when asked."""
-    unit = await make_org_unit(session, code=f"dept:gaj{int(houses)}", name="区公安分局", kind="department",
-                               region_code="500118000000", department_code="gaj")
+    unit = await make_org_unit(
+        session,
+        code=f"dept:gaj{int(houses)}",
+        name="区公安分局",
+        kind="department",
+        region_code="500118000000",
+        department_code="gaj",
+    )
     account, key = await make_service_account(session, unit, name=f"gaj-system-{int(houses)}")
     for ledger in ("person", "house") if houses else ("person",):
-        session.add(Grant(grantee_type="service_account", service_account_id=account.id, ledger=ledger,
-                          field="*", level="read", row_scope="all", created_by="test"))
+        session.add(
+            Grant(
+                grantee_type="service_account",
+                service_account_id=account.id,
+                ledger=ledger,
+                field="*",
+                level="read",
+                row_scope="all",
+                created_by="test",
+            )
+        )
     await session.flush()
     return api_key_headers(key)
 
@@ -83,8 +117,9 @@ async def _person_reader(session, *, houses: bool) -> dict:
 async def test_item9_link_changes_appear_in_history_and_audit(client, world, session):
     p = await create(client, world.a, person(73))
     h = await house(client, world.a, 703)
-    made = await client.post(RESIDENCE, json={"from_id": p["id"], "to_id": h["id"], "since": "2021-06-01"},
-                             headers=world.a)
+    made = await client.post(
+        RESIDENCE, json={"from_id": p["id"], "to_id": h["id"], "since": "2021-06-01"}, headers=world.a
+    )
     assert made.status_code == 201, made.text
     link_id = made.json()["id"]
     assert (await client.delete(f"{RESIDENCE}/{link_id}", headers=world.a)).status_code == 204
@@ -97,11 +132,18 @@ async def test_item9_link_changes_appear_in_history_and_audit(client, world, ses
     links = [(x["op"], x["field"], x["before"], x["after"]) for x in back if x["op"] in ("link", "unlink")]
     assert links == [("unlink", "residents", str(p["id"]), None), ("link", "residents", None, str(p["id"]))]
 
-    audit = (await session.scalars(select(AuditEntry).where(AuditEntry.action.in_(["link", "unlink"]))
-                                   .order_by(AuditEntry.id))).all()
-    assert [(e.action, e.ledger, e.record_ids, e.detail["relation"], e.detail["link_id"], e.detail["to_id"])
-            for e in audit] == [("link", "person", [p["id"]], "residence", link_id, h["id"]),
-                                ("unlink", "person", [p["id"]], "residence", link_id, h["id"])]
+    audit = (
+        await session.scalars(
+            select(AuditEntry).where(AuditEntry.action.in_(["link", "unlink"])).order_by(AuditEntry.id)
+        )
+    ).all()
+    assert [
+        (e.action, e.ledger, e.record_ids, e.detail["relation"], e.detail["link_id"], e.detail["to_id"])
+        for e in audit
+    ] == [
+        ("link", "person", [p["id"]], "residence", link_id, h["id"]),
+        ("unlink", "person", [p["id"]], "residence", link_id, h["id"]),
+    ]
 
     # A link shows in history only to who may see its other end, like related records do.
     blind = await _person_reader(session, houses=False)

@@ -13,8 +13,13 @@ PERSONS = "/api/v1/ledgers/person/records"
 
 
 def person(i: int, *, region: str = VILLAGE_A, sex: str = "2", birth: date = date(1980, 5, 17)) -> dict:
-    return {"region_code": region, "name": f"王{'秀英丽华芳敏'[i % 6]}{i}", "id_number": make_id_card("500118", birth, i, sex),
-            "ethnicity": "01", "phone": f"1380000{i:04d}"}
+    return {
+        "region_code": region,
+        "name": f"王{'秀英丽华芳敏'[i % 6]}{i}",
+        "id_number": make_id_card("500118", birth, i, sex),
+        "ethnicity": "01",
+        "phone": f"1380000{i:04d}",
+    }
 
 
 async def create(client, headers, body) -> dict:
@@ -75,8 +80,9 @@ async def test_cannot_create_in_or_move_into_another_township(client, world):
     body = assert_problem(r, 403, "access.region_out_of_scope")
     assert body["errors"][0]["path"] == "body.region_code"
     rec = await create(client, world.a, person(5))
-    r = await client.patch(f"{PERSONS}/{rec['id']}", json={"region_code": VILLAGE_B},
-                           headers={**world.a, "If-Match": 'W/"1"'})
+    r = await client.patch(
+        f"{PERSONS}/{rec['id']}", json={"region_code": VILLAGE_B}, headers={**world.a, "If-Match": 'W/"1"'}
+    )
     assert_problem(r, 403, "access.region_out_of_scope")
     assert (await client.get(f"{PERSONS}/{rec['id']}", headers=world.a)).json()["region_code"] == VILLAGE_A
 
@@ -91,14 +97,17 @@ async def test_stale_version_gets_409_and_changes_nothing(client, world):
     assert body["current_version"] == 2
     now = (await client.get(url, headers=world.a)).json()
     assert now["name"] == "李四" and now["version"] == 2
-    assert_problem(await client.patch(url, json={"name": "x"}, headers=world.a), 428, "record.version_required")
+    assert_problem(
+        await client.patch(url, json={"name": "x"}, headers=world.a), 428, "record.version_required"
+    )
 
 
 async def test_history_keeps_every_change_with_source_and_actor(client, world):
     rec = await create(client, world.a, person(7))
     url = f"{PERSONS}/{rec['id']}"
-    await client.patch(url, json={"marital_status": "20", "phone": "13912345678"},
-                       headers={**world.a, "If-Match": 'W/"1"'})
+    await client.patch(
+        url, json={"marital_status": "20", "phone": "13912345678"}, headers={**world.a, "If-Match": 'W/"1"'}
+    )
     await client.delete(url, headers={**world.a, "If-Match": 'W/"2"'})
     assert_problem(await client.get(url, headers=world.a), 404, "record.not_found")
     hist = (await client.get(url + "/history", headers=world.a)).json()["items"]
@@ -114,8 +123,9 @@ async def test_history_keeps_every_change_with_source_and_actor(client, world):
 
 async def test_unchanged_update_does_not_bump_version(client, world):
     rec = await create(client, world.a, person(8))
-    r = await client.patch(f"{PERSONS}/{rec['id']}", json={"name": rec["name"]},
-                           headers={**world.a, "If-Match": 'W/"1"'})
+    r = await client.patch(
+        f"{PERSONS}/{rec['id']}", json={"name": rec["name"]}, headers={**world.a, "If-Match": 'W/"1"'}
+    )
     assert r.json()["version"] == 1
 
 
@@ -136,8 +146,9 @@ async def test_invalid_values_are_reported_per_field_without_echo(client, world)
 
 
 async def test_missing_required_and_unknown_fields(client, world):
-    r = await client.post(PERSONS, json={"region_code": VILLAGE_A, "name": "张三", "shoe_size": 42},
-                          headers=world.a)
+    r = await client.post(
+        PERSONS, json={"region_code": VILLAGE_A, "name": "张三", "shoe_size": 42}, headers=world.a
+    )
     problem = assert_problem(r, 422, "validation.failed")
     paths = {e["path"]: e["code"] for e in problem["errors"]}
     assert paths["body.id_number"] == "field.required"
@@ -168,21 +179,34 @@ async def test_uscc_failing_check_digit_is_kept_with_a_flag(client, world):
     good = make_uscc("500118", 1234)
     wrong = good[:-1] + next(c for c in "0123456789" if c != uscc_check_char(good[:17]))
     url = "/api/v1/ledgers/organisation/records"
-    ok = await client.post(url, json={"region_code": VILLAGE_A, "credit_code": good, "name": "甲公司", "org_type": "1"},
-                           headers=world.a)
+    ok = await client.post(
+        url,
+        json={"region_code": VILLAGE_A, "credit_code": good, "name": "甲公司", "org_type": "1"},
+        headers=world.a,
+    )
     assert ok.status_code == 201 and ok.json()["flags"] == {}
-    old = await client.post(url, json={"region_code": VILLAGE_A, "credit_code": wrong, "name": "乙公司",
-                                       "org_type": "1"}, headers=world.a)
+    old = await client.post(
+        url,
+        json={"region_code": VILLAGE_A, "credit_code": wrong, "name": "乙公司", "org_type": "1"},
+        headers=world.a,
+    )
     assert old.status_code == 201 and old.json()["flags"] == {"credit_code": "checksum"}
 
 
 async def test_filters_sort_and_keyset_pagination_cover_every_row_once(client, world):
-    made = [await create(client, world.a, person(20 + i, sex="1" if i % 3 else "2",
-                                                  birth=date(1950 + i * 3, 1 + i % 12, 1 + i)))
-            for i in range(12)]
+    made = [
+        await create(
+            client,
+            world.a,
+            person(20 + i, sex="1" if i % 3 else "2", birth=date(1950 + i * 3, 1 + i % 12, 1 + i)),
+        )
+        for i in range(12)
+    ]
     women = (await client.get(PERSONS, params={"sex": "eq.2"}, headers=world.a)).json()["items"]
     assert {p["id"] for p in women} == {m["id"] for m in made if m["sex"] == "2"}
-    older = (await client.get(PERSONS, params={"birth_date": "lt.1965-01-01"}, headers=world.a)).json()["items"]
+    older = (await client.get(PERSONS, params={"birth_date": "lt.1965-01-01"}, headers=world.a)).json()[
+        "items"
+    ]
     assert {p["id"] for p in older} == {m["id"] for m in made if m["birth_date"] < "1965-01-01"}
     chosen = [made[0]["id"], made[5]["id"]]
     r = await client.get(PERSONS, params={"id": f"in.{chosen[0]},{chosen[1]}"}, headers=world.a)
@@ -195,7 +219,9 @@ async def test_filters_sort_and_keyset_pagination_cover_every_row_once(client, w
         cursor = page["next_cursor"]
         if not cursor:
             break
-    assert [p["id"] for p in seen] == [m["id"] for m in sorted(made, key=lambda m: m["birth_date"], reverse=True)]
+    assert [p["id"] for p in seen] == [
+        m["id"] for m in sorted(made, key=lambda m: m["birth_date"], reverse=True)
+    ]
 
 
 async def test_bad_filter_and_order_get_problem_with_path(client, world):
@@ -218,43 +244,78 @@ async def test_department_sees_ids_masked_and_cannot_filter_or_sort_by_them(clie
     assert_problem(r, 403, "access.field_masked")
     r = await client.get(PERSONS, params={"order": "id_number"}, headers=world.dept)
     assert_problem(r, 403, "access.field_masked")
-    r = await client.patch(f"{PERSONS}/{rec['id']}", json={"name": "x"}, headers={**world.dept, "If-Match": 'W/"1"'})
+    r = await client.patch(
+        f"{PERSONS}/{rec['id']}", json={"name": "x"}, headers={**world.dept, "If-Match": 'W/"1"'}
+    )
     assert_problem(r, 403, "access.field_readonly")
 
 
 async def test_related_records_through_relations_and_extensions(client, world):
     p = await create(client, world.a, person(40))
-    h = await client.post("/api/v1/ledgers/house/records", headers=world.a, json={
-        "region_code": VILLAGE_A, "house_code": VILLAGE_A + "000123", "standard_address": "重庆市永川区临江镇某村1组1号",
-        "floor_area": "88.50"})
+    h = await client.post(
+        "/api/v1/ledgers/house/records",
+        headers=world.a,
+        json={
+            "region_code": VILLAGE_A,
+            "house_code": VILLAGE_A + "000123",
+            "standard_address": "重庆市永川区临江镇某村1组1号",
+            "floor_area": "88.50",
+        },
+    )
     assert h.status_code == 201, h.text
-    link = await client.post("/api/v1/relations/residence", headers=world.a,
-                             json={"from_id": p["id"], "to_id": h.json()["id"], "since": "2020-05-01"})
+    link = await client.post(
+        "/api/v1/relations/residence",
+        headers=world.a,
+        json={"from_id": p["id"], "to_id": h.json()["id"], "since": "2020-05-01"},
+    )
     assert link.status_code == 201, link.text
     res = (await client.get(f"{PERSONS}/{p['id']}/related/residence", headers=world.a)).json()
     assert res["ledger"] == "house" and res["items"][0]["floor_area"] == 88.5
     assert res["items"][0]["link_since"] == "2020-05-01"
     # The relation to the head belongs to the household (户), not to the residence.
-    bad = await client.post("/api/v1/relations/residence", headers=world.a,
-                            json={"from_id": p["id"], "to_id": h.json()["id"], "relation_to_head": "01"})
+    bad = await client.post(
+        "/api/v1/relations/residence",
+        headers=world.a,
+        json={"from_id": p["id"], "to_id": h.json()["id"], "relation_to_head": "01"},
+    )
     assert bad.status_code == 422 and "relation_to_head" in bad.text
-    hh = await client.post("/api/v1/ledgers/household/records", headers=world.a, json={
-        "region_code": VILLAGE_A, "household_no": VILLAGE_A + "0007", "household_kind": "1"})
+    hh = await client.post(
+        "/api/v1/ledgers/household/records",
+        headers=world.a,
+        json={"region_code": VILLAGE_A, "household_no": VILLAGE_A + "0007", "household_kind": "1"},
+    )
     assert hh.status_code == 201, hh.text
-    member = await client.post("/api/v1/relations/household_member", headers=world.a,
-                               json={"from_id": p["id"], "to_id": hh.json()["id"], "relation_to_head": "01"})
+    member = await client.post(
+        "/api/v1/relations/household_member",
+        headers=world.a,
+        json={"from_id": p["id"], "to_id": hh.json()["id"], "relation_to_head": "01"},
+    )
     assert member.status_code == 201, member.text
-    members = (await client.get(f"/api/v1/ledgers/household/records/{hh.json()['id']}/related/members",
-                                headers=world.a)).json()
+    members = (
+        await client.get(
+            f"/api/v1/ledgers/household/records/{hh.json()['id']}/related/members", headers=world.a
+        )
+    ).json()
     assert [(i["id"], i["link_relation_to_head"]) for i in members["items"]] == [(p["id"], "01")]
-    assert (await client.get(f"/api/v1/ledgers/household/records/{hh.json()['id']}/related/members",
-                             headers=world.b)).status_code == 404
-    back = (await client.get(f"/api/v1/ledgers/house/records/{h.json()['id']}/related/residents",
-                             headers=world.a)).json()
+    assert (
+        await client.get(
+            f"/api/v1/ledgers/household/records/{hh.json()['id']}/related/members", headers=world.b
+        )
+    ).status_code == 404
+    back = (
+        await client.get(f"/api/v1/ledgers/house/records/{h.json()['id']}/related/residents", headers=world.a)
+    ).json()
     assert [i["id"] for i in back["items"]] == [p["id"]]
-    d = await client.post("/api/v1/ledgers/disability/records", headers=world.a, json={
-        "parent_id": p["id"], "certificate_number": p["id_number"] + "42", "disability_type": "4",
-        "disability_level": "2"})
+    d = await client.post(
+        "/api/v1/ledgers/disability/records",
+        headers=world.a,
+        json={
+            "parent_id": p["id"],
+            "certificate_number": p["id_number"] + "42",
+            "disability_type": "4",
+            "disability_level": "2",
+        },
+    )
     assert d.status_code == 201, d.text
     assert d.json()["region_code"] == VILLAGE_A
     ext = (await client.get(f"{PERSONS}/{p['id']}/related/disability", headers=world.a)).json()

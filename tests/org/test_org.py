@@ -61,9 +61,7 @@ async def admin(session, settings, platform):
 
 @pytest.fixture
 async def staff(session, settings, township):
-    user = await make_user(
-        session, username="town.staff", org_unit=township, roles=["township_admin"]
-    )
+    user = await make_user(session, username="town.staff", org_unit=township, roles=["township_admin"])
     return auth_headers(settings, user)
 
 
@@ -92,9 +90,7 @@ def new_user(**over) -> dict:
 async def test_region_tree_is_readable_by_any_principal(client, regions, staff):
     top = await client.get("/api/v1/regions", headers=staff)
     assert top.status_code == 200, top.text
-    assert top.json() == [
-        {"code": "500000000000", "name": "重庆市", "level": 1, "parent_code": None}
-    ]
+    assert top.json() == [{"code": "500000000000", "name": "重庆市", "level": 1, "parent_code": None}]
 
     towns = await client.get("/api/v1/regions", params={"parent": "500118000000"}, headers=staff)
     assert [r["code"] for r in towns.json()] == ["500118101000", "500118102000"]
@@ -132,9 +128,7 @@ async def test_roots_include_regions_whose_parent_is_not_stored(session, client,
 
 
 async def test_put_region_upserts(client, admin, staff):
-    resp = await client.put(
-        "/api/v1/regions/500118101001001", json={"name": "一号网格"}, headers=admin
-    )
+    resp = await client.put("/api/v1/regions/500118101001001", json={"name": "一号网格"}, headers=admin)
     assert resp.status_code == 200, resp.text
     assert resp.json() == {
         "code": "500118101001001",
@@ -142,9 +136,7 @@ async def test_put_region_upserts(client, admin, staff):
         "level": 6,
         "parent_code": "500118101001",
     }
-    resp = await client.put(
-        "/api/v1/regions/500118101001001", json={"name": "第一网格"}, headers=admin
-    )
+    resp = await client.put("/api/v1/regions/500118101001001", json={"name": "第一网格"}, headers=admin)
     assert resp.json()["name"] == "第一网格"
     assert_problem(
         await client.put("/api/v1/regions/500118101001002", json={"name": "x"}, headers=staff),
@@ -271,9 +263,7 @@ async def test_user_validation_paths(client, admin, township):
     }
     assert "no-such-unit" not in resp.text and "wizard" not in resp.text
 
-    resp = await client.post(
-        "/api/v1/users", json=new_user(roles=["platform_admin"]), headers=admin
-    )
+    resp = await client.post("/api/v1/users", json=new_user(roles=["platform_admin"]), headers=admin)
     body = assert_problem(resp, 422, "validation.failed")
     assert [(e["path"], e["code"]) for e in body["errors"]] == [
         ("body.roles.0", "user.role_org_kind_mismatch")
@@ -314,10 +304,7 @@ async def test_create_user_service_hashes_password(session, township):
         roles=["township_staff", "township_staff"],
     )
     assert user.id and user.roles == ["township_staff"]
-    assert (
-        user.password_hash.startswith("$argon2")
-        and "another-long-password" not in user.password_hash
-    )
+    assert user.password_hash.startswith("$argon2") and "another-long-password" not in user.password_hash
     with pytest.raises(Problem) as exc:
         await service.create_user(
             session,
@@ -385,9 +372,7 @@ async def test_deactivate_service_account(client, session, admin, staff, townshi
         401,
         "auth.account_disabled",
     )
-    listing = await client.get(
-        "/api/v1/service-accounts", params={"active": "false"}, headers=admin
-    )
+    listing = await client.get("/api/v1/service-accounts", params={"active": "false"}, headers=admin)
     assert [a["id"] for a in listing.json()] == [account.id]
     assert_problem(
         await client.delete("/api/v1/service-accounts/999999999", headers=admin),

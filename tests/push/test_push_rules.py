@@ -26,10 +26,7 @@ async def _history(session, record_id: int) -> list:
 async def _row(session, record_id: int):
     return (
         await session.execute(
-            text(
-                "SELECT version, updated_at, low_income_status, provenance FROM lg_person"
-                " WHERE id = :r"
-            ),
+            text("SELECT version, updated_at, low_income_status, provenance FROM lg_person WHERE id = :r"),
             {"r": record_id},
         )
     ).one()
@@ -53,16 +50,10 @@ async def test_c2_1_push_is_visible_to_the_township_at_once_with_its_source(
     assert out["results"][0]["record_id"] == person_x["id"] and out["results"][0]["fields"] == [
         "low_income_status"
     ]
-    seen = (
-        await client.get(f"/api/v1/ledgers/person/records/{person_x['id']}", headers=world.a)
-    ).json()
+    seen = (await client.get(f"/api/v1/ledgers/person/records/{person_x['id']}", headers=world.a)).json()
     assert seen["low_income_status"] == "1"
     prov = seen["provenance"]["low_income_status"]
-    assert (
-        prov["label"] == "民政 / E1"
-        and prov["event"] == "E1"
-        and prov["source"] == "department:mzj"
-    )
+    assert prov["label"] == "民政 / E1" and prov["event"] == "E1" and prov["source"] == "department:mzj"
     hist = await _history(session, person_x["id"])
     assert [(h.op, h.field, h.after, h.source) for h in hist] == [
         ("update", "low_income_status", "1", "department:mzj/E1")
@@ -71,9 +62,9 @@ async def test_c2_1_push_is_visible_to_the_township_at_once_with_its_source(
     feed_b = (await client.get("/api/v1/push/changes?ledger=person", headers=world.b)).json()
     assert feed_b["items"] == []
     feed_a = (await client.get("/api/v1/push/changes?ledger=person", headers=world.a)).json()
-    assert [
-        (c["record_id"], c["field"], c["after"], c["source_label"]) for c in feed_a["items"]
-    ] == [(person_x["id"], "low_income_status", "1", "民政 / E1")]
+    assert [(c["record_id"], c["field"], c["after"], c["source_label"]) for c in feed_a["items"]] == [
+        (person_x["id"], "low_income_status", "1", "民政 / E1")
+    ]
 
 
 async def test_c2_2_replaying_an_event_is_already_applied_and_writes_nothing(
@@ -87,18 +78,13 @@ async def test_c2_2_replaying_an_event_is_already_applied_and_writes_nothing(
             "low_income_status": "1",
         }
     ]
-    assert (
-        await client.post("/api/v1/push/person", headers=sources.mzj, json=body)
-    ).status_code == 200
+    assert (await client.post("/api/v1/push/person", headers=sources.mzj, json=body)).status_code == 200
     before = await _row(session, person_x["id"])
     n_hist = len(await _history(session, person_x["id"]))
     # Same event again, even with another value: answered from the event log, nothing written.
     body[0]["low_income_status"] = "2"
     r = (await client.post("/api/v1/push/person", headers=sources.mzj, json=body)).json()
-    assert (
-        r["results"][0]["status"] == "already_applied"
-        and r["results"][0]["record_id"] == person_x["id"]
-    )
+    assert r["results"][0]["status"] == "already_applied" and r["results"][0]["record_id"] == person_x["id"]
     after = await _row(session, person_x["id"])
     assert (after.version, after.updated_at, after.low_income_status) == (
         before.version,
@@ -132,9 +118,9 @@ async def test_c2_3_a_late_older_event_is_superseded(client, session, sources, p
             "low_income_status": "1",
         }
     ]
-    assert (await client.post("/api/v1/push/person", headers=sources.mzj, json=e2)).json()[
-        "counts"
-    ]["applied"] == 1
+    assert (await client.post("/api/v1/push/person", headers=sources.mzj, json=e2)).json()["counts"][
+        "applied"
+    ] == 1
     r = (await client.post("/api/v1/push/person", headers=sources.mzj, json=e1)).json()
     assert r["results"][0]["status"] == "superseded" and r["results"][0]["superseded"] == [
         "low_income_status"
@@ -202,9 +188,7 @@ async def test_c2_4_a_source_pushing_an_item_it_does_not_own_gets_403_and_nothin
         )
     ).all()
     assert (
-        len(audit) == 1
-        and audit[0].fields == ["low_income_status"]
-        and audit[0].actor.endswith("cl2-system")
+        len(audit) == 1 and audit[0].fields == ["low_income_status"] and audit[0].actor.endswith("cl2-system")
     )
     # Its own item alone goes through (the other side of the rule).
     r = await client.post("/api/v1/push/person", headers=sources.cl, json=body[:1])
@@ -236,12 +220,10 @@ async def test_c2_5_a_township_edit_of_a_value_the_department_delivered_names_th
             "is_disabled": True,
         }
     ]
-    assert (await client.post("/api/v1/push/person", headers=sources.cl, json=push)).json()[
-        "counts"
-    ]["applied"] == 1
-    version = (await client.get(f"/api/v1/ledgers/person/records/{pid}", headers=world.a)).json()[
-        "version"
-    ]
+    assert (await client.post("/api/v1/push/person", headers=sources.cl, json=push)).json()["counts"][
+        "applied"
+    ] == 1
+    version = (await client.get(f"/api/v1/ledgers/person/records/{pid}", headers=world.a)).json()["version"]
     r = await client.patch(
         f"/api/v1/ledgers/person/records/{pid}",
         headers=world.a,
@@ -309,9 +291,7 @@ async def test_create_status_events_and_rejections_per_record(client, session, w
         "push.event_required",
     ]
     rec = (
-        await client.get(
-            f"/api/v1/ledgers/person/records/{r['results'][0]['record_id']}", headers=world.a
-        )
+        await client.get(f"/api/v1/ledgers/person/records/{r['results'][0]['record_id']}", headers=world.a)
     ).json()
     assert rec["name"] == "赵六" and rec["death_date"] == "2024-03-01" and rec["sex"] in ("1", "2")
     moved = [
@@ -322,9 +302,9 @@ async def test_create_status_events_and_rejections_per_record(client, session, w
             "op": "moved_out",
         }
     ]
-    assert (await client.post("/api/v1/push/person", headers=sources.gaj, json=moved)).json()[
-        "counts"
-    ]["applied"] == 1
+    assert (await client.post("/api/v1/push/person", headers=sources.gaj, json=moved)).json()["counts"][
+        "applied"
+    ] == 1
     assert (
         await client.get(f"/api/v1/ledgers/person/records/{rec['id']}", headers=world.a)
     ).status_code == 404
@@ -356,14 +336,10 @@ async def test_create_status_events_and_rejections_per_record(client, session, w
     gone = r["results"][0]["record_id"]
     assert gone is not None and r["results"][1]["record_id"] == gone
     row = (
-        await session.execute(
-            text("SELECT deleted_at IS NOT NULL FROM lg_person WHERE id = :r"), {"r": gone}
-        )
+        await session.execute(text("SELECT deleted_at IS NOT NULL FROM lg_person WHERE id = :r"), {"r": gone})
     ).scalar()
     assert row is True
-    late = [
-        {"source_event_id": "G8", "effective_at": "2024-03-01", "id_number": other, "name": "钱八"}
-    ]
+    late = [{"source_event_id": "G8", "effective_at": "2024-03-01", "id_number": other, "name": "钱八"}]
     r = (await client.post("/api/v1/push/person", headers=sources.gaj, json=late)).json()
     assert r["results"][0]["reason_code"] == "push.record_closed"
 
@@ -396,9 +372,7 @@ async def test_csv_and_ndjson_bodies(client, sources, person_x):
     assert r.status_code == 415
 
 
-async def test_the_change_feed_reads_through_the_readers_policy(
-    client, session, world, sources, person_x
-):
+async def test_the_change_feed_reads_through_the_readers_policy(client, session, world, sources, person_x):
     from app.access.models import Grant
 
     body = [
@@ -410,12 +384,8 @@ async def test_the_change_feed_reads_through_the_readers_policy(
             "marital_status": "20",
         },
     ]
-    assert (
-        await client.post("/api/v1/push/person", headers=sources.mzj, json=body)
-    ).status_code == 200
-    feed = (
-        await client.get("/api/v1/push/changes?ledger=person&source=mzj", headers=world.a)
-    ).json()
+    assert (await client.post("/api/v1/push/person", headers=sources.mzj, json=body)).status_code == 200
+    feed = (await client.get("/api/v1/push/changes?ledger=person&source=mzj", headers=world.a)).json()
     assert {c["field"] for c in feed["items"]} == {"low_income_status", "marital_status"}
     # The same township user, 低收入状况 hidden by a grant of its own: that row leaves the feed.
     session.add(
@@ -435,8 +405,6 @@ async def test_the_change_feed_reads_through_the_readers_policy(
     assert feed["items"][0]["source_label"] == "民政 / F1"
     # Paging by cursor: nothing after the last row.
     later = (
-        await client.get(
-            f"/api/v1/push/changes?ledger=person&since={feed['next_since']}", headers=world.a
-        )
+        await client.get(f"/api/v1/push/changes?ledger=person&since={feed['next_since']}", headers=world.a)
     ).json()
     assert later["items"] == [] and later["next_since"] == feed["next_since"]

@@ -29,48 +29,33 @@ async def test_a_daily_source_without_a_push_for_48_hours_is_stale_until_it_push
             "low_income_status": "1",
         }
     ]
-    assert (
-        await client.post("/api/v1/push/person", headers=sources.mzj, json=body)
-    ).status_code == 200
+    assert (await client.post("/api/v1/push/person", headers=sources.mzj, json=body)).status_code == 200
     listed = {
         s["source"]: s
         for s in (await client.get("/api/v1/push/sources", headers=world.admin)).json()["items"]
     }
     assert listed["mzj"]["state"] == "fresh" and listed["mzj"]["last_records"] == 1
     last = (
-        await session.execute(
-            text("SELECT last_push_at FROM push_source_state WHERE source = 'mzj'")
-        )
+        await session.execute(text("SELECT last_push_at FROM push_source_state WHERE source = 'mzj'"))
     ).scalar()
     cat = get_catalog()
     # 47 h later: still within daily × 2; 48 h and a minute: stale, and recorded for the alerts job.
-    at_47 = {
-        s["source"]: s
-        for s in await refresh_staleness(session, cat, now=last + timedelta(hours=47))
-    }
+    at_47 = {s["source"]: s for s in await refresh_staleness(session, cat, now=last + timedelta(hours=47))}
     assert at_47["mzj"]["state"] == "fresh"
     at_48 = {
         s["source"]: s
         for s in await refresh_staleness(session, cat, now=last + timedelta(hours=48, minutes=1))
     }
-    assert at_48["mzj"]["state"] == "stale" and at_48["mzj"]["stale_since"] == last + timedelta(
-        hours=48
-    )
+    assert at_48["mzj"]["state"] == "stale" and at_48["mzj"]["stale_since"] == last + timedelta(hours=48)
     stored = (
-        await session.execute(
-            text("SELECT stale_since FROM push_source_state WHERE source = 'mzj'")
-        )
+        await session.execute(text("SELECT stale_since FROM push_source_state WHERE source = 'mzj'"))
     ).scalar()
     assert stored == last + timedelta(hours=48)
     # The next push clears it.
     body[0]["source_event_id"] = "F2"
-    assert (
-        await client.post("/api/v1/push/person", headers=sources.mzj, json=body)
-    ).status_code == 200
+    assert (await client.post("/api/v1/push/person", headers=sources.mzj, json=body)).status_code == 200
     stored = (
-        await session.execute(
-            text("SELECT stale_since FROM push_source_state WHERE source = 'mzj'")
-        )
+        await session.execute(text("SELECT stale_since FROM push_source_state WHERE source = 'mzj'"))
     ).scalar()
     assert stored is None
 
@@ -112,9 +97,9 @@ async def test_an_extension_record_is_created_under_its_parent_and_updated_by_it
             "disability_level": "3",
         }
     ]
-    assert (await client.post("/api/v1/push/disability", headers=sources.cl, json=upd)).json()[
-        "counts"
-    ]["applied"] == 1
+    assert (await client.post("/api/v1/push/disability", headers=sources.cl, json=upd)).json()["counts"][
+        "applied"
+    ] == 1
     # 民政's subsidy items in the same extension are 民政's to push, not 残联's.
     bad = [
         {
@@ -124,9 +109,7 @@ async def test_an_extension_record_is_created_under_its_parent_and_updated_by_it
             "care_subsidy": True,
         }
     ]
-    assert (
-        await client.post("/api/v1/push/disability", headers=sources.cl, json=bad)
-    ).status_code == 403
+    assert (await client.post("/api/v1/push/disability", headers=sources.cl, json=bad)).status_code == 403
     ok = [
         {
             "source_event_id": "MZ4",
@@ -135,9 +118,9 @@ async def test_an_extension_record_is_created_under_its_parent_and_updated_by_it
             "care_subsidy": True,
         }
     ]
-    assert (await client.post("/api/v1/push/disability", headers=sources.mzj, json=ok)).json()[
-        "counts"
-    ]["applied"] == 1
+    assert (await client.post("/api/v1/push/disability", headers=sources.mzj, json=ok)).json()["counts"][
+        "applied"
+    ] == 1
 
 
 async def test_xlsx_body_is_read_through_the_sheet_worker(client, sources, person_x):

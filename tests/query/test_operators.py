@@ -34,13 +34,16 @@ def test_prefix_escapes_like_wildcards_once():
     assert operators.like_prefix("50%_a\\b") == "50\\%\\_a\\\\b%"
 
 
-@pytest.mark.parametrize("op, value, query_code", [
-    ("is_null", "yes", "filter.is_null"),
-    ("in", [], "filter.in"),
-    ("in", ["x"] * 501, "filter.in"),
-    ("eq", None, "filter.value"),
-    ("gt", [1, 2], "filter.value"),
-])
+@pytest.mark.parametrize(
+    "op, value, query_code",
+    [
+        ("is_null", "yes", "filter.is_null"),
+        ("in", [], "filter.in"),
+        ("in", ["x"] * 501, "filter.in"),
+        ("eq", None, "filter.value"),
+        ("gt", [1, 2], "filter.value"),
+    ],
+)
 def test_shape_errors_name_the_operator_for_queries_and_template_value_for_reports(op, value, query_code):
     col = column("birth_date")
     assert codes(condition(col, BIRTH, op, value, W)) == [(W, query_code)]
@@ -49,14 +52,18 @@ def test_shape_errors_name_the_operator_for_queries_and_template_value_for_repor
 
 def test_prefix_only_on_text_and_code_fields():
     assert codes(condition(column("birth_date"), BIRTH, "prefix", "19", W)) == [(W, "filter.prefix")]
-    assert codes(condition(column("birth_date"), BIRTH, "prefix", "19", W, codes=TEMPLATE)) == [(W, "template.value")]
+    assert codes(condition(column("birth_date"), BIRTH, "prefix", "19", W, codes=TEMPLATE)) == [
+        (W, "template.value")
+    ]
     assert not isinstance(condition(column("name", String), NAME, "prefix", "张", W), list)
 
 
 def test_region_code_must_be_digits():
     region = BASE_FIELDS["region_code"]
     assert codes(condition(column("region_code"), region, "eq", "5001x", W)) == [(W, "region_code.format")]
-    assert codes(condition(column("region_code"), region, "eq", 5001, W, codes=TEMPLATE)) == [(W, "template.value")]
+    assert codes(condition(column("region_code"), region, "eq", 5001, W, codes=TEMPLATE)) == [
+        (W, "template.value")
+    ]
     assert sql(condition(column("region_code"), region, "prefix", "500118", W)).startswith("region_code LIKE")
 
 

@@ -18,15 +18,22 @@ from tests.world import A
 
 cat = get_catalog()
 PLAIN = [f.code for f in cat.ledgers["person"].fields]
-PATHS = (PLAIN + [f"disability.{f.code}" for f in cat.ledgers["disability"].fields]
-         + [f"residence.{f.code}" for f in cat.ledgers["house"].fields] + ["region_code", "id"])
+PATHS = (
+    PLAIN
+    + [f"disability.{f.code}" for f in cat.ledgers["disability"].fields]
+    + [f"residence.{f.code}" for f in cat.ledgers["house"].fields]
+    + ["region_code", "id"]
+)
 NUMERIC = ["disability.subsidy_amount", "residence.floor_area", "residence.built_year"]
 CONDITIONS = [
-    {"path": "sex", "op": "eq", "value": "1"}, {"path": "sex", "op": "in", "value": ["1", "2"]},
-    {"path": "birth_date", "op": "gte", "value": "1960-01-01"}, {"path": "is_disabled", "op": "eq", "value": True},
+    {"path": "sex", "op": "eq", "value": "1"},
+    {"path": "sex", "op": "in", "value": ["1", "2"]},
+    {"path": "birth_date", "op": "gte", "value": "1960-01-01"},
+    {"path": "is_disabled", "op": "eq", "value": True},
     {"path": "region_code", "op": "prefix", "value": "500118101"},
     {"path": "disability.disability_level", "op": "lte", "value": "2"},
-    {"path": "residence.floor_area", "op": "gt", "value": 50}, {"path": "death_date", "op": "is_null", "value": True},
+    {"path": "residence.floor_area", "op": "gt", "value": 50},
+    {"path": "death_date", "op": "is_null", "value": True},
     {"path": "name", "op": "prefix", "value": "李"},
 ]
 settings_ = settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
@@ -34,9 +41,15 @@ settings_ = settings(max_examples=25, deadline=None, suppress_health_check=list(
 
 def exprs(names: list[str]):
     leaf = st.one_of(st.sampled_from(names), st.integers(0, 999).map(str))
-    return st.recursive(leaf, lambda inner: st.one_of(
-        st.tuples(inner, st.sampled_from("+-*/"), inner).map(lambda t: f"{t[0]} {t[1]} {t[2]}"),
-        inner.map(lambda e: f"({e})"), inner.map(lambda e: f"-{e}")), max_leaves=6)
+    return st.recursive(
+        leaf,
+        lambda inner: st.one_of(
+            st.tuples(inner, st.sampled_from("+-*/"), inner).map(lambda t: f"{t[0]} {t[1]} {t[2]}"),
+            inner.map(lambda e: f"({e})"),
+            inner.map(lambda e: f"-{e}"),
+        ),
+        max_leaves=6,
+    )
 
 
 @st.composite
@@ -47,26 +60,53 @@ def list_templates(draw):
     cols += [{"kind": "field", "code": n, "path": draw(st.sampled_from(NUMERIC))} for n in nums]
     if nums:
         cols.append({"kind": "formula", "code": "f", "label": "公式", "expr": draw(exprs(nums))})
-    for i, typ in enumerate(draw(st.lists(st.sampled_from(["text", "integer", "decimal", "date", "boolean"]),
-                                          max_size=3))):
-        cols.append({"kind": "gap", "code": f"g{i}", "label": f"空缺{i}", "type": typ,
-                     "required": draw(st.booleans())})
+    for i, typ in enumerate(
+        draw(st.lists(st.sampled_from(["text", "integer", "decimal", "date", "boolean"]), max_size=3))
+    ):
+        cols.append(
+            {
+                "kind": "gap",
+                "code": f"g{i}",
+                "label": f"空缺{i}",
+                "type": typ,
+                "required": draw(st.booleans()),
+            }
+        )
     if draw(st.booleans()):
-        cols.append({"kind": "gap", "code": "wb", "label": "写回", "write_back": "disability.education_level"})
-    return {"code": "gen", "name": "生成的模板", "kind": "list", "ledger": "person",
-            "filter": draw(st.lists(st.sampled_from(CONDITIONS), max_size=3)), "columns": cols}
+        cols.append(
+            {"kind": "gap", "code": "wb", "label": "写回", "write_back": "disability.education_level"}
+        )
+    return {
+        "code": "gen",
+        "name": "生成的模板",
+        "kind": "list",
+        "ledger": "person",
+        "filter": draw(st.lists(st.sampled_from(CONDITIONS), max_size=3)),
+        "columns": cols,
+    }
 
 
 @st.composite
 def aggregate_templates(draw):
     by = draw(st.sampled_from(["village", "township", "code"]))
-    rows = {"by": by, **({"path": draw(st.sampled_from(["sex", "ethnicity", "disability.disability_type"]))}
-                         if by == "code" else {})}
+    rows = {
+        "by": by,
+        **(
+            {"path": draw(st.sampled_from(["sex", "ethnicity", "disability.disability_type"]))}
+            if by == "code"
+            else {}
+        ),
+    }
     cols = []
     for i in range(draw(st.integers(1, 8))):
         fn = draw(st.sampled_from(["count", "sum", "avg", "min", "max", "count_distinct"]))
-        col = {"kind": "aggregate", "code": f"a{i}", "label": f"统计{i}", "fn": fn,
-               "filter": draw(st.lists(st.sampled_from(CONDITIONS), max_size=2))}
+        col = {
+            "kind": "aggregate",
+            "code": f"a{i}",
+            "label": f"统计{i}",
+            "fn": fn,
+            "filter": draw(st.lists(st.sampled_from(CONDITIONS), max_size=2)),
+        }
         if fn in ("sum", "avg", "min", "max"):
             col["path"] = draw(st.sampled_from(NUMERIC))
         elif fn == "count_distinct" or draw(st.booleans()):
@@ -77,8 +117,15 @@ def aggregate_templates(draw):
         cols.append({"kind": "formula", "code": "f", "label": "公式", "expr": draw(exprs(["a0", "a1"]))})
     if draw(st.booleans()):
         cols.append({"kind": "gap", "code": "g", "label": "空缺", "type": "integer", "min": 0})
-    return {"code": "gen", "name": "生成的模板", "kind": "aggregate", "ledger": "person", "rows": rows,
-            "filter": draw(st.lists(st.sampled_from(CONDITIONS), max_size=2)), "columns": cols}
+    return {
+        "code": "gen",
+        "name": "生成的模板",
+        "kind": "aggregate",
+        "ledger": "person",
+        "rows": rows,
+        "filter": draw(st.lists(st.sampled_from(CONDITIONS), max_size=2)),
+        "columns": cols,
+    }
 
 
 async def _policies(session):
@@ -124,7 +171,9 @@ INVALID = [
 
 @given(base=list_templates(), bad=st.sampled_from(INVALID), where=st.integers(0, 20))
 @settings_
-async def test_invalid_templates_get_problem_json_naming_the_bad_path(client, world, dept_grants, base, bad, where):
+async def test_invalid_templates_get_problem_json_naming_the_bad_path(
+    client, world, dept_grants, base, bad, where
+):
     column, attr, code = bad
     cols = [c for c in base["columns"] if c["kind"] == "field"][:3]
     cols = [{**c, "path": "name"} for c in cols]  # text columns: formulas over them are not numeric
@@ -139,16 +188,27 @@ async def test_invalid_templates_get_problem_json_naming_the_bad_path(client, wo
 
 
 async def test_bad_filter_value_and_template_shape_name_their_paths(client, world, dept_grants):
-    spec = {"code": "x", "name": "坏", "kind": "list", "ledger": "person",
-            "filter": [{"path": "sex", "op": "eq", "value": "1"}, {"path": "sex", "op": "eq", "value": "火星"}],
-            "columns": [{"kind": "field", "code": "n", "path": "name"}]}
+    spec = {
+        "code": "x",
+        "name": "坏",
+        "kind": "list",
+        "ledger": "person",
+        "filter": [{"path": "sex", "op": "eq", "value": "1"}, {"path": "sex", "op": "eq", "value": "火星"}],
+        "columns": [{"kind": "field", "code": "n", "path": "name"}],
+    }
     body = (await client.post("/api/v1/report-templates", json=spec, headers=world.dept)).json()
     assert [(e["path"], e["code"]) for e in body["errors"]] == [("body.filter.1.value", "code.unknown")]
-    body = (await client.post("/api/v1/report-templates", json={**spec, "filter": [], "kind": "aggregate"},
-                              headers=world.dept)).json()
+    body = (
+        await client.post(
+            "/api/v1/report-templates", json={**spec, "filter": [], "kind": "aggregate"}, headers=world.dept
+        )
+    ).json()
     assert body["errors"][0]["path"] == "body" and body["errors"][0]["code"] == "template.value_error"
-    body = (await client.post("/api/v1/report-templates", json={**spec, "filter": [], "ledger": "nope"},
-                              headers=world.dept)).json()
+    body = (
+        await client.post(
+            "/api/v1/report-templates", json={**spec, "filter": [], "ledger": "nope"}, headers=world.dept
+        )
+    ).json()
     assert body["errors"][0]["path"] == "body.ledger"
 
 
@@ -166,15 +226,33 @@ def test_formula_parser_never_crashes(src):
 def test_published_json_schema_is_current():
     assert SCHEMA_FILE.exists(), "run `python -c 'from app.report.dsl import write_schema; write_schema()'`"
     assert SCHEMA_FILE.read_text(encoding="utf-8") == render_schema(), (
-        "schemas/report_template.schema.json drifted: regenerate with app.report.dsl.write_schema()")
+        "schemas/report_template.schema.json drifted: regenerate with app.report.dsl.write_schema()"
+    )
     schema = json.loads(render_schema())
-    assert set(schema["$defs"]) >= {"GapColumn", "AggregateColumn", "FormulaColumn", "FieldColumn", "RatioColumn"}
+    assert set(schema["$defs"]) >= {
+        "GapColumn",
+        "AggregateColumn",
+        "FormulaColumn",
+        "FieldColumn",
+        "RatioColumn",
+    }
 
 
 def test_problem_is_raised_for_unknown_ledger_before_any_sql():
     try:
-        compile_template(parse_spec({"code": "x", "name": "x", "kind": "list", "ledger": "nope",
-                                     "columns": [{"kind": "field", "code": "a", "path": "name"}]}), {}, A)
+        compile_template(
+            parse_spec(
+                {
+                    "code": "x",
+                    "name": "x",
+                    "kind": "list",
+                    "ledger": "nope",
+                    "columns": [{"kind": "field", "code": "a", "path": "name"}],
+                }
+            ),
+            {},
+            A,
+        )
     except Problem as p:
         assert p.errors[0].path == "body.ledger"
     else:

@@ -8,7 +8,10 @@ import pytest
 from tests.report.test_workflow import T, ok
 
 WIDE = {
-    "code": "wide", "name": "大数公式", "kind": "aggregate", "ledger": "person",
+    "code": "wide",
+    "name": "大数公式",
+    "kind": "aggregate",
+    "ledger": "person",
     "rows": {"by": "code", "path": "sex"},
     "columns": [
         {"kind": "aggregate", "code": "n", "label": "人数", "fn": "count"},
@@ -17,7 +20,9 @@ WIDE = {
 }
 
 
-async def test_aggregate_total_of_a_formula_past_decimal_precision_is_not_a_server_error(client, world, people):
+async def test_aggregate_total_of_a_formula_past_decimal_precision_is_not_a_server_error(
+    client, world, people
+):
     tpl = await ok(await client.post(T, json=WIDE, headers=world.dept), 201)
     assert (await ok(await client.post(f"{T}/{tpl['id']}/submit", headers=world.dept)))["state"] == "approved"
     data = await ok(await client.get(f"{T}/{tpl['id']}/aggregate", headers=world.dept))
@@ -30,7 +35,10 @@ async def test_aggregate_total_of_a_formula_past_decimal_precision_is_not_a_serv
 
 
 CHAIN = {
-    "code": "chain", "name": "三层公式", "kind": "aggregate", "ledger": "person",
+    "code": "chain",
+    "name": "三层公式",
+    "kind": "aggregate",
+    "ledger": "person",
     "rows": {"by": "code", "path": "sex"},
     # Declared against their order on purpose: d needs c needs b needs a (a 3-deep chain of formulas).
     "columns": [

@@ -32,8 +32,12 @@ from tests.report.test_workflow import TASKS, T, ok
 from tests.world import VILLAGE_A, VILLAGE_B, A, B
 
 HOUSES = {  # key: (village, floor area, is_dangerous)
-    "HA1": (VILLAGE_A, "120.50", True), "HA2": (VILLAGE_A, "85.00", False), "HA3": (VILLAGE_A, "200.00", True),
-    "HA4": (VILLAGE_A, "150.00", True), "HA5": (VILLAGE_A2, "95.25", True), "HB1": (VILLAGE_B, "60.00", False),
+    "HA1": (VILLAGE_A, "120.50", True),
+    "HA2": (VILLAGE_A, "85.00", False),
+    "HA3": (VILLAGE_A, "200.00", True),
+    "HA4": (VILLAGE_A, "150.00", True),
+    "HA5": (VILLAGE_A2, "95.25", True),
+    "HB1": (VILLAGE_B, "60.00", False),
     "HB2": (VILLAGE_B, "70.00", True),
 }
 # household: (village, house, members as (low_income_status, relation_to_head))
@@ -73,13 +77,28 @@ class Households:
 @pytest.fixture
 async def mzj(session, settings, world, regions) -> dict:
     """区民政局 with the demo district's default grants (app/demo/grants.py), nothing added for the test."""
-    unit = await make_org_unit(session, code="dept:mzj", name="区民政局", kind="department",
-                               region_code="500118000000", department_code="mzj")
+    unit = await make_org_unit(
+        session,
+        code="dept:mzj",
+        name="区民政局",
+        kind="department",
+        region_code="500118000000",
+        department_code="mzj",
+    )
     user = await make_user(session, username="mzj", org_unit=unit, roles=["dept_admin"])
     for g in DEMO_GRANTS:
         if g["grantee"] == ("org_unit", "dept:mzj"):
-            session.add(Grant(grantee_type="org_unit", org_unit_id=unit.id, ledger=g["ledger"], field=g["field"],
-                              level=g["level"], row_scope=g.get("row_scope", "own"), created_by="test"))
+            session.add(
+                Grant(
+                    grantee_type="org_unit",
+                    org_unit_id=unit.id,
+                    ledger=g["ledger"],
+                    field=g["field"],
+                    level=g["level"],
+                    row_scope=g.get("row_scope", "own"),
+                    created_by="test",
+                )
+            )
     await session.flush()
     return auth_headers(settings, user)
 
@@ -89,27 +108,57 @@ async def households(client, world, regions) -> Households:
     out = Households()
     township = {VILLAGE_A: world.a, VILLAGE_A2: world.a, VILLAGE_B: world.b}
     for key, (village, area, dangerous) in HOUSES.items():
-        h = await post(client, "/api/v1/ledgers/house/records", township[village], {
-            "region_code": village, "house_code": f"{village}{key}0001", "standard_address": f"永川区某镇某村{key}号",
-            "floor_area": area, "is_dangerous": dangerous})
+        h = await post(
+            client,
+            "/api/v1/ledgers/house/records",
+            township[village],
+            {
+                "region_code": village,
+                "house_code": f"{village}{key}0001",
+                "standard_address": f"永川区某镇某村{key}号",
+                "floor_area": area,
+                "is_dangerous": dangerous,
+            },
+        )
         out.houses[key] = h["id"]
     n = 0
     for k, (hkey, (village, house, members)) in enumerate(PLAN.items(), start=1):
         headers = township[village]
-        hh = await post(client, "/api/v1/ledgers/household/records", headers, {
-            "region_code": village, "household_no": f"{village}{k:04d}", "household_kind": "1"})
+        hh = await post(
+            client,
+            "/api/v1/ledgers/household/records",
+            headers,
+            {"region_code": village, "household_no": f"{village}{k:04d}", "household_kind": "1"},
+        )
         out.ids[hkey] = hh["id"]
-        await post(client, "/api/v1/relations/household_house", headers, {"from_id": hh["id"], "to_id": out.houses[house]})
+        await post(
+            client,
+            "/api/v1/relations/household_house",
+            headers,
+            {"from_id": hh["id"], "to_id": out.houses[house]},
+        )
         extra = [MOVED_OUT[1:]] if hkey == MOVED_OUT[0] else []
         for status, relation in members + extra:
             n += 1
             sex = "1" if relation in ("01", "10") else "2"
-            p = await post(client, "/api/v1/ledgers/person/records", headers, {
-                "region_code": village, "name": f"户{hkey}员{n}", "sex": sex,
-                "id_number": make_id_card("500118", date(1940 + n, 1 + n % 12, 1 + n % 28), 300 + n, sex),
-                "low_income_status": status})
-            link = await post(client, "/api/v1/relations/household_member", headers, {
-                "from_id": p["id"], "to_id": hh["id"], "relation_to_head": relation})
+            p = await post(
+                client,
+                "/api/v1/ledgers/person/records",
+                headers,
+                {
+                    "region_code": village,
+                    "name": f"户{hkey}员{n}",
+                    "sex": sex,
+                    "id_number": make_id_card("500118", date(1940 + n, 1 + n % 12, 1 + n % 28), 300 + n, sex),
+                    "low_income_status": status,
+                },
+            )
+            link = await post(
+                client,
+                "/api/v1/relations/household_member",
+                headers,
+                {"from_id": p["id"], "to_id": hh["id"], "relation_to_head": relation},
+            )
             out.members.setdefault(hkey, []).append(p["id"])
             if (status, relation) == MOVED_OUT[1:] and hkey == MOVED_OUT[0]:
                 r = await client.delete(f"/api/v1/relations/household_member/{link['id']}", headers=headers)
@@ -130,18 +179,33 @@ async def _run(client, world, mzj, spec: dict) -> tuple[dict, dict]:
     for township, headers in ((A, world.a), (B, world.b)):
         task = tasks[township + "000"]
         view = await ok(await client.get(f"{TASKS}/{task}", headers=headers))
-        await ok(await client.put(f"{TASKS}/{task}/cells", headers=headers, json={"cells": [
-            {"row": r["key"], "column": "visited", "value": VISITED[r["key"]]} for r in view["items"]]}))
+        await ok(
+            await client.put(
+                f"{TASKS}/{task}/cells",
+                headers=headers,
+                json={
+                    "cells": [
+                        {"row": r["key"], "column": "visited", "value": VISITED[r["key"]]}
+                        for r in view["items"]
+                    ]
+                },
+            )
+        )
         await ok(await client.post(f"{TASKS}/{task}/submit", headers=headers))
-    agg = await ok(await client.get(f"{T}/{tid}/aggregate", params={"period": "2026-Q4", "states": "submitted"},
-                                    headers=mzj))
+    agg = await ok(
+        await client.get(
+            f"{T}/{tid}/aggregate", params={"period": "2026-Q4", "states": "submitted"}, headers=mzj
+        )
+    )
     return {it["key"]: it["cells"] for it in agg["items"]}, agg["total"]["cells"]
 
 
 async def test_households_are_kept_by_townships_and_read_by_the_department(client, world, mzj, households):
     """The model through REST: members with their relation to the head, the house, who reads what."""
     h1 = households.ids["H1"]
-    members = await ok(await client.get(f"/api/v1/ledgers/household/records/{h1}/related/members", headers=mzj))
+    members = await ok(
+        await client.get(f"/api/v1/ledgers/household/records/{h1}/related/members", headers=mzj)
+    )
     assert [i["id"] for i in members["items"]] == households.members["H1"]
     assert [i["link_relation_to_head"] for i in members["items"]] == ["01", "02", "10"]
     # 民政局 reads the 低保 status it owns in plain; ID numbers stay masked (500118********1234).
@@ -149,40 +213,79 @@ async def test_households_are_kept_by_townships_and_read_by_the_department(clien
     assert all(i["id_number"][6:14] == "********" for i in members["items"])
     house = await ok(await client.get(f"/api/v1/ledgers/household/records/{h1}/related/house", headers=mzj))
     assert [(i["id"], i["floor_area"], i["is_dangerous"]) for i in house["items"]] == [
-        (households.houses["HA1"], 120.5, True)]
-    back = await ok(await client.get(f"/api/v1/ledgers/house/records/{households.houses['HA2']}/related/households",
-                                     headers=mzj))
+        (households.houses["HA1"], 120.5, True)
+    ]
+    back = await ok(
+        await client.get(
+            f"/api/v1/ledgers/house/records/{households.houses['HA2']}/related/households", headers=mzj
+        )
+    )
     assert sorted(i["id"] for i in back["items"]) == sorted([households.ids["H2"], households.ids["H4"]])
     # The moved-out member is no longer one of H3's.
-    h3 = await ok(await client.get(f"/api/v1/ledgers/household/records/{households.ids['H3']}/related/members",
-                                   headers=mzj))
+    h3 = await ok(
+        await client.get(
+            f"/api/v1/ledgers/household/records/{households.ids['H3']}/related/members", headers=mzj
+        )
+    )
     assert [i["id"] for i in h3["items"]] == households.members["H3"]
     # Township B neither sees township A's households nor their members; its own it does.
     r = await client.get(f"/api/v1/ledgers/household/records/{h1}/related/members", headers=world.b)
     assert r.status_code == 404
-    own = await ok(await client.get(f"/api/v1/ledgers/household/records/{households.ids['H8']}/related/members",
-                                    headers=world.b))
+    own = await ok(
+        await client.get(
+            f"/api/v1/ledgers/household/records/{households.ids['H8']}/related/members", headers=world.b
+        )
+    )
     assert [i["link_relation_to_head"] for i in own["items"]] == ["01"]
     listed = await ok(await client.get("/api/v1/ledgers/household/records", headers=world.b))
     assert sorted(i["household_no"] for i in listed["items"]) == [VILLAGE_B + "0007", VILLAGE_B + "0008"]
     # One household per person: a second membership is refused, the first stays.
-    other = await client.post("/api/v1/relations/household_member", headers=world.a, json={
-        "from_id": households.members["H1"][0], "to_id": households.ids["H2"], "relation_to_head": "99"})
+    other = await client.post(
+        "/api/v1/relations/household_member",
+        headers=world.a,
+        json={
+            "from_id": households.members["H1"][0],
+            "to_id": households.ids["H2"],
+            "relation_to_head": "99",
+        },
+    )
     assert other.status_code == 409, other.text
 
 
 async def test_households_per_village_with_today_s_one_to_one_paths(client, world, mzj, households):
     """What the compiler could say before 1:N paths: households and their houses, per village, one to one."""
-    spec = {**REPORT, "code": "households_by_village", "name": "各村户数及住房", "filter": [], "columns": [
-        {"kind": "aggregate", "code": "households", "label": "户数", "fn": "count"},
-        {"kind": "aggregate", "code": "repair", "label": "需维修房屋数", "fn": "count_distinct", "path": "house.id",
-         "filter": [{"path": "house.is_dangerous", "op": "eq", "value": True}]},
-        {"kind": "aggregate", "code": "max_area", "label": "最大住房面积", "fn": "max", "path": "house.floor_area"},
-        {"kind": "gap", "code": "visited", "label": "走访户数", "type": "integer", "min": 0}]}
+    spec = {
+        **REPORT,
+        "code": "households_by_village",
+        "name": "各村户数及住房",
+        "filter": [],
+        "columns": [
+            {"kind": "aggregate", "code": "households", "label": "户数", "fn": "count"},
+            {
+                "kind": "aggregate",
+                "code": "repair",
+                "label": "需维修房屋数",
+                "fn": "count_distinct",
+                "path": "house.id",
+                "filter": [{"path": "house.is_dangerous", "op": "eq", "value": True}],
+            },
+            {
+                "kind": "aggregate",
+                "code": "max_area",
+                "label": "最大住房面积",
+                "fn": "max",
+                "path": "house.floor_area",
+            },
+            {"kind": "gap", "code": "visited", "label": "走访户数", "type": "integer", "min": 0},
+        ],
+    }
     rows, total = await _run(client, world, mzj, spec)
     # 临江村 H1-H5 (dangerous houses HA1, HA3, HA4), 新华村 H6 (HA5), 何埂村 H7 (HB2 dangerous), H8.
     assert {k: (c["households"], c["repair"], c["max_area"], c["visited"]) for k, c in rows.items()} == {
-        VILLAGE_A: (5, 3, 200, 2), VILLAGE_A2: (1, 1, 95.25, 1), VILLAGE_B: (2, 1, 70, 1)}
+        VILLAGE_A: (5, 3, 200, 2),
+        VILLAGE_A2: (1, 1, 95.25, 1),
+        VILLAGE_B: (2, 1, 70, 1),
+    }
     assert (total["households"], total["visited"], total["max_area"]) == (8, 4, 200)
 
 
@@ -213,16 +316,22 @@ def test_hand_count_is_consistent_with_the_plan():
         assert TOTAL[k] == sum(e[k] for e in EXPECTED.values()), k
 
 
-
 # The same report as a department would finish it: 走访户数 required only where there are 低保 households,
 # never more than them, and a three-deep chain of formulas (户均人数, 人均住房面积 -> 户均住房面积 ->
 # 距 60 平方米标准) that the 合计 row must compute too.
 RULED = {
-    **REPORT, "code": "dibao_housing_ruled",
+    **REPORT,
+    "code": "dibao_housing_ruled",
     "columns": [
         *[c for c in REPORT["columns"] if c["code"] != "visited"],
-        {"kind": "gap", "code": "visited", "label": "走访户数", "type": "integer", "min": 0,
-         "required_when": "households > 0"},
+        {
+            "kind": "gap",
+            "code": "visited",
+            "label": "走访户数",
+            "type": "integer",
+            "min": 0,
+            "required_when": "households > 0",
+        },
         {"kind": "formula", "code": "size", "label": "户均人数", "expr": "persons / households"},
         {"kind": "formula", "code": "area_pp", "label": "人均住房面积", "expr": "area / persons"},
         {"kind": "formula", "code": "area_ph", "label": "户均住房面积", "expr": "area_pp * size"},
@@ -250,27 +359,50 @@ async def test_ruled_report_checks_rows_and_totals_a_three_deep_formula_chain(cl
     task_a, task_b = tasks[A + "000"], tasks[B + "000"]
 
     # More visits than 低保 households in 临江村 (3): refused, naming the row, the column and the rule.
-    r = await client.put(f"{TASKS}/{task_a}/cells", headers=world.a, json={"cells": [
-        {"row": VILLAGE_A, "column": "visited", "value": 4}]})
+    r = await client.put(
+        f"{TASKS}/{task_a}/cells",
+        headers=world.a,
+        json={"cells": [{"row": VILLAGE_A, "column": "visited", "value": 4}]},
+    )
     assert r.status_code == 422, r.text
     assert [e["code"] for e in r.json()["errors"]] == ["rule.failed"]
     assert "走访户数不能超过低保户数" in r.json()["errors"][0]["message"]
     # 新华村 has one 低保 household and no 走访户数 yet: submit is refused for that row only; villages of
     # township A without 低保 households need no number.
-    await ok(await client.put(f"{TASKS}/{task_a}/cells", headers=world.a, json={"cells": [
-        {"row": VILLAGE_A, "column": "visited", "value": VISITED[VILLAGE_A]}]}))
+    await ok(
+        await client.put(
+            f"{TASKS}/{task_a}/cells",
+            headers=world.a,
+            json={"cells": [{"row": VILLAGE_A, "column": "visited", "value": VISITED[VILLAGE_A]}]},
+        )
+    )
     r = await client.post(f"{TASKS}/{task_a}/submit", headers=world.a)
     assert r.status_code == 422, r.text
-    assert [(e["path"], e["code"]) for e in r.json()["errors"]] == [(f"rows.{VILLAGE_A2}.visited", "rule.required_when")]
-    await ok(await client.put(f"{TASKS}/{task_a}/cells", headers=world.a, json={"cells": [
-        {"row": VILLAGE_A2, "column": "visited", "value": VISITED[VILLAGE_A2]}]}))
+    assert [(e["path"], e["code"]) for e in r.json()["errors"]] == [
+        (f"rows.{VILLAGE_A2}.visited", "rule.required_when")
+    ]
+    await ok(
+        await client.put(
+            f"{TASKS}/{task_a}/cells",
+            headers=world.a,
+            json={"cells": [{"row": VILLAGE_A2, "column": "visited", "value": VISITED[VILLAGE_A2]}]},
+        )
+    )
     await ok(await client.post(f"{TASKS}/{task_a}/submit", headers=world.a))
-    await ok(await client.put(f"{TASKS}/{task_b}/cells", headers=world.b, json={"cells": [
-        {"row": VILLAGE_B, "column": "visited", "value": VISITED[VILLAGE_B]}]}))
+    await ok(
+        await client.put(
+            f"{TASKS}/{task_b}/cells",
+            headers=world.b,
+            json={"cells": [{"row": VILLAGE_B, "column": "visited", "value": VISITED[VILLAGE_B]}]},
+        )
+    )
     await ok(await client.post(f"{TASKS}/{task_b}/submit", headers=world.b))
 
-    agg = await ok(await client.get(f"{T}/{tid}/aggregate", params={"period": "2026-Q4", "states": "submitted"},
-                                    headers=mzj))
+    agg = await ok(
+        await client.get(
+            f"{T}/{tid}/aggregate", params={"period": "2026-Q4", "states": "submitted"}, headers=mzj
+        )
+    )
     rows = {it["key"]: it["cells"] for it in agg["items"]}
     for village, want in EXPECTED.items():
         got = rows[village]
@@ -280,6 +412,10 @@ async def test_ruled_report_checks_rows_and_totals_a_three_deep_formula_chain(cl
     total = agg["total"]["cells"]
     assert {k: total[k] for k in TOTAL} == TOTAL
     chain = _chain(TOTAL["households"], TOTAL["persons"], str(TOTAL["area"]))
-    assert chain == {"size": Decimal("2.20"), "area_pp": Decimal("32.80"), "area_ph": Decimal("72.16"),
-                     "short": Decimal("12.16")}
+    assert chain == {
+        "size": Decimal("2.20"),
+        "area_pp": Decimal("32.80"),
+        "area_ph": Decimal("72.16"),
+        "short": Decimal("12.16"),
+    }
     assert {k: Decimal(str(total[k])) for k in chain} == chain

@@ -19,13 +19,29 @@ TASKS = "/api/v1/report-tasks"
 
 
 def test_cell_provenance_reads_both_layouts():
-    cols = [OutColumn("name", "姓名", "field", "text", path="name", ledger_field="person.name", prov_key="$"),
-            OutColumn("dtype", "类别", "field", "code", path="disability.disability_type",
-                      ledger_field="disability.disability_type", prov_key="$disability"),
-            OutColumn("addr", "地址", "field", "text", path="residence.standard_address",
-                      ledger_field="house.standard_address", prov_key="$residence"),
-            OutColumn("rid", "编号", "field", "integer", path="id", ledger_field="person.id"),
-            OutColumn("visited", "走访", "gap", "boolean")]
+    cols = [
+        OutColumn("name", "姓名", "field", "text", path="name", ledger_field="person.name", prov_key="$"),
+        OutColumn(
+            "dtype",
+            "类别",
+            "field",
+            "code",
+            path="disability.disability_type",
+            ledger_field="disability.disability_type",
+            prov_key="$disability",
+        ),
+        OutColumn(
+            "addr",
+            "地址",
+            "field",
+            "text",
+            path="residence.standard_address",
+            ledger_field="house.standard_address",
+            prov_key="$residence",
+        ),
+        OutColumn("rid", "编号", "field", "integer", path="id", ledger_field="person.id"),
+        OutColumn("visited", "走访", "gap", "boolean"),
+    ]
     src = {"source": "township:500118101000", "at": "2026-11-01T00:00:00+00:00"}
     stored = {"$": {"name": src}, "$disability": {}, "$residence": None}
     got = cell_provenance(stored, cols)
@@ -64,8 +80,13 @@ async def test_batches_of_one_and_of_all_store_the_same_rows(client, world, peop
     async def stored(d):
         out = {}
         for t in d["tasks"]:
-            rows = (await session.execute(select(ReportRow.row_key, ReportRow.row_no, ReportRow.data, ReportRow.prov)
-                                          .where(ReportRow.task_id == t["id"]).order_by(ReportRow.row_no))).all()
+            rows = (
+                await session.execute(
+                    select(ReportRow.row_key, ReportRow.row_no, ReportRow.data, ReportRow.prov)
+                    .where(ReportRow.task_id == t["id"])
+                    .order_by(ReportRow.row_no)
+                )
+            ).all()
             out[t["township_code"]] = [tuple(r) for r in rows]
         return out
 
@@ -81,7 +102,9 @@ async def test_batches_of_one_and_of_all_store_the_same_rows(client, world, peop
         rec = await ok(await client.get(f"/api/v1/ledgers/person/records/{pid}", headers=world.a))
         assert row["provenance"]["name"] == rec["provenance"]["name"]
         assert row["provenance"]["id_number"] == rec["provenance"]["id_number"]
-        house = await ok(await client.get(f"/api/v1/ledgers/house/records/{people.houses[pid]}", headers=world.a))
+        house = await ok(
+            await client.get(f"/api/v1/ledgers/house/records/{people.houses[pid]}", headers=world.a)
+        )
         assert row["provenance"]["address"] == house["provenance"]["standard_address"]
         assert row["provenance"]["area"] == house["provenance"]["floor_area"]
         assert set(row["provenance"]) == {"name", "id_number", "dtype", "level", "address", "area", "subsidy"}
@@ -100,8 +123,11 @@ async def test_prefill_statement_runs_without_jit_and_puts_settings_back(client,
 
     async def spy(session, settings):
         prev = await real(session, settings)
-        now = (await session.execute(select(func.current_setting("jit"),
-                                            func.current_setting("plan_cache_mode")))).one()
+        now = (
+            await session.execute(
+                select(func.current_setting("jit"), func.current_setting("plan_cache_mode"))
+            )
+        ).one()
         seen.append((dict(settings), {"jit": now[0], "plan_cache_mode": now[1]}))
         return prev
 

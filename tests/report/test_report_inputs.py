@@ -20,9 +20,14 @@ TASKS = "/api/v1/report-tasks"
 
 def _template(code: str, name: str, gaps: list[dict], *, label: str | None = None) -> dict:
     name_col = {"kind": "field", "code": "name", "path": "name"} | ({"label": label} if label else {})
-    return {"code": code, "name": name, "kind": "list", "ledger": "person",
-            "filter": [{"path": "is_disabled", "op": "eq", "value": True}],
-            "columns": [name_col, *gaps]}
+    return {
+        "code": code,
+        "name": name,
+        "kind": "list",
+        "ledger": "person",
+        "filter": [{"path": "is_disabled", "op": "eq", "value": True}],
+        "columns": [name_col, *gaps],
+    }
 
 
 async def _dispatched(client, world, spec: dict, *periods: str) -> dict[str, int]:
@@ -39,42 +44,71 @@ async def _dispatched(client, world, spec: dict, *periods: str) -> dict[str, int
 
 # ---- item 10: ReDoS ---------------------------------------------------------------------------
 
+
 async def test_item10_gap_pattern_runs_in_linear_time(client, world, people):
     from app.catalog.validators import compile_pattern
 
     # The engine for a department's pattern is RE2 (linear time), not Python's backtracking re.
     assert type(compile_pattern("(a|a)*b")).__module__.startswith("re2")
-    spec = _template("redos", "正则检查", [{"kind": "gap", "code": "tag", "label": "标记", "type": "text",
-                                            "pattern": "(a|a)*b"}])
+    spec = _template(
+        "redos",
+        "正则检查",
+        [{"kind": "gap", "code": "tag", "label": "标记", "type": "text", "pattern": "(a|a)*b"}],
+    )
     ids = await _dispatched(client, world, spec, "2026-11")
     task = ids["2026-11"]
     view = await ok(await client.get(f"{TASKS}/{task}", headers=world.a))
     keys = [r["key"] for r in view["items"]]
     # The adversarial cell (26 × 'a' then a non-match) is refused promptly and precisely ...
-    bad = await client.put(f"{TASKS}/{task}/cells", headers=world.a, json={"cells": [
-        {"row": keys[0], "column": "tag", "value": "a" * 26 + "c"}]})
+    bad = await client.put(
+        f"{TASKS}/{task}/cells",
+        headers=world.a,
+        json={"cells": [{"row": keys[0], "column": "tag", "value": "a" * 26 + "c"}]},
+    )
     body = problem(bad, 422, "report.cells_invalid")
     assert [(e["path"], e["code"]) for e in body["errors"]] == [("body.cells.0.value", "regex.mismatch")]
     # ... while matching values are saved, in bulk and one by one.
-    saved = await ok(await client.put(f"{TASKS}/{task}/cells", headers=world.a, json={"cells": [
-        {"row": k, "column": "tag", "value": "a" * 40 + "b"} for k in keys]}))
+    saved = await ok(
+        await client.put(
+            f"{TASKS}/{task}/cells",
+            headers=world.a,
+            json={"cells": [{"row": k, "column": "tag", "value": "a" * 40 + "b"} for k in keys]},
+        )
+    )
     assert saved["saved"] == len(keys)
     await ok(await client.put(f"{TASKS}/{task}/cells/{keys[0]}/tag", headers=world.a, json={"value": "b"}))
     # The same through an uploaded sheet: the adversarial cell is kept as a reject, the rest saved.
     sheet = (await client.get(f"{TASKS}/{task}/xlsx", headers=world.a)).content
-    up = await ok(await client.post(f"{TASKS}/{task}/xlsx", headers=world.a, files={"file": (
-        "t.xlsx", fill_sheet(sheet, {keys[1]: {"标记": "a" * 26 + "c"}}), "application/octet-stream")}))
+    up = await ok(
+        await client.post(
+            f"{TASKS}/{task}/xlsx",
+            headers=world.a,
+            files={
+                "file": (
+                    "t.xlsx",
+                    fill_sheet(sheet, {keys[1]: {"标记": "a" * 26 + "c"}}),
+                    "application/octet-stream",
+                )
+            },
+        )
+    )
     assert up["rejected"] == 1 and up["rejects"][0]["code"] == "regex.mismatch"
 
 
 async def test_item10_pattern_re2_cannot_run_is_refused_at_admission(client, world, people):
-    gaps = [{"kind": "gap", "code": "ok", "label": "正常", "type": "text", "pattern": "[0-9]{4}"},
-            {"kind": "gap", "code": "tag", "label": "标记", "type": "text", "pattern": r"(a)\1"}]
+    gaps = [
+        {"kind": "gap", "code": "ok", "label": "正常", "type": "text", "pattern": "[0-9]{4}"},
+        {"kind": "gap", "code": "tag", "label": "标记", "type": "text", "pattern": r"(a)\1"},
+    ]
     r = await client.post(T, json=_template("backref", "反向引用", gaps), headers=world.dept)
     body = problem(r, 422, "validation.failed")
-    assert [(e["path"], e["code"]) for e in body["errors"]] == [("body.columns.2.pattern", "template.gap_pattern")]
+    assert [(e["path"], e["code"]) for e in body["errors"]] == [
+        ("body.columns.2.pattern", "template.gap_pattern")
+    ]
     # The same on update of an existing template, and a good pattern still passes.
-    tpl = await ok(await client.post(T, json=_template("backref", "反向引用", gaps[:1]), headers=world.dept), 201)
+    tpl = await ok(
+        await client.post(T, json=_template("backref", "反向引用", gaps[:1]), headers=world.dept), 201
+    )
     r = await client.put(f"{T}/{tpl['id']}", json=_template("backref", "反向引用", gaps), headers=world.dept)
     assert [e["path"] for e in problem(r, 422, "validation.failed")["errors"]] == ["body.columns.2.pattern"]
 
@@ -90,8 +124,12 @@ def _sheet_xml(content: bytes) -> dict[str, str]:
 
 
 async def test_item12_no_live_formulas_in_csv_or_xlsx(client, world, people):
-    spec = _template("inject", "=HYPERLINK(\"http://x\",\"点击\")",
-                     [{"kind": "gap", "code": "note", "label": "+备注", "type": "text"}], label="=1+2")
+    spec = _template(
+        "inject",
+        '=HYPERLINK("http://x","点击")',
+        [{"kind": "gap", "code": "note", "label": "+备注", "type": "text"}],
+        label="=1+2",
+    )
     ids = await _dispatched(client, world, spec, "2026-11")
     task, tid = ids["2026-11"], ids["template"]
     # The township's sheet: department labels are text cells, never formulas.
@@ -104,8 +142,17 @@ async def test_item12_no_live_formulas_in_csv_or_xlsx(client, world, people):
     # The township types formula-looking values; the department's CSV escapes them, its XLSX holds text.
     view = await ok(await client.get(f"{TASKS}/{task}", headers=world.a))
     keys = [r["key"] for r in view["items"]]
-    await ok(await client.put(f"{TASKS}/{task}/cells", headers=world.a, json={"cells": [
-        {"row": k, "column": "note", "value": EVIL[i % len(EVIL)]} for i, k in enumerate(keys)]}))
+    await ok(
+        await client.put(
+            f"{TASKS}/{task}/cells",
+            headers=world.a,
+            json={
+                "cells": [
+                    {"row": k, "column": "note", "value": EVIL[i % len(EVIL)]} for i, k in enumerate(keys)
+                ]
+            },
+        )
+    )
     params = {"period": "2026-11", "states": "in_progress", "format": "csv"}
     r = await client.get(f"{T}/{tid}/aggregate", params=params, headers=world.dept)
     assert r.status_code == 200, r.text
@@ -128,9 +175,11 @@ async def test_item12_no_live_formulas_in_csv_or_xlsx(client, world, people):
 
 # ---- item 16: another task's workbook ---------------------------------------------------------
 
+
 async def test_item16_upload_of_another_tasks_workbook_is_refused(client, world, people):
-    spec = _template("two", "两期走访", [{"kind": "gap", "code": "visited", "label": "是否走访",
-                                        "type": "boolean"}])
+    spec = _template(
+        "two", "两期走访", [{"kind": "gap", "code": "visited", "label": "是否走访", "type": "boolean"}]
+    )
     ids = await _dispatched(client, world, spec, "2026-11", "2026-12")
     nov, dec = ids["2026-11"], ids["2026-12"]
     sheet = (await client.get(f"{TASKS}/{nov}/xlsx", headers=world.a)).content
@@ -140,20 +189,29 @@ async def test_item16_upload_of_another_tasks_workbook_is_refused(client, world,
     filled = fill_sheet(sheet, {r["key"]: {"是否走访": "是"} for r in view["items"]})
     # fill_sheet rebuilds the workbook: carry the marker like Excel / WPS keep custom properties.
     wrong = _rebuilt(filled, nov)
-    r = await client.post(f"{TASKS}/{dec}/xlsx", headers=world.a,
-                          files={"file": ("t.xlsx", wrong, "application/octet-stream")})
+    r = await client.post(
+        f"{TASKS}/{dec}/xlsx", headers=world.a, files={"file": ("t.xlsx", wrong, "application/octet-stream")}
+    )
     body = problem(r, 422, "task.workbook_mismatch")
     assert "两期走访" in body["errors"][0]["message"] and "2026-12" in body["errors"][0]["message"]
     assert body["errors"][0]["path"] == "file"
     dec_view = await ok(await client.get(f"{TASKS}/{dec}", headers=world.a))
     assert all(i["cells"]["visited"] is None for i in dec_view["items"])  # nothing was saved
     # A rebuilt sheet without the marker whose row keys are none of this task's is refused the same way.
-    r = await client.post(f"{TASKS}/{dec}/xlsx", headers=world.a, files={"file": (
-        "t.xlsx", _rebuilt(filled, None, key_offset=900000), "application/octet-stream")})
+    r = await client.post(
+        f"{TASKS}/{dec}/xlsx",
+        headers=world.a,
+        files={"file": ("t.xlsx", _rebuilt(filled, None, key_offset=900000), "application/octet-stream")},
+    )
     problem(r, 422, "task.workbook_mismatch")
     # The right task takes it.
-    up = await ok(await client.post(f"{TASKS}/{nov}/xlsx", headers=world.a,
-                                    files={"file": ("t.xlsx", wrong, "application/octet-stream")}))
+    up = await ok(
+        await client.post(
+            f"{TASKS}/{nov}/xlsx",
+            headers=world.a,
+            files={"file": ("t.xlsx", wrong, "application/octet-stream")},
+        )
+    )
     assert up["saved"] == len(view["items"])
 
 
@@ -180,20 +238,46 @@ def _rebuilt(content: bytes, task_id: int | None, key_offset: int = 0) -> bytes:
 
 # ---- item 20: approval after grants are given ------------------------------------------------
 
+
 async def test_item20_approval_reanalyses_after_grant(client, world, people, session):
     unit = (await session.scalars(select(OrgUnit).where(OrgUnit.code == "dept:cl"))).one()
-    session.add(Grant(grantee_type="org_unit", org_unit_id=unit.id, ledger="land", field="contract_number",
-                      level="hidden", row_scope="own", created_by="test"))
+    session.add(
+        Grant(
+            grantee_type="org_unit",
+            org_unit_id=unit.id,
+            ledger="land",
+            field="contract_number",
+            level="hidden",
+            row_scope="own",
+            created_by="test",
+        )
+    )
     await session.flush()
-    spec = {"code": "land_check", "name": "土地核查", "kind": "list", "ledger": "land",
-            "columns": [{"kind": "field", "code": "contract", "path": "contract_number"},
-                        {"kind": "gap", "code": "checked", "label": "是否核查", "type": "boolean"}]}
+    spec = {
+        "code": "land_check",
+        "name": "土地核查",
+        "kind": "list",
+        "ledger": "land",
+        "columns": [
+            {"kind": "field", "code": "contract", "path": "contract_number"},
+            {"kind": "gap", "code": "checked", "label": "是否核查", "type": "boolean"},
+        ],
+    }
     tid = (await ok(await client.post(T, json=spec, headers=world.dept), 201))["id"]
     sub = await ok(await client.post(f"{T}/{tid}/submit", headers=world.dept))
     assert sub["state"] == "submitted" and sub["analysis"]["ungranted"]
     problem(await client.post(f"{T}/{tid}/approve", headers=world.admin), 409, "report.ungranted_fields")
-    session.add(Grant(grantee_type="org_unit", org_unit_id=unit.id, ledger="land", field="contract_number",
-                      level="read", row_scope="own", created_by="test"))
+    session.add(
+        Grant(
+            grantee_type="org_unit",
+            org_unit_id=unit.id,
+            ledger="land",
+            field="contract_number",
+            level="read",
+            row_scope="own",
+            created_by="test",
+        )
+    )
     await session.flush()
     done = await ok(await client.post(f"{T}/{tid}/approve", headers=world.admin))
     assert done["state"] == "approved" and done["active_version"] == 1

@@ -42,34 +42,54 @@ TASKS = "/api/v1/report-tasks"
 PERIOD = "2026-11"
 ALL_STATES = ["dispatched", "in_progress", "submitted", "returned", "approved"]
 # column code -> (ledger, field): what each pulled column reads.
-COLUMNS = {"name": ("person", "name"), "id_number": ("person", "id_number"), "phone": ("person", "phone"),
-           "birth": ("person", "birth_date"), "cert": ("disability", "certificate_number"),
-           "dtype": ("disability", "disability_type"), "subsidy": ("disability", "subsidy_amount")}
+COLUMNS = {
+    "name": ("person", "name"),
+    "id_number": ("person", "id_number"),
+    "phone": ("person", "phone"),
+    "birth": ("person", "birth_date"),
+    "cert": ("disability", "certificate_number"),
+    "dtype": ("disability", "disability_type"),
+    "subsidy": ("disability", "subsidy_amount"),
+}
 TEMPLATE = {
-    "code": "leak_probe", "name": "残疾人信息核对表", "kind": "list", "ledger": "person",
+    "code": "leak_probe",
+    "name": "残疾人信息核对表",
+    "kind": "list",
+    "ledger": "person",
     "filter": [{"path": "is_disabled", "op": "eq", "value": True}],
     "columns": [
-        *({"kind": "field", "code": code, "path": f if ledger == "person" else f"{ledger}.{f}"}
-          for code, (ledger, f) in COLUMNS.items()),
+        *(
+            {"kind": "field", "code": code, "path": f if ledger == "person" else f"{ledger}.{f}"}
+            for code, (ledger, f) in COLUMNS.items()
+        ),
         {"kind": "gap", "code": "checked", "label": "是否已核对", "type": "boolean"},
     ],
 }
 # Text values long and distinctive enough to search for in any output; codes and amounts are checked
 # cell by cell instead.
 SEARCHABLE = {"name", "id_number", "phone", "birth", "cert"}
-SCOPES = {"own": ("own", []), "all": ("all", []), "a": ("regions", [A + "000"]), "b": ("regions", [B + "000"])}
+SCOPES = {
+    "own": ("own", []),
+    "all": ("all", []),
+    "a": ("regions", [A + "000"]),
+    "b": ("regions", [B + "000"]),
+}
 PERSON_FIELDS = ["*", "name", "id_number", "phone", "birth_date", "is_disabled"]
 DISABILITY_FIELDS = ["*", "certificate_number", "disability_type", "subsidy_amount"]
 HOME = {"dept_user": "500118", "dept_service": "500118", "township_user": A, "village_user": VILLAGE_A}
 
 levels = st.sampled_from(["hidden", "masked", "read"])
-reads = st.lists(st.one_of(
-    st.tuples(st.just("task"), st.sampled_from("AB")),
-    st.tuples(st.just("task_xlsx"), st.sampled_from("AB")),
-    st.tuples(st.just("aggregate"), st.sampled_from(["json", "csv", "xlsx"])),
-    st.tuples(st.just("gql_aggregate"), st.just("")),
-    st.tuples(st.just("gql_tasks"), st.just("")),
-), min_size=1, max_size=4)
+reads = st.lists(
+    st.one_of(
+        st.tuples(st.just("task"), st.sampled_from("AB")),
+        st.tuples(st.just("task_xlsx"), st.sampled_from("AB")),
+        st.tuples(st.just("aggregate"), st.sampled_from(["json", "csv", "xlsx"])),
+        st.tuples(st.just("gql_aggregate"), st.just("")),
+        st.tuples(st.just("gql_tasks"), st.just("")),
+    ),
+    min_size=1,
+    max_size=4,
+)
 
 
 def plain(value: object) -> object:
@@ -90,20 +110,36 @@ async def _setup(client, world, people, session, settings) -> dict:
             if pid not in people.disability:
                 continue
             p = (await client.get(f"/api/v1/ledgers/person/records/{pid}", headers=headers)).json()
-            dis = (await client.get(f"/api/v1/ledgers/disability/records/{people.disability[pid]}",
-                                    headers=headers)).json()
+            dis = (
+                await client.get(
+                    f"/api/v1/ledgers/disability/records/{people.disability[pid]}", headers=headers
+                )
+            ).json()
             src = {"person": p, "disability": dis}
-            rows[str(pid)] = {"region_code": p["region_code"], "township": township,
-                              "values": {c: src[lg][f] for c, (lg, f) in COLUMNS.items()}}
+            rows[str(pid)] = {
+                "region_code": p["region_code"],
+                "township": township,
+                "values": {c: src[lg][f] for c, (lg, f) in COLUMNS.items()},
+            }
     assert len(rows) == 5 and sorted(tasks) == [A, B]
     dept_unit = world.dept_unit
-    village = await make_org_unit(session, code=VILLAGE_A, name="临江村", kind="village", region_code=VILLAGE_A)
-    units = {"dept_user": dept_unit, "township_user": await _unit(session, A + "000"), "village_user": village}
+    village = await make_org_unit(
+        session, code=VILLAGE_A, name="临江村", kind="village", region_code=VILLAGE_A
+    )
+    units = {
+        "dept_user": dept_unit,
+        "township_user": await _unit(session, A + "000"),
+        "village_user": village,
+    }
     readers = {}
     for kind, unit in units.items():
         for roles in ([], ["township_admin"]) if kind == "township_user" else ([],):
-            user = await make_user(session, username=f"leak-{kind}-{len(roles)}", org_unit=unit,
-                                   roles=roles or (["dept_staff"] if kind == "dept_user" else []))
+            user = await make_user(
+                session,
+                username=f"leak-{kind}-{len(roles)}",
+                org_unit=unit,
+                roles=roles or (["dept_staff"] if kind == "dept_user" else []),
+            )
             readers[(kind, bool(roles))] = ("user", user.id, auth_headers(settings, user))
     account, key = await make_service_account(session, dept_unit, name="cl-report-svc")
     readers[("dept_service", False)] = ("service_account", account.id, api_key_headers(key))
@@ -126,7 +162,9 @@ def caller_of(kind: str, admin: bool, named: dict[str, dict[str, str]], scope: s
         grants += [G("org_unit", lg, "*", "read", ("500118",)) for lg in ("person", "disability", "house")]
     if admin:  # the township_admin role grant of tests/world.py
         grants.append(G("role", "*", "*", "write", (home,)))
-    grants += [G("named", lg, f, level, prefix) for lg, fields in named.items() for f, level in fields.items()]
+    grants += [
+        G("named", lg, f, level, prefix) for lg, fields in named.items() for f, level in fields.items()
+    ]
     return Caller("service_account" if kind == "dept_service" else "user", home, grants)
 
 
@@ -175,8 +213,11 @@ def check_items(caller: Caller, items: list[dict], rows: dict, townships: set[st
     by_key = {str(it["key"]): it["cells"] for it in items}
     for key, row in rows.items():
         if key not in by_key:
-            assert row["township"] not in townships or not in_scope(caller, "person", row["region_code"]), \
-                (where, "row missing", key)
+            assert row["township"] not in townships or not in_scope(caller, "person", row["region_code"]), (
+                where,
+                "row missing",
+                key,
+            )
             continue
         cells = by_key[key]
         for code, (ledger, f) in COLUMNS.items():
@@ -215,18 +256,30 @@ def xlsx_text(content: bytes) -> str:
     return "\t".join(cells)
 
 
-named_grants = st.fixed_dictionaries({
-    "person": st.fixed_dictionaries({}, optional=dict.fromkeys(PERSON_FIELDS, levels)),
-    "disability": st.fixed_dictionaries({}, optional=dict.fromkeys(DISABILITY_FIELDS, levels)),
-})
+named_grants = st.fixed_dictionaries(
+    {
+        "person": st.fixed_dictionaries({}, optional=dict.fromkeys(PERSON_FIELDS, levels)),
+        "disability": st.fixed_dictionaries({}, optional=dict.fromkeys(DISABILITY_FIELDS, levels)),
+    }
+)
 
 
-@settings(max_examples=examples(150, 4000), deadline=None, derandomize=True,
-          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
-@given(kind=st.sampled_from(["dept_user", "dept_service", "township_user", "village_user"]),
-       admin=st.booleans(), named=named_grants, scope=st.sampled_from(list(SCOPES)), reads=reads)
-async def test_report_readers_get_no_more_and_no_less_than_rest(client, world, people, session, settings,
-                                                                  connection, kind, admin, named, scope, reads):
+@settings(
+    max_examples=examples(150, 4000),
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    kind=st.sampled_from(["dept_user", "dept_service", "township_user", "village_user"]),
+    admin=st.booleans(),
+    named=named_grants,
+    scope=st.sampled_from(list(SCOPES)),
+    reads=reads,
+)
+async def test_report_readers_get_no_more_and_no_less_than_rest(
+    client, world, people, session, settings, connection, kind, admin, named, scope, reads
+):
     tally("reports")
     if not hasattr(world, "report_probe"):
         world.dept_unit = await _unit(session, "dept:cl")
@@ -240,9 +293,19 @@ async def test_report_readers_get_no_more_and_no_less_than_rest(client, world, p
         who = {"user_id": principal_id} if principal_kind == "user" else {"service_account_id": principal_id}
         for ledger, fields in named.items():
             for fld, level in fields.items():
-                await connection.execute(Grant.__table__.insert().values(
-                    grantee_type=principal_kind, ledger=ledger, field=fld, level=level, allow_lookup=False,
-                    row_scope=row_scope, regions=regions, created_by="test", **who))
+                await connection.execute(
+                    Grant.__table__.insert().values(
+                        grantee_type=principal_kind,
+                        ledger=ledger,
+                        field=fld,
+                        level=level,
+                        allow_lookup=False,
+                        row_scope=row_scope,
+                        regions=regions,
+                        created_by="test",
+                        **who,
+                    )
+                )
         caller = caller_of(kind, admin, named, scope)
         forbidden = forbidden_of(caller, rows)
         tid = probe["template"]
@@ -250,24 +313,40 @@ async def test_report_readers_get_no_more_and_no_less_than_rest(client, world, p
             what, arg = read
             if what in ("task", "task_xlsx"):
                 suffix = "/xlsx" if what == "task_xlsx" else ""
-                r = await client.get(f"{TASKS}/{probe['tasks'][A if arg == 'A' else B]}{suffix}", headers=headers)
+                r = await client.get(
+                    f"{TASKS}/{probe['tasks'][A if arg == 'A' else B]}{suffix}", headers=headers
+                )
             elif what == "aggregate":
-                r = await client.get(f"{T}/{tid}/aggregate", headers=headers, params={
-                    "period": PERIOD, "states": ",".join(ALL_STATES), "format": arg})
+                r = await client.get(
+                    f"{T}/{tid}/aggregate",
+                    headers=headers,
+                    params={"period": PERIOD, "states": ",".join(ALL_STATES), "format": arg},
+                )
             elif what == "gql_aggregate":
-                r = await client.post("/graphql", headers=headers, json={
-                    "query": "query($id: ID!, $p: String, $s: [String!]) "
-                             "{ reportAggregate(templateId: $id, period: $p, states: $s) }",
-                    "variables": {"id": str(tid), "p": PERIOD, "s": ALL_STATES}})
+                r = await client.post(
+                    "/graphql",
+                    headers=headers,
+                    json={
+                        "query": "query($id: ID!, $p: String, $s: [String!]) "
+                        "{ reportAggregate(templateId: $id, period: $p, states: $s) }",
+                        "variables": {"id": str(tid), "p": PERIOD, "s": ALL_STATES},
+                    },
+                )
             else:
                 r = await client.post("/graphql", headers=headers, json={"query": "{ reportTasks }"})
-            is_xlsx = r.status_code == 200 and (what == "task_xlsx" or (what == "aggregate" and arg == "xlsx"))
+            is_xlsx = r.status_code == 200 and (
+                what == "task_xlsx" or (what == "aggregate" and arg == "xlsx")
+            )
             text = xlsx_text(r.content) if is_xlsx else r.text
             blob = text + " ".join(f"{k}:{v}" for k, v in r.headers.items())
             for secret in forbidden:
                 assert secret not in blob, (read, kind, r.status_code, "leaks", secret)
-            assert r.status_code in status_of(kind, read, caller) or what.startswith("gql"), \
-                (read, kind, r.status_code, r.text[:300])
+            assert r.status_code in status_of(kind, read, caller) or what.startswith("gql"), (
+                read,
+                kind,
+                r.status_code,
+                r.text[:300],
+            )
             if r.status_code != 200:
                 continue
             townships = {A if arg == "A" else B} if what.startswith("task") else {A, B}

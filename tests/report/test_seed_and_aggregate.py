@@ -10,15 +10,45 @@ from python_calamine import CalamineWorkbook
 from tests.report.test_workflow import TASKS, T, ok, problem
 from tests.world import VILLAGE_A, VILLAGE_B, A, B
 
-PERSON = ["name", "id_number", "sex", "birth_date", "ethnicity", "phone", "household_type", "hukou_address",
-          "residence_address", "marital_status"]
-DISABILITY = ["certificate_number", "disability_type", "disability_level", "certificate_issued_on",
-              "certificate_valid_until", "guardian_name", "guardian_phone", "living_subsidy", "care_subsidy",
-              "subsidy_amount", "rehabilitation_need", "rehabilitation_received", "assistive_device", "employed",
-              "education_level", "medical_insurance", "pension_insurance", "barrier_free_renovated"]
+PERSON = [
+    "name",
+    "id_number",
+    "sex",
+    "birth_date",
+    "ethnicity",
+    "phone",
+    "household_type",
+    "hukou_address",
+    "residence_address",
+    "marital_status",
+]
+DISABILITY = [
+    "certificate_number",
+    "disability_type",
+    "disability_level",
+    "certificate_issued_on",
+    "certificate_valid_until",
+    "guardian_name",
+    "guardian_phone",
+    "living_subsidy",
+    "care_subsidy",
+    "subsidy_amount",
+    "rehabilitation_need",
+    "rehabilitation_received",
+    "assistive_device",
+    "employed",
+    "education_level",
+    "medical_insurance",
+    "pension_insurance",
+    "barrier_free_renovated",
+]
 SEED = {
-    "code": "disability_merged", "name": "残疾人基本情况（11 表合一）", "kind": "list", "ledger": "person",
-    "period": "quarterly", "deadline": {"days_after_period_end": 10},
+    "code": "disability_merged",
+    "name": "残疾人基本情况（11 表合一）",
+    "kind": "list",
+    "ledger": "person",
+    "period": "quarterly",
+    "deadline": {"days_after_period_end": 10},
     "filter": [{"path": "disability.certificate_number", "op": "is_null", "value": False}],
     "columns": [{"kind": "field", "code": c, "path": c} for c in PERSON]
     + [{"kind": "field", "code": f"d_{c}", "path": f"disability.{c}"} for c in DISABILITY],
@@ -35,8 +65,11 @@ async def test_seed_case_is_pull_only_with_zero_typed_cells(client, world, peopl
     # Submission admits it at once: nothing goes to any township.
     sub = await ok(await client.post(f"{T}/{tpl['id']}/submit", headers=world.dept))
     assert sub["state"] == "approved" and sub["versions"][0]["decided_by"] == "system:admission"
-    problem(await client.post(f"{T}/{tpl['id']}/dispatch", json={"period": "2026-Q4"}, headers=world.dept),
-            409, "report.pull_only")
+    problem(
+        await client.post(f"{T}/{tpl['id']}/dispatch", json={"period": "2026-Q4"}, headers=world.dept),
+        409,
+        "report.pull_only",
+    )
     assert (await ok(await client.get(TASKS, headers=world.a)))["items"] == []
     data = await ok(await client.get(f"{T}/{tpl['id']}/aggregate", headers=world.dept))
     assert data["source"] == "ledger_live" and len(data["items"]) == 5 and len(data["columns"]) == 28
@@ -49,21 +82,71 @@ async def test_seed_case_is_pull_only_with_zero_typed_cells(client, world, peopl
 
 
 AGG = {
-    "code": "dis_by_village", "name": "各村残疾人统计", "kind": "aggregate", "ledger": "person",
+    "code": "dis_by_village",
+    "name": "各村残疾人统计",
+    "kind": "aggregate",
+    "ledger": "person",
     "rows": {"by": "village"},
     "columns": [
         {"kind": "aggregate", "code": "persons", "label": "人口数", "fn": "count"},
-        {"kind": "aggregate", "code": "disabled", "label": "残疾人数", "fn": "count",
-         "filter": [{"path": "is_disabled", "op": "eq", "value": True}]},
-        {"kind": "aggregate", "code": "subsidy", "label": "月补贴合计", "fn": "sum", "path": "disability.subsidy_amount"},
-        {"kind": "aggregate", "code": "avg_area", "label": "平均住房面积", "fn": "avg", "path": "residence.floor_area"},
-        {"kind": "aggregate", "code": "max_area", "label": "最大住房面积", "fn": "max", "path": "residence.floor_area"},
-        {"kind": "aggregate", "code": "types", "label": "残疾类别数", "fn": "count_distinct",
-         "path": "disability.disability_type"},
-        {"kind": "aggregate", "code": "ethnic", "label": "民族数", "fn": "count_distinct", "path": "ethnicity"},
-        {"kind": "ratio", "code": "share", "label": "残疾人占比（%）", "numerator": "disabled", "denominator": "persons"},
+        {
+            "kind": "aggregate",
+            "code": "disabled",
+            "label": "残疾人数",
+            "fn": "count",
+            "filter": [{"path": "is_disabled", "op": "eq", "value": True}],
+        },
+        {
+            "kind": "aggregate",
+            "code": "subsidy",
+            "label": "月补贴合计",
+            "fn": "sum",
+            "path": "disability.subsidy_amount",
+        },
+        {
+            "kind": "aggregate",
+            "code": "avg_area",
+            "label": "平均住房面积",
+            "fn": "avg",
+            "path": "residence.floor_area",
+        },
+        {
+            "kind": "aggregate",
+            "code": "max_area",
+            "label": "最大住房面积",
+            "fn": "max",
+            "path": "residence.floor_area",
+        },
+        {
+            "kind": "aggregate",
+            "code": "types",
+            "label": "残疾类别数",
+            "fn": "count_distinct",
+            "path": "disability.disability_type",
+        },
+        {
+            "kind": "aggregate",
+            "code": "ethnic",
+            "label": "民族数",
+            "fn": "count_distinct",
+            "path": "ethnicity",
+        },
+        {
+            "kind": "ratio",
+            "code": "share",
+            "label": "残疾人占比（%）",
+            "numerator": "disabled",
+            "denominator": "persons",
+        },
         {"kind": "formula", "code": "per_head", "label": "人均补贴", "expr": "subsidy / disabled"},
-        {"kind": "gap", "code": "visits", "label": "本月走访人次", "type": "integer", "required": True, "min": 0},
+        {
+            "kind": "gap",
+            "code": "visits",
+            "label": "本月走访人次",
+            "type": "integer",
+            "required": True,
+            "min": 0,
+        },
     ],
 }
 
@@ -87,14 +170,22 @@ async def test_aggregate_by_village_dispatch_and_totals(client, world, people):
     for township, headers in ((A, world.a), (B, world.b)):
         tid_ = ids[township + "000"]
         view = await ok(await client.get(f"{TASKS}/{tid_}", headers=headers))
-        await ok(await client.put(f"{TASKS}/{tid_}/cells", headers=headers, json={"cells": [
-            {"row": r["key"], "column": "visits", "value": 5} for r in view["items"]]}))
+        await ok(
+            await client.put(
+                f"{TASKS}/{tid_}/cells",
+                headers=headers,
+                json={"cells": [{"row": r["key"], "column": "visits", "value": 5} for r in view["items"]]},
+            )
+        )
         await ok(await client.post(f"{TASKS}/{tid_}/submit", headers=headers))
     # Only approved tasks count by default; submitted ones on request.
     agg = await ok(await client.get(f"{T}/{tid}/aggregate", params={"period": "2026-11"}, headers=world.dept))
     assert agg["items"] == [] and agg["complete"] is False
-    agg = await ok(await client.get(f"{T}/{tid}/aggregate", params={"period": "2026-11", "states": "submitted"},
-                                    headers=world.dept))
+    agg = await ok(
+        await client.get(
+            f"{T}/{tid}/aggregate", params={"period": "2026-11", "states": "submitted"}, headers=world.dept
+        )
+    )
     assert [it["key"] for it in agg["items"]] == [VILLAGE_A, A + "202", VILLAGE_B]
     total = agg["total"]["cells"]
     assert (total["persons"], total["disabled"], total["subsidy"], total["visits"]) == (6, 5, 1700, 15)
@@ -104,19 +195,37 @@ async def test_aggregate_by_village_dispatch_and_totals(client, world, people):
     # village, one in all); disability types 2, 3 | 4 | 6, 7.
     assert [it["cells"]["ethnic"] for it in agg["items"]] == [1, 1, 1]
     assert (total["ethnic"], total["types"]) == (1, 5)
-    csv = await client.get(f"{T}/{tid}/aggregate", params={"period": "2026-11", "states": "submitted",
-                                                          "format": "csv"}, headers=world.dept)
+    csv = await client.get(
+        f"{T}/{tid}/aggregate",
+        params={"period": "2026-11", "states": "submitted", "format": "csv"},
+        headers=world.dept,
+    )
     lines = csv.content.decode("utf-8-sig").splitlines()
-    assert lines[0].split(",")[:4] == ["镇街", "行名称", "人口数", "残疾人数"] and lines[-1].split(",")[1] == "合计"
+    assert (
+        lines[0].split(",")[:4] == ["镇街", "行名称", "人口数", "残疾人数"]
+        and lines[-1].split(",")[1] == "合计"
+    )
 
 
 async def test_aggregate_by_code_value_pull_only_merges_live(client, world, people):
-    spec = {"code": "by_sex", "name": "分性别残疾人", "kind": "aggregate", "ledger": "person",
-            "rows": {"by": "code", "path": "sex"},
-            "filter": [{"path": "is_disabled", "op": "eq", "value": True}],
-            "columns": [{"kind": "aggregate", "code": "n", "label": "人数", "fn": "count"},
-                        {"kind": "aggregate", "code": "avg_sub", "label": "平均补贴", "fn": "avg",
-                         "path": "disability.subsidy_amount"}]}
+    spec = {
+        "code": "by_sex",
+        "name": "分性别残疾人",
+        "kind": "aggregate",
+        "ledger": "person",
+        "rows": {"by": "code", "path": "sex"},
+        "filter": [{"path": "is_disabled", "op": "eq", "value": True}],
+        "columns": [
+            {"kind": "aggregate", "code": "n", "label": "人数", "fn": "count"},
+            {
+                "kind": "aggregate",
+                "code": "avg_sub",
+                "label": "平均补贴",
+                "fn": "avg",
+                "path": "disability.subsidy_amount",
+            },
+        ],
+    }
     tpl = await ok(await client.post(T, json=spec, headers=world.dept), 201)
     sub = await ok(await client.post(f"{T}/{tpl['id']}/submit", headers=world.dept))
     assert sub["state"] == "approved"
@@ -130,19 +239,35 @@ async def test_aggregate_by_code_value_pull_only_merges_live(client, world, peop
 
 async def test_department_cannot_pull_what_it_cannot_read(client, world, regions):
     # Without grants 残联 sees sensitive fields masked only: grouping or summing them is refused.
-    spec = {**AGG, "code": "no_grant", "columns": [
-        {"kind": "aggregate", "code": "n", "label": "人数", "fn": "count",
-         "filter": [{"path": "is_disabled", "op": "eq", "value": True}]}]}
+    spec = {
+        **AGG,
+        "code": "no_grant",
+        "columns": [
+            {
+                "kind": "aggregate",
+                "code": "n",
+                "label": "人数",
+                "fn": "count",
+                "filter": [{"path": "is_disabled", "op": "eq", "value": True}],
+            }
+        ],
+    }
     r = await client.post(T, json=spec, headers=world.dept)
     tid = (await ok(r, 201))["id"]
     an = await ok(await client.get(f"{T}/{tid}/analysis", headers=world.dept))
-    assert an["ungranted"] == [{"path": "body.columns.0.filter.0.path", "code": "access.field_masked",
-                                "message": "脱敏字段仅在授权时可精确查找"}]
+    assert an["ungranted"] == [
+        {
+            "path": "body.columns.0.filter.0.path",
+            "code": "access.field_masked",
+            "message": "脱敏字段仅在授权时可精确查找",
+        }
+    ]
     sub = await ok(await client.post(f"{T}/{tid}/submit", headers=world.dept))
     assert sub["state"] == "submitted"  # pull-only, but not auto-admitted while fields are ungranted
     problem(await client.post(f"{T}/{tid}/approve", headers=world.admin), 409, "report.ungranted_fields")
-    refused = await ok(await client.post(f"{T}/{tid}/refuse", json={"reason": "请先申请残疾字段授权"},
-                                         headers=world.admin))
+    refused = await ok(
+        await client.post(f"{T}/{tid}/refuse", json={"reason": "请先申请残疾字段授权"}, headers=world.admin)
+    )
     assert refused["state"] == "refused" and refused["versions"][0]["reason"] == "请先申请残疾字段授权"
     # Editing a refused template starts version 2 as a draft.
     v2 = await ok(await client.put(f"{T}/{tid}", json=spec, headers=world.dept))
@@ -155,7 +280,15 @@ async def test_overlap_with_active_templates_is_reported(client, world, people):
     first = await ok(await client.post(T, json=VISIT, headers=world.dept), 201)
     await ok(await client.post(f"{T}/{first['id']}/submit", headers=world.dept))
     await ok(await client.post(f"{T}/{first['id']}/approve", headers=world.admin))
-    second = {**VISIT, "code": "dis_visit_copy", "columns": [*VISIT["columns"][:3], {"kind": "gap", "code": "v", "label": "本月是否走访", "type": "boolean"}, {"kind": "gap", "code": "phone", "label": "联系电话", "type": "text"}]}
+    second = {
+        **VISIT,
+        "code": "dis_visit_copy",
+        "columns": [
+            *VISIT["columns"][:3],
+            {"kind": "gap", "code": "v", "label": "本月是否走访", "type": "boolean"},
+            {"kind": "gap", "code": "phone", "label": "联系电话", "type": "text"},
+        ],
+    }
     tid = (await ok(await client.post(T, json=second, headers=world.dept), 201))["id"]
     an = await ok(await client.get(f"{T}/{tid}/analysis", headers=world.dept))
     assert an["overlap"][0]["code"] == "dis_visit" and an["overlap"][0]["gap_labels"] == ["本月是否走访"]

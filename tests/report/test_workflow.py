@@ -16,7 +16,10 @@ T = "/api/v1/report-templates"
 TASKS = "/api/v1/report-tasks"
 
 VISIT = {
-    "code": "dis_visit", "name": "残疾人走访月报", "kind": "list", "ledger": "person",
+    "code": "dis_visit",
+    "name": "残疾人走访月报",
+    "kind": "list",
+    "ledger": "person",
     "filter": [{"path": "is_disabled", "op": "eq", "value": True}],
     "instructions": "核对预填信息，填写本月走访情况。",
     "columns": [
@@ -29,10 +32,22 @@ VISIT = {
         {"kind": "field", "code": "subsidy", "path": "disability.subsidy_amount"},
         {"kind": "formula", "code": "subsidy_year", "label": "年补贴（元）", "expr": "subsidy * 12"},
         {"kind": "gap", "code": "visited", "label": "本月是否走访", "type": "boolean", "required": True},
-        {"kind": "gap", "code": "visits", "label": "走访次数", "type": "integer", "min": 0, "max": 31,
-         "help": "本月上门次数"},
-        {"kind": "gap", "code": "barrier", "label": "是否完成无障碍改造", "required": True,
-         "write_back": "disability.barrier_free_renovated"},
+        {
+            "kind": "gap",
+            "code": "visits",
+            "label": "走访次数",
+            "type": "integer",
+            "min": 0,
+            "max": 31,
+            "help": "本月上门次数",
+        },
+        {
+            "kind": "gap",
+            "code": "barrier",
+            "label": "是否完成无障碍改造",
+            "required": True,
+            "write_back": "disability.barrier_free_renovated",
+        },
     ],
 }
 
@@ -80,8 +95,11 @@ async def test_full_workflow(client, world, people, session):
     assert an["ungranted"] == [] and "disability.disability_type" in an["fields"]
     # Not approvable before submission; dispatch refused before approval.
     problem(await client.post(f"{T}/{tid}/approve", headers=world.admin), 409, "report.bad_state")
-    problem(await client.post(f"{T}/{tid}/dispatch", json={"period": "2026-11"}, headers=world.dept),
-            409, "report.not_approved")
+    problem(
+        await client.post(f"{T}/{tid}/dispatch", json={"period": "2026-11"}, headers=world.dept),
+        409,
+        "report.not_approved",
+    )
     await ok(await client.post(f"{T}/{tid}/submit", headers=world.dept))
     problem(await client.post(f"{T}/{tid}/approve", headers=world.dept), 403, "auth.role_required")
     problem(await client.post(f"{T}/{tid}/refuse", json={}, headers=world.admin), 422, "validation.failed")
@@ -90,8 +108,11 @@ async def test_full_workflow(client, world, people, session):
     assert [t["to"] for t in approved["transitions"]] == ["draft", "submitted", "approved"]
 
     # 2. One call dispatches to every township; a second call is a no-op (idempotent).
-    problem(await client.post(f"{T}/{tid}/dispatch", json={"period": "2026-13"}, headers=world.dept),
-            422, "validation.failed")
+    problem(
+        await client.post(f"{T}/{tid}/dispatch", json={"period": "2026-13"}, headers=world.dept),
+        422,
+        "validation.failed",
+    )
     d = await ok(await client.post(f"{T}/{tid}/dispatch", json={"period": "2026-11"}, headers=world.dept))
     assert d["created"] == 2 and {t["rows"] for t in d["tasks"]} == {3, 2}
     again = await ok(await client.post(f"{T}/{tid}/dispatch", json={"period": "2026-11"}, headers=world.dept))
@@ -120,31 +141,57 @@ async def test_full_workflow(client, world, people, session):
     assert cols["barrier"]["write_back"] == "disability.barrier_free_renovated"
 
     # 4. Submit refuses while required gaps are empty, and says which.
-    body = problem(await client.post(f"{TASKS}/{task_a}/submit", headers=world.a), 422, "report.required_missing")
+    body = problem(
+        await client.post(f"{TASKS}/{task_a}/submit", headers=world.a), 422, "report.required_missing"
+    )
     assert body["missing_count"] == 6 and body["errors"][0]["path"] == f"rows.{row['key']}.barrier"
 
     # 5. Precise cell errors: wrong type, out of range, read-only column, unknown row.
-    bad = await client.put(f"{TASKS}/{task_a}/cells", headers=world.a, json={"cells": [
-        {"row": row["key"], "column": "visited", "value": "也许"},
-        {"row": row["key"], "column": "visits", "value": 40},
-        {"row": row["key"], "column": "name", "value": "改名"},
-        {"row": "999999", "column": "visited", "value": True}]})
+    bad = await client.put(
+        f"{TASKS}/{task_a}/cells",
+        headers=world.a,
+        json={
+            "cells": [
+                {"row": row["key"], "column": "visited", "value": "也许"},
+                {"row": row["key"], "column": "visits", "value": 40},
+                {"row": row["key"], "column": "name", "value": "改名"},
+                {"row": "999999", "column": "visited", "value": True},
+            ]
+        },
+    )
     body = problem(bad, 422, "report.cells_invalid")
     assert [(e["path"], e["code"]) for e in body["errors"]] == [
-        ("body.cells.0.value", "boolean.format"), ("body.cells.1.value", "range.above"),
-        ("body.cells.2.value", "cell.readonly"), ("body.cells.3.value", "cell.row_unknown")]
+        ("body.cells.0.value", "boolean.format"),
+        ("body.cells.1.value", "range.above"),
+        ("body.cells.2.value", "cell.readonly"),
+        ("body.cells.3.value", "cell.row_unknown"),
+    ]
     assert body["cells"][1]["column_label"] == "走访次数"
 
     # 6. A fills in bulk (one cell individually), then submits: write-back reaches the ledger.
     keys = [r["key"] for r in view["items"]]
-    await ok(await client.put(f"{TASKS}/{task_a}/cells", headers=world.a, json={"cells": [
-        *({"row": k, "column": "visited", "value": "是"} for k in keys),
-        *({"row": k, "column": "barrier", "value": k == keys[0]} for k in keys)]}))
-    await ok(await client.put(f"{TASKS}/{task_a}/cells/{keys[1]}/visits", headers=world.a, json={"value": "3"}))
+    await ok(
+        await client.put(
+            f"{TASKS}/{task_a}/cells",
+            headers=world.a,
+            json={
+                "cells": [
+                    *({"row": k, "column": "visited", "value": "是"} for k in keys),
+                    *({"row": k, "column": "barrier", "value": k == keys[0]} for k in keys),
+                ]
+            },
+        )
+    )
+    await ok(
+        await client.put(f"{TASKS}/{task_a}/cells/{keys[1]}/visits", headers=world.a, json={"value": "3"})
+    )
     sub = await ok(await client.post(f"{TASKS}/{task_a}/submit", headers=world.a))
     assert sub["state"] == "submitted" and sub["written_back"] == 3
-    problem(await client.put(f"{TASKS}/{task_a}/cells/{keys[1]}/visits", headers=world.a, json={"value": 1}),
-            409, "report.bad_state")
+    problem(
+        await client.put(f"{TASKS}/{task_a}/cells/{keys[1]}/visits", headers=world.a, json={"value": 1}),
+        409,
+        "report.bad_state",
+    )
     dis_id = people.disability[int(keys[0])]
     rec = await ok(await client.get(f"/api/v1/ledgers/disability/records/{dis_id}", headers=world.a))
     assert rec["barrier_free_renovated"] is True
@@ -153,47 +200,86 @@ async def test_full_workflow(client, world, people, session):
     # 7. Township B fills through an XLSX round trip; a bad cell is reported by sheet row and column.
     sheet = await client.get(f"{TASKS}/{task_b}/xlsx", headers=world.b)
     assert sheet.status_code == 200 and sheet.headers["content-type"].startswith(
-        "application/vnd.openxmlformats")
+        "application/vnd.openxmlformats"
+    )
     grid = CalamineWorkbook.from_filelike(io.BytesIO(sheet.content)).get_sheet_by_index(0).to_python()
     head = grid[0]
     assert head[0] == "行键（勿改）" and "本月是否走访*" in head and "姓名" in head
     b_keys = [str(r[0]) for r in grid[1:]]
     # A sheet with one bad cell: the good cells are saved, the bad one is kept with its sheet position.
-    wrong = fill_sheet(sheet.content, {b_keys[0]: {"本月是否走访*": "maybe", "走访次数": 5},
-                                       b_keys[1]: {"走访次数": 1}})
-    partial = await ok(await client.post(f"{TASKS}/{task_b}/xlsx", headers=world.b,
-                                         files={"file": ("t.xlsx", wrong, "application/octet-stream")}))
+    wrong = fill_sheet(
+        sheet.content, {b_keys[0]: {"本月是否走访*": "maybe", "走访次数": 5}, b_keys[1]: {"走访次数": 1}}
+    )
+    partial = await ok(
+        await client.post(
+            f"{TASKS}/{task_b}/xlsx",
+            headers=world.b,
+            files={"file": ("t.xlsx", wrong, "application/octet-stream")},
+        )
+    )
     col = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"[head.index("本月是否走访*")]
     assert partial["saved"] == 2 and partial["rejected"] == 1
-    assert partial["rejects"][0] | {"row": 2, "column": col, "code": "boolean.format"} == partial["rejects"][0]
+    assert (
+        partial["rejects"][0] | {"row": 2, "column": col, "code": "boolean.format"} == partial["rejects"][0]
+    )
     vb0 = await ok(await client.get(f"{TASKS}/{task_b}", headers=world.b))
-    assert [(r["sheet_cell"], r["raw"], r["column_code"]) for r in vb0["rejects"]] == [(f"{col}2", "maybe", "visited")]
+    assert [(r["sheet_cell"], r["raw"], r["column_code"]) for r in vb0["rejects"]] == [
+        (f"{col}2", "maybe", "visited")
+    ]
     assert {i["key"]: i["cells"]["visits"] for i in vb0["items"]}[b_keys[0]] == 5
     problem(await client.post(f"{TASKS}/{task_b}/submit", headers=world.b), 422, "report.rejects_pending")
-    good = fill_sheet(sheet.content, {k: {"本月是否走访*": "是", "是否完成无障碍改造*": "否", "走访次数": 2}
-                                      for k in b_keys})
-    up = await ok(await client.post(f"{TASKS}/{task_b}/xlsx", headers=world.b,
-                                    files={"file": ("t.xlsx", good, "application/octet-stream")}))
+    good = fill_sheet(
+        sheet.content,
+        {k: {"本月是否走访*": "是", "是否完成无障碍改造*": "否", "走访次数": 2} for k in b_keys},
+    )
+    up = await ok(
+        await client.post(
+            f"{TASKS}/{task_b}/xlsx",
+            headers=world.b,
+            files={"file": ("t.xlsx", good, "application/octet-stream")},
+        )
+    )
     assert up["saved"] == 6 and up["rejected"] == 0
     assert (await ok(await client.get(f"{TASKS}/{task_b}", headers=world.b)))["rejects"] == []
     await ok(await client.post(f"{TASKS}/{task_b}/submit", headers=world.b))
 
     # 8. The department returns B with a task comment and a cell comment; B fixes and resubmits.
-    problem(await client.post(f"{TASKS}/{task_b}/return", json={"comment": "x"}, headers=world.b),
-            403, "report.not_owner")
-    await ok(await client.post(f"{TASKS}/{task_b}/return", headers=world.dept, json={
-        "comment": "走访次数偏少，请核实", "cells": [{"row": b_keys[0], "column": "visits", "comment": "应为 4 次"}]}))
+    problem(
+        await client.post(f"{TASKS}/{task_b}/return", json={"comment": "x"}, headers=world.b),
+        403,
+        "report.not_owner",
+    )
+    await ok(
+        await client.post(
+            f"{TASKS}/{task_b}/return",
+            headers=world.dept,
+            json={
+                "comment": "走访次数偏少，请核实",
+                "cells": [{"row": b_keys[0], "column": "visits", "comment": "应为 4 次"}],
+            },
+        )
+    )
     vb = await ok(await client.get(f"{TASKS}/{task_b}", headers=world.b))
     assert vb["state"] == "returned" and vb["editable"]
     assert {(c["row"], c["column"], c["body"]) for c in vb["comments"]} == {
-        (None, None, "走访次数偏少，请核实"), (b_keys[0], "visits", "应为 4 次")}
-    await ok(await client.put(f"{TASKS}/{task_b}/cells/{b_keys[0]}/visits", headers=world.b, json={"value": 4}))
+        (None, None, "走访次数偏少，请核实"),
+        (b_keys[0], "visits", "应为 4 次"),
+    }
+    await ok(
+        await client.put(f"{TASKS}/{task_b}/cells/{b_keys[0]}/visits", headers=world.b, json={"value": 4})
+    )
     await ok(await client.post(f"{TASKS}/{task_b}/submit", headers=world.b))
     for task in (task_a, task_b):
         await ok(await client.post(f"{TASKS}/{task}/approve", headers=world.dept))
     vb = await ok(await client.get(f"{TASKS}/{task_b}", headers=world.dept))
     assert [t["to"] for t in vb["transitions"]] == [
-        "dispatched", "in_progress", "submitted", "returned", "submitted", "approved"]
+        "dispatched",
+        "in_progress",
+        "submitted",
+        "returned",
+        "submitted",
+        "approved",
+    ]
     assert all(t["actor"] for t in vb["transitions"])
 
     # 9. Aggregate: JSON, CSV and XLSX with Chinese headers and a provenance sheet.
@@ -202,11 +288,15 @@ async def test_full_workflow(client, world, people, session):
     assert {it["township_name"] for it in agg["items"]} == {"临江镇", "何埂镇"}
     by_key = {it["key"]: it["cells"] for it in agg["items"]}
     assert by_key[b_keys[0]]["visits"] == 4 and by_key[keys[1]]["visits"] == 3
-    csv = await client.get(f"{T}/{tid}/aggregate", params={"period": "2026-11", "format": "csv"}, headers=world.dept)
+    csv = await client.get(
+        f"{T}/{tid}/aggregate", params={"period": "2026-11", "format": "csv"}, headers=world.dept
+    )
     lines = csv.content.decode("utf-8-sig").splitlines()
     assert lines[0].startswith("镇街,行名称,姓名,公民身份号码,残疾类别") and len(lines) == 6
     assert "是" in lines[1] and ("视力残疾" in csv.text or "听力残疾" in csv.text)
-    x = await client.get(f"{T}/{tid}/aggregate", params={"period": "2026-11", "format": "xlsx"}, headers=world.dept)
+    x = await client.get(
+        f"{T}/{tid}/aggregate", params={"period": "2026-11", "format": "xlsx"}, headers=world.dept
+    )
     wb = CalamineWorkbook.from_filelike(io.BytesIO(x.content))
     assert wb.sheet_names == ["残疾人走访月报", "数据来源"]
     assert wb.get_sheet_by_index(0).to_python()[0][:3] == ["镇街", "姓名", "公民身份号码"]
@@ -238,7 +328,17 @@ async def test_full_workflow(client, world, people, session):
     assert {t["township_code"] for t in mine["townships"]} == {B + "000"}
 
     # History of the write-back names the task as its source.
-    src = (await session.execute(text(
-        "SELECT source FROM ledger_history WHERE ledger='disability' AND record_id=:r AND field="
-        "'barrier_free_renovated'"), {"r": dis_id})).scalars().all()
+    src = (
+        (
+            await session.execute(
+                text(
+                    "SELECT source FROM ledger_history WHERE ledger='disability' AND record_id=:r AND field="
+                    "'barrier_free_renovated'"
+                ),
+                {"r": dis_id},
+            )
+        )
+        .scalars()
+        .all()
+    )
     assert f"report:task:{task_a}" in src

@@ -17,7 +17,9 @@ from tests.report.test_report_inputs import _dispatched, _template
 from tests.report.test_workflow import fill_sheet, ok, problem
 
 TASKS = "/api/v1/report-tasks"
-SPEC = _template("bombs", "导入检查", [{"kind": "gap", "code": "visited", "label": "是否走访", "type": "boolean"}])
+SPEC = _template(
+    "bombs", "导入检查", [{"kind": "gap", "code": "visited", "label": "是否走访", "type": "boolean"}]
+)
 
 
 def dimension_bomb() -> bytes:
@@ -40,21 +42,27 @@ def _rewrite(content: bytes, part: str, edit) -> bytes:
 
 def undeclared_bomb() -> bytes:
     """The same cell with no <dimension> at all: only the cell reference tells where it is."""
-    return _rewrite(dimension_bomb(), "xl/worksheets/sheet1.xml",
-                    lambda d: re.sub(rb"<dimension [^>]*/>", b"", d))
+    return _rewrite(
+        dimension_bomb(), "xl/worksheets/sheet1.xml", lambda d: re.sub(rb"<dimension [^>]*/>", b"", d)
+    )
 
 
 def shared_strings_bomb(normal: bytes) -> bytes:
     """A real task sheet whose shared-strings part inflates from a few KB to 40 MiB."""
+
     def inflate(data: bytes) -> bytes:
         filler = b"<si><t>" + b"a" * 1000 + b"</t></si>"
         return data.replace(b"</sst>", filler * (40 * 1024) + b"</sst>")
+
     return _rewrite(normal, "xl/sharedStrings.xml", inflate)
 
 
 async def _upload(client, headers, task: int, content: bytes):
-    return await client.post(f"{TASKS}/{task}/xlsx", headers=headers,
-                             files={"file": ("t.xlsx", content, "application/octet-stream")})
+    return await client.post(
+        f"{TASKS}/{task}/xlsx",
+        headers=headers,
+        files={"file": ("t.xlsx", content, "application/octet-stream")},
+    )
 
 
 async def test_item11_xlsx_bombs_are_refused_and_service_stays_up(client, world, people):

@@ -33,8 +33,13 @@ LOCK_TIMEOUT = "5s"
 
 
 def _as_dict(p: CatalogProposal) -> dict:
-    return {"kind": p.kind, "ledger": p.ledger, "extension": p.extension, "fields": p.fields,
-            "codelists": p.codelists}
+    return {
+        "kind": p.kind,
+        "ledger": p.ledger,
+        "extension": p.extension,
+        "fields": p.fields,
+        "codelists": p.codelists,
+    }
 
 
 def _merged(current: Catalog, p: CatalogProposal, stamp: str) -> Catalog:
@@ -53,15 +58,20 @@ def _merged(current: Catalog, p: CatalogProposal, stamp: str) -> Catalog:
         finally:
             IN_EFFECT.reset(token)
     if issues:
-        raise Problem(409, "catalog.conflict", "该申请与当前数据目录冲突，不能准入",
-                      detail="; ".join(str(i).split(": ", 1)[-1] for i in issues)[:1000])
+        raise Problem(
+            409,
+            "catalog.conflict",
+            "该申请与当前数据目录冲突，不能准入",
+            detail="; ".join(str(i).split(": ", 1)[-1] for i in issues)[:1000],
+        )
     return merged
 
 
 async def admit(session: AsyncSession, actor: Principal, p: CatalogProposal) -> int:
     """Apply proposal p; returns the new catalogue version. The caller marks the proposal approved."""
-    newest = await session.scalar(select(CatalogVersion).order_by(CatalogVersion.version.desc())
-                                  .limit(1).with_for_update())  # one approval at a time
+    newest = await session.scalar(
+        select(CatalogVersion).order_by(CatalogVersion.version.desc()).limit(1).with_for_update()
+    )  # one approval at a time
     current = await live.catalog_of(session)
     stamp = str(uuid.uuid4())
     merged = _merged(current, p, stamp)
@@ -76,8 +86,15 @@ async def admit(session: AsyncSession, actor: Principal, p: CatalogProposal) -> 
         raise
     await session.execute(text("SET LOCAL lock_timeout TO DEFAULT"))  # the bound is for the DDL only
     version = (newest.version if newest else 1) + 1
-    session.add(CatalogVersion(version=version, stamp=stamp, proposal_id=p.id, created_by=actor.actor,
-                               note=f"{p.kind} {p.ledger}: " + ", ".join(f["code"] for f in p.fields)))
+    session.add(
+        CatalogVersion(
+            version=version,
+            stamp=stamp,
+            proposal_id=p.id,
+            created_by=actor.actor,
+            note=f"{p.kind} {p.ledger}: " + ", ".join(f["code"] for f in p.fields),
+        )
+    )
     await _default_grants(session, actor, merged, p)
     await session.flush()
     # The rest of this request (its response) already speaks the new catalogue.
@@ -111,32 +128,70 @@ async def _default_grants(session: AsyncSession, actor: Principal, cat: Catalog,
         owner_units |= set(units)
         for unit in units:
             scope = await session.scalar(
-                select(Grant).where(Grant.grantee_type == "org_unit", Grant.org_unit_id == unit,
-                                    Grant.ledger.in_([lg.code, lg.parent or lg.code, "*"]), Grant.level != "hidden")
-                .order_by((Grant.ledger == lg.code).desc(), Grant.id.desc()).limit(1))
-            for code in (["*"] if p.kind == "extension" else codes):
-                session.add(Grant(grantee_type="org_unit", org_unit_id=unit, ledger=lg.code, field=code,
-                                  level="write", row_scope=scope.row_scope if scope else "own",
-                                  regions=list(scope.regions or []) if scope else [], note=note,
-                                  created_by=actor.actor))
-    closed = [f for f in p.fields if Sensitivity(f["sensitivity"]) in (Sensitivity.sensitive, Sensitivity.secret)]
+                select(Grant)
+                .where(
+                    Grant.grantee_type == "org_unit",
+                    Grant.org_unit_id == unit,
+                    Grant.ledger.in_([lg.code, lg.parent or lg.code, "*"]),
+                    Grant.level != "hidden",
+                )
+                .order_by((Grant.ledger == lg.code).desc(), Grant.id.desc())
+                .limit(1)
+            )
+            for code in ["*"] if p.kind == "extension" else codes:
+                session.add(
+                    Grant(
+                        grantee_type="org_unit",
+                        org_unit_id=unit,
+                        ledger=lg.code,
+                        field=code,
+                        level="write",
+                        row_scope=scope.row_scope if scope else "own",
+                        regions=list(scope.regions or []) if scope else [],
+                        note=note,
+                        created_by=actor.actor,
+                    )
+                )
+    closed = [
+        f for f in p.fields if Sensitivity(f["sensitivity"]) in (Sensitivity.sensitive, Sensitivity.secret)
+    ]
     if not closed:
         return
-    wide = (await session.scalars(select(Grant).where(
-        Grant.ledger.in_([lg.code, "*"]), Grant.field == "*", Grant.level != "hidden"))).all()
+    wide = (
+        await session.scalars(
+            select(Grant).where(Grant.ledger.in_([lg.code, "*"]), Grant.field == "*", Grant.level != "hidden")
+        )
+    ).all()
     units = sorted(owner_units) or [-1]
     insiders_users = set((await session.scalars(select(User.id).where(User.org_unit_id.in_(units)))).all())
-    insiders_sas = set((await session.scalars(
-        select(ServiceAccount.id).where(ServiceAccount.org_unit_id.in_(units)))).all())
+    insiders_sas = set(
+        (await session.scalars(select(ServiceAccount.id).where(ServiceAccount.org_unit_id.in_(units)))).all()
+    )
     for g in wide:
-        if (g.org_unit_id in owner_units and g.grantee_type in ("org_unit", "role")) \
-                or (g.user_id in insiders_users) or (g.service_account_id in insiders_sas):
+        if (
+            (g.org_unit_id in owner_units and g.grantee_type in ("org_unit", "role"))
+            or (g.user_id in insiders_users)
+            or (g.service_account_id in insiders_sas)
+        ):
             continue  # the owner's own people
         for f in closed:
             cap = DEFAULT_FOR_SENSITIVITY[Sensitivity(f["sensitivity"])]
             if Level.parse(g.level) <= cap:
                 continue
-            session.add(Grant(grantee_type=g.grantee_type, role=g.role, org_unit_id=g.org_unit_id,
-                              user_id=g.user_id, service_account_id=g.service_account_id, ledger=lg.code,
-                              field=f["code"], level=cap.name, allow_lookup=False, row_scope=g.row_scope,
-                              regions=list(g.regions or []), note=note, created_by=actor.actor))
+            session.add(
+                Grant(
+                    grantee_type=g.grantee_type,
+                    role=g.role,
+                    org_unit_id=g.org_unit_id,
+                    user_id=g.user_id,
+                    service_account_id=g.service_account_id,
+                    ledger=lg.code,
+                    field=f["code"],
+                    level=cap.name,
+                    allow_lookup=False,
+                    row_scope=g.row_scope,
+                    regions=list(g.regions or []),
+                    note=note,
+                    created_by=actor.actor,
+                )
+            )

@@ -1,4 +1,4 @@
-""""Already in the catalogue?": match a proposed label against every data item by meaning.
+""" "Already in the catalogue?": match a proposed label against every data item by meaning.
 
 Labels are compared after normalisation, not as typed:
 1. NFKC (full-width letters, digits and brackets become half-width), spaces dropped;
@@ -71,7 +71,7 @@ def concept(label: str) -> str:
     s = "".join(out)
     for p in t.prefixes:
         if s.startswith(p) and len(s) > len(p):
-            s = s[len(p):]
+            s = s[len(p) :]
     for suf in t.suffixes:
         if s.endswith(suf) and len(s) > len(suf):
             s = s[: -len(suf)]
@@ -104,7 +104,15 @@ def candidates(catalog: Catalog, label: str, *, skip: AbstractSet[str] = frozens
                 continue
             s = score(want, concept(f.label))
             if s >= THRESHOLD:
-                found.append({"ledger": lg.code, "ledger_label": lg.label, "field": f.code, "label": f.label,
-                              "score": round(s), "owner": f.owner})
+                found.append(
+                    {
+                        "ledger": lg.code,
+                        "ledger_label": lg.label,
+                        "field": f.code,
+                        "label": f.label,
+                        "score": round(s),
+                        "owner": f.owner,
+                    }
+                )
     found.sort(key=lambda c: (-c["score"], c["ledger"], c["field"]))
     return found[:MAX_CANDIDATES]

@@ -26,26 +26,40 @@ KEEP = 16  # catalogue versions kept built per process (each holds its tables an
 _CURRENT = text("SELECT stamp FROM catalog_version ORDER BY version DESC LIMIT 1")
 # The request's first statement: the catalogue stamp and the access version (app/access/cache.py) in
 # one round trip, so a request that reads its caller's grants next reads them no older than the version.
-_CURRENT_AND_ACCESS = text("SELECT (SELECT stamp FROM catalog_version ORDER BY version DESC LIMIT 1) AS stamp, "
-                           "(SELECT version FROM access_version WHERE id = 1) AS access_version")
+_CURRENT_AND_ACCESS = text(
+    "SELECT (SELECT stamp FROM catalog_version ORDER BY version DESC LIMIT 1) AS stamp, "
+    "(SELECT version FROM access_version WHERE id = 1) AS access_version"
+)
 _known: OrderedDict[str, Catalog] = OrderedDict()
 _lock = threading.Lock()
 
 
 def apply_proposal(cat: Catalog, proposal: dict, stamp: str) -> Catalog:
     """A new catalogue, version `stamp`: `cat` with one proposal's code lists, fields or extension added."""
-    out = Catalog(ledgers=dict(cat.ledgers), codelists=dict(cat.codelists), relations=dict(cat.relations),
-                  departments=dict(cat.departments), stamp=stamp)
+    out = Catalog(
+        ledgers=dict(cat.ledgers),
+        codelists=dict(cat.codelists),
+        relations=dict(cat.relations),
+        departments=dict(cat.departments),
+        stamp=stamp,
+    )
     for cl in proposal.get("codelists") or []:
-        out.codelists[cl["code"]] = CodeList(cl["code"], cl["label"], {str(k): v for k, v in cl["values"].items()},
-                                             cl.get("standard"))
+        out.codelists[cl["code"]] = CodeList(
+            cl["code"], cl["label"], {str(k): v for k, v in cl["values"].items()}, cl.get("standard")
+        )
     fields = tuple(parse_field(f) for f in proposal["fields"])
     if proposal["kind"] == "extension":
         ext = proposal["extension"]
         out.ledgers[proposal["ledger"]] = Ledger(
-            code=proposal["ledger"], label=ext["label"], kind="extension", fields=fields,
-            owner=ext.get("owner"), description=ext.get("description"), parent=ext["parent"],
-            cardinality=ext.get("cardinality", "one"))
+            code=proposal["ledger"],
+            label=ext["label"],
+            kind="extension",
+            fields=fields,
+            owner=ext.get("owner"),
+            description=ext.get("description"),
+            parent=ext["parent"],
+            cardinality=ext.get("cardinality", "one"),
+        )
     else:
         lg = out.ledgers[proposal["ledger"]]
         out.ledgers[lg.code] = replace(lg, fields=lg.fields + fields)
@@ -61,8 +75,10 @@ def build(stamp: str, proposals: list[dict]) -> Catalog:
     return cat
 
 
-_APPROVED = text("SELECT kind, ledger, extension, fields, codelists FROM catalog_proposal "
-                 "WHERE state = 'approved' AND applied_version IS NOT NULL ORDER BY applied_version")
+_APPROVED = text(
+    "SELECT kind, ledger, extension, fields, codelists FROM catalog_proposal "
+    "WHERE state = 'approved' AND applied_version IS NOT NULL ORDER BY applied_version"
+)
 
 
 def remember(stamp: str, cat: Catalog) -> Catalog:

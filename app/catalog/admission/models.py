@@ -21,7 +21,9 @@ class CatalogProposal(Base):
 
     id: Mapped[int] = mapped_column(BigInteger, Identity(), primary_key=True)
     kind: Mapped[str] = mapped_column(String(12))  # fields | extension
-    ledger: Mapped[str] = mapped_column(String(41))  # the ledger that gets the fields (new code for an extension)
+    ledger: Mapped[str] = mapped_column(
+        String(41)
+    )  # the ledger that gets the fields (new code for an extension)
     # extension only: {"label", "parent", "cardinality", "description"}
     extension: Mapped[dict | None] = mapped_column(JSONB)
     fields: Mapped[list] = mapped_column(JSONB)  # field specs as in ledgers/*.yaml

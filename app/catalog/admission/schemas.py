@@ -7,7 +7,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-Ident = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,40}$", description="代码：小写字母开头，字母数字下划线")]
+Ident = Annotated[
+    str, Field(pattern=r"^[a-z][a-z0-9_]{0,40}$", description="代码：小写字母开头，字母数字下划线")
+]
 Label = Annotated[str, Field(min_length=1, max_length=60, description="中文名称")]
 CodeValue = Annotated[str, Field(pattern=r"^[0-9A-Za-z_]{1,20}$")]
 CodeLabel = Annotated[str, Field(min_length=1, max_length=60)]
@@ -31,8 +33,11 @@ class FieldIn(_In):
     mask: Literal["none", "id_card", "phone", "name", "address", "full", "year", "certificate"] = "none"
     owner: Ident | None = Field(None, description="数据所有部门；缺省为申请部门")
     frequency: Frequency = "on_change"
-    source: str | None = Field(None, pattern=r"^(city_platform|township|department:[a-z][a-z0-9_]*)$",
-                               description="数据来源；缺省为所有部门的业务系统")
+    source: str | None = Field(
+        None,
+        pattern=r"^(city_platform|township|department:[a-z][a-z0-9_]*)$",
+        description="数据来源；缺省为所有部门的业务系统",
+    )
     description: str | None = Field(None, max_length=200)
 
 
@@ -51,15 +56,17 @@ class ExtensionIn(_In):
 
 
 class ProposalIn(_In):
-    kind: Literal["fields", "extension"] = Field("fields", description="fields：向已有台账增加数据项；extension：新建专题台账")
+    kind: Literal["fields", "extension"] = Field(
+        "fields", description="fields：向已有台账增加数据项；extension：新建专题台账"
+    )
     ledger: Ident = Field(description="增加数据项的台账；新建专题台账时为新台账代码")
     extension: ExtensionIn | None = Field(None, description="新建专题台账时必填")
     fields: list[FieldIn] = Field(min_length=1, max_length=30)
     codelists: list[CodeListIn] = Field(default_factory=list, max_length=5, description="本申请新增的代码表")
     reason: str = Field(min_length=1, max_length=500, description="申请理由（用途、依据）")
     not_duplicate_reason: str | None = Field(
-        None, min_length=1, max_length=500,
-        description="查重发现疑似已有数据项时，确认不是重复并说明理由")
+        None, min_length=1, max_length=500, description="查重发现疑似已有数据项时，确认不是重复并说明理由"
+    )
 
 
 class DecisionIn(_In):

@@ -31,10 +31,17 @@ def department_principal(unit) -> Principal:
     """
     from app.org.regions import region_prefix
 
-    return Principal(kind="user", id=-unit.id, name=f"department:{unit.department_code}", org_unit_id=unit.id,
-                     org_unit_kind="department", region_code=unit.region_code,
-                     region_prefix=region_prefix(unit.region_code), department_code=unit.department_code,
-                     roles=frozenset())
+    return Principal(
+        kind="user",
+        id=-unit.id,
+        name=f"department:{unit.department_code}",
+        org_unit_id=unit.id,
+        org_unit_kind="department",
+        region_code=unit.region_code,
+        region_prefix=region_prefix(unit.region_code),
+        department_code=unit.department_code,
+        roles=frozenset(),
+    )
 
 
 async def department_policies(session, principal: Principal) -> dict[str, LedgerPolicy]:
@@ -44,9 +51,9 @@ async def department_policies(session, principal: Principal) -> dict[str, Ledger
     return {code: resolve(principal, lg, grants) for code, lg in get_catalog().ledgers.items()}
 
 
-
-def compile_template(spec: TemplateSpec, policies: dict[str, LedgerPolicy], area: str, *,
-                     strict: bool = True) -> Compiled:
+def compile_template(
+    spec: TemplateSpec, policies: dict[str, LedgerPolicy], area: str, *, strict: bool = True
+) -> Compiled:
     """Compile for one area (a region-code prefix). strict: unreadable fields are a 403, else reported."""
     catalog = get_catalog()
     b = Builder(spec, policies, area, catalog)
@@ -64,7 +71,6 @@ def compile_template(spec: TemplateSpec, policies: dict[str, LedgerPolicy], area
     if b.denied and strict:
         raise Problem(403, b.denied[0].code, "模板所属部门无权读取以下字段", errors=b.denied)
     return Compiled(spec, outs, stmt, b.denied, b.fields_used, b.code_rows)
-
 
 
 __all__ = [

@@ -62,9 +62,13 @@ def aggregate_statement(b: Builder, spec: TemplateSpec, base_where: list) -> tup
     if rows.by == "code":
         got = b.raw(rows.path, "body.rows.path") if rows.path else None
         if rows.path is None:
-            b.errors.append(FieldError("body.rows.path", "template.rows_path", "按代码分行需要代码表字段路径"))
+            b.errors.append(
+                FieldError("body.rows.path", "template.rows_path", "按代码分行需要代码表字段路径")
+            )
         elif got is not None and got[1].type != FieldType.code:
-            b.errors.append(FieldError("body.rows.path", "template.rows_path", "按代码分行的字段须为代码表类型"))
+            b.errors.append(
+                FieldError("body.rows.path", "template.rows_path", "按代码分行的字段须为代码表类型")
+            )
             got = None
         key = got[0] if got else null()
         cl = b.catalog.codelists.get(got[1].codelist) if got and got[1].codelist else None
@@ -104,13 +108,23 @@ def aggregate_statement(b: Builder, spec: TemplateSpec, base_where: list) -> tup
             out, _ = gap(b, c, where)
             outs[c.code] = out
         elif isinstance(c, FieldColumn):
-            b.errors.append(FieldError(f"{where}.kind", "template.field_in_aggregate",
-                                       "统计式报表的列应为统计、公式、比例或空缺列"))
+            b.errors.append(
+                FieldError(
+                    f"{where}.kind",
+                    "template.field_in_aggregate",
+                    "统计式报表的列应为统计、公式、比例或空缺列",
+                )
+            )
             outs[c.code] = OutColumn(c.code, c.label or c.code, "field", "text")
         else:
             outs[c.code] = OutColumn(c.code, c.label, c.kind, "decimal")
-    inner = (select(key.label("k"), *inner_cols).select_from(b.from_).where(*base_where).group_by(key)
-             .subquery("a"))
+    inner = (
+        select(key.label("k"), *inner_cols)
+        .select_from(b.from_)
+        .where(*base_where)
+        .group_by(key)
+        .subquery("a")
+    )
     joined = src.outerjoin(inner, inner.c.k == src_key)
     cols = {c: inner.c[c] for c in inner.c.keys() if c != "k"}
     for sub in once.subqueries():
@@ -168,8 +182,9 @@ def _direct(b: Builder, c: AggregateColumn, ref: PathRef | None, where: str) -> 
     return col if b.check(ref, f"{where}.path") else cast(null(), col.type)
 
 
-def _aggs(b: Builder, c: AggregateColumn, col: ColumnElement | None, ok: bool, where: str
-          ) -> tuple[dict[str, ColumnElement], str]:
+def _aggs(
+    b: Builder, c: AggregateColumn, col: ColumnElement | None, ok: bool, where: str
+) -> tuple[dict[str, ColumnElement], str]:
     """{data key: aggregate expression} of a column over a value column (None: count rows), and its type."""
     if col is None:
         return {c.code: func.count() if c.path is None else null()}, "integer"
@@ -185,7 +200,9 @@ def _type(b: Builder, c: AggregateColumn, where: str) -> str:
     if c.fn in ("sum", "avg") and ftype not in NUMERIC:
         b.errors.append(FieldError(f"{where}.path", "template.aggregate_type", "求和、平均只用于数值字段"))
     if c.fn in ("min", "max") and ftype not in (*NUMERIC, "date", "datetime"):
-        b.errors.append(FieldError(f"{where}.path", "template.aggregate_type", "最小、最大只用于数值或日期字段"))
+        b.errors.append(
+            FieldError(f"{where}.path", "template.aggregate_type", "最小、最大只用于数值或日期字段")
+        )
     return {"count": "integer", "count_distinct": "integer", "avg": "decimal"}.get(c.fn, ftype)
 
 
@@ -194,12 +211,17 @@ def _exprs(c: AggregateColumn, col: ColumnElement, carry: bool = True) -> dict[s
         case "count":
             return {c.code: func.count(col)}
         case "count_distinct":
-            return {c.code: func.count(distinct(col)), f"__d_{c.code}": func.jsonb_agg(distinct(col), type_=JSONB)}
+            return {
+                c.code: func.count(distinct(col)),
+                f"__d_{c.code}": func.jsonb_agg(distinct(col), type_=JSONB),
+            }
         case "sum":
             return {c.code: func.sum(col)}
         case "avg":
             out: dict[str, ColumnElement[Any]] = {c.code: func.avg(col)}
-            if carry:  # sum and count ride along so merged rows and district totals recompute the mean exactly
+            if (
+                carry
+            ):  # sum and count ride along so merged rows and district totals recompute the mean exactly
                 out |= {f"__s_{c.code}": func.sum(col), f"__n_{c.code}": func.count(col)}
             return out
         case "min":
@@ -208,8 +230,9 @@ def _exprs(c: AggregateColumn, col: ColumnElement, carry: bool = True) -> dict[s
             return {c.code: func.max(col)}
 
 
-def _filtered(expr: ColumnElement, conds: list[ColumnElement], code: str, col: ColumnElement | None,
-              fn: str) -> ColumnElement:
+def _filtered(
+    expr: ColumnElement, conds: list[ColumnElement], code: str, col: ColumnElement | None, fn: str
+) -> ColumnElement:
     if code.startswith("__d_") and col is not None:  # the distinct values present (jsonb_agg keeps NULLs)
         conds = [*conds, col.is_not(None)]
     if conds and isinstance(expr, FunctionElement):  # not the NULL of a column in error
@@ -232,8 +255,13 @@ def _rows(b: Builder):
     rb = b.fork()
     # One CTE per area: its name is unique in a dispatch's UNION ALL of townships (CTE names are global).
     name = "rows_" + (re.sub(r"[^0-9A-Za-z]", "_", b.area) or "all")
-    return (select(rb.base.c.id).select_from(rb.from_).where(*rb.base_where())
-            .cte(name).prefix_with("MATERIALIZED"))
+    return (
+        select(rb.base.c.id)
+        .select_from(rb.from_)
+        .where(*rb.base_where())
+        .cte(name)
+        .prefix_with("MATERIALIZED")
+    )
 
 
 class _Once:
@@ -275,7 +303,9 @@ class _Once:
         assert ref.field is not None  # a value path ends at a field
         value = alias.c[ref.field.code]
         if not b.check(ref, f"{where}.path"):
-            value = cast(null(), value.type)  # a denied field: a typed NULL, so a narrowed live read still plans
+            value = cast(
+                null(), value.type
+            )  # a denied field: a typed NULL, so a narrowed live read still plans
         label = f"v{len(g['values'])}"
         g["values"][label] = value
         g["columns"].append((c, label))
@@ -284,9 +314,19 @@ class _Once:
     def subqueries(self) -> list:
         out = []
         for i, g in enumerate(self.groups.values()):
-            rows = (select(g["key"].label("k"), g["far"].label("f"), *[v.label(k) for k, v in g["values"].items()])
-                    .select_from(g["b"].from_).where(*g["where"]).distinct().subquery(f"o{i}r"))
-            cols = [_filtered(expr, [], code, rows.c[label], c.fn).label(code)
-                    for c, label in g["columns"] for code, expr in _exprs(c, rows.c[label]).items()]
+            rows = (
+                select(
+                    g["key"].label("k"), g["far"].label("f"), *[v.label(k) for k, v in g["values"].items()]
+                )
+                .select_from(g["b"].from_)
+                .where(*g["where"])
+                .distinct()
+                .subquery(f"o{i}r")
+            )
+            cols = [
+                _filtered(expr, [], code, rows.c[label], c.fn).label(code)
+                for c, label in g["columns"]
+                for code, expr in _exprs(c, rows.c[label]).items()
+            ]
             out.append(select(rows.c.k, *cols).group_by(rows.c.k).subquery(f"o{i}"))
         return out

@@ -24,7 +24,14 @@ from app.report.dsl import Condition, TemplateSpec
 
 MANY_OPS = ("exists", "not_exists", "count")
 MAX_NESTING = 3  # exists / count conditions inside each other
-_CMP = {"eq": "__eq__", "ne": "__ne__", "gt": "__gt__", "gte": "__ge__", "lt": "__lt__", "lte": "__le__"}  # count compare
+_CMP = {
+    "eq": "__eq__",
+    "ne": "__ne__",
+    "gt": "__gt__",
+    "gte": "__ge__",
+    "lt": "__lt__",
+    "lte": "__le__",
+}  # count compare
 
 
 @dataclass
@@ -37,15 +44,24 @@ class Resolved:
 
 
 class Builder:
-    def __init__(self, spec: TemplateSpec, policies: dict[str, LedgerPolicy], area: str, catalog: Catalog, *,
-                 names: Iterator[int] | None = None):
+    def __init__(
+        self,
+        spec: TemplateSpec,
+        policies: dict[str, LedgerPolicy],
+        area: str,
+        catalog: Catalog,
+        *,
+        names: Iterator[int] | None = None,
+    ):
         self.spec, self.policies, self.area, self.catalog = spec, policies, area, catalog
         self.errors: list[FieldError] = []
         self.denied: list[FieldError] = []
         self.fields_used: set[str] = set()
         root = catalog.ledger(spec.ledger)
         if root is None:
-            raise invalid([FieldError("body.ledger", "template.ledger_unknown", "数据标准中没有该台账")], "报表模板有误")
+            raise invalid(
+                [FieldError("body.ledger", "template.ledger_unknown", "数据标准中没有该台账")], "报表模板有误"
+            )
         self.root = root
         self.tables = From.of(catalog, policies, area, root.code, names)
         self.base = self.tables.root
@@ -62,15 +78,25 @@ class Builder:
 
     def base_where(self) -> list[ColumnElement]:
         """The template's rows: its ledger's records in the department's scope and the area, passing its filter."""
-        return [self.policies[self.root.code].scope_clause(self.base), self._area(self.base),
-                *self.conditions(self.spec.filter, "body.filter")]
+        return [
+            self.policies[self.root.code].scope_clause(self.base),
+            self._area(self.base),
+            *self.conditions(self.spec.filter, "body.filter"),
+        ]
 
     # ---- paths -----------------------------------------------------------------------------
     def _area(self, t) -> ColumnElement:
         return self.tables.in_area(t)
 
-    def ref(self, path: str, where: str, *, fr: From | None = None, to_one: bool = True,
-            ends_at_ledger: bool = False) -> PathRef | None:
+    def ref(
+        self,
+        path: str,
+        where: str,
+        *,
+        fr: From | None = None,
+        to_one: bool = True,
+        ends_at_ledger: bool = False,
+    ) -> PathRef | None:
         """Where a path goes (from fr's root, by default the template's ledger), or None after an error."""
         fr = fr or self.tables
         try:
@@ -80,9 +106,14 @@ class Builder:
             return None
         many = ref.first_many()
         if to_one and many is not None:
-            self.errors.append(FieldError(where, "template.path_to_many",
-                                          f"“{many.seg}”是一对多关联：请用 exists / not_exists / count 条件，"
-                                          "或统计列（每条关联记录只计一次）"))
+            self.errors.append(
+                FieldError(
+                    where,
+                    "template.path_to_many",
+                    f"“{many.seg}”是一对多关联：请用 exists / not_exists / count 条件，"
+                    "或统计列（每条关联记录只计一次）",
+                )
+            )
             return None
         if ref.field is not None and not ref.attribute and ref.field.code not in BASE_FIELDS:
             self.fields_used.add(f"{ref.ledger}.{ref.field.code}")
@@ -125,8 +156,9 @@ class Builder:
         fn = (lambda: pol.check_filter(f.code, op, where)) if op else (lambda: pol.check_sort(f.code, where))
         return self._access(fn, where)[1] is None
 
-    def raw(self, path: str, where: str, *, op: str | None = None, fr: From | None = None
-            ) -> tuple[ColumnElement, CField] | None:
+    def raw(
+        self, path: str, where: str, *, op: str | None = None, fr: From | None = None
+    ) -> tuple[ColumnElement, CField] | None:
         """The plain column for filtering (op given) or grouping / aggregating (op None)."""
         r = self.resolve(path, where, fr)
         if r is None:
@@ -136,20 +168,29 @@ class Builder:
         return (col if self.check(r.ref, where, op) else cast(null(), col.type)), r.field
 
     # ---- conditions ------------------------------------------------------------------------
-    def condition(self, c: Condition, where: str, fr: From | None = None, depth: int = 0) -> ColumnElement | None:
+    def condition(
+        self, c: Condition, where: str, fr: From | None = None, depth: int = 0
+    ) -> ColumnElement | None:
         if c.op in MANY_OPS:
             return self._many(c, where, fr or self.tables, depth)
         for name in ("where", "compare"):
             if getattr(c, name):
-                self.errors.append(FieldError(f"{where}.{name}", "template.condition_shape",
-                                              f"{name} 只用于 exists / not_exists / count 条件"))
+                self.errors.append(
+                    FieldError(
+                        f"{where}.{name}",
+                        "template.condition_shape",
+                        f"{name} 只用于 exists / not_exists / count 条件",
+                    )
+                )
                 return None
         got = self.raw(c.path, f"{where}.path", op=c.op, fr=fr)
         if got is None:
             return None
         col, f = got
         # One operator table for REST, GraphQL and templates (app/query/operators.py); errors collected.
-        cond = operators.condition(col, f, c.op, c.value, f"{where}.value", self.catalog, codes=operators.TEMPLATE)
+        cond = operators.condition(
+            col, f, c.op, c.value, f"{where}.value", self.catalog, codes=operators.TEMPLATE
+        )
         if isinstance(cond, list):
             self.errors.extend(cond)
             return None
@@ -161,7 +202,9 @@ class Builder:
         (`@code`: an attribute of the link that reached it)."""
         ref = self.ref(c.path, f"{where}.path", fr=fr, to_one=False, ends_at_ledger=True)
         if depth >= MAX_NESTING:
-            self.errors.append(FieldError(f"{where}.op", "template.nesting", f"exists / count 条件最多嵌套 {MAX_NESTING} 层"))
+            self.errors.append(
+                FieldError(f"{where}.op", "template.nesting", f"exists / count 条件最多嵌套 {MAX_NESTING} 层")
+            )
             return None
         if ref is None:
             return None
@@ -173,13 +216,20 @@ class Builder:
         vpath = f"{where}.value"
         if c.op != "count":
             if c.value is not None or c.compare is not None:
-                self.errors.append(FieldError(vpath if c.value is not None else f"{where}.compare",
-                                              "template.value", "exists / not_exists 不取 value、compare"))
+                self.errors.append(
+                    FieldError(
+                        vpath if c.value is not None else f"{where}.compare",
+                        "template.value",
+                        "exists / not_exists 不取 value、compare",
+                    )
+                )
                 return None
             found = exists(select(literal(1)).select_from(sub.clause).where(*sub.where, *conds))
             return found if c.op == "exists" else ~found
         if c.compare is None:
-            self.errors.append(FieldError(f"{where}.compare", "template.compare", "count 条件需要 compare（eq、gte 等）"))
+            self.errors.append(
+                FieldError(f"{where}.compare", "template.compare", "count 条件需要 compare（eq、gte 等）")
+            )
             return None
         if isinstance(c.value, bool) or not isinstance(c.value, int) or not 0 <= c.value <= 1_000_000:
             self.errors.append(FieldError(vpath, "template.value", "count 条件的值应为 0 到 1000000 的整数"))

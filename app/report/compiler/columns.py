@@ -45,8 +45,14 @@ class OutColumn:
     fn: str | None = None
 
     def public(self) -> dict:
-        out = {"code": self.code, "label": self.label, "kind": self.kind, "type": self.type,
-               "editable": self.kind == "gap", "required": self.required}
+        out = {
+            "code": self.code,
+            "label": self.label,
+            "kind": self.kind,
+            "type": self.type,
+            "editable": self.kind == "gap",
+            "required": self.required,
+        }
         for k in ("path", "ledger_field", "source", "help", "codelist", "fn"):
             if getattr(self, k):
                 out[k] = getattr(self, k)
@@ -67,21 +73,19 @@ class Compiled:
     code_rows: int | None = None  # aggregate by code value: the number of rows, known without a query
 
 
-
 def jsonb(pairs: Sequence[tuple[str, ColumnElement[Any]]]) -> ColumnElement[Any]:
     if not pairs:
         return cast(literal("{}"), JSONB)
     parts = []
     for i in range(0, len(pairs), JSON_PAIRS_PER_CALL):
         args = []
-        for k, v in pairs[i:i + JSON_PAIRS_PER_CALL]:
+        for k, v in pairs[i : i + JSON_PAIRS_PER_CALL]:
             args += [literal(k, String), v]
         parts.append(func.jsonb_build_object(*args, type_=JSONB))
     out: ColumnElement[Any] = parts[0]
     for p in parts[1:]:
         out = out.op("||", return_type=JSONB)(p)
     return out
-
 
 
 def cell_provenance(prov: dict | None, columns: list[OutColumn]) -> dict:
@@ -97,6 +101,7 @@ def cell_provenance(prov: dict | None, columns: list[OutColumn]) -> dict:
         if c.prov_key is not None and c.ledger_field:
             rec = prov.get(c.prov_key)
             # A field's own entry, else the record's "*" entry (bulk loads stamp every field at once).
-            out[c.code] = (rec.get(c.ledger_field.partition(".")[2]) or rec.get("*")) if isinstance(rec, dict) else None
+            out[c.code] = (
+                (rec.get(c.ledger_field.partition(".")[2]) or rec.get("*")) if isinstance(rec, dict) else None
+            )
     return {k: out[k] for k in sorted(out, key=lambda k: (len(k.encode()), k.encode()))}
-

@@ -35,7 +35,9 @@ def formula_sql(b: Builder, node: fm.Node, env: dict[str, ColumnElement]) -> Col
     raise AssertionError(node)
 
 
-def derived(b: Builder, spec: TemplateSpec, outs: dict[str, OutColumn], env: dict[str, ColumnElement]) -> None:
+def derived(
+    b: Builder, spec: TemplateSpec, outs: dict[str, OutColumn], env: dict[str, ColumnElement]
+) -> None:
     """Formula and ratio columns, over any non-gap numeric column, in dependency order (cycles refused)."""
     trees: dict[str, tuple[fm.Node, int, str]] = {}
     for i, c in enumerate(spec.columns):
@@ -48,7 +50,9 @@ def derived(b: Builder, spec: TemplateSpec, outs: dict[str, OutColumn], env: dic
         elif isinstance(c, RatioColumn):
             node: fm.Node = fm.BinOp("/", fm.Ref(c.numerator), fm.Ref(c.denominator))
             if c.percent:
-                node = fm.BinOp("/", fm.BinOp("*", fm.Ref(c.numerator), fm.Num(Decimal(100))), fm.Ref(c.denominator))
+                node = fm.BinOp(
+                    "/", fm.BinOp("*", fm.Ref(c.numerator), fm.Num(Decimal(100))), fm.Ref(c.denominator)
+                )
             trees[c.code] = (node, c.scale, f"{where}.numerator")
     # The one dependency order (app/query/formulas.py) that merged rows and totals use too.
     ordered = evaluation_order({code: fm.refs(node) for code, (node, _, _) in trees.items()})

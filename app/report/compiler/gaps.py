@@ -25,13 +25,22 @@ def gap(self: Builder, c: GapColumn, where: str) -> tuple[OutColumn, tuple | Non
                 if r.ref.attribute or f.code in BASE or f.type == FieldType.reference:
                     self.errors.append(FieldError(wpath, "template.write_back", "该字段不能由报表写回"))
                 elif c.type and c.type != f.type.value:
-                    self.errors.append(FieldError(f"{where}.type", "template.write_back_type",
-                                                  "空缺列类型须与写回字段一致"))
+                    self.errors.append(
+                        FieldError(f"{where}.type", "template.write_back_type", "空缺列类型须与写回字段一致")
+                    )
                 else:
                     out.type, out.codelist = f.type.value, f.codelist
-                    out.gap = CField(c.code, c.label, f.type, required=c.required, validator=f.validator,
-                                     codelist=f.codelist, max_length=f.max_length, precision=f.precision,
-                                     scale=f.scale)
+                    out.gap = CField(
+                        c.code,
+                        c.label,
+                        f.type,
+                        required=c.required,
+                        validator=f.validator,
+                        codelist=f.codelist,
+                        max_length=f.max_length,
+                        precision=f.precision,
+                        scale=f.scale,
+                    )
                     out.write_back, out.ledger_field = (ledger, f.code), f"{ledger}.{f.code}"
                     readable = pol.level(f.code) >= Level.read
                     out.prefilled = readable
@@ -48,24 +57,44 @@ def gap(self: Builder, c: GapColumn, where: str) -> tuple[OutColumn, tuple | Non
         validator = Validator("range", min=c.min, max=c.max)
     if c.pattern is not None or c.validator is not None:
         if ftype != FieldType.text or validator is not None:
-            self.errors.append(FieldError(f"{where}.pattern", "template.gap_validator",
-                                          "正则或格式校验只用于文本，且不能与 min/max 同用"))
+            self.errors.append(
+                FieldError(
+                    f"{where}.pattern",
+                    "template.gap_validator",
+                    "正则或格式校验只用于文本，且不能与 min/max 同用",
+                )
+            )
         elif c.pattern is not None:
             try:
                 compile_pattern(c.pattern)  # refused here, at definition, not when a cell comes
                 validator = Validator("pattern", pattern=c.pattern)
             except PatternRefused:
-                self.errors.append(FieldError(f"{where}.pattern", "template.gap_pattern",
-                                              "正则表达式无效或不受支持（不支持反向引用、环视，长度不超过 200）"))
+                self.errors.append(
+                    FieldError(
+                        f"{where}.pattern",
+                        "template.gap_pattern",
+                        "正则表达式无效或不受支持（不支持反向引用、环视，长度不超过 200）",
+                    )
+                )
         elif c.validator is not None:
             validator = Validator(c.validator)
     if ftype == FieldType.code:
         if not c.codelist or c.codelist not in self.catalog.codelists:
-            self.errors.append(FieldError(f"{where}.codelist", "template.codelist_unknown", "需要数据标准中的代码表"))
+            self.errors.append(
+                FieldError(f"{where}.codelist", "template.codelist_unknown", "需要数据标准中的代码表")
+            )
     elif c.codelist:
         self.errors.append(FieldError(f"{where}.codelist", "template.codelist", "代码表只用于 code 类型"))
     out.codelist = c.codelist if ftype == FieldType.code else None
-    out.gap = CField(c.code, c.label, ftype, required=c.required, validator=validator,
-                     codelist=out.codelist, max_length=c.max_length, precision=14, scale=c.scale)
+    out.gap = CField(
+        c.code,
+        c.label,
+        ftype,
+        required=c.required,
+        validator=validator,
+        codelist=out.codelist,
+        max_length=c.max_length,
+        precision=14,
+        scale=c.scale,
+    )
     return out, None
-

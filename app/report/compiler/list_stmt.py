@@ -32,10 +32,17 @@ def list_statement(b: Builder, spec: TemplateSpec, base_where: list) -> tuple[Se
                 continue
             expr, masked, r = got
             f, ledger, alias = r.field, r.ledger, r.alias
-            outs[c.code] = OutColumn(c.code, c.label or f.label, "field", "text" if masked else f.type.value,
-                                     path=c.path, ledger_field=None if r.ref.attribute else f"{ledger}.{f.code}",
-                                     source=None if f.code in BASE or r.ref.attribute else f.source, masked=masked,
-                                     codelist=f.codelist)
+            outs[c.code] = OutColumn(
+                c.code,
+                c.label or f.label,
+                "field",
+                "text" if masked else f.type.value,
+                path=c.path,
+                ledger_field=None if r.ref.attribute else f"{ledger}.{f.code}",
+                source=None if f.code in BASE or r.ref.attribute else f.source,
+                masked=masked,
+                codelist=f.codelist,
+            )
             env[c.code] = expr
             if f.code not in BASE and not r.ref.attribute:  # links keep no provenance
                 key = PROV_PREFIX + c.path.rpartition(".")[0]
@@ -51,7 +58,9 @@ def list_statement(b: Builder, spec: TemplateSpec, base_where: list) -> tuple[Se
                 if target[1] is not None:
                     prefill.append((c.code, target[1]))
         elif isinstance(c, AggregateColumn):
-            b.errors.append(FieldError(f"{where}.kind", "template.aggregate_in_list", "清单式报表不能有统计列"))
+            b.errors.append(
+                FieldError(f"{where}.kind", "template.aggregate_in_list", "清单式报表不能有统计列")
+            )
             outs[c.code] = OutColumn(c.code, c.label, "aggregate", "integer")
         else:
             outs[c.code] = OutColumn(c.code, c.label, c.kind, "decimal")
@@ -81,4 +90,3 @@ def list_statement(b: Builder, spec: TemplateSpec, base_where: list) -> tuple[Se
         .where(*base_where)
     )
     return stmt, [outs[c.code] for c in spec.columns]
-

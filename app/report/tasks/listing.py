@@ -15,14 +15,23 @@ from app.report.tasks.access import listing_scope
 from app.report.tasks.rows import task_head
 
 
-async def list_tasks(session: AsyncSession, principal: Principal, *, period: str | None, state: str | None,
-                     template_id: int | None) -> list[dict]:
+async def list_tasks(
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    period: str | None,
+    state: str | None,
+    template_id: int | None,
+) -> list[dict]:
     """Townships see their own tasks; departments the tasks of their templates; platform admins all."""
     from app.report.common import is_township
     from app.report.models import ReportTemplateVersion as V
 
-    stmt = (select(ReportTask, V, ReportTemplate).join(V, V.id == ReportTask.version_id)
-            .join(ReportTemplate, ReportTemplate.id == V.template_id))
+    stmt = (
+        select(ReportTask, V, ReportTemplate)
+        .join(V, V.id == ReportTask.version_id)
+        .join(ReportTemplate, ReportTemplate.id == V.template_id)
+    )
     stmt = listing_scope(stmt, principal)
     if period:
         stmt = stmt.where(ReportTask.period == period)
@@ -34,11 +43,16 @@ async def list_tasks(session: AsyncSession, principal: Principal, *, period: str
         stmt = stmt.where(ReportTask.state.not_in(["submitted", "approved"]), ReportTask.deadline < today())
     elif state:
         stmt = stmt.where(ReportTask.state == state)
-    rows = (await session.execute(stmt.order_by(ReportTask.deadline, ReportTask.id).limit(1000))).tuples().all()
+    rows = (
+        (await session.execute(stmt.order_by(ReportTask.deadline, ReportTask.id).limit(1000))).tuples().all()
+    )
     if not is_township(principal):
         # A task's row count is a count of the township's records: listed only to readers whose scope
         # of the template's ledger holds the whole township (townships list their own tasks).
         policies = await department_policies(session, principal)
-        rows = [(t, v, tpl) for t, v, tpl in rows
-                if holds_township(policies[v.spec["ledger"]].scope, t.township_code)]
+        rows = [
+            (t, v, tpl)
+            for t, v, tpl in rows
+            if holds_township(policies[v.spec["ledger"]].scope, t.township_code)
+        ]
     return [task_head(t, tpl, v) for t, v, tpl in rows]

@@ -13,7 +13,9 @@ from app.report.compiler import OutColumn
 from app.report.models import ReportCell, ReportRow, ReportTask
 
 
-async def write_back(session: AsyncSession, principal: Principal, task: ReportTask, cols: list[OutColumn]) -> int:
+async def write_back(
+    session: AsyncSession, principal: Principal, task: ReportTask, cols: list[OutColumn]
+) -> int:
     """Typed values of write-back gaps go into their ledger fields, with provenance = this task.
 
     Through the ledger service with the submitting township's own principal: its grants decide, and
@@ -25,11 +27,14 @@ async def write_back(session: AsyncSession, principal: Principal, task: ReportTa
     if not wb:
         return 0
     r, c = ReportRow.__table__, ReportCell.__table__
-    rows = (await session.execute(
-        select(r.c.row_key, r.c.row_no, r.c.links, c.c.column, c.c.value)
-        .join(c, and_(c.c.task_id == r.c.task_id, c.c.row_key == r.c.row_key))
-        .where(r.c.task_id == task.id, c.c.column.in_(list(wb)), c.c.origin != "prefill")
-        .order_by(r.c.row_no))).all()
+    rows = (
+        await session.execute(
+            select(r.c.row_key, r.c.row_no, r.c.links, c.c.column, c.c.value)
+            .join(c, and_(c.c.task_id == r.c.task_id, c.c.row_key == r.c.row_key))
+            .where(r.c.task_id == task.id, c.c.column.in_(list(wb)), c.c.origin != "prefill")
+            .order_by(r.c.row_no)
+        )
+    ).all()
     per_record: dict[tuple[str, int], dict] = {}
     for row in rows:
         ledger, fld = wb[row.column]
@@ -43,8 +48,11 @@ async def write_back(session: AsyncSession, principal: Principal, task: ReportTa
         policy = await policy_for(session, principal, ledger)  # even ids and versions are read in scope
         t = policy.table
         ids = [rid for lg, rid in per_record if lg == ledger]
-        versions: dict[int, int] = dict((await session.execute(
-            select(t.c.id, t.c.version).where(t.c.id.in_(ids), policy.scope_clause()))).tuples().all())
+        versions: dict[int, int] = dict(
+            (await session.execute(select(t.c.id, t.c.version).where(t.c.id.in_(ids), policy.scope_clause())))
+            .tuples()
+            .all()
+        )
         for rid in ids:
             if rid not in versions:
                 continue

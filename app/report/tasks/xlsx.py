@@ -35,11 +35,17 @@ def _task_mark(task: ReportTask) -> str:
 
 
 def _mismatch(task: ReportTask, template: ReportTemplate) -> Problem:
-    msg = (f"该表格不是本任务的表格，未导入任何内容；请上传从“{template.name}”{task.period}"
-           f"（{task.township_name}）任务下载并填写的表格")
-    return Problem(422, "task.workbook_mismatch", "表格不属于本任务",
-                   errors=[FieldError("file", "task.workbook_mismatch", msg)],
-                   extra={"expected_task_id": task.id})
+    msg = (
+        f"该表格不是本任务的表格，未导入任何内容；请上传从“{template.name}”{task.period}"
+        f"（{task.township_name}）任务下载并填写的表格"
+    )
+    return Problem(
+        422,
+        "task.workbook_mismatch",
+        "表格不属于本任务",
+        errors=[FieldError("file", "task.workbook_mismatch", msg)],
+        extra={"expected_task_id": task.id},
+    )
 
 
 def _same_task(properties: dict[str, str], task: ReportTask, template: ReportTemplate) -> None:
@@ -63,8 +69,14 @@ async def download_xlsx(session: AsyncSession, principal: Principal, task_id: in
     cols = await columns_for(session, template, spec)
     cut = await reader_cut(session, principal, spec, cols)
     rows = await rows_of(session, [task.id], cut=cut, cols=cols)
-    await audit_rows(session, cut, cut.out_columns(cols), [r.record_id for r in rows], "report:task_xlsx",
-                     {"task_id": task.id, "template_id": template.id})
+    await audit_rows(
+        session,
+        cut,
+        cut.out_columns(cols),
+        [r.record_id for r in rows],
+        "report:task_xlsx",
+        {"task_id": task.id, "template_id": template.id},
+    )
     cols = cut.out_columns(cols)
     # Tens of thousands of rows take seconds to write: in a worker thread, not on the event loop.
     content = await anyio.to_thread.run_sync(_workbook, task, cols, rows, limiter=worker_slots())
@@ -93,7 +105,9 @@ async def upload_xlsx(session: AsyncSession, principal: Principal, task_id: int,
     cols = await columns_for(session, template, spec)
     # A sheet of this task holds its rows, a header and the lead columns; a little slack for notes a
     # filler adds below or beside. Anything bigger is refused before a reader expands it.
-    limits = Limits(max_rows=task.row_count + 1 + UPLOAD_SLACK_ROWS, max_cols=len(cols) + 3 + UPLOAD_SLACK_COLS)
+    limits = Limits(
+        max_rows=task.row_count + 1 + UPLOAD_SLACK_ROWS, max_cols=len(cols) + 3 + UPLOAD_SLACK_COLS
+    )
     sheet = await read_first_sheet(content, limits)
     _same_task(sheet.properties, task, template)
     grid = sheet.rows
@@ -101,7 +115,9 @@ async def upload_xlsx(session: AsyncSession, principal: Principal, task_id: int,
         raise invalid([FieldError("file", "xlsx.empty", "表格为空")])
     header = [str(h).strip() if h is not None else "" for h in grid[0]]
     if KEY_HEADER not in header:
-        raise invalid([FieldError("xlsx.A1", "xlsx.key_missing", f"缺少“{KEY_HEADER}”列，请使用从本任务下载的表格")])
+        raise invalid(
+            [FieldError("xlsx.A1", "xlsx.key_missing", f"缺少“{KEY_HEADER}”列，请使用从本任务下载的表格")]
+        )
     key_idx = header.index(KEY_HEADER)
     gap_at = {}
     for c in cols:
@@ -120,14 +136,18 @@ async def upload_xlsx(session: AsyncSession, principal: Principal, task_id: int,
         for code, ci in gap_at.items():
             raw = line[ci] if ci < len(line) else None
             letter = _col_letter(ci)
-            cells.append(CellInput(key, code, raw, f"xlsx.{letter}{rn}",
-                                   {"row": rn, "column": letter}))
+            cells.append(CellInput(key, code, raw, f"xlsx.{letter}{rn}", {"row": rn, "column": letter}))
     if cells and TASK_PROPERTY not in sheet.properties:
         # A sheet that doesn't say its task (rebuilt by another program): its row keys must be ours.
         r = ReportRow.__table__
         keys = sorted({c.row for c in cells})
-        if not (await session.scalar(select(func.count()).where(
-                r.c.task_id == task.id, r.c.row_key == any_(bindparam("keys", keys, type_=ARRAY(String)))))):
+        if not (
+            await session.scalar(
+                select(func.count()).where(
+                    r.c.task_id == task.id, r.c.row_key == any_(bindparam("keys", keys, type_=ARRAY(String)))
+                )
+            )
+        ):
             raise _mismatch(task, template)
     out = await store_cells(session, principal, task, cols, cells, "upload", rules.usable(spec, cols))
     return {**out, "rows_read": len(grid) - 1, "columns_read": len(gap_at)}
