@@ -15,7 +15,7 @@ from playwright.sync_api import Page, expect
 
 from app.catalog.validators import make_id_card
 from tests.web.conftest import Live
-from tests.web.test_browser import login
+from tests.web.test_browser import login, shot
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 ADDRESS = "重庆市永川区临江镇临江村3组12号"
@@ -75,6 +75,7 @@ def test_clerk_imports_and_reviewer_commits(live: Live, browser, tmp_path):
     expect(unknown.filter(has_text="自编栏目")).to_have_count(1)
     expect(unknown.filter(has_text="自编栏目")).to_contain_text("未识别")
     expect(unknown.filter(has_text="公民身份号码")).to_have_count(0)
+    shot(page, live, "import-mapping-375")
     known = mapping.locator("tr", has_text="公民身份号码").first
     expect(known.locator(".el-select")).to_contain_text("公民身份号码")
     assert page.evaluate(OVERFLOW) <= 0
@@ -92,6 +93,7 @@ def test_clerk_imports_and_reviewer_commits(live: Live, browser, tmp_path):
     expect(bad).to_contain_text("公民身份号码")
     expect(bad.locator(".bad")).to_contain_text(re.compile(r"[\u4e00-\u9fff]"))
     assert page.evaluate(OVERFLOW) <= 0
+    shot(page, live, "import-dry-run-375")
 
     with page.expect_download() as dl:
         page.get_by_role("button", name="下载问题行（XLSX）").click()
@@ -114,6 +116,8 @@ def test_clerk_imports_and_reviewer_commits(live: Live, browser, tmp_path):
     page.get_by_role("button", name="打开").click()
     expect(page.locator(".title .el-tag")).to_have_text("待审核")
     expect(count(page, "错误")).to_have_text("1")
+    expect(page.locator(".issues .el-table__body tr").filter(has_text=BAD_ID)).to_have_count(1)
+    shot(page, live, "import-review-375")
     page.get_by_role("button", name="审核通过").click()
     expect(page.locator(".title .el-tag")).to_have_text("已审核通过")
     page.get_by_role("button", name="正式导入").click()

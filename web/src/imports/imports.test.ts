@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { actions, columnIssuesByHeader, countItems, fieldOptions, issueLines, mappingChanges, stepOf } from './logic'
+import { actions, columnIssuesByHeader, progressText, countItems, fieldOptions, issueLines, mappingChanges, stepOf } from './logic'
 import type { ColumnMap, ImportRowResult } from './types'
 
 const mapping: ColumnMap[] = [
@@ -79,5 +79,10 @@ describe('import wizard logic', () => {
     expect(actions({ status: 'approved', uploader: 'user:3:ta' }, admin).commit).toBe(true)
     expect(actions({ status: 'committed', uploader: 'user:3:ta' }, clerk).undo).toBe(true)
     expect(actions({ status: 'undone', uploader: 'user:3:ta' }, admin).undo).toBe(false)
+  })
+
+  it('reads progress in Chinese, unknown phases as they are', () => {
+    expect(progressText({ phase: 'convert', done: 1200, total: 5000, eta_seconds: 11.2 })).toBe('转换：1,200 / 5,000 行，约 12 秒')
+    expect(progressText({ phase: 'other', done: 0, total: 3, eta_seconds: null })).toBe('other：0 / 3 行')
   })
 })

@@ -1,5 +1,5 @@
 // Pure helpers of the import wizard (tested by Vitest: imports.test.ts).
-import type { ColumnMap, ImportBatch, ImportRowResult, ImportStatus, Issue } from './types'
+import type { ColumnMap, ImportBatch, ImportRowResult, ImportStatus, Issue, Progress } from './types'
 
 export const STATUS_ZH: Record<ImportStatus, string> = {
   draft: '待核对列',
@@ -149,4 +149,15 @@ export function actions(
     commit: (reviewer || uploader) && batch.status === 'approved',
     undo: (reviewer || uploader) && batch.status === 'committed',
   }
+}
+
+const PHASE_ZH: Record<string, string> = {
+  read: '读取', convert: '转换', match: '比对', write: '写入',
+}
+
+/** "试导入：1,200 / 5,000 行，约 12 秒" from the batch's progress (phase names the API may add show as they are). */
+export function progressText(p: Progress): string {
+  const n = (x: number) => x.toLocaleString('en-US')
+  const eta = typeof p.eta_seconds === 'number' && p.eta_seconds > 0 ? `，约 ${Math.ceil(p.eta_seconds)} 秒` : ''
+  return `${PHASE_ZH[p.phase] ?? p.phase}：${n(p.done)} / ${n(p.total)} 行${eta}`
 }

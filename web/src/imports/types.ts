@@ -24,8 +24,8 @@ export interface Progress {
   phase: string
   done: number
   total: number
-  rows_per_s?: number
-  eta_s?: number | null
+  rows_per_second?: number
+  eta_seconds?: number | null
 }
 
 export interface ImportBatch {
