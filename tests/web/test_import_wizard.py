@@ -1,7 +1,7 @@
 """The import wizard (screen 8, C6-7) in a real browser at 375 px: a township clerk uploads a small
 legacy XLSX, checks the proposed columns (an unknown one flagged), runs the dry run and reads the
-counts and the bad row in Chinese, downloads the 问题行 file and submits; a district reviewer opens the
-batch from 首页, approves, commits and undoes it."""
+counts and the bad row in Chinese, downloads the 问题行 file and submits; a reviewer (platform
+admin) opens the batch from 首页, approves, commits and undoes it."""
 
 from __future__ import annotations
 
@@ -25,8 +25,8 @@ OVERFLOW = "document.documentElement.scrollWidth - document.documentElement.clie
 
 
 def legacy_sheet() -> bytes:
-    """Two new people, one repeated by ID (a duplicate in the file), one with a bad ID: the header is
-    row 1, so the bad row is row 5."""
+    """Two new people, one repeated by ID (a duplicate in the file), one with a bad ID: the header
+    is row 1, so the bad row is row 5."""
     one = make_id_card("500118", date(1981, 3, 4), 101, "1")
     two = make_id_card("500118", date(1983, 7, 9), 102, "2")
     rows = [[1, "周明", one, "男", "13811110001", ADDRESS, "甲"],
@@ -46,12 +46,14 @@ def legacy_sheet() -> bytes:
 
 
 def phone(browser):
-    return browser.new_context(viewport={"width": 375, "height": 812}, locale="zh-CN", is_mobile=True,
-                               has_touch=True, device_scale_factor=1, accept_downloads=True)
+    return browser.new_context(viewport={"width": 375, "height": 812}, locale="zh-CN",
+                               is_mobile=True, has_touch=True, device_scale_factor=1,
+                               accept_downloads=True)
 
 
 def count(page: Page, label: str):
-    return page.locator("li.count").filter(has=page.locator(".label", has_text=re.compile(f"^{label}$"))).locator(".n")
+    name = page.locator(".label", has_text=re.compile(f"^{label}$"))
+    return page.locator("li.count").filter(has=name).locator(".n")
 
 
 def test_clerk_imports_and_reviewer_commits(live: Live, browser, tmp_path):
