@@ -81,6 +81,10 @@ def test_clerk_imports_and_reviewer_commits(live: Live, browser, tmp_path):
     known = mapping.locator("tr", has_text="公民身份号码").first
     expect(known.locator(".el-select")).to_contain_text("公民身份号码")
     assert page.evaluate(OVERFLOW) <= 0
+    # The clerk leaves 联系电话 out by the dropdown: the batch is dry-run with that mapping.
+    mapping.locator("tr", has_text="联系电话").locator(".el-select").click()
+    page.locator(".el-select-dropdown__item:visible", has_text="（不导入）").click()
+    expect(mapping.locator("tr.unknown").filter(has_text="联系电话")).to_have_count(1)
 
     # 试导入: counts per outcome and the bad row, in Chinese.
     page.get_by_role("button", name="试导入").click()
@@ -96,6 +100,11 @@ def test_clerk_imports_and_reviewer_commits(live: Live, browser, tmp_path):
     expect(bad.locator(".bad")).to_contain_text(re.compile(r"[\u4e00-\u9fff]"))
     assert page.evaluate(OVERFLOW) <= 0
     shot(page, live, "import-dry-run-375")
+
+    with live.api("ta") as api:
+        got = api.get(f"/api/v1/imports/{batch_id}").json()
+        used = {m["header"]: m["field"] for m in got["mapping"]}
+        assert used["联系电话"] is None and used["公民身份号码"] == "id_number"
 
     with page.expect_download() as dl:
         page.get_by_role("button", name="下载问题行（XLSX）").click()
