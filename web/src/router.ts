@@ -13,6 +13,8 @@ export const router = createRouter({
         { path: '', name: 'home', component: () => import('./views/HomeView.vue'), meta: { title: '待办' } },
         { path: 'tasks/:id', name: 'task', component: () => import('./views/TaskView.vue'), props: true, meta: { title: '填报' } },
         { path: 'ledgers', name: 'ledgers', component: () => import('./views/LedgerView.vue'), meta: { title: '台账' } },
+        { path: 'imports', name: 'import-new', component: () => import('./views/ImportView.vue'), meta: { title: '导入' } },
+        { path: 'imports/:id', name: 'import', component: () => import('./views/ImportView.vue'), props: true, meta: { title: '导入批次' } },
         { path: 'summary', name: 'summary', component: () => import('./views/SummaryView.vue'), meta: { title: '汇总' } },
       ],
     },
