@@ -11,6 +11,7 @@ and shown by `GET /imports/{id}` and the CLI.
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import tempfile
 import time
@@ -42,7 +43,7 @@ from app.auth.principal import Principal
 from app.catalog.loader import get_catalog
 from app.dedupe.candidates import find_candidates
 from app.errors import FieldError, Problem
-from app.imports.area import load_area
+from app.imports.area import AreaIndex, load_area
 from app.imports.mapping import ColumnMap, propose_mapping
 from app.imports.models import ImportBatch, ImportFile, ImportMapping, ImportRow
 from app.imports.plan import (
@@ -265,14 +266,90 @@ async def set_mapping(session: AsyncSession, principal: Principal, batch_id: int
 
 # ---- plan (dry run) ----------------------------------------------------------------------------
 
+@dataclass
+class _DryRun:
+    """A dry run's plan, kept in this process for the commit of the same batch."""
+    fingerprint: tuple[Any, ...]
+    plan: Plan
+    columns: Any  # ColumnPlan the plan was made with
+    area: AreaIndex
+    matched: dict[str, tuple[int, int, str]]  # natural key -> (record id, version, region)
+    at: float
+
+
+# Plans of recent dry runs by batch id. The commit takes its batch's entry (pop: a failed commit
+# replans) and uses it only if nothing the plan depended on has changed since (reuse_plan). Bounded:
+# a batch approved much later, or committed by another worker process, is simply planned again.
+DRY_RUNS: dict[int, _DryRun] = {}
+DRY_RUN_KEEP = 2
+DRY_RUN_TTL = 6 * 3600.0
+
+
+def _fingerprint(batch: ImportBatch, importer: Principal) -> tuple[Any, ...]:
+    catalog = get_catalog()
+    return (id(catalog), catalog.stamp, batch.ledger, batch.township_code, batch.file_sha256,
+            batch.sheet_name, json.dumps(batch.mapping, sort_keys=True, ensure_ascii=False),
+            importer.id, importer.region_prefix, tuple(sorted(importer.roles)))
+
+
+def _matched(existing: dict[str, dict[str, Any]]) -> dict[str, tuple[int, int, str]]:
+    return {k: (int(r["id"]), int(r["version"]), str(r["region_code"])) for k, r in existing.items()}
+
+
+def _keep(batch_id: int, kept: _DryRun) -> None:
+    now = time.monotonic()
+    for bid in [b for b, d in DRY_RUNS.items() if now - d.at > DRY_RUN_TTL]:
+        DRY_RUNS.pop(bid, None)
+    DRY_RUNS.pop(batch_id, None)
+    while len(DRY_RUNS) >= DRY_RUN_KEEP:
+        DRY_RUNS.pop(next(iter(DRY_RUNS)))
+    DRY_RUNS[batch_id] = kept
+
+
+async def reuse_plan(session: AsyncSession, batch: ImportBatch, importer: Principal,
+                     progress: Progress | None = None) -> Plan | None:
+    """The dry run's plan, if the commit may use it as is: same staged rows, mapping, catalogue,
+    importer, columns allowed by the importer's policy now, division tree, and every record the
+    plan matched by natural key still there with the same version and area (and no other record
+    with one of the sheet's keys) -- checked with the commit's own FOR UPDATE lookup, so the check
+    and the locks are one query. Rows without a natural key (dedupe candidates) are never reused."""
+    kept = DRY_RUNS.pop(batch.id, None)
+    if kept is None or time.monotonic() - kept.at > DRY_RUN_TTL:
+        return None
+    if kept.fingerprint != _fingerprint(batch, importer):
+        return None
+    policy = await policy_for(session, importer, batch.ledger)
+    if plan_columns(policy, [ColumnMap(**m) for m in batch.mapping]) != kept.columns:
+        return None
+    if await load_area(session, batch.township_code[:6]) != kept.area:
+        return None
+    keys = sorted({rp.key for rp in kept.plan.rows if rp.key is not None})
+    if progress:
+        progress("match", 0, len(keys))
+    existing = await existing_by_key(session, policy, keys, lock=True)
+    if _matched(existing) != kept.matched:
+        return None
+    if any(not policy.in_scope(rp.region or "") for rp in kept.plan.rows
+           if rp.outcome in ("create", "update", "unchanged")):
+        return None
+    if progress:
+        progress("match", len(keys), len(keys))
+    return kept.plan
+
+
 async def build_plan(session: AsyncSession, batch: ImportBatch, importer: Principal, *, lock: bool,
                      progress: Progress | None = None) -> Plan:
+    if lock:
+        reused = await reuse_plan(session, batch, importer, progress)
+        if reused is not None:
+            return reused
     policy = await policy_for(session, importer, batch.ledger)
     columns = plan_columns(policy, [ColumnMap(**m) for m in batch.mapping])
     raw_rows = [(r.row_no, list(r.raw)) for r in (await session.execute(
         select(ImportRow.row_no, ImportRow.raw).where(ImportRow.batch_id == batch.id)
         .order_by(ImportRow.row_no))).all()]
     rows = await anyio.to_thread.run_sync(convert_rows, batch.ledger, columns, raw_rows, progress)
+    del raw_rows
     area = await load_area(session, batch.township_code[:6])
     place_rows(rows, area, batch.township_code)
     first = merge_in_file(policy.ledger, rows)
@@ -285,6 +362,9 @@ async def build_plan(session: AsyncSession, batch: ImportBatch, importer: Princi
     check_households(rows)
     if progress:
         progress("match", len(first), len(first))
+    if not lock and not keyless:
+        _keep(batch.id, _DryRun(_fingerprint(batch, importer), plan, columns, area, _matched(existing),
+                                time.monotonic()))
     return plan
 
 
