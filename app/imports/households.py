@@ -14,22 +14,21 @@ import json
 from collections import defaultdict
 from typing import Any
 
-from sqlalchemy import BigInteger, Text, bindparam, cast, func, insert, literal, select
-from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+from sqlalchemy import BigInteger, Text, cast, insert, literal, select
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.principal import Principal
 from app.db.ledger_tables import tables
 from app.imports.models import ImportBatch
 from app.imports.plan import RowPlan, issue
-from app.imports.writes import HISTORY_COLUMNS, allocate_ids, insert_history
-from app.report.bulk import unnest
+from app.imports.writes import HISTORY_COLUMNS, allocate_ids, any_of, insert_history, text_rows
 
 LINKABLE = ("create", "update", "unchanged")
 
 
 def _any(name: str, values: list[Any], typ: Any = Text) -> Any:
-    return func.any(bindparam(name, values, type_=ARRAY(typ)))
+    return any_of(name, values, typ)
 
 
 async def link(session: AsyncSession, batch: ImportBatch, importer: Principal,
@@ -57,7 +56,7 @@ async def link(session: AsyncSession, batch: ImportBatch, importer: Principal,
     new_ids = await allocate_ids(session, hh_t.name, len(new_nos))
     if new_nos:
         prov = json.dumps({c: {"source": source} for c in ("household_no", "household_kind")})
-        u = unnest("u", id=[str(i) for i in new_ids], no=new_nos, region=[heads[n].region for n in new_nos])
+        u = text_rows("u", id=[str(i) for i in new_ids], no=new_nos, region=[heads[n].region for n in new_nos])
         await session.execute(insert(hh_t).from_select(
             ["id", "household_no", "household_kind", "region_code", "provenance"],
             select(cast(u.c.id, BigInteger), u.c.no, literal("1", Text), u.c.region,
@@ -87,7 +86,7 @@ async def link(session: AsyncSession, batch: ImportBatch, importer: Principal,
         regions = [heads[first_no[a]].region or batch.township_code for a in missing]
         codes = [f"{r[:12]}IM{batch.id:06d}{i:06d}"[:30] for i, r in zip(house_ids, regions, strict=True)]
         prov = json.dumps({c: {"source": source} for c in ("house_code", "standard_address")})
-        u = unnest("u", id=[str(i) for i in house_ids], code=codes, addr=missing, region=regions)
+        u = text_rows("u", id=[str(i) for i in house_ids], code=codes, addr=missing, region=regions)
         await session.execute(insert(house_t).from_select(
             ["id", "house_code", "standard_address", "region_code", "provenance"],
             select(cast(u.c.id, BigInteger), u.c.code, u.c.addr, u.c.region, cast(literal(prov), JSONB))))
@@ -98,7 +97,7 @@ async def link(session: AsyncSession, batch: ImportBatch, importer: Principal,
     hh_house = [(household_id[no], houses[a], heads[no]) for no, a in want.items() if a in houses]
     if hh_house:
         link_ids = await allocate_ids(session, hh_house_t.name, len(hh_house))
-        u = unnest("u", id=[str(i) for i in link_ids], f=[str(h) for h, _, _ in hh_house],
+        u = text_rows("u", id=[str(i) for i in link_ids], f=[str(h) for h, _, _ in hh_house],
                    t=[str(x) for _, x, _ in hh_house], region=[r.region for _, _, r in hh_house])
         await session.execute(insert(hh_house_t).from_select(
             ["id", "from_id", "to_id", "region_code"],
@@ -126,7 +125,7 @@ async def link(session: AsyncSession, batch: ImportBatch, importer: Principal,
                                    "该人员已登记在其他户，未变更户籍关系", "warning"))
     if new_links:
         ids = await allocate_ids(session, member_t.name, len(new_links))
-        u = unnest("u", id=[str(i) for i in ids], f=[str(rp.record_id) for rp in new_links],
+        u = text_rows("u", id=[str(i) for i in ids], f=[str(rp.record_id) for rp in new_links],
                    t=[str(household_id[rp.household_no or ""]) for rp in new_links],
                    rel=[rp.relation for rp in new_links], region=[rp.region for rp in new_links])
         await session.execute(insert(member_t).from_select(

@@ -61,9 +61,10 @@ from app.imports.plan import (
     plan_columns,
 )
 from app.imports.reading import SheetTable, read_table
+from app.imports.writes import text_rows
 from app.ledger.history import jsonable
 from app.org.models import OrgUnit, User
-from app.report.bulk import json_texts, unnest
+from app.report.bulk import json_texts
 from app.sheets.guard import SheetRefused
 
 APPROVER_ROLES = frozenset({"platform_admin", "district_reviewer", "dept_admin"})
@@ -214,7 +215,7 @@ async def _stage(session: AsyncSession, batch: ImportBatch, table: SheetTable) -
     await session.execute(delete(ImportRow).where(ImportRow.batch_id == batch.id))
     for start in range(0, len(table.rows), 50_000):
         chunk = table.rows[start:start + 50_000]
-        u = unnest("u", row_no=[str(r.row_no) for r in chunk], raw=json_texts([list(r.cells) for r in chunk]))
+        u = text_rows("u", row_no=[str(r.row_no) for r in chunk], raw=json_texts([list(r.cells) for r in chunk]))
         await session.execute(insert(ImportRow).from_select(
             ["batch_id", "row_no", "raw"],
             select(literal(batch.id), cast(u.c.row_no, Integer), cast(u.c.raw, JSONB))))
@@ -418,7 +419,7 @@ async def store_rows(session: AsyncSession, batch_id: int, rows: list[RowPlan],
     extra = extra or {}
     for start in range(0, len(rows), 50_000):
         chunk = rows[start:start + 50_000]
-        u = unnest(
+        u = text_rows(
             "u",
             row_no=[str(r.row_no) for r in chunk],
             outcome=[r.outcome for r in chunk],

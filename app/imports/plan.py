@@ -20,8 +20,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Text, bindparam, func, select
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.access.levels import Level
@@ -33,6 +32,7 @@ from app.imports.area import AreaIndex, Place
 from app.imports.convert import CellIssue, convert_row
 from app.imports.mapping import ColumnMap
 from app.imports.reading import RawRow
+from app.imports.writes import any_of
 
 Progress = Callable[[str, int, int], None]  # (phase, done, total)
 
@@ -289,7 +289,7 @@ async def existing_by_key(session: AsyncSession, policy: LedgerPolicy, keys: lis
 
 
 def _any(values: list[str]) -> Any:
-    return func.any(bindparam("keys", values, type_=ARRAY(Text)))
+    return any_of("keys", values)
 
 
 def decide(policy: LedgerPolicy, rows: list[RowPlan], first: dict[str, RowPlan],

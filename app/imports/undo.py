@@ -14,7 +14,7 @@ from collections import defaultdict
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Text, bindparam, cast, exists, func, select, update
+from sqlalchemy import BigInteger, Text, cast, exists, func, select, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -28,7 +28,7 @@ from app.errors import Problem
 from app.imports.jobs import importer_of, is_approver, load_batch
 from app.imports.models import ImportBatch, ImportRow
 from app.imports.plan import same
-from app.imports.writes import HISTORY_COLUMNS, as_text, insert_history, rows_of
+from app.imports.writes import HISTORY_COLUMNS, any_of, as_text, insert_history, rows_of
 from app.ledger.history import jsonable
 
 
@@ -39,7 +39,7 @@ def _typed(f: Field, v: Any) -> Any:
 
 
 def _ids(name: str, values: list[int]) -> Any:
-    return func.any(bindparam(name, values, type_=ARRAY(BigInteger)))
+    return any_of(name, values, BigInteger)
 
 
 async def undo(session: AsyncSession, principal: Principal, batch_id: int) -> dict[str, Any]:
