@@ -186,7 +186,7 @@ async def apply(session: AsyncSession, batch: ImportBatch, importer: Principal, 
                         "after": {k: jsonable(a) for k, (_, a) in r.changes.items()} if r.changes else None,
                         "links": links.get(r.row_no)} for r in plan.rows}
     run("rows", 0, len(plan.rows))
-    await store_rows(session, batch.id, plan.rows, extra)
+    await store_rows(session, batch.id, plan.rows, extra, values=not plan.reused)
     batch.counts = counts
     ids = [r.record_id for r in creates + updates if r.record_id is not None]
     await append(session, actor=importer.actor, action="import_commit", path=f"import:{batch.id}",

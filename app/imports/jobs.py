@@ -61,7 +61,7 @@ from app.imports.plan import (
     plan_columns,
 )
 from app.imports.reading import SheetTable, read_table
-from app.imports.writes import text_rows
+from app.imports.writes import rows_of, text_rows
 from app.ledger.history import jsonable
 from app.org.models import OrgUnit, User
 from app.report.bulk import json_texts
@@ -343,6 +343,7 @@ async def build_plan(session: AsyncSession, batch: ImportBatch, importer: Princi
     if lock:
         reused = await reuse_plan(session, batch, importer, progress)
         if reused is not None:
+            reused.reused = True
             return reused
     policy = await policy_for(session, importer, batch.ledger)
     columns = plan_columns(policy, [ColumnMap(**m) for m in batch.mapping])
@@ -414,32 +415,38 @@ async def dry_run(session: AsyncSession, principal: Principal, batch_id: int,
 
 
 async def store_rows(session: AsyncSession, batch_id: int, rows: list[RowPlan],
-                     extra: dict[int, dict[str, Any]] | None = None) -> None:
-    """Outcome, values, issues and record of every staged row, in one UPDATE … FROM unnest per chunk."""
+                     extra: dict[int, dict[str, Any]] | None = None, *, values: bool = True) -> None:
+    """Outcome, values, issues and record of every staged row, in one UPDATE … FROM unnest per chunk.
+    values=False leaves each row's converted values and duplicate_of as the dry run stored them (a
+    commit that reused the dry run's plan: they are the same)."""
     extra = extra or {}
     for start in range(0, len(rows), 50_000):
         chunk = rows[start:start + 50_000]
-        u = text_rows(
-            "u",
-            row_no=[str(r.row_no) for r in chunk],
-            outcome=[r.outcome for r in chunk],
-            vals=json_texts([{k: jsonable(v) for k, v in r.values.items()} for r in chunk]),
-            issues=json_texts([r.issues for r in chunk]),
-            record_id=[str(r.record_id) if r.record_id is not None else None for r in chunk],
-            dup=[str(r.duplicate_of) if r.duplicate_of is not None else None for r in chunk],
-            before=json_texts([extra.get(r.row_no, {}).get("before") for r in chunk]),
-            after=json_texts([extra.get(r.row_no, {}).get("after")
-                              or ({k: jsonable(a) for k, (_, a) in r.changes.items()} if r.changes else None)
-                              for r in chunk]),
-            links=json_texts([extra.get(r.row_no, {}).get("links") for r in chunk]),
-        )
+        cols: dict[str, list[str | None]] = {
+            "row_no": [str(r.row_no) for r in chunk],
+            "outcome": [r.outcome for r in chunk],
+            "issues": json_texts([r.issues for r in chunk]),
+            "record_id": [str(r.record_id) if r.record_id is not None else None for r in chunk],
+            "before": json_texts([extra.get(r.row_no, {}).get("before") for r in chunk]),
+            "after": json_texts([extra.get(r.row_no, {}).get("after")
+                                 or ({k: jsonable(a) for k, (_, a) in r.changes.items()} if r.changes else None)
+                                 for r in chunk]),
+            "links": json_texts([extra.get(r.row_no, {}).get("links") for r in chunk]),
+        }
+        if values:
+            cols["vals"] = json_texts([{k: jsonable(v) for k, v in r.values.items()} for r in chunk])
+            cols["dup"] = [str(r.duplicate_of) if r.duplicate_of is not None else None for r in chunk]
+        u = rows_of("u", cols)
+        sets: dict[str, Any] = {
+            "outcome": u.c.outcome, "issues": cast(u.c.issues, JSONB),
+            "record_id": cast(u.c.record_id, BigInteger), "before": cast(u.c.before, JSONB),
+            "after": cast(u.c.after, JSONB), "links": cast(u.c.links, JSONB)}
+        if values:
+            sets.update(values=cast(u.c.vals, JSONB), duplicate_of=cast(u.c.dup, Integer))
         await session.execute(
             update(ImportRow)
             .where(ImportRow.batch_id == batch_id, ImportRow.row_no == cast(u.c.row_no, Integer))
-            .values(outcome=u.c.outcome, values=cast(u.c.vals, JSONB), issues=cast(u.c.issues, JSONB),
-                    record_id=cast(u.c.record_id, BigInteger), duplicate_of=cast(u.c.dup, Integer),
-                    before=cast(u.c.before, JSONB), after=cast(u.c.after, JSONB), links=cast(u.c.links, JSONB)),
-            execution_options={"synchronize_session": False})
+            .values(**sets), execution_options={"synchronize_session": False})
 
 
 # ---- review -----------------------------------------------------------------------------------

@@ -94,6 +94,7 @@ class Plan:
     columns: ColumnPlan
     # (row_no, record id, score, reasons, incoming values)
     candidates: list[tuple[int, int, float, list[str], dict[str, Any]]] = field(default_factory=list)
+    reused: bool = False  # the commit's plan is the dry run's (app/imports/jobs.py reuse_plan)
 
     def counts(self, skipped: int = 0) -> dict[str, int]:
         c = {k: 0 for k in ("create", "update", "unchanged", "duplicate", "candidate", "error")}
