@@ -1,5 +1,6 @@
-"""Commit an approved batch: the plan is computed again inside the commit's transaction (the ledger may
-have changed since the dry run; matched records are locked FOR UPDATE), then applied with a few bulk
+"""Commit an approved batch: the dry run's plan if nothing it depends on changed since (jobs.reuse_plan),
+else the plan computed again inside the commit's transaction (matched records are locked FOR UPDATE
+either way), then applied with a few bulk
 statements: ids allocated from the ledger's identity in one query, one INSERT … SELECT FROM unnest for
 new records, one UPDATE … FROM unnest per set of changed fields, one INSERT for the history rows.
 
