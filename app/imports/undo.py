@@ -38,6 +38,14 @@ def _typed(f: Field, v: Any) -> Any:
     return coerce(f, v, get_catalog()).value
 
 
+def _still(f: Field, current: Any, imported: Any) -> bool:
+    """Does the record still hold the value the import wrote (JSON as in import_row.after)? The JSON
+    forms compared first: equal there means equal typed (most rows), else typed as the catalogue says."""
+    if jsonable(current) == imported:
+        return True
+    return same(f, current, _typed(f, imported))
+
+
 def _ids(name: str, values: list[int]) -> Any:
     return any_of(name, values, BigInteger)
 
@@ -85,8 +93,7 @@ async def undo(session: AsyncSession, principal: Principal, batch_id: int) -> di
             conflicts.append({"row": r.row_no, "record_id": r.record_id, "field": None,
                               "code": "import.undo_record_gone", "message": "记录已被删除，未撤销"})
             continue
-        edited = [c for c, v in after.items() if c in by_code and not same(by_code[c], cur.get(c),
-                                                                            _typed(by_code[c], v))]
+        edited = [c for c, v in after.items() if c in by_code and not _still(by_code[c], cur.get(c), v)]
         for c in edited:
             conflicts.append({"row": r.row_no, "record_id": r.record_id, "field": c,
                               "code": "import.undo_conflict", "message": f"“{by_code[c].label}”导入后已被修改，保留现值"})
