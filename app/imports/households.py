@@ -22,13 +22,13 @@ from app.auth.principal import Principal
 from app.db.ledger_tables import tables
 from app.imports.models import ImportBatch
 from app.imports.plan import RowPlan, issue
-from app.imports.writes import HISTORY_COLUMNS, allocate_ids, any_of, insert_history, text_rows
+from app.imports.writes import HISTORY_COLUMNS, allocate_ids, in_values, insert_history, text_rows
 
 LINKABLE = ("create", "update", "unchanged")
 
 
-def _any(name: str, values: list[Any], typ: Any = Text) -> Any:
-    return any_of(name, values, typ)
+def _any(column: Any, name: str, values: list[Any], typ: Any = Text) -> Any:
+    return in_values(column, name, values, typ)
 
 
 async def link(session: AsyncSession, batch: ImportBatch, importer: Principal,
@@ -51,7 +51,7 @@ async def link(session: AsyncSession, batch: ImportBatch, importer: Principal,
     # households: existing by number, else new in the head's village
     existing: dict[str, int] = dict((await session.execute(
         select(hh_t.c.household_no, hh_t.c.id).where(
-            hh_t.c.household_no == _any("nos", list(groups)), hh_t.c.deleted_at.is_(None)))).tuples().all())
+            _any(hh_t.c.household_no, "nos", list(groups)), hh_t.c.deleted_at.is_(None)))).tuples().all())
     new_nos = [no for no in groups if no not in existing]
     new_ids = await allocate_ids(session, hh_t.name, len(new_nos))
     if new_nos:
@@ -70,14 +70,14 @@ async def link(session: AsyncSession, batch: ImportBatch, importer: Principal,
     hids = list(household_id.values())
     has_house: dict[int, int] = dict((await session.execute(
         select(hh_house_t.c.from_id, hh_house_t.c.to_id).where(
-            hh_house_t.c.from_id == _any("hids", hids, BigInteger), hh_house_t.c.deleted_at.is_(None)))).tuples().all())
+            _any(hh_house_t.c.from_id, "hids", hids, BigInteger), hh_house_t.c.deleted_at.is_(None)))).tuples().all())
     want: dict[str, str] = {}
     for no, head in heads.items():
         if household_id[no] not in has_house and head.address:
             want[no] = head.address
     houses: dict[str, int] = dict((await session.execute(
         select(house_t.c.standard_address, house_t.c.id).where(
-            house_t.c.standard_address == _any("addrs", sorted(set(want.values()))),
+            _any(house_t.c.standard_address, "addrs", sorted(set(want.values()))),
             house_t.c.region_code.like(batch.township_code[:9] + "%"), house_t.c.deleted_at.is_(None)))).tuples().all())
     missing = sorted({a for a in want.values() if a not in houses})
     house_ids = await allocate_ids(session, house_t.name, len(missing))
@@ -109,7 +109,7 @@ async def link(session: AsyncSession, batch: ImportBatch, importer: Principal,
     members = [rp for group in groups.values() for rp in group]
     current: dict[int, int] = dict((await session.execute(
         select(member_t.c.from_id, member_t.c.to_id).where(
-            member_t.c.from_id == _any("pids", [rp.record_id for rp in members], BigInteger),
+            _any(member_t.c.from_id, "pids", [rp.record_id for rp in members], BigInteger),
             member_t.c.deleted_at.is_(None)))).tuples().all())
     new_links: list[RowPlan] = []
     seen: set[int] = set()

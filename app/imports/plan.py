@@ -32,7 +32,7 @@ from app.imports.area import AreaIndex, Place
 from app.imports.convert import CellIssue, convert_row
 from app.imports.mapping import ColumnMap
 from app.imports.reading import RawRow
-from app.imports.writes import any_of
+from app.imports.writes import in_values
 
 Progress = Callable[[str, int, int], None]  # (phase, done, total)
 
@@ -280,7 +280,7 @@ async def existing_by_key(session: AsyncSession, policy: LedgerPolicy, keys: lis
         return {}
     t = policy.table
     cols = [t.c.id, t.c.region_code, t.c.version, t.c.provenance, *(t.c[f.code] for f in lg.fields)]
-    stmt = select(*cols).where(t.c[lg.natural_key] == _any(keys), t.c.deleted_at.is_(None))
+    stmt = select(*cols).where(_any(t.c[lg.natural_key], keys), t.c.deleted_at.is_(None))
     if lock:
         stmt = stmt.with_for_update()
     out: dict[str, dict[str, Any]] = {}
@@ -289,8 +289,8 @@ async def existing_by_key(session: AsyncSession, policy: LedgerPolicy, keys: lis
     return out
 
 
-def _any(values: list[str]) -> Any:
-    return any_of("keys", values)
+def _any(column: Any, values: list[str]) -> Any:
+    return in_values(column, "keys", values)
 
 
 def decide(policy: LedgerPolicy, rows: list[RowPlan], first: dict[str, RowPlan],

@@ -28,7 +28,7 @@ from app.errors import Problem
 from app.imports.jobs import importer_of, is_approver, load_batch
 from app.imports.models import ImportBatch, ImportRow
 from app.imports.plan import same
-from app.imports.writes import HISTORY_COLUMNS, any_of, as_text, insert_history, rows_of
+from app.imports.writes import HISTORY_COLUMNS, as_text, in_values, insert_history, rows_of
 from app.ledger.history import jsonable
 
 
@@ -46,8 +46,8 @@ def _still(f: Field, current: Any, imported: Any) -> bool:
     return same(f, current, _typed(f, imported))
 
 
-def _ids(name: str, values: list[int]) -> Any:
-    return any_of(name, values, BigInteger)
+def _ids(column: Any, name: str, values: list[int]) -> Any:
+    return in_values(column, name, values, BigInteger)
 
 
 async def undo(session: AsyncSession, principal: Principal, batch_id: int) -> dict[str, Any]:
@@ -68,7 +68,7 @@ async def undo(session: AsyncSession, principal: Principal, batch_id: int) -> di
         .order_by(ImportRow.row_no))).all()
     ids = [r.record_id for r in rows]
     current = {r["id"]: dict(r) for r in (await session.execute(
-        select(t).where(t.c.id == _ids("rids", ids), t.c.deleted_at.is_(None)).with_for_update())).mappings()}
+        select(t).where(_ids(t.c.id, "rids", ids), t.c.deleted_at.is_(None)).with_for_update())).mappings()}
 
     conflicts: list[dict[str, Any]] = []
     deletes: list[tuple[int, int, str]] = []  # (row_no, record id, region)
@@ -108,7 +108,7 @@ async def undo(session: AsyncSession, principal: Principal, batch_id: int) -> di
                 log(r.row_no, r.record_id, cur["region_code"], "update", c, cur.get(c), v)
 
     if deletes:
-        await session.execute(update(t).where(t.c.id == _ids("dids", [d[1] for d in deletes]))
+        await session.execute(update(t).where(_ids(t.c.id, "dids", [d[1] for d in deletes]))
                               .values(deleted_at=func.now(), version=t.c.version + 1, updated_at=func.now()))
         for row_no, rid, region in deletes:
             log(row_no, rid, region, "delete", None, None, None)
@@ -153,7 +153,7 @@ async def _unlink(session: AsyncSession, batch: ImportBatch) -> dict[str, int]:
     for rel, ids in (("household_member", member), ("household_house", house_link)):
         if ids:
             lt = t.relations[rel]
-            await session.execute(update(lt).where(lt.c.id == _ids("lids", ids), lt.c.deleted_at.is_(None))
+            await session.execute(update(lt).where(_ids(lt.c.id, "lids", ids), lt.c.deleted_at.is_(None))
                                   .values(deleted_at=func.now()))
     gone = {"undo_households_removed": 0, "undo_houses_removed": 0}
     for ledger, ids, rels, key in (("household", households, ("household_member",), "undo_households_removed"),
@@ -163,7 +163,7 @@ async def _unlink(session: AsyncSession, batch: ImportBatch) -> dict[str, int]:
         lt = t.ledgers[ledger]
         used = [exists().where(t.relations[r].c.to_id == lt.c.id, t.relations[r].c.deleted_at.is_(None))
                 for r in rels]
-        stmt = (update(lt).where(lt.c.id == _ids("oids", ids), lt.c.deleted_at.is_(None), *(~u for u in used))
+        stmt = (update(lt).where(_ids(lt.c.id, "oids", ids), lt.c.deleted_at.is_(None), *(~u for u in used))
                 .values(deleted_at=func.now(), version=lt.c.version + 1, updated_at=func.now())
                 .returning(lt.c.id))
         gone[key] = len((await session.execute(stmt)).all())
