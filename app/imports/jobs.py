@@ -47,6 +47,7 @@ from app.imports.area import AreaIndex, load_area
 from app.imports.mapping import ColumnMap, propose_mapping
 from app.imports.models import ImportBatch, ImportFile, ImportMapping, ImportRow
 from app.imports.plan import (
+    ColumnPlan,
     Plan,
     Progress,
     RowPlan,
@@ -272,7 +273,7 @@ class _DryRun:
     """A dry run's plan, kept in this process for the commit of the same batch."""
     fingerprint: tuple[Any, ...]
     plan: Plan
-    columns: Any  # ColumnPlan the plan was made with
+    columns: ColumnPlan  # what the importer's policy let through when the plan was made
     area: AreaIndex
     matched: dict[str, tuple[int, int, str]]  # natural key -> (record id, version, region)
     at: float
