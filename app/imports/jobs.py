@@ -283,7 +283,7 @@ class _DryRun:
 # replans) and uses it only if nothing the plan depended on has changed since (reuse_plan). Bounded:
 # a batch approved much later, or committed by another worker process, is simply planned again.
 DRY_RUNS: dict[int, _DryRun] = {}
-DRY_RUN_KEEP = 2
+DRY_RUN_KEEP = 1  # a large sheet's plan is hundreds of MiB: keep the latest only
 DRY_RUN_TTL = 6 * 3600.0
 
 
