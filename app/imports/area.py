@@ -9,7 +9,7 @@ the importer's area.
 from __future__ import annotations
 
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -32,11 +32,21 @@ class AreaIndex:
     townships: list[tuple[str, str]]  # (name, code), longest names first
     by_township: dict[str, list[tuple[str, str]]]  # township code -> [(village name, village code)]
     unique_villages: dict[str, tuple[str, str]]  # village name -> (village code, township code)
+    # address -> place, filled by locate: a household's rows repeat one address, and each lookup
+    # scans every township and unique village name of the district
+    _seen: dict[str, Place | None] = field(default_factory=dict, repr=False, compare=False)
 
     def locate(self, address: str | None) -> Place | None:
         if not address:
             return None
-        a = _norm(address)
+        if address in self._seen:
+            return self._seen[address]
+        if len(self._seen) > 200_000:
+            self._seen.clear()
+        place = self._seen[address] = self._locate(_norm(address))
+        return place
+
+    def _locate(self, a: str) -> Place | None:
         towns = [(name, code) for name, code in self.townships if name in a]
         best: tuple[int, str, str] | None = None
         for town_name, town in towns:  # the township's villages after its name

@@ -1,5 +1,6 @@
-"""Commit an approved batch: the plan is computed again inside the commit's transaction (the ledger may
-have changed since the dry run; matched records are locked FOR UPDATE), then applied with a few bulk
+"""Commit an approved batch: the dry run's plan if nothing it depends on changed since (jobs.reuse_plan),
+else the plan computed again inside the commit's transaction (matched records are locked FOR UPDATE
+either way), then applied with a few bulk
 statements: ids allocated from the ledger's identity in one query, one INSERT … SELECT FROM unnest for
 new records, one UPDATE … FROM unnest per set of changed fields, one INSERT for the history rows.
 
@@ -221,7 +222,7 @@ async def apply(
         for r in plan.rows
     }
     run("rows", 0, len(plan.rows))
-    await store_rows(session, batch.id, plan.rows, extra)
+    await store_rows(session, batch.id, plan.rows, extra, values=not plan.reused)
     batch.counts = counts
     ids = [r.record_id for r in creates + updates if r.record_id is not None]
     await append(

@@ -14,22 +14,21 @@ import json
 from collections import defaultdict
 from typing import Any
 
-from sqlalchemy import BigInteger, Text, bindparam, cast, func, insert, literal, select
-from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+from sqlalchemy import BigInteger, Text, cast, insert, literal, select
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.principal import Principal
 from app.db.ledger_tables import tables
 from app.imports.models import ImportBatch
 from app.imports.plan import RowPlan, issue
-from app.imports.writes import HISTORY_COLUMNS, allocate_ids, insert_history
-from app.report.bulk import unnest
+from app.imports.writes import HISTORY_COLUMNS, allocate_ids, in_values, insert_history, text_rows
 
 LINKABLE = ("create", "update", "unchanged")
 
 
-def _any(name: str, values: list[Any], typ: Any = Text) -> Any:
-    return func.any(bindparam(name, values, type_=ARRAY(typ)))
+def _any(column: Any, name: str, values: list[Any], typ: Any = Text) -> Any:
+    return in_values(column, name, values, typ)
 
 
 async def link(
@@ -55,7 +54,7 @@ async def link(
         (
             await session.execute(
                 select(hh_t.c.household_no, hh_t.c.id).where(
-                    hh_t.c.household_no == _any("nos", list(groups)), hh_t.c.deleted_at.is_(None)
+                    _any(hh_t.c.household_no, "nos", list(groups)), hh_t.c.deleted_at.is_(None)
                 )
             )
         )
@@ -66,7 +65,9 @@ async def link(
     new_ids = await allocate_ids(session, hh_t.name, len(new_nos))
     if new_nos:
         prov = json.dumps({c: {"source": source} for c in ("household_no", "household_kind")})
-        u = unnest("u", id=[str(i) for i in new_ids], no=new_nos, region=[heads[n].region for n in new_nos])
+        u = text_rows(
+            "u", id=[str(i) for i in new_ids], no=new_nos, region=[heads[n].region for n in new_nos]
+        )
         await session.execute(
             insert(hh_t).from_select(
                 ["id", "household_no", "household_kind", "region_code", "provenance"],
@@ -90,7 +91,7 @@ async def link(
         (
             await session.execute(
                 select(hh_house_t.c.from_id, hh_house_t.c.to_id).where(
-                    hh_house_t.c.from_id == _any("hids", hids, BigInteger), hh_house_t.c.deleted_at.is_(None)
+                    _any(hh_house_t.c.from_id, "hids", hids, BigInteger), hh_house_t.c.deleted_at.is_(None)
                 )
             )
         )
@@ -105,7 +106,7 @@ async def link(
         (
             await session.execute(
                 select(house_t.c.standard_address, house_t.c.id).where(
-                    house_t.c.standard_address == _any("addrs", sorted(set(want.values()))),
+                    _any(house_t.c.standard_address, "addrs", sorted(set(want.values()))),
                     house_t.c.region_code.like(batch.township_code[:9] + "%"),
                     house_t.c.deleted_at.is_(None),
                 )
@@ -121,7 +122,7 @@ async def link(
         regions = [heads[first_no[a]].region or batch.township_code for a in missing]
         codes = [f"{r[:12]}IM{batch.id:06d}{i:06d}"[:30] for i, r in zip(house_ids, regions, strict=True)]
         prov = json.dumps({c: {"source": source} for c in ("house_code", "standard_address")})
-        u = unnest("u", id=[str(i) for i in house_ids], code=codes, addr=missing, region=regions)
+        u = text_rows("u", id=[str(i) for i in house_ids], code=codes, addr=missing, region=regions)
         await session.execute(
             insert(house_t).from_select(
                 ["id", "house_code", "standard_address", "region_code", "provenance"],
@@ -135,7 +136,7 @@ async def link(
     hh_house = [(household_id[no], houses[a], heads[no]) for no, a in want.items() if a in houses]
     if hh_house:
         link_ids = await allocate_ids(session, hh_house_t.name, len(hh_house))
-        u = unnest(
+        u = text_rows(
             "u",
             id=[str(i) for i in link_ids],
             f=[str(h) for h, _, _ in hh_house],
@@ -159,7 +160,7 @@ async def link(
         (
             await session.execute(
                 select(member_t.c.from_id, member_t.c.to_id).where(
-                    member_t.c.from_id == _any("pids", [rp.record_id for rp in members], BigInteger),
+                    _any(member_t.c.from_id, "pids", [rp.record_id for rp in members], BigInteger),
                     member_t.c.deleted_at.is_(None),
                 )
             )
@@ -189,7 +190,7 @@ async def link(
             )
     if new_links:
         ids = await allocate_ids(session, member_t.name, len(new_links))
-        u = unnest(
+        u = text_rows(
             "u",
             id=[str(i) for i in ids],
             f=[str(rp.record_id) for rp in new_links],

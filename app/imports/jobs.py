@@ -11,9 +11,11 @@ and shown by `GET /imports/{id}` and the CLI.
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -41,10 +43,11 @@ from app.auth.principal import Principal
 from app.catalog.loader import get_catalog
 from app.dedupe.candidates import find_candidates
 from app.errors import FieldError, Problem
-from app.imports.area import load_area
+from app.imports.area import AreaIndex, load_area
 from app.imports.mapping import ColumnMap, propose_mapping
 from app.imports.models import ImportBatch, ImportFile, ImportMapping, ImportRow
 from app.imports.plan import (
+    ColumnPlan,
     Plan,
     Progress,
     RowPlan,
@@ -59,9 +62,10 @@ from app.imports.plan import (
     plan_columns,
 )
 from app.imports.reading import SheetTable, read_table
+from app.imports.writes import rows_of, text_rows
 from app.ledger.history import jsonable
 from app.org.models import OrgUnit, User
-from app.report.bulk import json_texts, unnest
+from app.report.bulk import json_texts
 from app.sheets.guard import SheetRefused
 
 APPROVER_ROLES = frozenset({"platform_admin", "district_reviewer", "dept_admin"})
@@ -249,7 +253,9 @@ async def _stage(session: AsyncSession, batch: ImportBatch, table: SheetTable) -
     await session.execute(delete(ImportRow).where(ImportRow.batch_id == batch.id))
     for start in range(0, len(table.rows), 50_000):
         chunk = table.rows[start : start + 50_000]
-        u = unnest("u", row_no=[str(r.row_no) for r in chunk], raw=json_texts([list(r.cells) for r in chunk]))
+        u = text_rows(
+            "u", row_no=[str(r.row_no) for r in chunk], raw=json_texts([list(r.cells) for r in chunk])
+        )
         await session.execute(
             insert(ImportRow).from_select(
                 ["batch_id", "row_no", "raw"],
@@ -314,6 +320,91 @@ async def set_mapping(
 # ---- plan (dry run) ----------------------------------------------------------------------------
 
 
+@dataclass
+class _DryRun:
+    """A dry run's plan, kept in this process for the commit of the same batch."""
+
+    fingerprint: tuple[Any, ...]
+    plan: Plan
+    columns: ColumnPlan  # what the importer's policy let through when the plan was made
+    area: AreaIndex
+    matched: dict[str, tuple[int, int, str]]  # natural key -> (record id, version, region)
+    at: float
+
+
+# Plans of recent dry runs by batch id. The commit takes its batch's entry (pop: a failed commit
+# replans) and uses it only if nothing the plan depended on has changed since (reuse_plan). Bounded:
+# a batch approved much later, or committed by another worker process, is simply planned again.
+DRY_RUNS: dict[int, _DryRun] = {}
+DRY_RUN_KEEP = 1  # a large sheet's plan is hundreds of MiB: keep the latest only
+DRY_RUN_TTL = 6 * 3600.0
+
+
+def _fingerprint(batch: ImportBatch, importer: Principal) -> tuple[Any, ...]:
+    catalog = get_catalog()
+    return (
+        id(catalog),
+        catalog.stamp,
+        batch.ledger,
+        batch.township_code,
+        batch.file_sha256,
+        batch.sheet_name,
+        json.dumps(batch.mapping, sort_keys=True, ensure_ascii=False),
+        importer.id,
+        importer.region_prefix,
+        tuple(sorted(importer.roles)),
+    )
+
+
+def _matched(existing: dict[str, dict[str, Any]]) -> dict[str, tuple[int, int, str]]:
+    return {k: (int(r["id"]), int(r["version"]), str(r["region_code"])) for k, r in existing.items()}
+
+
+def _keep(batch_id: int, kept: _DryRun) -> None:
+    now = time.monotonic()
+    for bid in [b for b, d in DRY_RUNS.items() if now - d.at > DRY_RUN_TTL]:
+        DRY_RUNS.pop(bid, None)
+    DRY_RUNS.pop(batch_id, None)
+    while len(DRY_RUNS) >= DRY_RUN_KEEP:
+        DRY_RUNS.pop(next(iter(DRY_RUNS)))
+    DRY_RUNS[batch_id] = kept
+
+
+async def reuse_plan(
+    session: AsyncSession, batch: ImportBatch, importer: Principal, progress: Progress | None = None
+) -> Plan | None:
+    """The dry run's plan, if the commit may use it as is: same staged rows, mapping, catalogue,
+    importer, columns allowed by the importer's policy now, division tree, and every record the
+    plan matched by natural key still there with the same version and area (and no other record
+    with one of the sheet's keys) -- checked with the commit's own FOR UPDATE lookup, so the check
+    and the locks are one query. Rows without a natural key (dedupe candidates) are never reused."""
+    kept = DRY_RUNS.pop(batch.id, None)
+    if kept is None or time.monotonic() - kept.at > DRY_RUN_TTL:
+        return None
+    if kept.fingerprint != _fingerprint(batch, importer):
+        return None
+    policy = await policy_for(session, importer, batch.ledger)
+    if plan_columns(policy, [ColumnMap(**m) for m in batch.mapping]) != kept.columns:
+        return None
+    if await load_area(session, batch.township_code[:6]) != kept.area:
+        return None
+    keys = sorted({rp.key for rp in kept.plan.rows if rp.key is not None})
+    if progress:
+        progress("match", 0, len(keys))
+    existing = await existing_by_key(session, policy, keys, lock=True)
+    if _matched(existing) != kept.matched:
+        return None
+    if any(
+        not policy.in_scope(rp.region or "")
+        for rp in kept.plan.rows
+        if rp.outcome in ("create", "update", "unchanged")
+    ):
+        return None
+    if progress:
+        progress("match", len(keys), len(keys))
+    return kept.plan
+
+
 async def build_plan(
     session: AsyncSession,
     batch: ImportBatch,
@@ -322,6 +413,11 @@ async def build_plan(
     lock: bool,
     progress: Progress | None = None,
 ) -> Plan:
+    if lock:
+        reused = await reuse_plan(session, batch, importer, progress)
+        if reused is not None:
+            reused.reused = True
+            return reused
     policy = await policy_for(session, importer, batch.ledger)
     columns = plan_columns(policy, [ColumnMap(**m) for m in batch.mapping])
     raw_rows = [
@@ -335,6 +431,7 @@ async def build_plan(
         ).all()
     ]
     rows = await anyio.to_thread.run_sync(convert_rows, batch.ledger, columns, raw_rows, progress)
+    del raw_rows
     area = await load_area(session, batch.township_code[:6])
     place_rows(rows, area, batch.township_code)
     first = merge_in_file(policy.ledger, rows)
@@ -347,6 +444,11 @@ async def build_plan(
     check_households(rows)
     if progress:
         progress("match", len(first), len(first))
+    if not lock and not keyless:
+        _keep(
+            batch.id,
+            _DryRun(_fingerprint(batch, importer), plan, columns, area, _matched(existing), time.monotonic()),
+        )
     return plan
 
 
@@ -408,43 +510,52 @@ async def dry_run(
 
 
 async def store_rows(
-    session: AsyncSession, batch_id: int, rows: list[RowPlan], extra: dict[int, dict[str, Any]] | None = None
+    session: AsyncSession,
+    batch_id: int,
+    rows: list[RowPlan],
+    extra: dict[int, dict[str, Any]] | None = None,
+    *,
+    values: bool = True,
 ) -> None:
-    """Outcome, values, issues and record of every staged row, in one UPDATE … FROM unnest per chunk."""
+    """Outcome, values, issues and record of every staged row, in one UPDATE … FROM unnest per chunk.
+    values=False leaves each row's converted values and duplicate_of as the dry run stored them (a
+    commit that reused the dry run's plan: they are the same)."""
     extra = extra or {}
     for start in range(0, len(rows), 50_000):
         chunk = rows[start : start + 50_000]
-        u = unnest(
-            "u",
-            row_no=[str(r.row_no) for r in chunk],
-            outcome=[r.outcome for r in chunk],
-            vals=json_texts([{k: jsonable(v) for k, v in r.values.items()} for r in chunk]),
-            issues=json_texts([r.issues for r in chunk]),
-            record_id=[str(r.record_id) if r.record_id is not None else None for r in chunk],
-            dup=[str(r.duplicate_of) if r.duplicate_of is not None else None for r in chunk],
-            before=json_texts([extra.get(r.row_no, {}).get("before") for r in chunk]),
-            after=json_texts(
+        cols: dict[str, Sequence[str | None]] = {
+            "row_no": [str(r.row_no) for r in chunk],
+            "outcome": [r.outcome for r in chunk],
+            "issues": json_texts([r.issues for r in chunk]),
+            "record_id": [str(r.record_id) if r.record_id is not None else None for r in chunk],
+            "before": json_texts([extra.get(r.row_no, {}).get("before") for r in chunk]),
+            "after": json_texts(
                 [
                     extra.get(r.row_no, {}).get("after")
                     or ({k: jsonable(a) for k, (_, a) in r.changes.items()} if r.changes else None)
                     for r in chunk
                 ]
             ),
-            links=json_texts([extra.get(r.row_no, {}).get("links") for r in chunk]),
-        )
+            "links": json_texts([extra.get(r.row_no, {}).get("links") for r in chunk]),
+        }
+        if values:
+            cols["vals"] = json_texts([{k: jsonable(v) for k, v in r.values.items()} for r in chunk])
+            cols["dup"] = [str(r.duplicate_of) if r.duplicate_of is not None else None for r in chunk]
+        u = rows_of("u", cols)
+        sets: dict[str, Any] = {
+            "outcome": u.c.outcome,
+            "issues": cast(u.c.issues, JSONB),
+            "record_id": cast(u.c.record_id, BigInteger),
+            "before": cast(u.c.before, JSONB),
+            "after": cast(u.c.after, JSONB),
+            "links": cast(u.c.links, JSONB),
+        }
+        if values:
+            sets.update(values=cast(u.c.vals, JSONB), duplicate_of=cast(u.c.dup, Integer))
         await session.execute(
             update(ImportRow)
             .where(ImportRow.batch_id == batch_id, ImportRow.row_no == cast(u.c.row_no, Integer))
-            .values(
-                outcome=u.c.outcome,
-                values=cast(u.c.vals, JSONB),
-                issues=cast(u.c.issues, JSONB),
-                record_id=cast(u.c.record_id, BigInteger),
-                duplicate_of=cast(u.c.dup, Integer),
-                before=cast(u.c.before, JSONB),
-                after=cast(u.c.after, JSONB),
-                links=cast(u.c.links, JSONB),
-            ),
+            .values(**sets),
             execution_options={"synchronize_session": False},
         )
 

@@ -20,8 +20,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Text, bindparam, func, select
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.access.levels import Level
@@ -33,6 +32,7 @@ from app.imports.area import AreaIndex, Place
 from app.imports.convert import CellIssue, convert_row
 from app.imports.mapping import ColumnMap
 from app.imports.reading import RawRow
+from app.imports.writes import in_values
 
 Progress = Callable[[str, int, int], None]  # (phase, done, total)
 
@@ -111,6 +111,7 @@ class Plan:
     columns: ColumnPlan
     # (row_no, record id, score, reasons, incoming values)
     candidates: list[tuple[int, int, float, list[str], dict[str, Any]]] = field(default_factory=list)
+    reused: bool = False  # the commit's plan is the dry run's (app/imports/jobs.py reuse_plan)
 
     def counts(self, skipped: int = 0) -> dict[str, int]:
         c = dict.fromkeys(("create", "update", "unchanged", "duplicate", "candidate", "error"), 0)
@@ -360,7 +361,7 @@ async def existing_by_key(
         return {}
     t = policy.table
     cols = [t.c.id, t.c.region_code, t.c.version, t.c.provenance, *(t.c[f.code] for f in lg.fields)]
-    stmt = select(*cols).where(t.c[lg.natural_key] == _any(keys), t.c.deleted_at.is_(None))
+    stmt = select(*cols).where(_any(t.c[lg.natural_key], keys), t.c.deleted_at.is_(None))
     if lock:
         stmt = stmt.with_for_update()
     out: dict[str, dict[str, Any]] = {}
@@ -369,8 +370,8 @@ async def existing_by_key(
     return out
 
 
-def _any(values: list[str]) -> Any:
-    return func.any(bindparam("keys", values, type_=ARRAY(Text)))
+def _any(column: Any, values: list[str]) -> Any:
+    return in_values(column, "keys", values)
 
 
 def decide(

@@ -14,7 +14,7 @@ from collections import defaultdict
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Text, bindparam, cast, exists, func, select, update
+from sqlalchemy import BigInteger, Text, cast, exists, func, select, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -28,7 +28,7 @@ from app.errors import Problem
 from app.imports.jobs import importer_of, is_approver, load_batch
 from app.imports.models import ImportBatch, ImportRow
 from app.imports.plan import same
-from app.imports.writes import HISTORY_COLUMNS, as_text, insert_history, rows_of
+from app.imports.writes import HISTORY_COLUMNS, as_text, in_values, insert_history, rows_of
 from app.ledger.history import jsonable
 
 
@@ -38,8 +38,16 @@ def _typed(f: Field, v: Any) -> Any:
     return coerce(f, v, get_catalog()).value
 
 
-def _ids(name: str, values: list[int]) -> Any:
-    return func.any(bindparam(name, values, type_=ARRAY(BigInteger)))
+def _still(f: Field, current: Any, imported: Any) -> bool:
+    """Does the record still hold the value the import wrote (JSON as in import_row.after)? The JSON
+    forms compared first: equal there means equal typed (most rows), else typed as the catalogue says."""
+    if jsonable(current) == imported:
+        return True
+    return same(f, current, _typed(f, imported))
+
+
+def _ids(column: Any, name: str, values: list[int]) -> Any:
+    return in_values(column, name, values, BigInteger)
 
 
 async def undo(session: AsyncSession, principal: Principal, batch_id: int) -> dict[str, Any]:
@@ -75,7 +83,7 @@ async def undo(session: AsyncSession, principal: Principal, batch_id: int) -> di
         r["id"]: dict(r)
         for r in (
             await session.execute(
-                select(t).where(t.c.id == _ids("rids", ids), t.c.deleted_at.is_(None)).with_for_update()
+                select(t).where(_ids(t.c.id, "rids", ids), t.c.deleted_at.is_(None)).with_for_update()
             )
         ).mappings()
     }
@@ -110,11 +118,7 @@ async def undo(session: AsyncSession, principal: Principal, batch_id: int) -> di
                 }
             )
             continue
-        edited = [
-            c
-            for c, v in after.items()
-            if c in by_code and not same(by_code[c], cur.get(c), _typed(by_code[c], v))
-        ]
+        edited = [c for c, v in after.items() if c in by_code and not _still(by_code[c], cur.get(c), v)]
         for c in edited:
             conflicts.append(
                 {
@@ -138,7 +142,7 @@ async def undo(session: AsyncSession, principal: Principal, batch_id: int) -> di
     if deletes:
         await session.execute(
             update(t)
-            .where(t.c.id == _ids("dids", [d[1] for d in deletes]))
+            .where(_ids(t.c.id, "dids", [d[1] for d in deletes]))
             .values(deleted_at=func.now(), version=t.c.version + 1, updated_at=func.now())
         )
         for row_no, rid, region in deletes:
@@ -212,7 +216,7 @@ async def _unlink(session: AsyncSession, batch: ImportBatch) -> dict[str, int]:
             lt = t.relations[rel]
             await session.execute(
                 update(lt)
-                .where(lt.c.id == _ids("lids", ids), lt.c.deleted_at.is_(None))
+                .where(_ids(lt.c.id, "lids", ids), lt.c.deleted_at.is_(None))
                 .values(deleted_at=func.now())
             )
     gone = {"undo_households_removed": 0, "undo_houses_removed": 0}
@@ -229,7 +233,7 @@ async def _unlink(session: AsyncSession, batch: ImportBatch) -> dict[str, int]:
         ]
         stmt = (
             update(lt)
-            .where(lt.c.id == _ids("oids", ids), lt.c.deleted_at.is_(None), *(~u for u in used))
+            .where(_ids(lt.c.id, "oids", ids), lt.c.deleted_at.is_(None), *(~u for u in used))
             .values(deleted_at=func.now(), version=lt.c.version + 1, updated_at=func.now())
             .returning(lt.c.id)
         )
