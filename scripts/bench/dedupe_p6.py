@@ -459,5 +459,8 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+# The quick profile `make bench-smoke` runs (scripts/bench/_smoke.py): a few seconds, small district.
+SMOKE_ARGS = ["--records", "2000"]
+
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -259,5 +259,8 @@ async def main() -> None:
     await engine.dispose()
 
 
+# The quick profile `make bench-smoke` runs (scripts/bench/_smoke.py): a few seconds, small district.
+SMOKE_ARGS = ["--rows", "1000"]
+
 if __name__ == "__main__":
     asyncio.run(main())

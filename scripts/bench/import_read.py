@@ -130,5 +130,8 @@ def main() -> None:
             )
 
 
+# The quick profile `make bench-smoke` runs (scripts/bench/_smoke.py): a few seconds, small district.
+SMOKE_ARGS = ["--rows", "1000"]
+
 if __name__ == "__main__":
     main()

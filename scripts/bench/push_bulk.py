@@ -251,5 +251,8 @@ def main() -> None:
             conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 
 
+# The quick profile `make bench-smoke` runs (scripts/bench/_smoke.py): a few seconds, small district.
+SMOKE_ARGS = ["-n", "200"]
+
 if __name__ == "__main__":
     main()

@@ -219,5 +219,8 @@ async def main() -> None:
     )
 
 
+# The quick profile `make bench-smoke` runs (scripts/bench/_smoke.py): a few seconds, small district.
+SMOKE_ARGS = ["--requests", "100"]
+
 if __name__ == "__main__":
     asyncio.run(main())
