@@ -113,6 +113,12 @@ def id_card_check_char(first17: str) -> str:
     return _ID_CHECK[sum(int(c) * w for c, w in zip(first17, _ID_WEIGHTS, strict=True)) % 11]
 
 
+def id_15_to_18(s: str) -> str:
+    """GB 11643: a 15-digit ID (pre-1999 cards: birth year without "19") -> the 18-character form."""
+    first17 = s[:6] + "19" + s[6:15]
+    return first17 + id_card_check_char(first17)
+
+
 def check_id_card(raw: str) -> IdCardInfo:
     s = normalize_code(raw)
     if len(s) != 18:

@@ -13,7 +13,7 @@ from functools import lru_cache
 import opencc
 from pypinyin import Style, lazy_pinyin
 
-from app.catalog.validators import id_card_check_char
+from app.catalog.validators import id_15_to_18
 
 _T2S = opencc.OpenCC("t2s")
 _NAME_NOISE = re.compile(r"[\s·•．.\-_'\"（）()]+")
@@ -117,8 +117,7 @@ def id_key(raw: object) -> str | None:
         return None
     s = unicodedata.normalize("NFKC", str(raw)).strip().upper()
     if len(s) == 15 and s.isdigit():
-        first17 = s[:6] + "19" + s[6:]
-        return first17 + id_card_check_char(first17)
+        return id_15_to_18(s)
     return s if len(s) == 18 else None
 
 

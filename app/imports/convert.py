@@ -24,7 +24,6 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
-from operator import mul
 from typing import Any
 
 from app.catalog import validators as v
@@ -85,12 +84,6 @@ def is_placeholder(s: str) -> bool:
     return not t or t in PLACEHOLDERS
 
 
-def id_15_to_18(s: str) -> str:
-    """GB 11643: a 15-digit ID (birth year without 19) -> the 18-character form."""
-    first17 = s[:6] + "19" + s[6:15]
-    return first17 + v.id_card_check_char(first17)
-
-
 def _issue(row: RawRow, m: ColumnMap, raw: str | None, code: str, reason: str, severity: str) -> CellIssue:
     message = f"第{row.row_no}行“{m.header}”列：{reason}"
     return CellIssue(row.row_no, m.header, raw, m.field, code, message, severity)
@@ -100,9 +93,6 @@ def _issue(row: RawRow, m: ColumnMap, raw: str | None, code: str, reason: str, s
 class _Warn:
     code: str
     reason: str
-
-
-_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 
 
 def _plain_valid_id(s: str) -> bool:
@@ -116,7 +106,7 @@ def _plain_valid_id(s: str) -> bool:
         return False
     if birth.year < 1880 or birth > date.today():
         return False
-    return "10X98765432"[sum(map(mul, map(int, s[:17]), _ID_WEIGHTS)) % 11] == s[17]
+    return v.id_card_check_char(s[:17]) == s[17]
 
 
 def _id_card(s: str, warns: list[_Warn]) -> str:
@@ -129,7 +119,7 @@ def _id_card(s: str, warns: list[_Warn]) -> str:
         )
     code = v.normalize_code(s)
     if len(code) == 15 and code.isascii() and code.isdigit():
-        code = id_15_to_18(code)
+        code = v.id_15_to_18(code)
         warns.append(_Warn("id_card.upgraded_15", "15位身份证号码已按 GB 11643 升级为18位"))
     return v.check_id_card(code).number
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from hypothesis import given, strategies as st
 
-from app.catalog.validators import check_id_card, make_id_card
-from app.imports.convert import CellIssue, convert_row, id_15_to_18, parse_legacy_date
+from app.catalog.validators import check_id_card, id_15_to_18, make_id_card
+from app.imports.convert import CellIssue, convert_row, parse_legacy_date
 from app.imports.mapping import ColumnMap, propose_mapping
 from app.imports.reading import RawRow, read_table
 from app.imports.sample import write_xlsx
